@@ -1,0 +1,40 @@
+# Every target does its own set-up: a fresh clone needs nothing but python3 (and root or sudo
+# for Graphviz when `dot` is missing).
+PY         ?= python3
+UV_VERSION := 0.13.8
+UV         := .tools/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: run test deps graphviz clean
+
+run: deps ## set up, then start the sandbox, the Dagster UI and the docs
+	$(BIN)/integrations up
+
+test: deps ## set up, then run the whole test suite
+	$(BIN)/pytest
+
+deps: $(VENV)/.synced graphviz
+
+$(UV):
+	$(PY) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-extras
+	@mkdir -p $(DAGSTER_HOME) && touch $@
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "Graphviz 'dot' is missing: installing it with apt-get"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz >/dev/null; \
+	  elif command -v brew >/dev/null 2>&1; then brew install graphviz; \
+	  fi; \
+	  command -v dot >/dev/null 2>&1 || { echo "error: Graphviz 'dot' is required; install the 'graphviz' OS package"; exit 1; }; \
+	}
+
+clean:
+	rm -rf $(VENV) .tools .dagster_home .data site
