@@ -1,0 +1,38 @@
+"""The metadata contract: the keys the framework writes on Dagster definitions and docs_gen reads.
+
+This module imports nothing, so the docs generator can depend on the key names alone.
+docs/metadata.md describes each key.
+"""
+
+NS = "integration/"
+
+SYSTEM = "integration/system"  # str: the system an asset belongs to ("hub" for the hub layer)
+OBJECT = "integration/object"  # str: the canonical data object (customer, order, ...)
+ROLE = "integration/role"  # str: "source" | "hub" | "consumer"
+SOURCE_OF_TRUTH = "integration/source_of_truth"  # str: the system that owns the object
+FLOWS = "integration/flows"  # json list of flow dicts (see FLOW_FIELDS)
+MODE = "integration/mode"  # str: "realtime" | "batch" (hub: the modes of its flows, joined by ",")
+STATUS = "integration/status"  # str: "live" (a runtime syncs it) | "planned" (declared, not run yet)
+PURPOSE = "integration/purpose"  # str: one sentence, why this binding exists
+API = "integration/api"  # json: {vendor, title, base_url, version, auth, credentials_env, docs_url}
+DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for this asset
+IDENTITY_KEY = "integration/identity_key"  # str: the canonical field that identifies a record
+PII = "integration/pii"  # json list of canonical field names holding personal data
+MAPPING = "integration/mapping"  # json {canonical field: system field}
+OWNED_FIELDS = "integration/owned_fields"  # json list: fields a consumer owns (field-level SoT)
+TRIGGER = "integration/trigger"  # json: {"cron", "timezone"} for batch or {"events"} for realtime
+VOLUME = "integration/volume"  # json: {"min", "max"} records per run, or null
+FRESHNESS_MINUTES = "integration/freshness_minutes"  # int or null
+DECLARED_IN = "integration/declared_in"  # str: "path:line" of the declaration
+
+ROLES = ("source", "hub", "consumer")
+MODES = ("realtime", "batch")
+FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "trigger", "purpose", "status")
+
+# Keys every asset the framework builds carries; the lint flags assets that lack them.
+REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)
+
+# Tags on sensors, schedules and jobs (Dagster tags are strings).
+TAG_FLOW = "integration/flow"  # the flow name a job, schedule or sensor runs
+TAG_SYSTEM = "integration/system"
+TAG_OBJECT = "integration/object"

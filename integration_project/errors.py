@@ -1,0 +1,62 @@
+"""One error hierarchy for the framework; catch at the level you care about.
+
+IntegrationError
+├── DeclarationError        a landscape that cannot load (all problems listed at once)
+├── ConnectorError          talking to a system failed
+│   ├── TransientError      worth retrying: timeout, connection reset, 5xx, 429
+│   └── PermanentError      retrying will not help: 4xx, invalid payload
+└── WebhookError            an inbound request was refused (carries the HTTP status)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IntegrationError(Exception):
+    """Base of every error the framework raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a declaration: where, which declaration, which field, what."""
+
+    location: str  # "path:line", or "path" where the line is unknown
+    declaration: str  # e.g. "system crm" or "object customer"
+    field: str  # dotted path of the field, e.g. "bindings[0].cron"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.declaration}: {self.field}: {self.message}"
+
+
+class DeclarationError(IntegrationError):
+    """The landscape has problems; `problems` lists every one found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ConnectorError(IntegrationError):
+    """A call to a system failed."""
+
+
+class TransientError(ConnectorError):
+    """A failure worth retrying (timeout, connection error, 5xx, 429)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    """A failure retrying will not fix (4xx other than 429, a payload the system rejects)."""
+
+
+class WebhookError(IntegrationError):
+    """An inbound webhook request was refused; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
