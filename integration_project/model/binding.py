@@ -1,0 +1,48 @@
+"""A system's view of a data object: source of truth or consumer, mapping, trigger, bounds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Volume(BaseModel):
+    """Expected records per run; a run outside the bounds fails its check and alerts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+
+class Binding(BaseModel):
+    """How one system holds one object.
+
+    A source binding makes the system the object's source of truth and says how changes are
+    detected (webhook `events`, else polling). A consumer binding is one flow: hub -> system,
+    run in real time (on change) and/or on a `cron` schedule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    object: str
+    role: Literal["source", "consumer"]
+    purpose: str = Field(min_length=1, description="one sentence: why this binding exists")
+    resource: str | None = Field(None, description="the system's endpoint, table or file pattern")
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="canonical field -> the system's field (dotted path)"
+    )
+    compose: dict[str, str] = Field(
+        default_factory=dict,
+        description="consumer only: system field -> template over canonical fields, '{a} {b}'",
+    )
+    mode: Literal["realtime", "batch"] = "batch"
+    events: list[str] = Field(default_factory=list, description="webhook event types of changes")
+    cron: str | None = None
+    timezone: str = "UTC"
+    volume: Volume | None = None
+    freshness_minutes: int | None = Field(None, gt=0)
+    echo_suppression: bool = Field(
+        False, description="ignore our own writes when this system sends them back as changes"
+    )

@@ -1,0 +1,29 @@
+"""A canonical data object: its pydantic model, steward, identity and personal-data fields."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from integration_project.model.system import Name, Owner
+
+
+class DataObject(BaseModel):
+    """One business object (customer, order, ...) as the hub holds it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: Name
+    model: type[BaseModel] = Field(description="the canonical pydantic model")
+    owner: Owner = Field(description="the data steward")
+    identity_key: str = Field(description="the canonical field that identifies a record")
+    description: str
+    pii: list[str] = Field(default_factory=list, description="fields holding personal data")
+    field_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="field-level source of truth: canonical field -> the system that owns it",
+    )
+
+    @property
+    def fields(self) -> list[str]:
+        """The canonical field names."""
+        return list(self.model.model_fields)

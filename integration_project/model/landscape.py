@@ -1,0 +1,177 @@
+"""The whole landscape: systems, objects, the flows they imply, and the checks across them."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import networkx as nx
+from croniter import croniter
+
+from integration_project.errors import DeclarationError, Problem
+from integration_project.model.binding import Binding
+from integration_project.model.data_object import DataObject
+from integration_project.model.system import System
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a declaration was written: its file, its line, and the lines of its fields."""
+
+    path: str
+    line: int | None = None
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+    def of(self, field_path: str) -> str:
+        """'path:line' of a field, falling back to its nearest declared parent, then the file."""
+        probe = field_path
+        while probe:
+            if probe in self.field_lines:
+                return f"{self.path}:{self.field_lines[probe]}"
+            probe = probe.rpartition(".")[0]
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Records of one object moving from its source of truth, through the hub, to one consumer."""
+
+    object: DataObject
+    source: System
+    source_binding: Binding
+    consumer: System
+    binding: Binding
+
+    @property
+    def name(self) -> str:
+        """A Dagster-safe name, e.g. customer_crm_to_billing."""
+        return f"{self.object.name}_{self.source.name}_to_{self.consumer.name}"
+
+    @property
+    def mode(self) -> str:
+        """realtime or batch, as the consumer binding declares."""
+        return self.binding.mode
+
+
+@dataclass
+class Landscape:
+    """Every declared system and object, with where each was declared."""
+
+    systems: dict[str, System]
+    objects: dict[str, DataObject]
+    locations: dict[str, Location] = field(default_factory=dict)  # "system x" / "object y"
+
+    def source_of(self, obj: str) -> tuple[System, Binding] | None:
+        """The object's source-of-truth system and binding (None when not exactly one)."""
+        found = [(s, b) for s, b in self.bindings() if b.object == obj and b.role == "source"]
+        return found[0] if len(found) == 1 else None
+
+    def bindings(self) -> Iterator[tuple[System, Binding]]:
+        """Every (system, binding) pair."""
+        for system in self.systems.values():
+            for binding in system.bindings:
+                yield system, binding
+
+    def flows(self) -> list[Flow]:
+        """One flow per consumer binding of an object that has a source of truth."""
+        flows = []
+        for system, binding in self.bindings():
+            source = self.source_of(binding.object)
+            if binding.role == "consumer" and source and binding.object in self.objects:
+                flows.append(Flow(self.objects[binding.object], *source, system, binding))
+        return flows
+
+    def where(self, declaration: str, field_path: str = "") -> str:
+        """'path:line' of a declaration's field, or '<unknown>'."""
+        loc = self.locations.get(declaration)
+        return loc.of(field_path) if loc else "<unknown>"
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong across declarations; empty when the landscape is sound."""
+        problems: list[Problem] = []
+
+        def add(decl: str, field_path: str, message: str) -> None:
+            problems.append(Problem(self.where(decl, field_path), decl, field_path, message))
+
+        for obj in self.objects.values():
+            self._check_object(obj, add)
+        for system in self.systems.values():
+            self._check_bindings(system, add)
+        self._check_cycles(add)
+        return problems
+
+    def validate(self) -> Landscape:
+        """Raise DeclarationError listing every problem; return self when there are none."""
+        if problems := self.problems():
+            raise DeclarationError(problems)
+        return self
+
+    def _check_object(self, obj: DataObject, add) -> None:
+        decl = f"object {obj.name}"
+        if obj.identity_key not in obj.fields:
+            add(decl, "identity_key", f"{obj.identity_key!r} is not a field of {obj.model.__name__}")
+        for i, pii in enumerate(obj.pii):
+            if pii not in obj.fields:
+                add(decl, f"pii[{i}]", f"{pii!r} is not a field of {obj.model.__name__}")
+        sources = [s.name for s, b in self.bindings() if b.object == obj.name and b.role == "source"]
+        if not sources:
+            add(decl, "source_of_truth", "no system declares it as source of truth")
+        elif len(sources) > 1:
+            add(decl, "source_of_truth", f"several sources of truth: {', '.join(sources)}")
+        binders = {s.name for s, b in self.bindings() if b.object == obj.name}
+        for fname, system in obj.field_sources.items():
+            where = f"field_sources.{fname}"
+            if fname not in obj.fields:
+                add(decl, where, f"{fname!r} is not a field of {obj.model.__name__}")
+            if system not in self.systems:
+                add(decl, where, f"unknown system {system!r}")
+            elif system not in binders:
+                add(decl, where, f"system {system!r} has no binding of {obj.name}")
+
+    def _check_bindings(self, system: System, add) -> None:
+        decl = f"system {system.name}"
+        seen: set[str] = set()
+        for i, b in enumerate(system.bindings):
+            at = f"bindings[{i}]"
+            if b.object in seen:
+                add(decl, f"{at}.object", f"{b.object!r} is bound twice by this system")
+            seen.add(b.object)
+            obj = self.objects.get(b.object)
+            if obj is None:
+                add(decl, f"{at}.object", f"unknown object {b.object!r}")
+                continue
+            for canonical in b.mapping:
+                if canonical not in obj.fields:
+                    add(decl, f"{at}.mapping.{canonical}",
+                        f"{obj.model.__name__} has no field {canonical!r}")
+            for target, template in b.compose.items():
+                names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+                for unknown in sorted(names - set(obj.fields)):
+                    add(decl, f"{at}.compose.{target}",
+                        f"{obj.model.__name__} has no field {unknown!r}")
+            if b.cron is not None and not croniter.is_valid(b.cron):
+                add(decl, f"{at}.cron", f"{b.cron!r} is not a valid cron expression")
+            try:
+                ZoneInfo(b.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                add(decl, f"{at}.timezone", f"unknown timezone {b.timezone!r}")
+            if b.role == "consumer" and b.mode == "batch" and b.cron is None:
+                add(decl, f"{at}.cron", "a batch consumer needs a cron schedule")
+            if b.volume and b.volume.min > b.volume.max:
+                add(decl, f"{at}.volume", "min is greater than max")
+
+    def _check_cycles(self, add) -> None:
+        graph = nx.DiGraph()
+        for flow in self.flows():
+            if flow.mode == "realtime" and flow.source.name != flow.consumer.name:
+                graph.add_edge(flow.source.name, flow.consumer.name, flow=flow)
+        for cycle in nx.simple_cycles(graph):
+            edges = [graph.edges[a, b]["flow"] for a, b in zip(cycle, cycle[1:] + cycle[:1])]
+            if not any(f.binding.echo_suppression for f in edges):
+                path = " -> ".join([*cycle, cycle[0]])
+                first = edges[0]
+                index = first.consumer.bindings.index(first.binding)
+                add(f"system {first.consumer.name}", f"bindings[{index}].echo_suppression",
+                    f"realtime cycle {path} has no echo rule: set echo_suppression on one of its bindings")
