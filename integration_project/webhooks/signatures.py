@@ -343,7 +343,7 @@ class HubSpot:
     A delivery is a JSON array of up to 100 events; each becomes its own inbox row.
     """
 
-    name: str = "hubspot"
+    name: str = "hubspot_v3"
     kept_headers: tuple[str, ...] = ("x-hubspot-request-timestamp",)
 
     def key(self, secret: SecretStr) -> bytes:
@@ -497,7 +497,7 @@ class GenericHmac:
     No signed timestamp, so (as with Shopify) only the inbox's memory stops a replay.
     """
 
-    name: str = "generic_hmac"
+    name: str = "hmac"
     header: str = "X-Signature"
     prefix: str = ""
     id_header: str = "X-Event-Id"

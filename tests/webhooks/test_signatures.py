@@ -28,18 +28,18 @@ SW_SECRET = SecretStr("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 SECRETS = {
     "standard_webhooks": SW_SECRET,
     "stripe": SecretStr("whsec_stripe_test_secret"),
-    "hubspot": SecretStr("hubspot-client-secret"),
+    "hubspot_v3": SecretStr("hubspot-client-secret"),
     "shopify": SecretStr("shopify-app-secret"),
-    "generic_hmac": SecretStr("generic-shared-secret"),
+    "hmac": SecretStr("generic-shared-secret"),
 }
 URL = "https://hooks.example.com/webhooks/crm?x=1"
 NOW = 1_800_000_000.0
-TIMED = ["standard_webhooks", "stripe", "hubspot"]
+TIMED = ["standard_webhooks", "stripe", "hubspot_v3"]
 
 
 def body_for(scheme: str) -> bytes:
     """A realistic body for the scheme."""
-    if scheme == "hubspot":
+    if scheme == "hubspot_v3":
         return json.dumps([{"eventId": 101, "subscriptionType": "contact.creation", "objectId": 7}]).encode()
     return json.dumps({"id": "evt_1", "type": "customer.updated", "data": {"name": "Zoë"}}).encode()
 
@@ -183,13 +183,13 @@ MALFORMED = {
         {"Stripe-Signature": "t=,v1=00"},
         {},
     ],
-    "hubspot": [
+    "hubspot_v3": [
         {"X-HubSpot-Signature-v3": "AAAA"},
         {"X-HubSpot-Signature-v3": "%%%", "X-HubSpot-Request-Timestamp": str(int(NOW * 1000))},
         {"X-HubSpot-Signature-v3": "AAAA", "X-HubSpot-Request-Timestamp": "-5"},
     ],
     "shopify": [{"X-Shopify-Hmac-Sha256": "not base64!"}, {"X-Shopify-Hmac-Sha256": ""}, {}],
-    "generic_hmac": [{"X-Signature": "xyz"}, {"X-Signature": "0" * 63}, {}],
+    "hmac": [{"X-Signature": "xyz"}, {"X-Signature": "0" * 63}, {}],
 }
 
 
@@ -217,11 +217,11 @@ def test_random_header_values_only_ever_raise_401(scheme: str) -> None:
 
 def test_hubspot_signs_the_decoded_uri_and_the_method() -> None:
     """HubSpot's listed escapes are decoded before signing; the method is part of the signature."""
-    body = body_for("hubspot")
-    headers = HubSpot().sign(body, SECRETS["hubspot"], url="https://h.example/a:b?c=d@e", timestamp=NOW)
-    HubSpot().verify(headers, body, SECRETS["hubspot"], now=NOW, url="https://h.example/a%3Ab?c=d%40e")
+    body = body_for("hubspot_v3")
+    headers = HubSpot().sign(body, SECRETS["hubspot_v3"], url="https://h.example/a:b?c=d@e", timestamp=NOW)
+    HubSpot().verify(headers, body, SECRETS["hubspot_v3"], now=NOW, url="https://h.example/a%3Ab?c=d%40e")
     with pytest.raises(WebhookError):
-        HubSpot().verify(headers, body, SECRETS["hubspot"], now=NOW, method="PUT", url="https://h.example/a:b?c=d@e")
+        HubSpot().verify(headers, body, SECRETS["hubspot_v3"], now=NOW, method="PUT", url="https://h.example/a:b?c=d@e")
 
 
 def test_event_ids_and_types_per_scheme() -> None:
@@ -233,7 +233,7 @@ def test_event_ids_and_types_per_scheme() -> None:
     assert SCHEMES["standard_webhooks"].events({"Webhook-Id": "evt_1"}, body, payload) == expected
     shopify = {"X-Shopify-Webhook-Id": "evt_1", "X-Shopify-Topic": "customer.updated"}
     assert SCHEMES["shopify"].events(shopify, body, payload) == expected
-    assert SCHEMES["generic_hmac"].events({"X-Event-Id": "evt_1"}, body, payload) == expected
+    assert SCHEMES["hmac"].events({"X-Event-Id": "evt_1"}, body, payload) == expected
     custom = GenericHmac(header="X-Hub-Signature-256", prefix="sha256=", id_header="X-Delivery")
     assert custom.events({"x-delivery": "evt_1"}, body, payload) == expected
 
@@ -257,10 +257,10 @@ def test_hubspot_batch_becomes_one_event_each() -> None:
         ("stripe", {}, {"id": "x" * 256, "type": "x"}),
         ("stripe", {}, {"id": True, "type": "x"}),
         ("standard_webhooks", {"webhook-id": "m"}, {"data": {}}),
-        ("hubspot", {}, []),
-        ("hubspot", {}, [{"eventId": 1}]),
+        ("hubspot_v3", {}, []),
+        ("hubspot_v3", {}, [{"eventId": 1}]),
         ("shopify", {"X-Shopify-Topic": "orders/create"}, {}),
-        ("generic_hmac", {"X-Event-Type": "t"}, {}),
+        ("hmac", {"X-Event-Type": "t"}, {}),
     ],
 )
 def test_missing_event_id_or_type_is_400(scheme: str, headers: dict[str, str], payload: object) -> None:
