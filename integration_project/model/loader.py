@@ -32,6 +32,7 @@ def load_landscape(package: str = "definitions") -> Landscape:
     landscape = Landscape(systems={}, objects={})
     for obj, loc in _python_declarations(f"{package}.objects", root / "objects.py", DataObject, problems):
         _register(landscape, "object", obj, loc, problems)
+    objects_failed = bool(problems)  # then every binding would be "unknown object": say it once
     for path in sorted((root / "systems").glob("*.py")):
         if path.stem != "__init__":
             module = f"{package}.systems.{path.stem}"
@@ -40,7 +41,8 @@ def load_landscape(package: str = "definitions") -> Landscape:
     for path in sorted((root / "systems").glob("*/defs.yaml")):
         if found := _yaml_system(path, problems):
             _register(landscape, "system", *found, problems)
-    problems += landscape.problems()
+    if not objects_failed:
+        problems += landscape.problems()
     if problems:
         raise DeclarationError(problems)
     return landscape

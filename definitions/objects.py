@@ -1,0 +1,190 @@
+"""The example business's canonical data objects: the hub's shape of each, and its steward."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field
+
+from integration_project import DataObject
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Country = Annotated[str, AfterValidator(_country)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Customer(BaseModel):
+    """A person who buys from us."""
+
+    id: str
+    email: EmailStr
+    first_name: str = Field(min_length=1)
+    last_name: str = Field(min_length=1)
+    company: str | None = None
+    country: Country
+    phone: str | None = None
+    updated_at: datetime
+
+
+class Deal(BaseModel):
+    """A sales opportunity; closed-won deals are invoiced."""
+
+    id: str
+    name: str
+    customer_id: str
+    amount: Money
+    currency: Currency
+    stage: str
+    close_date: date | None = None
+    updated_at: datetime
+
+
+class Invoice(BaseModel):
+    """A bill sent to a customer."""
+
+    id: str
+    customer_id: str
+    deal_id: str | None = None
+    amount_due: Money
+    currency: Currency
+    status: Literal["draft", "open", "paid", "void", "uncollectible"]
+    updated_at: datetime
+
+
+class Payment(BaseModel):
+    """Money received against an invoice."""
+
+    id: str
+    invoice_id: str
+    amount: Money
+    currency: Currency
+    status: str
+    paid_at: datetime
+
+
+class Ticket(BaseModel):
+    """A support request."""
+
+    id: str
+    customer_email: EmailStr
+    subject: str
+    status: Literal["new", "open", "pending", "solved", "closed"]
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    order_id: str | None = None
+    updated_at: datetime
+
+
+class OrderLine(BaseModel):
+    """One product line of an order."""
+
+    sku: str
+    quantity: int = Field(gt=0)
+    unit_price: Money
+
+
+class Order(BaseModel):
+    """A web-shop order."""
+
+    id: str
+    customer_email: EmailStr
+    lines: list[OrderLine] = Field(min_length=1)
+    total: Money
+    currency: Currency
+    status: str
+    updated_at: datetime
+
+
+class Product(BaseModel):
+    """A catalog item with its price."""
+
+    sku: str
+    name: str
+    price: Money
+    currency: Currency
+    active: bool
+    updated_at: datetime
+
+
+class StockLevel(BaseModel):
+    """Units on hand of one product in one warehouse."""
+
+    id: str
+    sku: str
+    warehouse: str
+    on_hand: int = Field(ge=0)
+    updated_at: datetime
+
+
+class Shipment(BaseModel):
+    """A parcel sent for an order."""
+
+    id: str
+    order_id: str
+    carrier: str
+    tracking_number: str | None = None
+    status: Literal["pending", "shipped", "in_transit", "delivered", "returned"]
+    updated_at: datetime
+
+
+class Engagement(BaseModel):
+    """A marketing interaction that feeds the CRM's lead score."""
+
+    id: str
+    email: EmailStr
+    campaign: str
+    event: Literal["sent", "open", "click", "bounce", "unsubscribe"]
+    score: int
+    occurred_at: datetime
+
+
+customer = DataObject(
+    name="customer", model=Customer, owner="team:sales-ops", identity_key="id",
+    description="People and companies that buy from us.",
+    pii=["email", "first_name", "last_name", "phone"],
+)
+deal = DataObject(
+    name="deal", model=Deal, owner="team:sales-ops", identity_key="id",
+    description="Sales opportunities; a closed-won deal becomes an invoice.",
+)
+invoice = DataObject(
+    name="invoice", model=Invoice, owner="team:finance", identity_key="id",
+    description="Invoices issued to customers.",
+)
+payment = DataObject(
+    name="payment", model=Payment, owner="team:finance", identity_key="id",
+    description="Payments received against invoices.",
+)
+ticket = DataObject(
+    name="ticket", model=Ticket, owner="team:support", identity_key="id",
+    description="Support requests from customers.", pii=["customer_email"],
+)
+order = DataObject(
+    name="order", model=Order, owner="team:ecommerce", identity_key="id",
+    description="Orders placed in the web shop.", pii=["customer_email"],
+)
+product = DataObject(
+    name="product", model=Product, owner="team:operations", identity_key="sku",
+    description="The product catalog with prices, mastered in the ERP.",
+)
+stock_level = DataObject(
+    name="stock_level", model=StockLevel, owner="team:operations", identity_key="id",
+    description="Units on hand per product and warehouse.",
+)
+shipment = DataObject(
+    name="shipment", model=Shipment, owner="team:operations", identity_key="id",
+    description="Parcels shipped by the 3PL for orders.",
+)
+engagement = DataObject(
+    name="engagement", model=Engagement, owner="team:marketing", identity_key="id",
+    description="Marketing interactions (opens, clicks) that drive the lead score.", pii=["email"],
+)

@@ -1,0 +1,62 @@
+"""Billing (Stripe-like): invoices and payments; needs customers and closed-won deals."""
+
+from integration_project import Api, Auth, Binding, System, Volume, Webhook
+
+billing = System(
+    name="billing",
+    title="Billing",
+    vendor="Stripe",
+    kind="stripe",
+    owners=["team:finance"],
+    description="Subscriptions, invoices and card payments.",
+    api=Api(
+        connector="stripe",
+        base_url="http://127.0.0.1:8102",
+        base_url_env="BILLING_BASE_URL",
+        version="2020-08-27",
+        docs_url="https://docs.stripe.com/api/customers",
+        auth=Auth(type="bearer", token_env="BILLING_API_KEY"),
+    ),
+    webhook=Webhook(scheme="stripe", secret_env="BILLING_WEBHOOK_SECRET"),
+    bindings=[
+        Binding(
+            object="customer",
+            role="consumer",
+            purpose="Every customer needs a billing account before they can be invoiced.",
+            resource="customers",
+            mode="realtime",
+            cron="*/15 * * * *",
+            mapping={"id": "metadata.crm_id", "email": "email", "phone": "phone",
+                     "country": "address.country"},
+            compose={"name": "{first_name} {last_name}"},
+            volume=Volume(min=0, max=5000),
+            freshness_minutes=30,
+        ),
+        Binding(
+            object="deal",
+            role="consumer",
+            purpose="A closed-won deal becomes an invoice without re-keying.",
+            resource="invoices",
+            mode="realtime",
+            mapping={"id": "metadata.deal_id", "customer_id": "customer", "amount": "amount"},
+        ),
+        Binding(
+            object="invoice",
+            role="source",
+            purpose="Billing issues the invoices; finance reconciles them here.",
+            resource="invoices",
+            events=["invoice.created", "invoice.updated", "invoice.paid"],
+            mapping={"id": "id", "customer_id": "customer", "amount_due": "amount_due",
+                     "currency": "currency", "status": "status", "updated_at": "created"},
+        ),
+        Binding(
+            object="payment",
+            role="source",
+            purpose="Payments are captured by billing; nobody else records them.",
+            resource="charges",
+            events=["charge.succeeded"],
+            mapping={"id": "id", "invoice_id": "invoice", "amount": "amount",
+                     "currency": "currency", "status": "status", "paid_at": "created"},
+        ),
+    ],
+)

@@ -1,0 +1,60 @@
+"""Web shop (Shopify-like): the source of truth for orders; shows stock and shipping status."""
+
+from integration_project import Api, Auth, Binding, System, Webhook
+
+shop = System(
+    name="shop",
+    title="Web shop",
+    vendor="Shopify",
+    kind="shopify",
+    owners=["team:ecommerce"],
+    description="The online store: catalog display, checkout and orders.",
+    api=Api(
+        connector="shopify",
+        base_url="http://127.0.0.1:8104",
+        base_url_env="SHOP_BASE_URL",
+        version="2024-10",
+        docs_url="https://shopify.dev/docs/api/admin-rest/2024-10/resources/order",
+        auth=Auth(type="api_key", header="X-Shopify-Access-Token", token_env="SHOP_TOKEN"),
+    ),
+    webhook=Webhook(scheme="shopify", secret_env="SHOP_WEBHOOK_SECRET"),
+    bindings=[
+        Binding(
+            object="order",
+            role="source",
+            purpose="Customers place orders in the shop; every other system follows it.",
+            resource="orders",
+            events=["orders/create", "orders/updated"],
+            mapping={"id": "id", "customer_email": "email", "lines": "line_items",
+                     "total": "total_price", "currency": "currency",
+                     "status": "financial_status", "updated_at": "updated_at"},
+        ),
+        Binding(
+            object="product",
+            role="consumer",
+            purpose="The shop sells what the ERP's catalog lists, at the ERP's prices.",
+            resource="products",
+            cron="0 2 * * *",
+            timezone="Europe/Berlin",
+            mapping={"sku": "variants.0.sku", "name": "title", "price": "variants.0.price"},
+        ),
+        Binding(
+            object="stock_level",
+            role="consumer",
+            purpose="The shop stops selling what the warehouse does not have.",
+            resource="inventory_levels",
+            cron="*/15 * * * *",
+            mapping={"sku": "sku", "on_hand": "available"},
+        ),
+        Binding(
+            object="shipment",
+            role="consumer",
+            purpose="Customers see their parcel's status in their order page.",
+            resource="fulfillments",
+            mode="realtime",
+            echo_suppression=True,
+            mapping={"order_id": "order_id", "tracking_number": "tracking_number",
+                     "status": "shipment_status"},
+        ),
+    ],
+)

@@ -1,0 +1,47 @@
+"""Support desk (Zendesk-like): tickets; shows agents the customer and their orders."""
+
+from integration_project import Api, Auth, Binding, System
+
+support = System(
+    name="support",
+    title="Support desk",
+    vendor="Zendesk",
+    kind="zendesk",
+    owners=["team:support"],
+    description="Customer tickets and the agents' view of each customer.",
+    api=Api(
+        connector="zendesk",
+        base_url="http://127.0.0.1:8103",
+        base_url_env="SUPPORT_BASE_URL",
+        version="v2",
+        docs_url="https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/",
+        auth=Auth(type="bearer", token_env="SUPPORT_TOKEN"),
+    ),
+    bindings=[
+        Binding(
+            object="ticket",
+            role="source",
+            purpose="Customers open tickets in the support desk; it owns them.",
+            resource="tickets",
+            mapping={"id": "id", "customer_email": "requester_email", "subject": "subject",
+                     "status": "status", "priority": "priority", "updated_at": "updated_at"},
+        ),
+        Binding(
+            object="customer",
+            role="consumer",
+            purpose="Agents see who is asking without looking the customer up in the CRM.",
+            resource="users",
+            cron="0 * * * *",
+            mapping={"id": "external_id", "email": "email", "phone": "phone"},
+            compose={"name": "{first_name} {last_name}"},
+        ),
+        Binding(
+            object="order",
+            role="consumer",
+            purpose="Agents answer 'where is my order' from the order history in the ticket view.",
+            resource="orders",
+            cron="*/30 * * * *",
+            mapping={"id": "external_id", "customer_email": "requester_email", "status": "status"},
+        ),
+    ],
+)
