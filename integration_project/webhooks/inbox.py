@@ -1,0 +1,216 @@
+"""The durable webhook inbox: verified events, committed before the sender hears 2xx.
+
+One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL). The unique constraint on
+(system, event_id) makes a repeated delivery a no-op. Ids only grow and are committed in id order
+(SQLite has one writer; on PostgreSQL inserts take a transaction-scoped advisory lock), so a
+reader that remembers the last id it saw never skips a row committed later:
+
+    inbox = Inbox(url)
+    rows = inbox.pending("billing", after_id=cursor, limit=500)   # oldest first
+    ...                                                           # one run for the batch
+    inbox.mark_processed([row.id for row in rows])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from integration_project.settings import database_url
+from integration_project.webhooks.signatures import TOLERANCE, Event
+
+DEFAULT_RETENTION = timedelta(days=7)
+MIN_RETENTION = timedelta(seconds=2 * TOLERANCE)
+_PG_LOCK_KEY = 0x1B0C_5EED  # arbitrary constant naming the inbox's advisory lock
+
+metadata = sa.MetaData()
+inbox_table = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(255), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("headers", sa.JSON(), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("system", "event_id", name="uq_webhook_inbox_event"),
+    # AUTOINCREMENT: SQLite must never reuse the id of a purged row, or a reader's cursor skips.
+    sqlite_autoincrement=True,
+)
+sa.Index(
+    "ix_webhook_inbox_pending",
+    inbox_table.c.system,
+    inbox_table.c.id,
+    sqlite_where=inbox_table.c.processed_at.is_(None),
+    postgresql_where=inbox_table.c.processed_at.is_(None),
+)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One stored event."""
+
+    id: int
+    system: str
+    event_id: str
+    event_type: str
+    received_at: datetime
+    headers: dict[str, str]
+    body: str
+    processed_at: datetime | None
+
+    def payload(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class SystemStats:
+    """How far behind one system's events are."""
+
+    system: str
+    depth: int  # events not yet processed
+    oldest_age_seconds: float | None  # age of the oldest unprocessed event; None when depth is 0
+    last_received_at: datetime | None  # latest event stored, processed or not
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were written in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine for the inbox; SQLite in WAL mode with a full fsync on every commit."""
+    backend = sa.make_url(url).get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"the webhook inbox needs SQLite or PostgreSQL, not {backend}")
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if backend == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # the commit survives power loss, not just a crash
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
+
+
+class Inbox:
+    """The webhook inbox in the hub store; creates its table on first use."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self._engine = _engine(url or database_url())
+        self._insert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert
+        metadata.create_all(self._engine, checkfirst=True)
+
+    def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[int]:
+        """Store events in one transaction; return the ids of those stored (repeats are skipped)."""
+        now = datetime.now(UTC)
+        stored: list[int] = []
+        with self._engine.begin() as connection:
+            if self._engine.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+            for event in events:
+                statement = (
+                    self._insert(inbox_table)
+                    .values(
+                        system=system,
+                        event_id=event.event_id,
+                        event_type=event.event_type,
+                        received_at=now,
+                        headers=dict(headers or {}),
+                        body=event.body.decode("utf-8"),
+                    )
+                    .on_conflict_do_nothing(index_elements=["system", "event_id"])
+                    .returning(inbox_table.c.id)
+                )
+                new_id = connection.execute(statement).scalar_one_or_none()
+                if new_id is not None:
+                    stored.append(new_id)
+        return stored
+
+    def pending(self, system: str, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
+        """Unprocessed events of a system with id > after_id, oldest first, at most `limit`."""
+        t = inbox_table
+        query = (
+            sa.select(t)
+            .where(t.c.system == system, t.c.id > after_id, t.c.processed_at.is_(None))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [
+                InboxRow(
+                    id=row.id,
+                    system=row.system,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    received_at=_utc(row.received_at),
+                    headers=row.headers,
+                    body=row.body,
+                    processed_at=_utc(row.processed_at) if row.processed_at else None,
+                )
+                for row in connection.execute(query)
+            ]
+
+    def mark_processed(self, ids: Iterable[int]) -> int:
+        """Mark events processed; return how many were not already."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        t = inbox_table
+        statement = (
+            sa.update(t)
+            .where(t.c.id.in_(id_list), t.c.processed_at.is_(None))
+            .values(processed_at=datetime.now(UTC))
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount
+
+    def stats(self, systems: Iterable[str] = ()) -> dict[str, SystemStats]:
+        """Depth and oldest unprocessed age per system (also listing `systems` with no events)."""
+        t = inbox_table
+        unprocessed = t.c.processed_at.is_(None)
+        query = sa.select(
+            t.c.system,
+            sa.func.count().filter(unprocessed),
+            sa.func.min(t.c.received_at).filter(unprocessed),
+            sa.func.max(t.c.received_at),
+        ).group_by(t.c.system)
+        now = datetime.now(UTC)
+        stats = {name: SystemStats(name, 0, None, None) for name in systems}
+        with self._engine.connect() as connection:
+            for system, depth, oldest, last in connection.execute(query):
+                age = (now - _utc(oldest)).total_seconds() if oldest is not None else None
+                stats[system] = SystemStats(system, depth, age, _utc(last))
+        return dict(sorted(stats.items()))
+
+    def purge(self, older_than: timedelta = DEFAULT_RETENTION) -> int:
+        """Delete processed events received before `older_than` ago; return how many.
+
+        Retention is at least twice the signature window, so a delivery replayed after its row is
+        gone is already refused as stale. Schemes without a signed timestamp (Shopify, generic
+        HMAC) rely on the row alone to refuse a replay: keep the default week or longer.
+        """
+        if older_than < MIN_RETENTION:
+            raise ValueError(f"retention must be at least {MIN_RETENTION} (twice the signature window)")
+        t = inbox_table
+        cutoff = datetime.now(UTC) - older_than
+        statement = sa.delete(t).where(t.c.processed_at.is_not(None), t.c.received_at < cutoff)
+        with self._engine.begin() as connection:
+            return connection.execute(statement).rowcount
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()

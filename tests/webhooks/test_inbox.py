@@ -1,0 +1,149 @@
+"""The durable inbox on SQLite and PostgreSQL: dedupe, batches for the sensor, stats, purge."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from integration_project.webhooks.inbox import Inbox, inbox_table
+from integration_project.webhooks.signatures import Event
+
+
+@pytest.fixture
+def inbox(inbox_url: str) -> Iterator[Inbox]:
+    """An inbox on an empty database."""
+    inbox = Inbox(inbox_url)
+    yield inbox
+    inbox.close()
+
+
+def event(n: int, kind: str = "customer.updated") -> Event:
+    """Event number n."""
+    return Event(f"evt_{n}", kind, f'{{"id": "evt_{n}", "name": "Zoë"}}'.encode())
+
+
+def test_add_stores_and_a_repeat_is_skipped(inbox: Inbox) -> None:
+    """The first delivery is stored; the same (system, event_id) again stores nothing."""
+    [first] = inbox.add("billing", [event(1)], {"webhook-id": "evt_1"})
+    assert inbox.add("billing", [event(1)]) == []
+    [row] = inbox.pending("billing")
+    assert (row.id, row.event_id, row.event_type, row.headers) == (first, "evt_1", "customer.updated", {"webhook-id": "evt_1"})
+    assert row.payload() == {"id": "evt_1", "name": "Zoë"}
+    assert row.received_at.tzinfo is not None and row.processed_at is None
+
+
+def test_same_event_id_in_two_systems_are_two_events(inbox: Inbox) -> None:
+    """Dedupe is per system: vendors' id spaces are independent."""
+    assert len(inbox.add("billing", [event(1)])) == 1
+    assert len(inbox.add("crm", [event(1)])) == 1
+
+
+def test_a_batch_with_some_repeats_stores_only_the_new(inbox: Inbox) -> None:
+    """In one delivery, already-seen events are skipped and the rest stored (also a repeat inside the batch)."""
+    inbox.add("crm", [event(1), event(2)])
+    new = inbox.add("crm", [event(2), event(3), event(3), event(4)])
+    assert len(new) == 2
+    assert [r.event_id for r in inbox.pending("crm")] == ["evt_1", "evt_2", "evt_3", "evt_4"]
+
+
+def test_pending_reads_batches_after_a_cursor_and_skips_processed(inbox: Inbox) -> None:
+    """A sensor reads `limit` rows after its cursor, oldest first, and never sees processed rows."""
+    ids = [inbox.add("shop", [event(n)])[0] for n in range(10)]
+    inbox.add("crm", [event(99)])
+    batch = inbox.pending("shop", after_id=0, limit=4)
+    assert [r.id for r in batch] == ids[:4]
+    assert [r.id for r in inbox.pending("shop", after_id=batch[-1].id, limit=4)] == ids[4:8]
+    assert inbox.mark_processed([r.id for r in batch]) == 4
+    assert inbox.mark_processed([r.id for r in batch]) == 0
+    assert inbox.mark_processed([]) == 0
+    assert [r.id for r in inbox.pending("shop", limit=100)] == ids[4:]
+
+
+def test_stats_depth_and_oldest_age_per_system(inbox: Inbox) -> None:
+    """Depth counts unprocessed events; age is that of the oldest unprocessed; idle systems are listed."""
+    first = inbox.add("shop", [event(1)])
+    inbox.add("shop", [event(2)])
+    inbox.add("crm", [event(3)])
+    stats = inbox.stats(systems=["billing"])
+    assert list(stats) == ["billing", "crm", "shop"]
+    assert stats["shop"].depth == 2 and stats["crm"].depth == 1
+    assert stats["billing"].depth == 0 and stats["billing"].oldest_age_seconds is None
+    assert 0 <= (stats["shop"].oldest_age_seconds or -1) < 60
+    inbox.mark_processed(first)
+    with inbox._engine.begin() as connection:  # age one pending event by an hour
+        connection.execute(
+            sa.update(inbox_table)
+            .where(inbox_table.c.event_id == "evt_2")
+            .values(received_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    shop = inbox.stats()["shop"]
+    assert shop.depth == 1
+    assert 3590 < (shop.oldest_age_seconds or 0) < 3700
+    assert shop.last_received_at is not None
+
+
+def test_purge_keeps_recent_and_unprocessed_and_never_reuses_ids(inbox: Inbox) -> None:
+    """Purge removes only old processed rows; a later event still gets a higher id."""
+    old_done, old_pending, recent_done = (inbox.add("shop", [event(n)])[0] for n in range(3))
+    inbox.mark_processed([old_done, recent_done])
+    with inbox._engine.begin() as connection:
+        connection.execute(
+            sa.update(inbox_table)
+            .where(inbox_table.c.id.in_([old_done, old_pending, recent_done]))
+            .values(received_at=datetime.now(UTC) - timedelta(days=8))
+        )
+        connection.execute(
+            sa.update(inbox_table).where(inbox_table.c.id == recent_done).values(received_at=datetime.now(UTC))
+        )
+    with pytest.raises(ValueError, match="twice the signature window"):
+        inbox.purge(timedelta(minutes=9))
+    assert inbox.purge() == 1
+    assert inbox.purge() == 0
+    inbox.mark_processed([old_pending])
+    with inbox._engine.begin() as connection:
+        connection.execute(sa.update(inbox_table).where(inbox_table.c.id == recent_done).values(received_at=datetime.now(UTC) - timedelta(days=8)))
+    assert inbox.purge() == 2
+    [newest] = inbox.add("shop", [event(3)])
+    assert newest > recent_done
+
+
+def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox) -> None:
+    """While four threads add events, a reader advancing its cursor past what it saw still sees every row."""
+    writers_done = threading.Event()
+    seen: list[int] = []
+
+    def write(worker: int) -> None:
+        for n in range(60):
+            inbox.add("shop", [event(worker * 1000 + n)])
+
+    def read() -> None:
+        cursor = 0
+        while True:
+            finished = writers_done.is_set()
+            batch = inbox.pending("shop", after_id=cursor, limit=7)
+            seen.extend(r.id for r in batch)
+            cursor = batch[-1].id if batch else cursor
+            if finished and not batch:
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    writers_done.set()
+    reader.join(timeout=60)
+    assert len(seen) == 240
+    assert seen == sorted(seen) == [r.id for r in inbox.pending("shop", limit=1000)]
+
+
+def test_inbox_refuses_other_databases() -> None:
+    """Only SQLite and PostgreSQL are supported (the dedupe relies on ON CONFLICT)."""
+    with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
+        Inbox("mysql+pymysql://nobody@127.0.0.1/none")
