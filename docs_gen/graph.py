@@ -1,0 +1,360 @@
+"""Definitions -> one networkx graph of systems, objects, assets, flows, triggers and owners.
+
+Every page, diagram, lint finding and impact answer is a view over this graph; nothing else reads
+the Definitions. Node ids are `<kind>:<name>`; every attribute is plain JSON, so the graph exports
+as node-link JSON and two builds can be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import dagster as dg
+import networkx as nx
+
+from integration_project import contract as c
+
+STUB_KEY = "dagster/auto_created_stub_asset"
+SCHEMA_KEY = "dagster/column_schema"
+CODE_REFS_KEY = "dagster/code_references"
+API_FIELDS = ("vendor", "title", "base_url", "version", "auth", "credentials_env", "docs_url")
+HUB = "hub"
+
+
+def node_id(kind: str, name: str) -> str:
+    """The id of a node: `system:crm`, `asset:crm/customer`, `owner:team:crm`."""
+    return f"{kind}:{name}"
+
+
+def asset_name(key: dg.AssetKey) -> str:
+    """An asset key as one slash-joined string, as Dagster's UI and CLI write it."""
+    return "/".join(key.path)
+
+
+def redact_url(url: Any) -> Any:
+    """Drop any user:password from a URL; docs show where a system is, never how to log in."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _plain(value: Any) -> Any:
+    """A metadata value as plain JSON data (MetadataValue wrappers and JSON text unwrapped)."""
+    if isinstance(value, dg.MetadataValue):
+        value = value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    """A contract value that is JSON by definition, whether stored as data or as JSON text."""
+    value = _plain(value)
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _api(value: Any) -> dict[str, Any] | None:
+    """The `integration/api` dict restricted to its documented fields, URLs without credentials."""
+    data = _json(value)
+    if not isinstance(data, dict):
+        return None
+    api = {k: data.get(k) for k in API_FIELDS if data.get(k) is not None}
+    for key in ("base_url", "docs_url"):
+        if key in api:
+            api[key] = redact_url(api[key])
+    env = api.get("credentials_env")
+    if isinstance(env, str):
+        api["credentials_env"] = [env]
+    elif isinstance(env, dict):  # {purpose: ENV_NAME}: keep the names only
+        api["credentials_env"] = sorted(str(v) for v in env.values())
+    return api
+
+
+def _schema(value: Any) -> list[dict[str, Any]]:
+    """`dagster/column_schema` as a list of {name, type, description, nullable} rows."""
+    schema = value.schema if isinstance(value, dg.TableSchemaMetadataValue) else value
+    if not isinstance(schema, dg.TableSchema):
+        return []
+    return [
+        {
+            "name": col.name,
+            "type": col.type,
+            "description": col.description or "",
+            "nullable": col.constraints.nullable if col.constraints else True,
+        }
+        for col in schema.columns
+    ]
+
+
+def _code_refs(value: Any) -> list[str]:
+    """`dagster/code_references` as `path:line` or URL strings."""
+    refs = getattr(value, "code_references", None) or []
+    out = []
+    for ref in refs:
+        if isinstance(ref, dg.LocalFileCodeReference):
+            out.append(f"{ref.file_path}:{ref.line_number}" if ref.line_number else ref.file_path)
+        elif isinstance(ref, dg.UrlCodeReference):
+            out.append(redact_url(ref.url))
+    return out
+
+
+def _str_or_none(value: Any) -> str | None:
+    """A contract string value, or None when absent or empty."""
+    value = _plain(value)
+    return str(value) if value not in (None, "") else None
+
+
+def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
+    """Everything docs show about one asset, read from its Dagster asset node and metadata."""
+    meta = dict(node.metadata)
+    flows = _json(meta.get(c.FLOWS))
+    return {
+        "key": list(node.key.path),
+        "system": _str_or_none(meta.get(c.SYSTEM)),
+        "object": _str_or_none(meta.get(c.OBJECT)),
+        "role": _str_or_none(meta.get(c.ROLE)),
+        "source_of_truth": _str_or_none(meta.get(c.SOURCE_OF_TRUTH)),
+        "flows": [f for f in flows if isinstance(f, dict)] if isinstance(flows, list) else [],
+        "mode": _str_or_none(meta.get(c.MODE)),
+        "status": _str_or_none(meta.get(c.STATUS)),
+        "purpose": _str_or_none(meta.get(c.PURPOSE)),
+        "api": _api(meta.get(c.API)),
+        "docs_url": _str_or_none(meta.get(c.DOCS_URL)),
+        "identity_key": _str_or_none(meta.get(c.IDENTITY_KEY)),
+        "pii": [str(f) for f in _json(meta.get(c.PII)) or []],
+        "mapping": {str(k): str(v) for k, v in (_json(meta.get(c.MAPPING)) or {}).items()},
+        "owned_fields": [str(f) for f in _json(meta.get(c.OWNED_FIELDS)) or []],
+        "trigger": _json(meta.get(c.TRIGGER)),
+        "volume": _json(meta.get(c.VOLUME)),
+        "freshness_minutes": _plain(meta.get(c.FRESHNESS_MINUTES)),
+        "declared_in": _str_or_none(meta.get(c.DECLARED_IN)),
+        "group": node.group_name,
+        "owners": sorted(node.owners),
+        "kinds": sorted(node.kinds),
+        "description": node.description or "",
+        "schema": _schema(meta.get(SCHEMA_KEY)),
+        "code_refs": _code_refs(meta.get(CODE_REFS_KEY)),
+        "stub": bool(_plain(meta.get(STUB_KEY))),
+        "executable": bool(node.is_executable),
+        "missing_keys": [k for k in c.REQUIRED if k not in meta],
+        "other_metadata": sorted(k for k in meta if not k.startswith((c.NS, "dagster/"))),
+        "checks": checks,
+    }
+
+
+def _targets(automation: Any, jobs: dict[str, set[str]], asset_graph: Any) -> tuple[list[str], set[str]]:
+    """The job names a schedule or sensor runs and the asset names those runs materialize."""
+    if isinstance(automation, dg.SensorDefinition):
+        job_names = sorted({t.job_name for t in automation.targets})
+        selection = automation.asset_selection
+    else:
+        job_names, selection = [automation.job_name], None
+    assets = {asset_name(k) for k in selection.resolve(asset_graph)} if selection is not None else set()
+    for name in job_names:
+        assets |= jobs.get(name, set())
+    return job_names, assets
+
+
+class GraphBuilder:
+    """Adds the nodes and edges of one Definitions to a MultiDiGraph (edge key = relation)."""
+
+    def __init__(self) -> None:
+        self.g = nx.MultiDiGraph()
+
+    def node(self, kind: str, name: str, **attrs: Any) -> str:
+        """Add or update a node; attributes merge into an existing one."""
+        nid = node_id(kind, name)
+        self.g.add_node(nid, kind=kind, name=name)
+        self.g.nodes[nid].update(attrs)
+        return nid
+
+    def edge(self, src: str, dst: str, relation: str, **attrs: Any) -> None:
+        """Add one relation between two nodes (idempotent per relation)."""
+        self.g.add_edge(src, dst, key=relation, relation=relation, **attrs)
+
+    def owners(self, target: str, owners: Iterable[str]) -> None:
+        """Add owner nodes and `owns` edges to a target node."""
+        for owner in owners:
+            self.edge(self.node("owner", owner), target, "owns")
+
+    def add(self, defs: dg.Definitions, origin: str) -> nx.MultiDiGraph:
+        """Read assets, checks, jobs, schedules and sensors of `defs` into the graph."""
+        self.g.graph.update(origin=origin)
+        asset_graph = defs.resolve_asset_graph()
+        repo = defs.get_repository_def()
+        checks_by_asset: dict[str, list[str]] = {}
+        for check_key in sorted(asset_graph.asset_check_keys, key=str):
+            check = asset_graph.get(check_key)
+            target = asset_name(check_key.asset_key)
+            checks_by_asset.setdefault(target, []).append(check_key.name)
+            cid = self.node("check", f"{target}:{check_key.name}", check=check_key.name,
+                            asset=target, description=check.description or "", blocking=check.blocking)
+            self.edge(cid, node_id("asset", target), "checks")
+        for key in sorted(asset_graph.get_all_asset_keys(), key=asset_name):
+            self._asset(asset_graph.get(key), checks_by_asset.get(asset_name(key), []))
+        for key in asset_graph.get_all_asset_keys():
+            for parent in asset_graph.get(key).parent_keys:
+                self.edge(node_id("asset", asset_name(parent)), node_id("asset", asset_name(key)), "lineage")
+        self._systems_and_objects()
+        jobs = self._jobs(repo)
+        for schedule in repo.schedule_defs:
+            job_names, assets = _targets(schedule, jobs, asset_graph)
+            sid = self.node("schedule", schedule.name, cron=schedule.cron_schedule,
+                            timezone=schedule.execution_timezone or "UTC", jobs=job_names,
+                            description=schedule.description or "", tags=dict(schedule.tags),
+                            default_status=schedule.default_status.value)
+            self._trigger_edges(sid, job_names, assets, schedule.tags)
+        for sensor in repo.sensor_defs:
+            job_names, assets = _targets(sensor, jobs, asset_graph)
+            sid = self.node("sensor", sensor.name, interval_seconds=sensor.minimum_interval_seconds,
+                            jobs=job_names, description=sensor.description or "",
+                            tags=dict(sensor.tags), default_status=sensor.default_status.value,
+                            sensor_type=sensor.sensor_type.value)
+            self._trigger_edges(sid, job_names, assets, sensor.tags)
+        return self.g
+
+    def _asset(self, node: Any, checks: list[str]) -> None:
+        """One asset node, its owners, and its flows."""
+        attrs = _asset_attrs(node, checks)
+        aid = self.node("asset", asset_name(node.key), **attrs)
+        self.owners(aid, attrs["owners"])
+        for flow in attrs["flows"]:
+            name = str(flow.get("name") or "")
+            if not name:
+                continue
+            fid = self.node("flow", name, **{k: _plain(flow.get(k)) for k in c.FLOW_FIELDS if k != "name"})
+            self.edge(fid, aid, "materializes")
+
+    def _systems_and_objects(self) -> None:
+        """System and object nodes from the assets' contract keys; SoT, consumer and flow edges."""
+        for aid, a in list(self.g.nodes(data=True)):
+            if a["kind"] != "asset" or not a.get("system"):
+                continue
+            sid = self.node("system", a["system"], hub=a["system"] == HUB)
+            self.edge(sid, aid, "contains")
+            system = self.g.nodes[sid]
+            system.setdefault("owners", [])
+            system["owners"] = sorted(set(system["owners"]) | set(a["owners"]))
+            system.setdefault("kinds", [])
+            system["kinds"] = sorted(set(system["kinds"]) | set(a["kinds"]))
+            if a["api"] and not system.get("api"):
+                system["api"] = a["api"]
+            if not a.get("object"):
+                continue
+            oid = self.node("object", a["object"])
+            self.edge(aid, oid, "instance_of")
+            if a.get("source_of_truth"):
+                self.edge(self.node("system", a["source_of_truth"], hub=a["source_of_truth"] == HUB),
+                          oid, "source_of_truth")
+            if a.get("role") == "consumer":
+                self.edge(sid, oid, "consumes")
+            obj = self.g.nodes[oid]
+            for field in ("identity_key", "freshness_minutes", "volume"):
+                if a.get(field) is not None and (a["role"] == "hub" or obj.get(field) is None):
+                    obj[field] = a[field]
+            obj["pii"] = sorted(set(obj.get("pii", [])) | set(a["pii"]))
+            if a["schema"] and (a["role"] == "hub" or not obj.get("schema")):
+                obj["schema"] = a["schema"]
+            if a["role"] == "hub":
+                obj["owners"] = a["owners"]
+                obj["description"] = a["description"]
+        for fid, f in list(self.g.nodes(data=True)):
+            if f["kind"] != "flow":
+                continue
+            for relation, system in (("sends", f.get("source")), ("delivers", f.get("consumer"))):
+                if system:
+                    sid = self.node("system", str(system), hub=system == HUB)
+                    self.edge(sid, fid, relation) if relation == "sends" else self.edge(fid, sid, relation)
+            if f.get("object"):
+                self.edge(fid, self.node("object", str(f["object"])), "carries")
+        for nid, n in self.g.nodes(data=True):
+            if n["kind"] in ("system", "object"):
+                n.setdefault("owners", [])
+                self.owners(nid, n["owners"])
+
+    def _jobs(self, repo: Any) -> dict[str, set[str]]:
+        """Job nodes (asset jobs only) and the assets each materializes."""
+        jobs: dict[str, set[str]] = {}
+        for job in repo.get_all_jobs():
+            if job.name.startswith("__"):  # Dagster's implicit asset job is not a user's job
+                continue
+            selected = {asset_name(k) for k in job.asset_layer.selected_asset_keys}
+            jobs[job.name] = selected
+            retry = job.op_retry_policy
+            jid = self.node("job", job.name, description=job.description or "", tags=dict(job.tags),
+                            run_retries=job.tags.get("dagster/max_retries"),
+                            op_retries=retry.max_retries if retry else None)
+            for name in sorted(selected):
+                self.edge(jid, node_id("asset", name), "selects")
+            self._flow_tag(jid, job.tags)
+        return jobs
+
+    def _trigger_edges(self, tid: str, job_names: list[str], assets: set[str], tags: Any) -> None:
+        """Edges from a schedule or sensor to its jobs, assets and tagged flow."""
+        for name in job_names:
+            if node_id("job", name) in self.g:
+                self.edge(tid, node_id("job", name), "runs")
+        for name in sorted(assets):
+            self.edge(tid, node_id("asset", name), "triggers")
+        self._flow_tag(tid, tags)
+
+    def _flow_tag(self, nid: str, tags: Any) -> None:
+        """Link a job, schedule or sensor to the flow named by its `integration/flow` tag."""
+        for flow in str((tags or {}).get(c.TAG_FLOW, "")).split(","):
+            if flow.strip():
+                self.edge(nid, self.node("flow", flow.strip()), "runs_flow")
+
+
+def build_graph(defs: dg.Definitions, origin: str = "") -> nx.MultiDiGraph:
+    """The landscape graph of one loaded Definitions."""
+    return GraphBuilder().add(defs, origin)
+
+
+def to_json(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """Node-link JSON, sorted so equal graphs give equal text."""
+    data = nx.node_link_data(g, edges="edges")
+    data["nodes"] = sorted(data["nodes"], key=lambda n: n["id"])
+    data["edges"] = sorted(data["edges"], key=lambda e: (e["source"], e["target"], e["key"]))
+    return data
+
+
+def from_json(data: dict[str, Any]) -> nx.MultiDiGraph:
+    """The graph back from its node-link JSON."""
+    return nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
+
+
+def fingerprint(g: nx.MultiDiGraph) -> str:
+    """A sha256 of the graph's content; it changes exactly when the Definitions' docs would."""
+    data = to_json(g)
+    data["graph"] = {}  # where the Definitions were loaded from is not part of what they say
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def nodes(g: nx.MultiDiGraph, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(id, attributes) of every node of one kind, sorted by name."""
+    return sorted(((n, a) for n, a in g.nodes(data=True) if a["kind"] == kind), key=lambda p: p[1]["name"])
+
+
+def related(g: nx.MultiDiGraph, nid: str, relation: str, outgoing: bool = True) -> list[str]:
+    """Neighbour ids over one relation, out of (or into) a node, sorted."""
+    edges = g.out_edges(nid, keys=True) if outgoing else g.in_edges(nid, keys=True)
+    return sorted({(v if outgoing else u) for u, v, k in edges if k == relation})

@@ -1,0 +1,145 @@
+"""Lint the landscape graph: sources of truth, write-backs, realtime cycles, stubs, gaps; topology."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import networkx as nx
+
+from docs_gen.graph import HUB, nodes, related
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint problem: `error` fails the lint, `warning` is listed."""
+
+    severity: str
+    rule: str
+    subject: str  # node id, e.g. "object:customer"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.rule}: {self.subject}: {self.message}"
+
+
+RULES = {
+    "stub_asset": "a dependency nobody declared (Dagster auto-created a stub asset)",
+    "no_source_of_truth": "an object with no source of truth",
+    "several_sources_of_truth": "an object with more than one source of truth",
+    "writeback": "a consumer writing back to the object's source of truth",
+    "realtime_cycle": "records of one object circulate in real time between systems",
+    "missing_contract": "an asset without the integration/* contract keys",
+    "no_owner": "an asset with no owner",
+    "no_description": "an asset with no description",
+    "unused_system": "a system that sends and receives nothing",
+}
+
+
+def sources_of_truth(g: nx.MultiDiGraph, oid: str) -> list[str]:
+    """The system names declared source of truth of an object."""
+    return [g.nodes[s]["name"] for s in related(g, oid, "source_of_truth", outgoing=False)]
+
+
+def _asset_findings(g: nx.MultiDiGraph) -> list[Finding]:
+    """Per-asset problems: stubs, missing contract keys, owners, descriptions."""
+    out = []
+    for aid, a in nodes(g, "asset"):
+        if a["stub"]:
+            children = ", ".join(g.nodes[c]["name"] for c in related(g, aid, "lineage"))
+            out.append(Finding("error", "stub_asset", aid, f"{children} depends on it but nothing defines it"))
+            continue
+        if a["missing_keys"]:
+            out.append(Finding("warning", "missing_contract", aid, "lacks " + ", ".join(a["missing_keys"])))
+        if not a["owners"]:
+            out.append(Finding("warning", "no_owner", aid, "no owners"))
+        if not a["description"]:
+            out.append(Finding("warning", "no_description", aid, "no description"))
+    return out
+
+
+def _object_findings(g: nx.MultiDiGraph) -> list[Finding]:
+    """Per-object problems: zero or several sources of truth; write-backs; realtime cycles."""
+    out = []
+    for oid, _ in nodes(g, "object"):
+        sots = sources_of_truth(g, oid)
+        sources = [g.nodes[a]["system"] for a in related(g, oid, "instance_of", outgoing=False)
+                   if g.nodes[a].get("role") == "source"]
+        owners = sorted(set(sots) | set(sources))
+        if not owners:
+            out.append(Finding("error", "no_source_of_truth", oid, "no system is its source of truth"))
+        elif len(owners) > 1:
+            out.append(Finding("error", "several_sources_of_truth", oid, "claimed by " + ", ".join(owners)))
+        realtime = nx.DiGraph()
+        for fid in related(g, oid, "carries", outgoing=False):
+            f = g.nodes[fid]
+            if len(owners) == 1 and f.get("consumer") == owners[0]:
+                out.append(Finding("error", "writeback", fid,
+                                   f"{f.get('source')} writes {f.get('object')} back to {f.get('consumer')}, its source of truth"))
+            if f.get("mode") == "realtime" and f.get("source") and f.get("consumer"):
+                realtime.add_edge(f["source"], f["consumer"])
+        for cycle in sorted(_rotated(cy) for cy in nx.simple_cycles(realtime)):
+            out.append(Finding("error", "realtime_cycle", oid, " -> ".join([*cycle, cycle[0]])))
+    return out
+
+
+def _rotated(cycle: list[str]) -> list[str]:
+    """A cycle starting at its smallest name, so each is reported the same way every time."""
+    start = cycle.index(min(cycle))
+    return cycle[start:] + cycle[:start]
+
+
+def _system_findings(g: nx.MultiDiGraph) -> list[Finding]:
+    """Systems no flow touches."""
+    return [
+        Finding("warning", "unused_system", sid, "no flow sends from or delivers to it")
+        for sid, s in nodes(g, "system")
+        if not s.get("hub") and not related(g, sid, "sends") and not related(g, sid, "delivers", outgoing=False)
+    ]
+
+
+def topology(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """Links between systems as lineage shows them: via the hub or point-to-point; fan-in/out."""
+    systems = [s["name"] for _, s in nodes(g, "system") if not s.get("hub")]
+    hub_links: set[tuple[str, str]] = set()
+    direct: set[tuple[str, str]] = set()
+    for aid, a in nodes(g, "asset"):
+        if a.get("system") == HUB:
+            ups = {g.nodes[p].get("system") for p in related(g, aid, "lineage", outgoing=False)}
+            downs = {g.nodes[d].get("system") for d in related(g, aid, "lineage")}
+            hub_links |= {(u, d) for u in ups for d in downs if u and d and u != d and HUB not in (u, d)}
+        elif a.get("system"):
+            for d in related(g, aid, "lineage"):
+                other = g.nodes[d].get("system")
+                if other and other not in (HUB, a["system"]):
+                    direct.add((a["system"], other))
+    links = hub_links | direct
+    possible = len(systems) * (len(systems) - 1)
+    return {
+        "systems": len(systems),
+        "hub_routed_links": len(hub_links),
+        "point_to_point_links": len(direct),
+        "links_in_use": len(links),
+        "possible_links": possible,
+        "share_of_possible_links": round(len(links) / possible, 4) if possible else 0.0,
+        "fan": {s: {"in": sum(1 for _, d in links if d == s), "out": sum(1 for u, _ in links if u == s)}
+                for s in systems},
+        "point_to_point": sorted(f"{u} -> {d}" for u, d in direct),
+    }
+
+
+def lint(g: nx.MultiDiGraph) -> list[Finding]:
+    """Every finding, errors first."""
+    found = _asset_findings(g) + _object_findings(g) + _system_findings(g)
+    return sorted(found, key=lambda f: (f.severity != "error", f.rule, f.subject))
+
+
+def report(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """Findings and topology as data (for `--json` and the lint page)."""
+    found = lint(g)
+    return {
+        "errors": sum(f.severity == "error" for f in found),
+        "warnings": sum(f.severity == "warning" for f in found),
+        "findings": [asdict(f) for f in found],
+        "topology": topology(g),
+    }
