@@ -21,9 +21,11 @@ from integration_project.model import (
     Webhook,
     load_landscape,
 )
+from integration_project.orchestration import HubStore, build_definitions, system_definitions
 
 __all__ = [
     "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow",
     "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
-    "Volume", "Webhook", "WebhookError", "load_landscape",
+    "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
+    "system_definitions",
 ]

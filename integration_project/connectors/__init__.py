@@ -1,0 +1,24 @@
+"""How to talk to a system: one connector per API style, chosen by the declaration's `api.connector`."""
+
+from integration_project.connectors.base import Connector, Page
+from integration_project.connectors.hubspot import HubSpot
+from integration_project.connectors.stripe import Stripe
+from integration_project.model import System
+
+CONNECTORS: dict[str, type[Connector]] = {"hubspot": HubSpot, "stripe": Stripe}
+
+
+def connector_class(system: System) -> type[Connector] | None:
+    """The connector class a system's API declares, if the framework has it."""
+    return CONNECTORS.get(system.api.connector) if system.api else None
+
+
+def connect(system: System) -> Connector:
+    """A live connector for a system (credentials are read from the environment now)."""
+    cls = connector_class(system)
+    if cls is None:
+        raise LookupError(f"no connector for system {system.name!r}")
+    return cls(system.api)
+
+
+__all__ = ["CONNECTORS", "Connector", "Page", "connect", "connector_class"]

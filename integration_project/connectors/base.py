@@ -1,0 +1,41 @@
+"""What a connector offers the sync engine: pages of changed records out, upserts in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass
+class Page:
+    """A batch of raw records and the cursor that is safe to store once they are committed."""
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+
+
+class Connector:
+    """Base of the connectors: override `pages` to extract and `index`/`upsert` to load.
+
+    `extracts` and `loads` name the resources a connector really supports; a flow whose
+    resources are not supported is shown as planned, never run half-way.
+    """
+
+    extracts: ClassVar[frozenset[str]] = frozenset()
+    loads: ClassVar[frozenset[str]] = frozenset()
+
+    def pages(self, resource: str, since: str | None) -> Iterator[Page]:
+        """Records changed since the cursor, oldest first, a page at a time."""
+        raise NotImplementedError(f"{type(self).__name__} cannot extract {resource}")
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our record id -> the system's id, for records we may have created before."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """Create (no external id) or update a record; return the system's id."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
+
+    def close(self) -> None:
+        """Release connections."""

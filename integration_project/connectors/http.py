@@ -1,0 +1,80 @@
+"""An httpx client for a declared API: auth from the environment, timeouts, retries, no cross-host redirects."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from integration_project.errors import PermanentError, TransientError
+from integration_project.model import Api
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+ATTEMPTS = 6
+
+
+class _RetryAfter(wait_base):
+    """Wait what the server asked for (429/503 Retry-After), else exponential backoff with jitter."""
+
+    def __init__(self) -> None:
+        self.backoff = wait_exponential_jitter(initial=0.2, max=10, jitter=0.2)
+
+    def __call__(self, state) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return min(exc.retry_after, 30.0)
+        return self.backoff(state)
+
+
+def auth_headers(api: Api) -> dict[str, str]:
+    """Headers carrying the credentials named by the declaration, read from the environment now."""
+    auth = api.auth
+    if auth.type == "bearer" and auth.token_env:
+        return {"Authorization": f"Bearer {auth.secret(auth.token_env).get_secret_value()}"}
+    if auth.type == "api_key" and auth.token_env:
+        return {auth.header: auth.secret(auth.token_env).get_secret_value()}
+    return {}
+
+
+def client(api: Api, headers: dict[str, str] | None = None) -> httpx.Client:
+    """A client bound to the API's base URL; basic auth, bearer or API key as declared."""
+    basic = None
+    if api.auth.type == "basic" and api.auth.username_env and api.auth.password_env:
+        basic = httpx.BasicAuth(api.auth.secret(api.auth.username_env).get_secret_value(),
+                                api.auth.secret(api.auth.password_env).get_secret_value())
+    return httpx.Client(base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
+                        auth=basic, timeout=TIMEOUT, follow_redirects=False)
+
+
+def _classify(response: httpx.Response) -> None:
+    if response.status_code == 429 or response.status_code >= 500:
+        retry_after = response.headers.get("Retry-After")
+        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        raise TransientError(f"{response.request.method} {response.request.url.path}: "
+                             f"HTTP {response.status_code}", retry_after=seconds)
+    if response.status_code >= 300:  # a redirect is never followed: it may leave the vendor's host
+        raise PermanentError(f"{response.request.method} {response.request.url.path}: "
+                             f"HTTP {response.status_code}: {response.text[:300]}")
+
+
+@retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
+       stop=stop_after_attempt(ATTEMPTS), reraise=True,
+       before_sleep=lambda s: log.warning("retrying after %s", s.outcome.exception()))
+def call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request with retries on timeouts, connection errors, 5xx and 429."""
+    try:
+        response = http.request(method, url, **kwargs)
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise TransientError(f"{method} {url}: {type(exc).__name__}") from exc
+    _classify(response)
+    return response

@@ -1,0 +1,54 @@
+"""Field mapping between a system's own shape and the canonical model (dotted paths)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+_MISSING = object()
+
+
+def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted path ('properties.email', 'variants.0.sku'); None when absent."""
+    value = record
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part, _MISSING)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            value = _MISSING
+        if value is _MISSING:
+            return None
+    return value
+
+
+def set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    """Set a value at a dotted path, creating nested dicts."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
+
+
+def to_canonical(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """A system record in the canonical shape (fields not mapped are left out)."""
+    return {canonical: get_path(raw, path) for canonical, path in mapping.items()}
+
+
+def to_system(canonical: dict[str, Any], mapping: dict[str, str],
+              compose: dict[str, str]) -> dict[str, Any]:
+    """A canonical record in a consumer's shape: mapped fields, then composed ones."""
+    out: dict[str, Any] = {}
+    for field, path in mapping.items():
+        if canonical.get(field) is not None:
+            set_path(out, path, canonical[field])
+    for path, template in compose.items():
+        set_path(out, path, template.format_map({k: v or "" for k, v in canonical.items()}).strip())
+    return out
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """A stable hash of a canonical record: the idempotency key's version part."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

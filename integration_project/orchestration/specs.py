@@ -1,0 +1,157 @@
+"""Asset specs of a landscape: three layers per object, with the metadata contract attached."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from integration_project import contract as c
+from integration_project.connectors import connector_class
+from integration_project.model import DataObject, Flow, Landscape, System
+from integration_project.model.binding import Binding
+
+HUB = "hub"
+
+
+def source_key(obj: str, landscape: Landscape) -> dg.AssetKey:
+    """The key of an object's source-of-truth asset."""
+    system, _ = landscape.source_of(obj)
+    return dg.AssetKey([system.name, obj])
+
+
+def hub_key(obj: str) -> dg.AssetKey:
+    """The key of an object's hub asset."""
+    return dg.AssetKey([HUB, obj])
+
+
+def consumer_key(flow: Flow) -> dg.AssetKey:
+    """The key of a flow's consumer asset."""
+    return dg.AssetKey([flow.consumer.name, flow.object.name])
+
+
+def is_live(flow: Flow) -> bool:
+    """True when the framework has connectors for both ends of the flow's resources."""
+    src, dst = connector_class(flow.source), connector_class(flow.consumer)
+    return bool(src and dst and flow.source_binding.resource in src.extracts
+                and flow.binding.resource in dst.loads)
+
+
+@dataclass(frozen=True)
+class ObjectSpecs:
+    """The specs of one object's three layers, and which of them a runtime materializes."""
+
+    obj: DataObject
+    source: System
+    source_spec: dg.AssetSpec
+    hub_spec: dg.AssetSpec
+    consumer_specs: dict[str, dg.AssetSpec]  # flow name -> spec
+    live_flows: list[Flow]
+
+
+def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
+    """Specs for one object: `<sot>/<object>`, `hub/<object>`, `<consumer>/<object>` each."""
+    source, source_binding = landscape.source_of(obj.name)
+    flows = [f for f in landscape.flows() if f.object.name == obj.name]
+    live = [f for f in flows if is_live(f)]
+    flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
+    status = "live" if live else "planned"
+    common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
+              c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
+              "dagster/column_schema": _schema(obj)}
+    source_spec = dg.AssetSpec(
+        key=[source.name, obj.name], group_name=source.name, owners=source.owners,
+        kinds={source.kind}, description=f"{obj.name.replace('_', ' ').title()} records in "
+        f"{source.title}, the source of truth. {source_binding.purpose}",
+        metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
+                  c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
+                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
+    )
+    hub_spec = dg.AssetSpec(
+        key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
+        kinds={"pydantic", "sqlalchemy"},
+        description=f"{obj.description} Canonical, validated and versioned in the hub.",
+        metadata={**common, c.SYSTEM: HUB, c.ROLE: "hub", c.STATUS: status,
+                  c.MODE: ",".join(sorted({f.mode for f in flows})) or "batch",
+                  c.DECLARED_IN: landscape.where(f"object {obj.name}"),
+                  "dagster/code_references": _code_ref(landscape.where(f"object {obj.name}"))},
+    )
+    consumer_specs = {}
+    for flow in flows:
+        consumer_specs[flow.name] = dg.AssetSpec(
+            key=consumer_key(flow), deps=[hub_spec.key], group_name=flow.consumer.name,
+            owners=flow.consumer.owners, kinds={flow.consumer.kind},
+            description=f"{obj.name.replace('_', ' ').title()} records loaded into "
+            f"{flow.consumer.title}. {flow.binding.purpose}",
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(minutes=flow.binding.freshness_minutes))
+            if flow.binding.freshness_minutes else None,
+            metadata={**common, **_system_meta(landscape, flow.consumer, flow.binding),
+                      c.ROLE: "consumer", c.MODE: flow.mode,
+                      c.STATUS: "live" if flow in live else "planned",
+                      c.FLOWS: dg.MetadataValue.json([_flow_doc(flow, flow in live)]),
+                      c.TRIGGER: dg.MetadataValue.json(_trigger(flow.binding)),
+                      c.VOLUME: dg.MetadataValue.json(
+                          flow.binding.volume.model_dump() if flow.binding.volume else None),
+                      c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
+        )
+    return ObjectSpecs(obj, source, source_spec, hub_spec, consumer_specs, live)
+
+
+def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict[str, object]:
+    where = landscape.where(f"system {system.name}", f"bindings[{system.bindings.index(binding)}]")
+    api = system.api
+    return {
+        c.SYSTEM: system.name,
+        c.PURPOSE: binding.purpose,
+        c.MAPPING: dg.MetadataValue.json({**binding.mapping, **binding.compose}),
+        c.API: dg.MetadataValue.json({
+            "vendor": system.vendor, "title": system.title,
+            "connector": api.connector if api else None,
+            "base_url": api.base_url if api else None, "version": api.version if api else None,
+            "auth": api.auth.type if api else None,
+            "credentials_env": api.auth.env_names() if api else [],
+            "webhook": system.webhook.scheme if system.webhook else None,
+            "docs_url": api.docs_url if api else None,
+        }),
+        c.DECLARED_IN: where,
+        "dagster/code_references": _code_ref(where),
+    }
+
+
+def _flow_doc(flow: Flow, live: bool) -> dict[str, object]:
+    return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
+            "consumer": flow.consumer.name, "mode": flow.mode, "trigger": _trigger(flow.binding),
+            "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
+
+
+def _trigger(binding: Binding) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if binding.cron:
+        out.update(cron=binding.cron, timezone=binding.timezone)
+    if binding.mode == "realtime":
+        out["on_change"] = True
+    return out
+
+
+def _schema(obj: DataObject) -> dg.TableSchema:
+    columns = []
+    for name, field in obj.model.model_fields.items():
+        kind = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        tags = {"pii": "true"} if name in obj.pii else {}
+        constraints = dg.TableColumnConstraints(nullable=not field.is_required(),
+                                                unique=name == obj.identity_key)
+        columns.append(dg.TableColumn(name, kind.replace("typing.", ""), description=field.description,
+                                      constraints=constraints, tags=tags))
+    return dg.TableSchema(columns=columns)
+
+
+def _code_ref(where: str) -> dg.CodeReferencesMetadataValue:
+    path, _, line = where.partition(":")
+    with warnings.catch_warnings():  # code references are beta in Dagster 1.13; we pin 1.13
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(code_references=[dg.LocalFileCodeReference(
+            file_path=str(Path(path).resolve()), line_number=int(line) if line.isdigit() else None)])

@@ -1,0 +1,205 @@
+"""The hub store: canonical records, cursors, deliveries, ledger and dead-letter queue in one database.
+
+SQLAlchemy Core over any URL: a SQLite file by default, PostgreSQL in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from integration_project.settings import database_url
+
+metadata = sa.MetaData()
+
+hub_records = sa.Table(
+    "hub_records", metadata,
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(255), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+cursors = sa.Table(
+    "cursors", metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("system", sa.String(64), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(255), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("status", sa.String(16), nullable=False),  # pending (sent, answer unknown) | done
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+ledger = sa.Table(
+    "ledger", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.String(255)),
+    sa.Column("from_system", sa.String(64), nullable=False),
+    sa.Column("to_system", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+dlq = sa.Table(
+    "dlq", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),  # extract | validate | map | load
+    sa.Column("record_id", sa.String(255)),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved (went through later) | discarded
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dlq_open", "flow", "status", "record_id"),
+)
+
+
+def now() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class HubRecord:
+    """One canonical record as the hub holds it."""
+
+    record_id: str
+    data: dict[str, Any]
+    content_hash: str
+
+
+class Store:
+    """Access to the hub store; tables are created on first use."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or database_url()
+        self.engine = sa.create_engine(self.url, future=True)
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One committed unit of work."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def cursor(self, key: str) -> str | None:
+        """The committed cursor of an extraction, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(cursors.c.value).where(cursors.c.key == key)).scalar()
+
+    @staticmethod
+    def set_cursor(conn: Connection, key: str, value: str) -> None:
+        """Advance a cursor inside the transaction that commits the records it covers."""
+        row = {"value": value, "updated_at": now()}
+        if conn.execute(sa.update(cursors).where(cursors.c.key == key).values(**row)).rowcount == 0:
+            conn.execute(sa.insert(cursors).values(key=key, **row))
+
+    @staticmethod
+    def hashes(conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, str]:
+        """The stored content hash of each of these hub records that exists."""
+        q = sa.select(hub_records.c.record_id, hub_records.c.content_hash).where(
+            hub_records.c.object == obj, hub_records.c.record_id.in_(list(ids)))
+        return dict(conn.execute(q).all())
+
+    @staticmethod
+    def upsert_hub(conn: Connection, obj: str, source: str, rec: HubRecord, exists: bool) -> None:
+        """Insert or update one hub record, bumping its version."""
+        values = {"data": json.dumps(rec.data, sort_keys=True, default=str),
+                  "content_hash": rec.content_hash, "source": source, "updated_at": now()}
+        key = (hub_records.c.object == obj) & (hub_records.c.record_id == rec.record_id)
+        if exists:
+            conn.execute(sa.update(hub_records).where(key).values(
+                version=hub_records.c.version + 1, **values))
+        else:
+            conn.execute(sa.insert(hub_records).values(
+                object=obj, record_id=rec.record_id, version=1, **values))
+
+    def undelivered(self, system: str, obj: str) -> list[tuple[HubRecord, dict | None]]:
+        """Hub records whose current version the system has not confirmed, with any delivery row."""
+        d = deliveries.alias()
+        q = (
+            sa.select(hub_records.c.record_id, hub_records.c.data, hub_records.c.content_hash,
+                      d.c.content_hash.label("sent_hash"), d.c.external_id, d.c.status)
+            .select_from(hub_records.outerjoin(d, (d.c.system == system) & (d.c.object == obj)
+                                               & (d.c.record_id == hub_records.c.record_id)))
+            .where(hub_records.c.object == obj)
+            .where((d.c.record_id.is_(None)) | (d.c.status != "done")
+                   | (d.c.content_hash != hub_records.c.content_hash))
+            .order_by(hub_records.c.record_id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            (HubRecord(r["record_id"], json.loads(r["data"]), r["content_hash"]),
+             None if r["status"] is None else dict(r))
+            for r in rows
+        ]
+
+    def mark_delivery(self, system: str, obj: str, record_id: str, content_hash: str,
+                      status: str, external_id: str | None) -> None:
+        """Record that a version was sent (pending) or confirmed (done) in a consumer."""
+        key = ((deliveries.c.system == system) & (deliveries.c.object == obj)
+               & (deliveries.c.record_id == record_id))
+        row = {"content_hash": content_hash, "status": status, "external_id": external_id,
+               "updated_at": now()}
+        with self.transaction() as conn:
+            if conn.execute(sa.update(deliveries).where(key).values(**row)).rowcount == 0:
+                conn.execute(sa.insert(deliveries).values(
+                    system=system, object=obj, record_id=record_id, **row))
+
+    @staticmethod
+    def record(conn: Connection, *, run_id: str, flow: str, obj: str, record_id: str | None,
+               from_system: str, to_system: str, outcome: str, key: str | None = None) -> None:
+        """Write one transfer to the ledger."""
+        conn.execute(sa.insert(ledger).values(
+            run_id=run_id, flow=flow, object=obj, record_id=record_id, from_system=from_system,
+            to_system=to_system, outcome=outcome, idempotency_key=key, at=now()))
+
+    @staticmethod
+    def dead_letter(conn: Connection, *, flow: str, obj: str, stage: str, record_id: str | None,
+                    payload: Any, reason: str, run_id: str) -> None:
+        """Park a record with its reason; a record already parked open just counts one more attempt."""
+        key = ((dlq.c.flow == flow) & (dlq.c.status == "open") & (dlq.c.stage == stage)
+               & (dlq.c.record_id == record_id) & (dlq.c.reason == reason))
+        body = json.dumps(payload, sort_keys=True, default=str)
+        updated = conn.execute(sa.update(dlq).where(key).values(
+            attempts=dlq.c.attempts + 1, payload=body, run_id=run_id)).rowcount
+        if not updated:
+            conn.execute(sa.insert(dlq).values(
+                flow=flow, object=obj, stage=stage, record_id=record_id, payload=body,
+                reason=reason, attempts=1, run_id=run_id, status="open", created_at=now()))
+
+    @staticmethod
+    def resolve_dead_letters(conn: Connection, flow: str, record_ids: list[str]) -> None:
+        """Close the open DLQ entries of records that have now gone through."""
+        if record_ids:
+            conn.execute(sa.update(dlq).where(
+                (dlq.c.flow == flow) & (dlq.c.record_id.in_(record_ids)) & (dlq.c.status == "open")
+            ).values(status="resolved"))
+
+    def rows(self, table: sa.Table, **where: Any) -> list[dict[str, Any]]:
+        """Rows of a table matching equality filters (for checks, the CLI and tests)."""
+        q = sa.select(table).where(*(table.c[k] == v for k, v in where.items()))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
