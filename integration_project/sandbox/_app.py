@@ -1,0 +1,163 @@
+"""What every sandbox app shares: auth, JSON errors, health, the faults admin endpoint, webhook delivery."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ._config import SystemConfig
+from ._faults import ADMIN_PREFIX, Faults, FaultInjector
+from ._store import Store
+from ._webhooks import Deliverer, Signer
+
+Authenticate = Callable[[Request, str], bool]
+ErrorBody = Callable[[int, str], dict[str, Any]]
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadRequest(Exception):
+    """Bad input from a client: answered with the vendor's error body and a 4xx status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The request body validated against a model; 400 with the reasons otherwise."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise BadRequest(400, f"invalid request body: {reasons}") from None
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; 400 otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """A numeric id from the path; 404 for anything else (as the vendors answer)."""
+    raw = request.path_params[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest(404, f"no object with id {raw!r}")
+    return int(raw)
+
+
+class _Auth:
+    """ASGI middleware: requests outside the health check must carry the system's credentials."""
+
+    def __init__(self, app: ASGIApp, token: str, authenticate: Authenticate, error_body: ErrorBody):
+        self.app, self.token, self.authenticate, self.error_body = app, token, authenticate, error_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != ADMIN_PREFIX + "health":
+            if not self.authenticate(Request(scope), self.token):
+                await JSONResponse(self.error_body(401, "authentication failed"), 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def sandbox_app(
+    config: SystemConfig,
+    routes: Sequence[BaseRoute],
+    store: Store,
+    authenticate: Authenticate,
+    error_body: ErrorBody,
+    signer: Signer | None = None,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+) -> Starlette:
+    """A vendor app: its routes plus auth, vendor-shaped JSON errors, `/_sandbox/` admin, faults, webhooks."""
+    holder: dict[str, FaultInjector] = {}
+
+    def injector(app: ASGIApp, faults: Faults) -> FaultInjector:
+        holder["faults"] = FaultInjector(app, faults)
+        return holder["faults"]
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"system": config.system, "status": "ok"})
+
+    async def faults(request: Request) -> Response:
+        current = holder["faults"]
+        if request.method == "PUT":
+            current.set(await parse_body(request, Faults))
+        return JSONResponse(current.faults.model_dump())
+
+    async def bad_request(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadRequest)
+        return JSONResponse(error_body(exc.status, exc.message), exc.status)
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        deliverer = None
+        if signer is not None and config.webhook_url:
+            deliverer = Deliverer(store, config.webhook_url, signer, config.webhook_duplicate_rate, config.seed)
+            deliverer.start()
+        if on_start is not None:
+            await on_start()
+        try:
+            yield
+        finally:
+            if deliverer is not None:
+                await deliverer.stop()
+            store.close()
+
+    admin = [
+        Route(ADMIN_PREFIX + "health", health),
+        Route(ADMIN_PREFIX + "faults", faults, methods=["GET", "PUT"]),
+    ]
+    app = Starlette(
+        routes=[*admin, *routes],
+        middleware=[
+            Middleware(injector, faults=config.faults),
+            Middleware(_Auth, token=config.token, authenticate=authenticate, error_body=error_body),
+        ],
+        exception_handlers={BadRequest: bad_request, HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.store = store
+    return app
+
+
+def bearer(request: Request, token: str) -> bool:
+    """`Authorization: Bearer <token>`."""
+    return request.headers.get("authorization", "") == f"Bearer {token}"
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes, as sent in webhook bodies."""
+    return json.dumps(value, separators=(",", ":")).encode()

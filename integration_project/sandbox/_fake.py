@@ -1,0 +1,82 @@
+"""Reproducible fake business data and deliberate quality problems, shared by the sandbox seeds."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Seeded data is dated from a fixed instant so the same seed gives byte-identical data on any day.
+SEED_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+SEED_SPAN_MS = 180 * 24 * 3600 * 1000  # created over ~six months
+
+FIRST = ["Ada", "Bram", "Chloé", "Dmitri", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kavya", "Luca",
+         "Maja", "Nils", "Olga", "Pedro", "Qiu", "Rosa", "Sven", "Tariq", "Ulla", "Vera", "Wim", "Ximena",
+         "Yusuf", "Zoë"]
+LAST = ["Almeida", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Horvat", "Ivanova", "Jansen",
+        "Kowalski", "Lindqvist", "Müller", "Novak", "O'Brien", "Petrov", "Quinn", "Rossi", "Schmidt", "Tanaka",
+        "Urban", "Vogel", "Weber", "Xu", "Yilmaz", "Zimmermann"]
+COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne",
+             "Soylent", "Wonka", "Aperture", "Vandelay", "Pied Piper", "Gringotts", "Monarch"]
+COUNTRIES = ["DE", "FR", "NL", "GB", "ES", "IT", "SE", "PL", "AT", "US"]
+# How a careless clerk writes the same countries: wrong case, ISO alpha-3, local names.
+BAD_COUNTRIES = {"DE": "Deutschland", "FR": "fra", "NL": "Holland", "GB": "UK", "ES": "esp", "IT": "Italia",
+                 "SE": "swe", "PL": "Polska", "AT": "Österreich", "US": "USA"}
+PRODUCTS = ["Widget", "Gadget", "Sprocket", "Gizmo", "Doohickey", "Flange", "Bracket", "Valve", "Gear", "Hinge"]
+COLOURS = ["red", "blue", "green", "black", "white", "steel", "brass", "oak"]
+
+
+@dataclass(frozen=True)
+class Person:
+    """A customer as every system of the example business knows them."""
+
+    index: int
+    first: str
+    last: str
+    email: str
+    company: str
+    country: str
+    phone: str
+
+
+def person(index: int, seed: int) -> Person:
+    """The index-th customer of a seed; the same in every system so records can be matched across them."""
+    rng = random.Random(seed * 1_000_003 + index)
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+    return Person(
+        index=index,
+        first=first,
+        last=last,
+        email=f"{local}.{index}@example.com",
+        company=f"{rng.choice(COMPANIES)} {rng.choice(['GmbH', 'BV', 'Ltd', 'SA', 'AB', 'Inc'])}",
+        country=rng.choice(COUNTRIES),
+        phone=f"+{rng.randint(30, 49)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}",
+    )
+
+
+def sku(index: int) -> str:
+    """The stock-keeping unit of the index-th catalogue product."""
+    return f"SKU-{index:06d}"
+
+
+def product_name(index: int) -> str:
+    """A readable product name for a catalogue index."""
+    return f"{COLOURS[index % len(COLOURS)].title()} {PRODUCTS[(index // len(COLOURS)) % len(PRODUCTS)]} {index}"
+
+
+def created_ms(rng: random.Random) -> int:
+    """A creation time inside the seed window."""
+    return SEED_EPOCH_MS + rng.randrange(SEED_SPAN_MS)
+
+
+def pick_problems(rng: random.Random, ids: Sequence[int], rates: dict[str, float]) -> dict[str, list[int]]:
+    """Disjoint sets of ids per problem, each `round(rate * len(ids))` large (at least one if the rate > 0)."""
+    wanted = {name: max(1, round(rate * len(ids))) if rate > 0 else 0 for name, rate in rates.items()}
+    chosen = rng.sample(list(ids), min(len(ids), sum(wanted.values())))
+    problems: dict[str, list[int]] = {}
+    start = 0
+    for name, n in wanted.items():
+        problems[name] = sorted(chosen[start : start + n])
+        start += n
+    return problems

@@ -1,0 +1,268 @@
+"""Start, find and stop sandbox systems, each in its own process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from integration_project.errors import IntegrationError
+
+from ._config import CONFIG_ENV, DEFAULT_PORTS, SYSTEMS, SystemConfig
+from ._faults import Faults
+
+STATE_FILE = "sandbox.json"
+_SERVE_MODULE = "integration_project.sandbox._serve"
+
+
+class SandboxError(IntegrationError):
+    """The sandbox could not start or stop; the message is one line, fit for a terminal."""
+
+
+@dataclass(frozen=True)
+class RunningSystem:
+    """One system of a running sandbox, as recorded in `<data_dir>/run/sandbox.json`."""
+
+    system: str
+    pid: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Base URL of the system's HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        """Whether the recorded process still runs and is a sandbox process (not a reused pid)."""
+        try:
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return _SERVE_MODULE.encode() in cmdline
+
+
+def health_path(system: str) -> str:
+    """The path that answers once a system is ready (billing: a real authenticated API call)."""
+    return "/v1/customers?limit=1" if system == "billing" else "/_sandbox/health"
+
+
+def answers(system: str, url: str, token: str, timeout: float = 2.0) -> bool:
+    """Whether the system at url answers its health path with 200."""
+    try:
+        response = httpx.get(url + health_path(system), headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def running(data_dir: Path) -> list[RunningSystem]:
+    """The systems recorded as started in a data folder whose processes are still alive."""
+    path = Path(data_dir) / "run" / STATE_FILE
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    systems = [RunningSystem(e["system"], int(e["pid"]), int(e["port"])) for e in entries]
+    return [s for s in systems if s.alive()]
+
+
+def stop_running(data_dir: Path, timeout: float = 10.0) -> list[RunningSystem]:
+    """Stop every live system recorded in a data folder (SIGTERM, then SIGKILL); returns those stopped."""
+    systems = running(data_dir)
+    _terminate([s.pid for s in systems], timeout)
+    (Path(data_dir) / "run" / STATE_FILE).unlink(missing_ok=True)
+    return systems
+
+
+def _terminate(pids: Sequence[int], timeout: float) -> None:
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while _exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _exists(pid):
+            _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return waited == 0
+
+
+class Sandbox:
+    """Sandbox systems in their own processes on 127.0.0.1; a context manager, or `start()`/`stop()`.
+
+    `ports` maps a system to its port (0 picks a free one); unlisted systems use `DEFAULT_PORTS`.
+    `tokens`, `faults` and `options` are per system; `webhook_url` is where every system posts its
+    signed events (None: no webhooks). Seeding happens on a system's first start in `data_dir`.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        systems: Sequence[str] | None = None,
+        ports: Mapping[str, int] | None = None,
+        seed: int = 42,
+        size: int = 50,
+        *,
+        tokens: Mapping[str, str] | None = None,
+        faults: Mapping[str, Faults] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        webhook_url: str | None = None,
+        startup_timeout: float = 120.0,
+    ):
+        chosen = list(SYSTEMS if systems is None else systems)
+        unknown = [s for s in chosen if s not in SYSTEMS]
+        if unknown:
+            raise SandboxError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+        self.data_dir = Path(data_dir).resolve()
+        self.startup_timeout = startup_timeout
+        self._ports = {s: (ports or {}).get(s, DEFAULT_PORTS[s]) for s in chosen}
+        self.configs = {
+            s: SystemConfig(
+                system=s,
+                data_dir=self.data_dir,
+                token=(tokens or {}).get(s, ""),
+                seed=seed,
+                size=size,
+                faults=(faults or {}).get(s, Faults()),
+                webhook_url=webhook_url,
+                options=dict((options or {}).get(s, {})),
+            )
+            for s in chosen
+        }
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._bound: dict[str, int] = {}
+
+    @property
+    def systems(self) -> list[str]:
+        """The systems this sandbox runs."""
+        return list(self.configs)
+
+    def url(self, system: str) -> str:
+        """Base URL of a started system, e.g. `http://127.0.0.1:8101`."""
+        return f"http://127.0.0.1:{self.port(system)}"
+
+    def port(self, system: str) -> int:
+        """The port a started system listens on."""
+        if system not in self._bound:
+            raise SandboxError(f"{system} is not running in this sandbox")
+        return self._bound[system]
+
+    def token(self, system: str) -> str:
+        """The API token (or key) a client must present to a system."""
+        return self.configs[system].token
+
+    def webhook_secret(self, system: str) -> str:
+        """The secret a system signs its webhooks with."""
+        return self.configs[system].webhook_secret
+
+    def seed_report(self, system: str) -> dict[str, Any]:
+        """The seed report of a system: counts and which ids carry which deliberate quality problem."""
+        report: dict[str, Any] = json.loads(self.configs[system].seed_report.read_text())
+        return report
+
+    def start(self) -> Sandbox:
+        """Start every system and return once each answers; on any failure stop them all and raise."""
+        live = running(self.data_dir)
+        if live:
+            where = ", ".join(f"{s.system} on port {s.port}" for s in live)
+            raise SandboxError(f"a sandbox already runs from {self.data_dir} ({where}); stop it first")
+        run_dir = self.data_dir / "run"
+        logs = self.data_dir / "logs"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        for system, config in self.configs.items():
+            (run_dir / f"{system}.port").unlink(missing_ok=True)
+            with (logs / f"{system}.log").open("ab") as log:
+                self._processes[system] = subprocess.Popen(
+                    [sys.executable, "-m", _SERVE_MODULE, str(self._ports[system])],
+                    env={**os.environ, CONFIG_ENV: config.model_dump_json()},
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        try:
+            self._wait_ready(run_dir, logs)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, run_dir: Path, logs: Path) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        pending = set(self.configs)
+        while pending:
+            for system in sorted(pending):
+                process = self._processes[system]
+                if process.poll() is not None:
+                    raise SandboxError(_last_line(logs / f"{system}.log") or f"{system} exited with {process.returncode}")
+                port_file = run_dir / f"{system}.port"
+                if system not in self._bound and port_file.exists():
+                    self._bound[system] = int(port_file.read_text())
+                    self._record(run_dir)
+                if system in self._bound and answers(system, self.url(system), self.token(system)):
+                    pending.discard(system)
+            if pending and time.monotonic() > deadline:
+                raise SandboxError(f"{', '.join(sorted(pending))} did not answer within {self.startup_timeout:g} s")
+            if pending:
+                time.sleep(0.1)
+
+    def _record(self, run_dir: Path) -> None:
+        entries = [
+            {"system": s, "pid": self._processes[s].pid, "port": port} for s, port in self._bound.items()
+        ]
+        tmp = run_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(entries))
+        tmp.replace(run_dir / STATE_FILE)
+
+    def stop(self) -> None:
+        """Stop every system this object started (SIGTERM, then SIGKILL after 10 s)."""
+        _terminate([p.pid for p in self._processes.values()], 10.0)
+        for process in self._processes.values():
+            process.wait()
+        self._processes.clear()
+        self._bound.clear()
+        (self.data_dir / "run" / STATE_FILE).unlink(missing_ok=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""

@@ -1,0 +1,216 @@
+"""The sandbox apps' persistent state: typed JSON records, metadata and a webhook outbox in SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+_metadata = sa.MetaData()
+
+objects = sa.Table(
+    "objects",
+    _metadata,
+    sa.Column("type", sa.String, primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False),
+    sa.Column("props", sa.Text, nullable=False),
+    sa.Index("ix_objects_updated", "type", "updated_ms", "id"),
+)
+
+meta = sa.Table(
+    "meta",
+    _metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False, default=False),
+)
+
+
+@dataclass
+class Record:
+    """One stored object: id, creation and last-modification times (epoch ms), properties."""
+
+    type: str
+    id: int
+    created_ms: int
+    updated_ms: int
+    props: dict[str, Any] = field(default_factory=dict)
+    archived: bool = False
+
+
+def _record(row: sa.Row[Any]) -> Record:
+    return Record(row.type, row.id, row.created_ms, row.updated_ms, json.loads(row.props), row.archived)
+
+
+class Store:
+    """Records of several types in one SQLite file; every write commits at once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.engine = sa.create_engine(f"sqlite:///{path}")
+        sa.event.listen(self.engine, "connect", _pragmas)
+        _metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def is_empty(self) -> bool:
+        """Whether nothing was ever seeded or written."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(meta.c.key).limit(1)).first() is None
+
+    def clear(self) -> None:
+        """Delete every record, metadata entry and pending webhook."""
+        with self.engine.begin() as conn:
+            for table in (objects, meta, outbox):
+                conn.execute(table.delete())
+
+    def get_meta(self, key: str) -> str | None:
+        """A metadata value (e.g. the seed), or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a metadata value."""
+        with self.engine.begin() as conn:
+            conn.execute(meta.delete().where(meta.c.key == key))
+            conn.execute(meta.insert().values(key=key, value=value))
+
+    def bulk_insert(self, records: Iterable[Record]) -> int:
+        """Insert many records fast (one transaction, driver-level executemany); returns the count."""
+        sql = "INSERT INTO objects (type, id, created_ms, updated_ms, archived, props) VALUES (?,?,?,?,?,?)"
+        count = 0
+        batch: list[tuple[Any, ...]] = []
+        with self.engine.begin() as conn:
+            for r in records:
+                batch.append((r.type, r.id, r.created_ms, r.updated_ms, r.archived, json.dumps(r.props)))
+                if len(batch) >= 20_000:
+                    conn.exec_driver_sql(sql, batch)
+                    count += len(batch)
+                    batch.clear()
+            if batch:
+                conn.exec_driver_sql(sql, batch)
+                count += len(batch)
+        return count
+
+    def create(self, type_: str, props: dict[str, Any], now_ms: int) -> Record:
+        """Add a record with the next id of its type."""
+        with self.engine.begin() as conn:
+            last = conn.execute(sa.select(sa.func.max(objects.c.id)).where(objects.c.type == type_)).scalar()
+            record = Record(type_, (last or 100) + 1, now_ms, now_ms, props)
+            conn.execute(
+                objects.insert().values(
+                    type=type_, id=record.id, created_ms=now_ms, updated_ms=now_ms, archived=False, props=json.dumps(props)
+                )
+            )
+        return record
+
+    def update(self, type_: str, id_: int, changes: dict[str, Any], now_ms: int) -> Record | None:
+        """Merge changed properties into a record and bump its modification time; None if absent."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_)).first()
+            if row is None:
+                return None
+            record = _record(row)
+            record.props.update(changes)
+            record.updated_ms = max(now_ms, record.updated_ms + 1)
+            conn.execute(
+                objects.update()
+                .where(objects.c.type == type_, objects.c.id == id_)
+                .values(updated_ms=record.updated_ms, props=json.dumps(record.props))
+            )
+        return record
+
+    def get(self, type_: str, id_: int) -> Record | None:
+        """One record, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_)).first()
+        return None if row is None else _record(row)
+
+    def count(self, type_: str, since_ms: int | None = None) -> int:
+        """How many records of a type (modified at or after `since_ms` if given)."""
+        query = sa.select(sa.func.count()).select_from(objects).where(objects.c.type == type_)
+        if since_ms is not None:
+            query = query.where(objects.c.updated_ms >= since_ms)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def after_id(self, type_: str, after: int, limit: int) -> list[Record]:
+        """Up to `limit` records with ids above `after`, in id order (keyset pagination)."""
+        query = (
+            sa.select(objects)
+            .where(objects.c.type == type_, objects.c.id > after)
+            .order_by(objects.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def page(
+        self,
+        type_: str,
+        offset: int,
+        limit: int,
+        conditions: Sequence[sa.ColumnElement[bool]] = (),
+        by_modified: bool = False,
+        descending: bool = False,
+    ) -> tuple[int, list[Record]]:
+        """The total matching and one offset page, ordered by id or by (modification time, id)."""
+        where = [objects.c.type == type_, *conditions]
+        keys = [objects.c.updated_ms, objects.c.id] if by_modified else [objects.c.id]
+        order = [k.desc() for k in keys] if descending else keys
+        with self.engine.connect() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(objects).where(*where)).scalar() or 0)
+            rows = conn.execute(sa.select(objects).where(*where).order_by(*order).offset(offset).limit(limit))
+            return total, [_record(row) for row in rows]
+
+    def enqueue(self, events: Sequence[dict[str, Any]], now: float) -> None:
+        """Queue webhook events for delivery."""
+        if events:
+            with self.engine.begin() as conn:
+                conn.execute(outbox.insert(), [{"event": json.dumps(e), "attempts": 0, "next_at": now} for e in events])
+
+    def due(self, now: float, limit: int = 50) -> list[tuple[int, dict[str, Any], int]]:
+        """Undelivered events whose next attempt is due: (outbox id, event, attempts so far)."""
+        query = (
+            sa.select(outbox.c.id, outbox.c.event, outbox.c.attempts)
+            .where(outbox.c.delivered.is_(False), outbox.c.next_at <= now)
+            .order_by(outbox.c.next_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row.id, json.loads(row.event), row.attempts) for row in conn.execute(query)]
+
+    def delivered(self, outbox_id: int) -> None:
+        """Mark an event delivered."""
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(delivered=True))
+
+    def retry_at(self, outbox_id: int, attempts: int, next_at: float) -> None:
+        """Record a failed attempt and when to try again."""
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(attempts=attempts, next_at=next_at))
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,323 @@
+"""The sandbox CRM (HubSpot-like): contacts, companies and deals under `/crm/v3/objects`.
+
+Bearer-token auth; cursor pagination (`after`) on lists; the search endpoint with `lastmodifieddate`
+filters and sorts (capped at 10,000 results, as HubSpot's is); creates and PATCH updates that bump the
+modification date; webhooks signed HubSpot v3 style, one JSON array per delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import random
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import _fake
+from ._app import BadRequest, bearer, int_param, now_ms, parse_body, path_id, sandbox_app
+from ._config import SystemConfig
+from ._store import Record, Store, objects
+from ._webhooks import event, signer
+
+OBJECT_TYPES = ("contacts", "companies", "deals")
+# HubSpot names the modification date `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
+MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+               "contractsent", "closedwon", "closedlost")
+SEARCH_CAP = 10_000
+PROBLEM_RATES = {
+    "invalid_email": 0.04,
+    "missing_email": 0.03,
+    "duplicate": 0.04,
+    "inconsistent_country": 0.05,
+    "updated_twice": 0.03,
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 404: "OBJECT_NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT"}
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as HubSpot's ISO 8601 UTC with milliseconds and `Z`."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """HubSpot's error shape."""
+    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
+            "category": _CATEGORIES.get(status, "ERROR")}
+
+
+# --- seed ------------------------------------------------------------------------------------------
+
+
+def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
+    """Fill an empty store with `size` contacts (plus companies and deals); returns the seed report."""
+    rng = random.Random(seed_)
+    contact_ids = range(101, 101 + size)
+    problems = _fake.pick_problems(rng, contact_ids, PROBLEM_RATES)
+    duplicate_of = {}
+    clean = sorted(set(contact_ids) - {i for ids in problems.values() for i in ids})
+    for dup in problems["duplicate"]:
+        duplicate_of[dup] = rng.choice(clean) if clean else contact_ids[0]
+    flags = {i: name for name, ids in problems.items() for i in ids}
+    companies = max(1, size // 10)
+    deals = max(1, size // 5)
+
+    def contacts() -> Iterator[Record]:
+        for cid in contact_ids:
+            p = _fake.person(cid, seed_)
+            created = _fake.created_ms(rng)
+            updated = created + rng.randrange(1, 30 * 86_400_000)
+            props: dict[str, Any] = {"email": p.email, "firstname": p.first, "lastname": p.last,
+                                     "company": p.company, "country": p.country, "phone": p.phone}
+            match flags.get(cid):
+                case "invalid_email":
+                    props["email"] = rng.choice([p.email.replace("@", " at "), p.email.split("@")[0] + "@",
+                                                 p.email.replace("@", "@@"), p.email.replace(".com", "")])
+                case "missing_email":
+                    props["email"] = None
+                case "duplicate":
+                    original = _fake.person(duplicate_of[cid], seed_)
+                    props.update(email=original.email.upper() if rng.random() < 0.5 else original.email,
+                                 firstname=original.first, lastname=original.last, company=original.company,
+                                 country=original.country)
+                case "inconsistent_country":
+                    props["country"] = _fake.BAD_COUNTRIES[p.country]
+                case "updated_twice":
+                    props["phone"] = p.phone[:-2] + "00"
+                    updated += rng.randrange(1, 86_400_000)
+            yield Record("contacts", cid, created, updated, props)
+        for i in range(101, 101 + companies):
+            name = rng.choice(_fake.COMPANIES) + f" {i}"
+            created = _fake.created_ms(rng)
+            yield Record("companies", i, created, created + rng.randrange(1, 86_400_000), {
+                "name": name, "domain": name.lower().replace(" ", "-") + ".example.com",
+                "country": rng.choice(_fake.COUNTRIES), "industry": rng.choice(["RETAIL", "MANUFACTURING", "SOFTWARE"])})
+        for i in range(101, 101 + deals):
+            created = _fake.created_ms(rng)
+            yield Record("deals", i, created, created + rng.randrange(1, 86_400_000), {
+                "dealname": f"Deal {i}", "amount": f"{rng.randrange(100, 50_000)}.00",
+                "dealstage": rng.choice(DEAL_STAGES[:5]), "pipeline": "default",
+                "closedate": iso(created + rng.randrange(1, 60) * 86_400_000),
+                "contact_id": str(rng.choice(contact_ids))})
+
+    store.bulk_insert(contacts())
+    report = {
+        "system": "crm",
+        "seed": seed_,
+        "size": size,
+        "counts": {"contacts": size, "companies": companies, "deals": deals},
+        "rates": PROBLEM_RATES,
+        "problems": {name: [str(i) for i in ids] for name, ids in problems.items()},
+        "duplicate_of": {str(k): str(v) for k, v in duplicate_of.items()},
+    }
+    store.set_meta("seed_report", json.dumps(report))
+    return report
+
+
+# --- API -------------------------------------------------------------------------------------------
+
+
+class _Properties(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class _Filter(BaseModel):
+    propertyName: str
+    operator: Literal["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]
+    value: str | int | float
+
+
+class _FilterGroup(BaseModel):
+    filters: list[_Filter] = Field(default_factory=list, max_length=6)
+
+
+class _Sort(BaseModel):
+    propertyName: str
+    direction: Literal["ASCENDING", "DESCENDING"] = "ASCENDING"
+
+
+class _Search(BaseModel):
+    filterGroups: list[_FilterGroup] = Field(default_factory=list, max_length=5)
+    sorts: list[_Sort] = Field(default_factory=list, max_length=1)
+    limit: int = Field(10, ge=1, le=200)
+    after: str | None = None
+    properties: list[str] | None = None
+
+
+def _as_ms(value: str | int | float) -> int:
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        raise BadRequest(400, f"{text!r} is neither epoch milliseconds nor an ISO 8601 date") from None
+
+
+def _condition(type_: str, f: _Filter) -> sa.ColumnElement[bool]:
+    ops = {"EQ": "__eq__", "NEQ": "__ne__", "GT": "__gt__", "GTE": "__ge__", "LT": "__lt__", "LTE": "__le__"}
+    if f.propertyName in (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate"):
+        column: Any = objects.c.updated_ms
+        value: Any = _as_ms(f.value)
+    elif f.propertyName in ("createdate", "hs_createdate"):
+        column, value = objects.c.created_ms, _as_ms(f.value)
+    elif f.propertyName == "hs_object_id":
+        column, value = objects.c.id, int(_as_ms(f.value))
+    else:
+        column, value = sa.func.json_extract(objects.c.props, f"$.{f.propertyName}"), str(f.value)
+    return getattr(column, ops[f.operator])(value)
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.isdigit():
+        raise BadRequest(400, f"invalid paging cursor {cursor!r}")
+    return int(text)
+
+
+def build_app(config: SystemConfig) -> Starlette:
+    """The CRM app for a config; seeds its SQLite file on first start."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.database)
+    if store.is_empty():
+        report = seed(store, config.seed, config.size)
+        config.seed_report.write_text(json.dumps(report, indent=1))
+    search_cap = int(config.options.get("search_cap", SEARCH_CAP))
+    event_ids = itertools.count(time.time_ns() // 1000)
+
+    def object_type(request: Request) -> str:
+        type_ = request.path_params["object_type"]
+        if type_ not in OBJECT_TYPES:
+            raise BadRequest(404, f"unknown object type {type_!r}")
+        return type_
+
+    def shape(record: Record) -> dict[str, Any]:
+        props = {**record.props, "createdate": iso(record.created_ms), MODIFIED[record.type]: iso(record.updated_ms),
+                 "hs_object_id": str(record.id)}
+        return {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
+                "updatedAt": iso(record.updated_ms), "archived": record.archived}
+
+    def notify(record: Record, kind: str, changes: dict[str, Any]) -> None:
+        singular = {"contacts": "contact", "companies": "company", "deals": "deal"}[record.type]
+        base = {"portalId": 1234567, "appId": 7654321, "subscriptionId": 1, "attemptNumber": 0,
+                "objectId": record.id, "occurredAt": record.updated_ms, "changeSource": "API"}
+        items = (
+            [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.creation"}]
+            if kind == "creation"
+            else [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.propertyChange",
+                   "propertyName": name, "propertyValue": value} for name, value in changes.items()]
+        )
+        store.enqueue([event(str(i["eventId"]), i["subscriptionType"], [i]) for i in items], time.time())
+
+    def validate(type_: str, props: dict[str, Any]) -> dict[str, Any]:
+        clean = {k: None if v is None else str(v) for k, v in props.items()}
+        for read_only in ("hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"):
+            if read_only in clean:
+                raise BadRequest(400, f"property {read_only!r} is read-only")
+        if type_ == "contacts" and clean.get("email") is not None and not _EMAIL.match(clean["email"] or ""):
+            raise BadRequest(400, f"Property values were not valid: email {clean['email']!r} is not a valid email")
+        if type_ == "deals" and "dealstage" in clean and clean["dealstage"] not in DEAL_STAGES:
+            raise BadRequest(400, f"Property values were not valid: dealstage must be one of {', '.join(DEAL_STAGES)}")
+        if type_ == "deals" and clean.get("amount") is not None:
+            try:
+                float(clean["amount"] or "")
+            except ValueError:
+                raise BadRequest(400, "Property values were not valid: amount must be a number") from None
+        return clean
+
+    async def list_objects(request: Request) -> Response:
+        type_ = object_type(request)
+        limit = int_param(request, "limit", 10, 1, 100)
+        after = request.query_params.get("after")
+        records = store.after_id(type_, _decode_cursor(after) if after else 0, limit + 1)
+        body: dict[str, Any] = {"results": [shape(r) for r in records[:limit]]}
+        if len(records) > limit:
+            cursor = _encode_cursor(records[limit - 1].id)
+            link = str(request.url.include_query_params(after=cursor))
+            body["paging"] = {"next": {"after": cursor, "link": link}}
+        return JSONResponse(body)
+
+    async def search(request: Request) -> Response:
+        type_ = object_type(request)
+        query = await parse_body(request, _Search)
+        offset = 0
+        if query.after is not None:
+            if not query.after.isdigit():
+                raise BadRequest(400, f"invalid paging cursor {query.after!r}")
+            offset = int(query.after)
+        if offset + query.limit > search_cap:
+            raise BadRequest(400, f"the search endpoint returns at most {search_cap} results; narrow the filter")
+        groups = [sa.and_(*(_condition(type_, f) for f in g.filters)) for g in query.filterGroups if g.filters]
+        conditions = [sa.or_(*groups)] if groups else []
+        by_modified, descending = False, False
+        if query.sorts:
+            sort = query.sorts[0]
+            if sort.propertyName in (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate"):
+                by_modified = True
+            elif sort.propertyName not in ("hs_object_id", "id"):
+                raise BadRequest(400, f"cannot sort by {sort.propertyName!r}")
+            descending = sort.direction == "DESCENDING"
+        total, records = store.page(type_, offset, query.limit, conditions, by_modified, descending)
+        body: dict[str, Any] = {"total": total, "results": [shape(r) for r in records]}
+        if offset + len(records) < total:
+            body["paging"] = {"next": {"after": str(offset + len(records))}}
+        return JSONResponse(body)
+
+    async def get_object(request: Request) -> Response:
+        type_ = object_type(request)
+        record = store.get(type_, path_id(request))
+        if record is None:
+            raise BadRequest(404, "Object not found")
+        return JSONResponse(shape(record))
+
+    async def create(request: Request) -> Response:
+        type_ = object_type(request)
+        props = validate(type_, (await parse_body(request, _Properties)).properties)
+        if type_ == "deals":
+            props.setdefault("dealstage", DEAL_STAGES[0])
+            props.setdefault("pipeline", "default")
+        record = store.create(type_, props, now_ms())
+        notify(record, "creation", props)
+        return JSONResponse(shape(record), 201)
+
+    async def update(request: Request) -> Response:
+        type_ = object_type(request)
+        changes = validate(type_, (await parse_body(request, _Properties)).properties)
+        record = store.update(type_, path_id(request), changes, now_ms())
+        if record is None:
+            raise BadRequest(404, "Object not found")
+        notify(record, "propertyChange", changes)
+        return JSONResponse(shape(record))
+
+    routes = [
+        Route("/crm/v3/objects/{object_type}", list_objects, methods=["GET"]),
+        Route("/crm/v3/objects/{object_type}", create, methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/search", search, methods=["POST"]),
+        Route("/crm/v3/objects/{object_type}/{id}", get_object, methods=["GET"]),
+        Route("/crm/v3/objects/{object_type}/{id}", update, methods=["PATCH"]),
+    ]
+    return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret))

@@ -1,0 +1,169 @@
+"""The sandbox CRM behaves like HubSpot: auth, cursor pagination, search, updates, seed problems."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from integration_project.sandbox import Sandbox, SystemConfig
+from integration_project.sandbox._fake import COUNTRIES
+from integration_project.sandbox.crm import build_app
+
+
+def _auth(sandbox: Sandbox) -> dict[str, str]:
+    return {"Authorization": f"Bearer {sandbox.token('crm')}"}
+
+
+def _all_pages(client: httpx.Client, path: str, limit: int) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
+        body = client.get(path, params=params).raise_for_status().json()
+        results += body["results"]
+        if "paging" not in body:
+            return results
+        after = body["paging"]["next"]["after"]
+
+
+@pytest.mark.server
+def test_auth_is_required(sandbox: Sandbox) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": sandbox.token("crm")}):
+        response = httpx.get(sandbox.url("crm") + "/crm/v3/objects/contacts", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["category"] == "INVALID_AUTHENTICATION"
+        assert response.json()["status"] == "error"
+
+
+@pytest.mark.server
+def test_cursor_pagination_reads_every_seeded_contact_once_in_id_order(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        contacts = _all_pages(client, "/crm/v3/objects/contacts", limit=7)
+    ids = [int(c["id"]) for c in contacts]
+    assert ids[:50] == list(range(101, 151))  # later tests may add contacts after the seeded 50
+    first = contacts[0]
+    assert set(first["properties"]) >= {"email", "firstname", "lastname", "company", "country", "phone",
+                                          "lastmodifieddate", "createdate"}
+    assert first["properties"]["lastmodifieddate"].endswith("Z") and first["archived"] is False
+
+
+@pytest.mark.server
+def test_last_page_has_no_paging_and_link_is_followable(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        page = client.get("/crm/v3/objects/companies", params={"limit": 2}).json()
+        follow = client.get(page["paging"]["next"]["link"]).json()
+        assert follow["results"][0]["id"] == "103"
+        last = client.get("/crm/v3/objects/companies", params={"limit": 100}).json()
+    assert "paging" not in last and len(last["results"]) == 5
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"after": "not-a-cursor"}],
+)
+def test_bad_list_parameters_get_400(sandbox: Sandbox, params: dict[str, str]) -> None:
+    response = httpx.get(sandbox.url("crm") + "/crm/v3/objects/contacts", params=params, headers=_auth(sandbox))
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.server
+def test_incremental_search_by_lastmodifieddate_sees_updates(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+
+        def search_since(ms: int) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            after = None
+            while True:
+                body = client.post("/crm/v3/objects/contacts/search", json={
+                    "filterGroups": [{"filters": [
+                        {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(ms)}]}],
+                    "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                    "limit": 9, **({"after": after} if after else {})}).raise_for_status().json()
+                out += body["results"]
+                if "paging" not in body:
+                    return out
+                after = body["paging"]["next"]["after"]
+
+        everything = search_since(0)
+        stamps = [(c["properties"]["lastmodifieddate"], int(c["id"])) for c in everything]
+        assert stamps == sorted(stamps) and len(everything) >= 50
+        last_ms = max(_ms(c["properties"]["lastmodifieddate"]) for c in everything)
+        assert search_since(last_ms) == []
+        updated = client.patch("/crm/v3/objects/contacts/105", json={"properties": {"phone": "+49 1"}}).json()
+        assert _ms(updated["properties"]["lastmodifieddate"]) > last_ms
+        changed = search_since(last_ms)
+    assert [c["id"] for c in changed] == ["105"] and changed[0]["properties"]["phone"] == "+49 1"
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@pytest.mark.server
+def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        contact = client.post("/crm/v3/objects/contacts", json={"properties": {
+            "email": "new.person@example.com", "firstname": "New", "lastname": "Person"}})
+        assert contact.status_code == 201
+        deal = client.post("/crm/v3/objects/deals", json={"properties": {
+            "dealname": "Big one", "amount": "1200.50", "contact_id": contact.json()["id"]}}).json()
+        assert deal["properties"]["dealstage"] == "appointmentscheduled"
+        won = client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "closedwon"}})
+        assert won.json()["properties"]["dealstage"] == "closedwon"
+        assert client.get(f"/crm/v3/objects/deals/{deal['id']}").json()["properties"]["dealstage"] == "closedwon"
+        bad = [
+            client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "bogus"}}),
+            client.post("/crm/v3/objects/contacts", json={"properties": {"email": "not-an-email"}}),
+            client.post("/crm/v3/objects/contacts", content=b"{not json"),
+            client.post("/crm/v3/objects/contacts", json={"properties": ["a"]}),
+            client.post("/crm/v3/objects/contacts/search", json={"limit": 0}),
+            client.post("/crm/v3/objects/contacts/search", json={"after": "x"}),
+            client.post("/crm/v3/objects/contacts/search", json={"filterGroups": [{"filters": [
+                {"propertyName": "lastmodifieddate", "operator": "GT", "value": "yesterday"}]}]}),
+        ]
+        assert [r.status_code for r in bad] == [400] * len(bad)
+        missing = [client.get("/crm/v3/objects/deals/999999"), client.get("/crm/v3/objects/deals/abc"),
+                   client.get("/crm/v3/objects/widgets"), client.patch("/crm/v3/objects/contacts/999999",
+                                                                       json={"properties": {}})]
+        assert [r.status_code for r in missing] == [404] * 4
+
+
+def _report(tmp_path: Path, seed: int, size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    config = SystemConfig(system="crm", data_dir=tmp_path, seed=seed, size=size)
+    with TestClient(build_app(config)) as client:
+        client.headers["Authorization"] = f"Bearer {config.token}"
+        contacts = client.get("/crm/v3/objects/contacts", params={"limit": 100}).json()["results"]
+        contacts += client.get("/crm/v3/objects/contacts", params={"limit": 100, "after": "MjAw"}).json()["results"]
+    return json.loads(config.seed_report.read_text()), contacts
+
+
+def test_seed_is_reproducible_and_the_report_names_each_problem(tmp_path: Path) -> None:
+    report, contacts = _report(tmp_path / "a", seed=7, size=200)
+    again, contacts_again = _report(tmp_path / "b", seed=7, size=200)
+    other, _ = _report(tmp_path / "c", seed=8, size=200)
+    assert report == again and contacts == contacts_again
+    assert report["problems"] != other["problems"]
+    by_id = {c["id"]: c["properties"] for c in contacts}
+    assert len(by_id) == 200
+    problems = report["problems"]
+    assert {k: len(v) for k, v in problems.items()} == {
+        "invalid_email": 8, "missing_email": 6, "duplicate": 8, "inconsistent_country": 10, "updated_twice": 6}
+    for cid in problems["invalid_email"]:
+        email = by_id[cid]["email"]
+        assert email and not (email.count("@") == 1 and "." in email.split("@")[1] and " " not in email)
+    assert all(by_id[cid]["email"] is None for cid in problems["missing_email"])
+    for dup, original in report["duplicate_of"].items():
+        assert by_id[dup]["email"].lower() == by_id[original]["email"].lower() and dup != original
+    assert all(by_id[cid]["country"] not in COUNTRIES for cid in problems["inconsistent_country"])
+    flagged = {cid for ids in problems.values() for cid in ids}
+    clean = [p for cid, p in by_id.items() if cid not in flagged]
+    assert all(p["email"] and p["country"] in COUNTRIES for p in clean)
+    assert len({p["email"] for p in clean}) == len(clean)
