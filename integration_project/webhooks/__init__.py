@@ -1,5 +1,8 @@
 """Inbound webhooks: signature schemes, the durable inbox and the receiver app."""
 
+from integration_project.webhooks.app import DEFAULT_MAX_BODY, create_receiver
+from integration_project.webhooks.endpoints import Endpoint, endpoints_from_landscape
+from integration_project.webhooks.inbox import Inbox, InboxRow, SystemStats
 from integration_project.webhooks.signatures import (
     SCHEMES,
     TOLERANCE,
@@ -13,13 +16,20 @@ from integration_project.webhooks.signatures import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_BODY",
     "SCHEMES",
     "TOLERANCE",
+    "Endpoint",
     "Event",
     "GenericHmac",
     "HubSpot",
+    "Inbox",
+    "InboxRow",
     "Scheme",
     "Shopify",
     "StandardWebhooks",
     "Stripe",
+    "SystemStats",
+    "create_receiver",
+    "endpoints_from_landscape",
 ]

@@ -92,7 +92,7 @@ def _engine(url: str) -> sa.Engine:
     backend = sa.make_url(url).get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"the webhook inbox needs SQLite or PostgreSQL, not {backend}")
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)  # bodies stay out of errors
     if backend == "sqlite":
 
         @sa.event.listens_for(engine, "connect")

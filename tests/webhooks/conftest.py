@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -47,3 +53,42 @@ def inbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """An empty SQLite database file."""
     return f"sqlite:///{tmp_path / 'hub.sqlite'}"
+
+
+@pytest.fixture
+def start_receiver(tmp_path: Path) -> Iterator[Callable[[str, dict[str, tuple[str, list[str]]]], tuple[str, subprocess.Popen[bytes]]]]:
+    """Start real receiver processes (uvicorn on 127.0.0.1, a free port); kill them afterwards."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(database_url: str, endpoints: dict[str, tuple[str, list[str]]]) -> tuple[str, subprocess.Popen[bytes]]:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        base_url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        env = os.environ | {"RECEIVER_ENDPOINTS": json.dumps(endpoints)}
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("run_receiver.py")), database_url, str(listener.fileno())],
+            pass_fds=[listener.fileno()],
+            env=env,
+            stderr=(tmp_path / f"receiver-{len(processes)}.log").open("wb"),
+        )
+        listener.close()
+        processes.append(process)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    return base_url, process
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (tmp_path / f"receiver-{len(processes) - 1}.log").read_text(errors="replace")
+                pytest.fail(f"receiver did not start:\n{log[-3000:]}")
+            time.sleep(0.1)
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,27 @@
+"""Serve a receiver for the tests on an inherited socket: `python run_receiver.py <database-url> <fd>`.
+
+The endpoints come as JSON in RECEIVER_ENDPOINTS: {"system": ["scheme", ["secret", ...]], ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import uvicorn
+from pydantic import SecretStr
+
+from integration_project.webhooks import Endpoint, Inbox, create_receiver
+
+
+def main() -> None:
+    """Build the app from the arguments and serve it until killed."""
+    url, fd = sys.argv[1], int(sys.argv[2])
+    config = json.loads(os.environ["RECEIVER_ENDPOINTS"])
+    endpoints = {name: Endpoint(scheme, [SecretStr(s) for s in secrets]) for name, (scheme, secrets) in config.items()}
+    uvicorn.run(create_receiver(endpoints, Inbox(url)), fd=fd, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
