@@ -6,19 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field
+from pydantic_extra_types.country import CountryAlpha2
 
 from integration_project import DataObject
 
 
-def _country(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or not code.isalpha():
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-Country = Annotated[str, AfterValidator(_country)]
+Country = Annotated[CountryAlpha2, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 

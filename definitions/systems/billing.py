@@ -26,7 +26,7 @@ billing = System(
             resource="customers",
             mode="realtime",
             cron="*/15 * * * *",
-            mapping={"id": "metadata.crm_id", "email": "email", "phone": "phone",
+            mapping={"id": "metadata.crm_contact_id", "email": "email", "phone": "phone",
                      "country": "address.country"},
             compose={"name": "{first_name} {last_name}"},
             volume=Volume(min=0, max=5000),

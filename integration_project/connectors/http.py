@@ -27,7 +27,7 @@ class _RetryAfter(wait_base):
     """Wait what the server asked for (429/503 Retry-After), else exponential backoff with jitter."""
 
     def __init__(self) -> None:
-        self.backoff = wait_exponential_jitter(initial=0.2, max=10, jitter=0.2)
+        self.backoff = wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2)
 
     def __call__(self, state) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -64,7 +64,7 @@ def _ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefiniti
     def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
         connector = connect(source)
         try:
-            stats = ingest(connector, source.name, binding, obj, hub_store.open(), context.run_id).done()
+            stats = ingest(connector, source.name, binding, obj, hub_store.open(), context.run.run_id).done()
         finally:
             connector.close()
         context.log.info("ingested %s from %s: %s", obj.name, source.name, stats)
@@ -81,7 +81,7 @@ def _deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
     def _deliver(context: dg.AssetExecutionContext, hub_store: HubStore):
         connector = connect(flow.consumer)
         try:
-            stats = deliver(connector, flow, hub_store.open(), context.run_id).done()
+            stats = deliver(connector, flow, hub_store.open(), context.run.run_id).done()
         finally:
             connector.close()
         context.log.info("delivered %s to %s: %s", flow.object.name, flow.consumer.name, stats)

@@ -89,11 +89,14 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     consumer = flow.consumer.name
     todo = store.undelivered(consumer, obj.name)
     stats.read = len(todo)
+    # On a first sync the consumer may already hold our records (keyed by our id), and after a
+    # crash a create may have been sent whose answer was never recorded: in both cases look the
+    # record up before sending, so neither creates a duplicate.
+    first_sync = not store.has_deliveries(consumer, obj.name)
     index: dict[str, str] | None = None
     for rec, sent in todo:
         external = sent["external_id"] if sent else None
-        if sent and sent["status"] == "pending" and external is None:
-            # a create was sent but its answer never recorded: find it before sending again
+        if external is None and (first_sync or (sent and sent["status"] == "pending")):
             if index is None:
                 index = connector.index(binding.resource, binding.mapping[obj.identity_key])
             external = index.get(rec.record_id)

@@ -156,6 +156,13 @@ class Store:
             for r in rows
         ]
 
+    def has_deliveries(self, system: str, obj: str) -> bool:
+        """Whether anything of this object was ever sent to this system."""
+        q = sa.select(deliveries.c.record_id).where(
+            (deliveries.c.system == system) & (deliveries.c.object == obj)).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
     def mark_delivery(self, system: str, obj: str, record_id: str, content_hash: str,
                       status: str, external_id: str | None) -> None:
         """Record that a version was sent (pending) or confirmed (done) in a consumer."""

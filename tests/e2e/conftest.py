@@ -1,0 +1,33 @@
+"""The example business's customer flow wired to a sandbox CRM and localstripe on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The CRM and billing sandboxes, seed 42, 60 contacts."""
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm", "billing"], seed=7, size=60) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def business_env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Environment variables the example landscape reads, pointing at the sandbox and a fresh hub."""
+    hub = Path(tmp_path_factory.mktemp("hub")) / "hub.sqlite"
+    env = {
+        "CRM_BASE_URL": sandbox.url("crm"), "CRM_TOKEN": sandbox.token("crm"),
+        "BILLING_BASE_URL": sandbox.url("billing"), "BILLING_API_KEY": sandbox.token("billing"),
+        "INTEGRATIONS_DATABASE_URL": f"sqlite:///{hub}",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        yield env
