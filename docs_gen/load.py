@@ -10,9 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._utils.yaml_utils import load_yaml_from_path
 
-
-class DocsError(Exception):
-    """A problem docs_gen reports to the user as one line, never as a traceback."""
+from docs_gen.errors import DocsError
 
 
 @dataclass(frozen=True)

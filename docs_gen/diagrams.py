@@ -1,0 +1,207 @@
+"""Graphviz views over the landscape graph, laid out to SVG under a timeout.
+
+`dot` lays out the small views (a system's context, an object's lineage, a flow). The landscape is
+aggregated to systems around the hub and switches to `sfdp` past SFDP_ABOVE systems, because `dot`
+time explodes with crossing edges (DESIGN.md, "Diagrams at scale").
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import graphviz
+import networkx as nx
+
+from docs_gen.graph import HUB, nodes, related
+
+SFDP_ABOVE = 40  # systems; beyond this the landscape is laid out by sfdp, without edge labels
+TIMEOUT_S = 60.0
+COLOURS = {
+    "realtime": "#1F6FB2", "batch": "#6B6B6B", "planned": "#A8A8A8", "hub": "#F2A900",
+    "system": "#E8F1FA", "focus": "#FFE8A3", "object": "#FFF6D6", "asset": "#FFFFFF",
+    "stub": "#F8D7DA", "trigger": "#E6F4EA", "p2p": "#C62828", "border": "#333333",
+}
+Href = Callable[[str], str]  # node id -> URL of its page, relative to the page showing the diagram
+
+
+@dataclass
+class Diagram:
+    """One view: a name, a Graphviz source, the engine to lay it out, and (after render) the SVG."""
+
+    name: str
+    graph: graphviz.Digraph
+    engine: str = "dot"
+    svg: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+
+class _Ids:
+    """Short Graphviz-safe node ids for graph node ids (which contain ':' and '/')."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, nid: str) -> str:
+        return self.ids.setdefault(nid, f"n{len(self.ids)}")
+
+
+def _digraph(name: str, rankdir: str = "LR") -> graphviz.Digraph:
+    """A Digraph with the house style."""
+    d = graphviz.Digraph(name)
+    d.attr(rankdir=rankdir, fontname="Helvetica", fontsize="11", bgcolor="#FFFFFF")
+    d.attr("node", fontname="Helvetica", fontsize="10", shape="box", style="rounded,filled",
+           color=COLOURS["border"], fillcolor=COLOURS["system"])
+    d.attr("edge", fontname="Helvetica", fontsize="9", color=COLOURS["batch"])
+    return d
+
+
+def _edge_style(mode: str | None, status: str | None) -> dict[str, str]:
+    """Realtime solid blue, batch dashed grey, planned dotted light grey."""
+    if status == "planned":
+        return {"color": COLOURS["planned"], "style": "dotted"}
+    if mode == "realtime":
+        return {"color": COLOURS["realtime"], "style": "solid", "penwidth": "1.6"}
+    return {"color": COLOURS["batch"], "style": "dashed"}
+
+
+def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
+    """Systems around the hub; one edge per system, direction and mode, labelled by object."""
+    systems = [(sid, s) for sid, s in nodes(g, "system") if not s.get("hub")]
+    large = len(systems) > SFDP_ABOVE
+    d = _digraph("landscape")
+    if large:
+        d.attr(overlap="prism", splines="false", outputorder="edgesfirst")
+    ids = _Ids()
+    d.node(ids("system:hub"), "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("page:objects"))
+    for sid, s in systems:
+        d.node(ids(sid), s["name"], URL=href(sid), tooltip=s.get("api", {}).get("vendor", s["name"]))
+    edges: dict[tuple[str, str, str, str], list[str]] = {}
+    for _, f in nodes(g, "flow"):
+        if not f.get("source") or not f.get("consumer"):
+            continue
+        status = "planned" if f.get("status") == "planned" else "live"
+        edges.setdefault((f"system:{f['source']}", "system:hub", f.get("mode") or "batch", status), []).append(str(f.get("object")))
+        edges.setdefault(("system:hub", f"system:{f['consumer']}", f.get("mode") or "batch", status), []).append(str(f.get("object")))
+    for (src, dst, mode, status), objects in sorted(edges.items()):
+        label = "" if large else ", ".join(sorted(set(objects)))
+        d.edge(ids(src), ids(dst), label=label, **_edge_style(mode, status))
+    return Diagram("landscape", d, "sfdp" if large else "dot")
+
+
+def system_context(g: nx.MultiDiGraph, sid: str, href: Href) -> Diagram:
+    """One system: the objects it sends through the hub and to whom, and what it receives."""
+    name = g.nodes[sid]["name"]
+    d = _digraph(f"system_{name}")
+    ids = _Ids()
+    d.node(ids(sid), name, fillcolor=COLOURS["focus"], penwidth="2")
+    flows = related(g, sid, "sends") + related(g, sid, "delivers", outgoing=False)
+    for fid in flows:
+        f = g.nodes[fid]
+        oid = f"object:{f.get('object')}"
+        d.node(ids(oid), f"hub/{f.get('object')}", shape="ellipse", fillcolor=COLOURS["object"], URL=href(oid))
+        for end in ("source", "consumer"):
+            other = f"system:{f.get(end)}"
+            if other != sid and other in g:
+                d.node(ids(other), str(f.get(end)), URL=href(other))
+        style = _edge_style(f.get("mode"), f.get("status"))
+        d.edge(ids(f"system:{f.get('source')}"), ids(oid), URL=href(fid), **style)
+        d.edge(ids(oid), ids(f"system:{f.get('consumer')}"), label=str(f.get("mode") or ""), URL=href(fid), **style)
+    return Diagram(f"system_{name}", d)
+
+
+def _asset_node(d: graphviz.Digraph, ids: _Ids, g: nx.MultiDiGraph, aid: str, href: Href) -> None:
+    """An asset box; stubs in red, hub assets in amber."""
+    a = g.nodes[aid]
+    fill = COLOURS["stub"] if a.get("stub") else COLOURS["hub"] if a.get("system") == HUB else COLOURS["asset"]
+    d.node(ids(aid), a["name"], fillcolor=fill, URL=href(aid))
+
+
+def object_lineage(g: nx.MultiDiGraph, oid: str, href: Href) -> Diagram:
+    """One object's assets from source of truth through the hub to every consumer, per system."""
+    name = g.nodes[oid]["name"]
+    d = _digraph(f"object_{name}")
+    ids = _Ids()
+    assets = set(related(g, oid, "instance_of", outgoing=False))
+    neighbours = {n for a in assets for n in related(g, a, "lineage") + related(g, a, "lineage", outgoing=False)}
+    by_system: dict[str, list[str]] = {}
+    for aid in sorted(assets | neighbours):
+        by_system.setdefault(g.nodes[aid].get("system") or "(no system)", []).append(aid)
+    for system, members in sorted(by_system.items()):
+        with d.subgraph(name=f"cluster_{ids('cluster:' + system)}") as sub:
+            sub.attr(label=system, style="rounded", color="#9E9E9E", URL=href(f"system:{system}"))
+            for aid in members:
+                _asset_node(sub, ids, g, aid, href)
+    for aid in sorted(assets):
+        for child in related(g, aid, "lineage"):
+            flows = [g.nodes[f] for f in related(g, child, "materializes", outgoing=False)]
+            mode = flows[0].get("mode") if len(flows) == 1 else g.nodes[child].get("mode")
+            d.edge(ids(aid), ids(child), **_edge_style(mode, g.nodes[child].get("status")))
+        for parent in related(g, aid, "lineage", outgoing=False):
+            if parent not in assets:
+                d.edge(ids(parent), ids(aid))
+    return Diagram(f"object_{name}", d)
+
+
+def flow(g: nx.MultiDiGraph, fid: str, href: Href) -> Diagram:
+    """One flow: its triggers and jobs, then source -> hub -> consumer assets."""
+    f = g.nodes[fid]
+    d = _digraph(f"flow_{f['name']}")
+    ids = _Ids()
+    assets = related(g, fid, "materializes")
+    triggers = related(g, fid, "runs_flow", outgoing=False)
+    for aid in assets:
+        _asset_node(d, ids, g, aid, href)
+    for a, b in ((a, b) for a in assets for b in related(g, a, "lineage") if b in assets):
+        d.edge(ids(a), ids(b), **_edge_style(f.get("mode"), f.get("status")))
+    for tid in triggers:
+        t = g.nodes[tid]
+        d.node(ids(tid), f"{t['kind']}\n{t['name']}", fillcolor=COLOURS["trigger"], URL=href(tid))
+        jobs = [j for j in triggers if j in related(g, tid, "runs")]
+        targets = jobs or [a for a in related(g, tid, "triggers") + related(g, tid, "selects") if a in assets]
+        for target in targets:
+            d.edge(ids(tid), ids(target), style="dotted", arrowhead="vee")
+    return Diagram(f"flow_{f['name']}", d)
+
+
+def neighbourhood(g: nx.MultiDiGraph, aid: str, href: Href) -> Diagram:
+    """An asset with its direct parents and children (for assets outside any object's lineage)."""
+    d = _digraph(f"asset_{aid}")
+    ids = _Ids()
+    _asset_node(d, ids, g, aid, href)
+    for parent in related(g, aid, "lineage", outgoing=False):
+        _asset_node(d, ids, g, parent, href)
+        d.edge(ids(parent), ids(aid))
+    for child in related(g, aid, "lineage"):
+        _asset_node(d, ids, g, child, href)
+        d.edge(ids(aid), ids(child))
+    return Diagram(re.sub(r"\W", "_", f"asset_{g.nodes[aid]['name']}"), d)
+
+
+def render(diagram: Diagram, timeout: float = TIMEOUT_S) -> Diagram:
+    """Lay the diagram out to SVG; past the timeout retry with sfdp, then give an honest placeholder."""
+    engines = [diagram.engine] + (["sfdp"] if diagram.engine != "sfdp" else [])
+    start = time.perf_counter()
+    for engine in engines:
+        try:
+            done = subprocess.run([engine, "-Tsvg"], input=diagram.graph.source.encode(), capture_output=True,
+                                  timeout=timeout, check=True)
+        except subprocess.TimeoutExpired:
+            diagram.error = f"{engine} layout exceeded {timeout:.0f} s"
+            continue
+        except subprocess.CalledProcessError as exc:
+            diagram.error = f"{engine} failed: {exc.stderr.decode(errors='replace').strip()[:200]}"
+            continue
+        text = done.stdout.decode()
+        diagram.svg, diagram.engine, diagram.error = text[text.index("<svg"):], engine, ""
+        break
+    else:
+        diagram.svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="40"><text x="8" y="24">'
+                       f"{html.escape(diagram.name)}: {html.escape(diagram.error)}</text></svg>")
+    diagram.seconds = time.perf_counter() - start
+    return diagram

@@ -1,0 +1,314 @@
+"""The landscape graph -> a self-contained static site (HTML, or a Markdown tree for MkDocs/TechDocs).
+
+No CDN and no fetch: styles, the search index and the SVG diagrams ship inside the site, so it works
+from file:// as well as from any web server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import networkx as nx
+
+from docs_gen import diagrams
+from docs_gen.graph import fingerprint, nodes, related, to_json
+from docs_gen.impact import impact
+from docs_gen.lint import report, sources_of_truth
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = ("style.css", "search.js")
+MANIFEST = "manifest.json"
+GRAPH = "graph.json"
+
+
+def slug(text: str) -> str:
+    """A file- and anchor-safe form of a name."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
+
+
+def page_of(nid: str) -> str:
+    """The site path (from the site root, with any #anchor) of a node's page."""
+    kind, _, name = nid.partition(":")
+    if kind == "system":
+        return f"systems/{slug(name)}.html"
+    if kind == "object":
+        return f"objects/{slug(name)}.html"
+    if kind == "flow":
+        return f"flows/{slug(name)}.html"
+    if kind == "asset":
+        return "assets/" + "/".join(slug(p) for p in name.split("/")) + ".html"
+    if kind == "check":
+        asset, _, check = name.rpartition(":")
+        return page_of(f"asset:{asset}") + f"#check-{slug(check)}"
+    if kind in ("schedule", "sensor", "job"):
+        return f"triggers.html#{kind}-{slug(name)}"
+    if kind == "owner":
+        return f"owners.html#owner-{slug(name)}"
+    if kind == "impact":
+        return f"impact/{slug(name)}.html"
+    return {"page:objects": "index.html#objects"}.get(nid, "index.html")
+
+
+def relative(path: str, from_page: str) -> str:
+    """A link from one site page to another site path, relative so file:// works."""
+    target, _, anchor = path.partition("#")
+    rel = posixpath.relpath(target, posixpath.dirname(from_page) or ".")
+    return rel + (f"#{anchor}" if anchor else "")
+
+
+@dataclass
+class Page:
+    """One page to write: its path, template, context and diagrams."""
+
+    path: str
+    template: str
+    title: str
+    context: dict[str, Any] = field(default_factory=dict)
+    diagrams: list[diagrams.Diagram] = field(default_factory=list)
+    search_text: str = ""
+
+
+@dataclass
+class BuildResult:
+    """What a build produced, for the CLI and the benchmark."""
+
+    out: Path
+    pages: int
+    diagrams: int
+    layout_seconds: float
+    slowest_layout: tuple[str, float]
+    layout_errors: list[str]
+    fingerprint: str
+    seconds: float
+
+
+class Site:
+    """Every page of the docs as views over one landscape graph."""
+
+    def __init__(self, g: nx.MultiDiGraph, dagster_url: str = "http://127.0.0.1:3000", fmt: str = "html"):
+        self.g = g
+        self.dagster_url = dagster_url.rstrip("/")
+        self.fmt = fmt
+        self.lint = report(g)
+        self.findings_by_subject: dict[str, list[dict[str, str]]] = {}
+        for f in self.lint["findings"]:
+            self.findings_by_subject.setdefault(f["subject"], []).append(f)
+
+    def ext(self, path: str) -> str:
+        """A site path in the output format (`.md` pages in Markdown)."""
+        return re.sub(r"\.html(#|$)", r".md\1", path) if self.fmt == "markdown" else path
+
+    def href(self, from_page: str):  # type: ignore[no-untyped-def]
+        """A function giving the relative link to a node's page from `from_page`."""
+        return lambda nid: relative(self.ext(page_of(nid)), self.ext(from_page))
+
+    def ui(self, asset: dict[str, Any], check: str | None = None) -> str:
+        """The asset (or its checks) in the Dagster UI."""
+        url = f"{self.dagster_url}/assets/{'/'.join(asset['key'])}"
+        return url + "?view=checks" if check else url
+
+    def node(self, nid: str) -> dict[str, Any]:
+        """A node's attributes plus its id."""
+        return {"id": nid, **self.g.nodes[nid]}
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """Every node of a kind, with ids."""
+        return [{"id": n, **a} for n, a in nodes(self.g, kind)]
+
+    def rel(self, nid: str, relation: str, outgoing: bool = True) -> list[dict[str, Any]]:
+        """Related nodes, with ids."""
+        return [self.node(n) for n in related(self.g, nid, relation, outgoing)]
+
+    def pages(self) -> Iterator[Page]:
+        """Every page of the site."""
+        yield self._index()
+        for s in self.all("system"):
+            yield self._system(s)
+            yield self._impact(s)
+        for o in self.all("object"):
+            yield self._object(o)
+        for f in self.all("flow"):
+            yield self._flow(f)
+        for a in self.all("asset"):
+            yield self._asset(a)
+        yield self._triggers()
+        yield self._ownership()
+        yield self._owners()
+        yield Page("lint.html", "lint", "Lint", {"lint": self.lint})
+        yield Page("search.html", "search", "Search")
+
+    def _index(self) -> Page:
+        counts = {k: len(nodes(self.g, k)) for k in
+                  ("system", "object", "flow", "asset", "check", "schedule", "sensor", "job", "owner")}
+        modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m) for m in ("realtime", "batch")}
+        href = self.href("index.html")
+        return Page("index.html", "index", "Integration landscape", {
+            "counts": counts, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
+            "flows": self.all("flow"), "lint": self.lint,
+            "unclassified": [a for a in self.all("asset") if not a.get("object")],
+            "origin": self.g.graph.get("origin", ""),
+        }, [diagrams.landscape(self.g, href)], "landscape overview systems objects flows")
+
+    def _system(self, s: dict[str, Any]) -> Page:
+        sid, path = s["id"], page_of(s["id"])
+        assets = self.rel(sid, "contains")
+        triggers = {t for a in assets for t in related(self.g, a["id"], "triggers", outgoing=False)}
+        triggers |= {t for f in related(self.g, sid, "sends") + related(self.g, sid, "delivers", outgoing=False)
+                     for t in related(self.g, f, "runs_flow", outgoing=False)}
+        ctx = {
+            "s": s, "assets": assets, "owned": self.rel(sid, "source_of_truth"), "consumed": self.rel(sid, "consumes"),
+            "outbound": self.rel(sid, "sends"), "inbound": self.rel(sid, "delivers", outgoing=False),
+            "triggers": [self.node(t) for t in sorted(triggers) if self.g.nodes[t]["kind"] != "job"],
+            "findings": self.findings_by_subject.get(sid, []),
+        }
+        text = " ".join([s["name"], *s.get("owners", []), json.dumps(s.get("api") or {})])
+        return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.href(path))], text)
+
+    def _impact(self, s: dict[str, Any]) -> Page:
+        path = page_of(f"impact:{s['name']}")
+        result = impact(self.g, s["name"])
+        per_object = [impact(self.g, f"{s['name']}.{o}") for o in result["objects"]]
+        return Page(path, "impact", f"Impact of {s['name']}", {"s": s, "result": result, "per_object": per_object},
+                    search_text=f"impact {s['name']}")
+
+    def _object(self, o: dict[str, Any]) -> Page:
+        oid, path = o["id"], page_of(o["id"])
+        assets = self.rel(oid, "instance_of", outgoing=False)
+        owned_fields = {f: a["system"] for a in assets for f in a.get("owned_fields", [])}
+        mappings = [a for a in assets if a.get("mapping")]
+        ctx = {
+            "o": o, "assets": assets, "sots": sources_of_truth(self.g, oid), "owned_fields": owned_fields,
+            "consumers": self.rel(oid, "consumes", outgoing=False), "flows": self.rel(oid, "carries", outgoing=False),
+            "mappings": mappings, "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
+            "findings": self.findings_by_subject.get(oid, []),
+        }
+        text = " ".join([o["name"], *o.get("owners", []), *(c["name"] for c in o.get("schema", []))])
+        return Page(path, "object", f"Object {o['name']}", ctx, [diagrams.object_lineage(self.g, oid, self.href(path))], text)
+
+    def _flow(self, f: dict[str, Any]) -> Page:
+        fid, path = f["id"], page_of(f["id"])
+        assets = self.rel(fid, "materializes")
+        runners = self.rel(fid, "runs_flow", outgoing=False)
+        jobs = [r for r in runners if r["kind"] == "job"]
+        for t in runners:
+            jobs += [j for j in self.rel(t["id"], "runs") if j not in jobs]
+        consumer = [a for a in assets if a.get("system") == f.get("consumer")]
+        replay = ",".join(a["name"] for a in (consumer or assets))
+        module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
+        command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
+        owners = sorted({o for a in assets for o in a.get("owners", [])})
+        ctx = {"f": f, "assets": assets, "triggers": [r for r in runners if r["kind"] != "job"], "jobs": jobs,
+               "replay": command if replay else "", "owners": owners,
+               "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
+               "findings": self.findings_by_subject.get(fid, [])}
+        text = " ".join([f["name"], str(f.get("purpose") or ""), *owners])
+        return Page(path, "flow", f"Flow {f['name']}", ctx, [diagrams.flow(self.g, fid, self.href(path))], text)
+
+    def _asset(self, a: dict[str, Any]) -> Page:
+        aid, path = a["id"], page_of(a["id"])
+        drawn = [] if a.get("object") else [diagrams.neighbourhood(self.g, aid, self.href(path))]
+        ctx = {"a": a, "ui": self.ui(a), "ui_checks": self.ui(a, "checks"),
+               "parents": self.rel(aid, "lineage", outgoing=False), "children": self.rel(aid, "lineage"),
+               "checks": self.rel(aid, "checks", outgoing=False), "flows": self.rel(aid, "materializes", outgoing=False),
+               "triggers": self.rel(aid, "triggers", outgoing=False), "jobs": self.rel(aid, "selects", outgoing=False),
+               "findings": self.findings_by_subject.get(aid, [])}
+        text = " ".join([a["name"], a.get("description", ""), *a.get("owners", []), *a.get("checks", [])])
+        return Page(path, "asset", f"Asset {a['name']}", ctx, drawn, text)
+
+    def _triggers(self) -> Page:
+        ctx = {kind: [dict(t, flows=self.rel(t["id"], "runs_flow"), assets=self.rel(t["id"], "triggers" if kind != "jobs" else "selects"))
+                      for t in self.all(kind[:-1])] for kind in ("schedules", "sensors", "jobs")}
+        text = " ".join(t["name"] for k in ("schedule", "sensor", "job") for t in self.all(k))
+        return Page("triggers.html", "triggers", "Schedules, sensors and jobs", ctx, search_text=text)
+
+    def _ownership(self) -> Page:
+        systems = [s for s in self.all("system") if not s.get("hub")]
+        matrix = []
+        for o in self.all("object"):
+            sots = set(sources_of_truth(self.g, o["id"]))
+            consumers = {s["name"] for s in self.rel(o["id"], "consumes", outgoing=False)}
+            matrix.append((o, ["source of truth" if s["name"] in sots else "consumer" if s["name"] in consumers else ""
+                               for s in systems]))
+        return Page("ownership.html", "ownership", "Ownership matrix", {"systems": systems, "matrix": matrix},
+                    search_text="ownership matrix source of truth consumer")
+
+    def _owners(self) -> Page:
+        owners = [dict(o, owns=self.rel(o["id"], "owns")) for o in self.all("owner")]
+        return Page("owners.html", "owners", "Owners", {"owners": owners}, search_text=" ".join(o["name"] for o in owners))
+
+
+def _environment(fmt: str) -> jinja2.Environment:
+    """Jinja2 with autoescaping for HTML; Markdown templates escape table cells themselves."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / fmt), autoescape=fmt == "html",
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["slug"] = slug
+    env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
+    env.filters["cell"] = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def build(g: nx.MultiDiGraph, out: Path, fmt: str = "html", dagster_url: str = "http://127.0.0.1:3000",
+          timeout: float = diagrams.TIMEOUT_S) -> BuildResult:
+    """Write the whole site (or Markdown tree) into `out`, replacing what was there."""
+    start = time.perf_counter()
+    site = Site(g, dagster_url, fmt)
+    pages = list(site.pages())
+    drawn = [d for p in pages for d in p.diagrams]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(lambda d: diagrams.render(d, timeout), drawn))
+    if out.exists():
+        shutil.rmtree(out)
+    docs = out / "docs" if fmt == "markdown" else out
+    env = _environment(fmt)
+    print_ = fingerprint(g)
+    nav = [("index.html", "Landscape"), ("ownership.html", "Ownership"), ("owners.html", "Owners"),
+           ("triggers.html", "Triggers"), ("lint.html", "Lint"), ("search.html", "Search")]
+    for page in pages:
+        path = site.ext(page.path)
+        target = docs / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        root = "../" * path.count("/")
+        for d in page.diagrams:
+            if fmt == "markdown":
+                (docs / "diagrams").mkdir(exist_ok=True)
+                (docs / "diagrams" / f"{slug(d.name)}.svg").write_text(d.svg)
+        html = env.get_template(f"{page.template}.{'md' if fmt == 'markdown' else 'html'}").render(
+            page=page, title=page.title, root=root, href=site.href(page.path),
+            link=lambda p, _from=page.path: relative(site.ext(p), site.ext(_from)), nav=nav, fingerprint=print_,
+            diagram_file=lambda d, _path=path: relative(f"diagrams/{slug(d.name)}.svg", _path),
+            **page.context)
+        target.write_text(html)
+    _write_support(site, pages, out, docs, fmt, g, print_)
+    times = [(d.name, d.seconds) for d in drawn]
+    return BuildResult(out, len(pages), len(drawn), sum(t for _, t in times),
+                       max(times, key=lambda t: t[1]) if times else ("", 0.0),
+                       [f"{d.name}: {d.error}" for d in drawn if d.error], print_, time.perf_counter() - start)
+
+
+def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: str, g: nx.MultiDiGraph,
+                   print_: str) -> None:
+    """Static files, the search index, the graph export, the manifest (and mkdocs.yml for Markdown)."""
+    (docs / GRAPH).write_text(json.dumps(to_json(g), indent=1, sort_keys=True))
+    (out / MANIFEST).write_text(json.dumps({"fingerprint": print_, "origin": g.graph.get("origin", ""),
+                                            "format": fmt, "pages": len(pages)}, indent=1))
+    if fmt == "markdown":
+        nav = [{p.title: site.ext(p.path)} for p in pages if "/" not in p.path]
+        (out / "mkdocs.yml").write_text("site_name: Integration landscape\nplugins: [search]\nnav:\n" +
+                                        "".join(f"  - {json.dumps(k)}: {json.dumps(v)}\n" for n in nav for k, v in n.items()))
+        return
+    (out / "_static").mkdir(exist_ok=True)
+    for name in STATIC:
+        shutil.copy(TEMPLATES / "html" / name, out / "_static" / name)
+    index = [{"t": p.title, "u": p.path, "x": p.search_text[:400]} for p in pages]
+    (out / "_static" / "search-index.js").write_text("window.SEARCH_INDEX = " + json.dumps(index) + ";\n")
