@@ -22,10 +22,11 @@ from integration_project.model import (
     load_landscape,
 )
 from integration_project.orchestration import HubStore, build_definitions, system_definitions
+from integration_project.orchestration.component import SystemComponent
 
 __all__ = [
     "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow",
     "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
     "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
-    "system_definitions",
+    "SystemComponent", "system_definitions",
 ]

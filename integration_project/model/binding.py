@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Volume(BaseModel):
@@ -12,8 +12,14 @@ class Volume(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min: int = Field(ge=0)
-    max: int = Field(ge=0)
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Volume":
+        if not 0 <= self.min <= self.max:
+            raise ValueError("expected 0 <= min <= max")
+        return self
 
 
 class Binding(BaseModel):
@@ -28,7 +34,7 @@ class Binding(BaseModel):
 
     object: str
     role: Literal["source", "consumer"]
-    purpose: str = Field(min_length=1, description="one sentence: why this binding exists")
+    purpose: str = Field(description="one sentence: why this binding exists")
     resource: str | None = Field(None, description="the system's endpoint, table or file pattern")
     mapping: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> the system's field (dotted path)"
@@ -42,7 +48,15 @@ class Binding(BaseModel):
     cron: str | None = None
     timezone: str = "UTC"
     volume: Volume | None = None
-    freshness_minutes: int | None = Field(None, gt=0)
+    freshness_minutes: int | None = Field(None, description="minutes after which data is stale")
     echo_suppression: bool = Field(
         False, description="ignore our own writes when this system sends them back as changes"
     )
+
+    @model_validator(mode="after")
+    def _sane(self) -> "Binding":
+        if not self.purpose.strip():
+            raise ValueError("purpose: say in one sentence why this binding exists")
+        if self.freshness_minutes is not None and self.freshness_minutes <= 0:
+            raise ValueError("freshness_minutes must be positive")
+        return self

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from integration_project.model.system import Name, Owner
+from integration_project.model.system import check_name, check_owner
 
 
 class DataObject(BaseModel):
@@ -12,9 +12,9 @@ class DataObject(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-    name: Name
+    name: str
     model: type[BaseModel] = Field(description="the canonical pydantic model")
-    owner: Owner = Field(description="the data steward")
+    owner: str = Field(description="the data steward")
     identity_key: str = Field(description="the canonical field that identifies a record")
     description: str
     pii: list[str] = Field(default_factory=list, description="fields holding personal data")
@@ -22,6 +22,9 @@ class DataObject(BaseModel):
         default_factory=dict,
         description="field-level source of truth: canonical field -> the system that owns it",
     )
+
+    _name = field_validator("name")(check_name)
+    _owner = field_validator("owner")(check_owner)
 
     @property
     def fields(self) -> list[str]:

@@ -159,8 +159,6 @@ class Landscape:
                 add(decl, f"{at}.timezone", f"unknown timezone {b.timezone!r}")
             if b.role == "consumer" and b.mode == "batch" and b.cron is None:
                 add(decl, f"{at}.cron", "a batch consumer needs a cron schedule")
-            if b.volume and b.volume.min > b.volume.max:
-                add(decl, f"{at}.volume", "min is greater than max")
 
     def _check_cycles(self, add) -> None:
         graph = nx.DiGraph()

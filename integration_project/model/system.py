@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from integration_project.model.binding import Binding
 
@@ -15,17 +15,29 @@ ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEAM = re.compile(r"^team:[A-Za-z0-9_-]+$")
 
-Name = Annotated[str, Field(pattern=NAME_RE)]
-EnvName = Annotated[str, Field(pattern=ENV_RE, description="name of an environment variable")]
+# Validation lives in validators on plain `str` fields: Dagster Components derive the YAML schema
+# from these models and accept no constrained (Annotated) types in nested models.
 
 
-def _owner(value: str) -> str:
-    if not (_TEAM.match(value) or _EMAIL.match(value)):
-        raise ValueError(f"owner {value!r} is neither 'team:<name>' nor an email address")
+def check_name(value: str) -> str:
+    """A lower-case identifier, usable in asset keys and job names."""
+    if not re.match(NAME_RE, value):
+        raise ValueError(f"{value!r} is not a name: lower-case letters, digits and _")
     return value
 
 
-Owner = Annotated[str, AfterValidator(_owner)]
+def check_env(value: str | None) -> str | None:
+    """An environment variable name: credentials are never written inline."""
+    if value is not None and not re.match(ENV_RE, value):
+        raise ValueError("expected the NAME of an environment variable (credentials are never inline)")
+    return value
+
+
+def check_owner(value: str) -> str:
+    """Dagster's owner format: 'team:<name>' or an email address."""
+    if not (_TEAM.match(value) or _EMAIL.match(value)):
+        raise ValueError(f"owner {value!r} is neither 'team:<name>' nor an email address")
+    return value
 
 
 class Strict(BaseModel):
@@ -38,13 +50,16 @@ class Auth(Strict):
     """How to authenticate to a system's API; only environment variable names, never values."""
 
     type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials", "none"] = "bearer"
-    token_env: EnvName | None = None
+    token_env: str | None = None
     header: str = "Authorization"
-    username_env: EnvName | None = None
-    password_env: EnvName | None = None
-    client_id_env: EnvName | None = None
-    client_secret_env: EnvName | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
     token_url: str | None = None
+
+    _envs = field_validator("token_env", "username_env", "password_env", "client_id_env",
+                            "client_secret_env")(check_env)
 
     def env_names(self) -> list[str]:
         """The environment variables this auth reads."""
@@ -64,10 +79,12 @@ class Api(Strict):
 
     connector: str = Field(description="connector that speaks this API, e.g. hubspot, stripe, rest")
     base_url: str
-    base_url_env: EnvName | None = Field(None, description="overrides base_url when set")
+    base_url_env: str | None = Field(None, description="environment variable overriding base_url")
     version: str = Field(description="the pinned API version")
     docs_url: str | None = None
     auth: Auth = Auth(type="none")
+
+    _env = field_validator("base_url_env")(check_env)
 
     def url(self) -> str:
         """The base URL in force: the environment override, else the declared one."""
@@ -78,18 +95,27 @@ class Webhook(Strict):
     """How a system signs the webhooks it sends us."""
 
     scheme: Literal["standard_webhooks", "stripe", "hubspot_v3", "shopify", "hmac"]
-    secret_env: EnvName
+    secret_env: str
+
+    _env = field_validator("secret_env")(check_env)
 
 
 class System(Strict):
     """One system of the business, declared once (in Python or in a Components YAML file)."""
 
-    name: Name
+    name: str
     title: str
     vendor: str
     kind: str = Field(description="Dagster kind, drawn as the vendor's icon in the UI")
-    owners: list[Owner] = Field(min_length=1)
+    owners: list[str] = Field(min_length=1)
     description: str
     api: Api | None = None
     webhook: Webhook | None = None
     bindings: list[Binding] = Field(default_factory=list)
+
+    _name = field_validator("name")(check_name)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, owners: list[str]) -> list[str]:
+        return [check_owner(o) for o in owners]
