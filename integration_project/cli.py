@@ -2,10 +2,59 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
+
+from integration_project.errors import DeclarationError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="integration-project")
 def main() -> None:
     """Integration-as-code on Dagster: declare systems once, run the syncs, generate the docs."""
+
+
+@main.command()
+@click.option("--package", default="definitions", show_default=True,
+              help="The landscape package (objects.py + systems/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check(package: str, as_json: bool) -> None:
+    """Validate every declaration; list every problem, one per line (exit 1 if any)."""
+    from integration_project.model import load_landscape
+
+    try:
+        landscape = load_landscape(package)
+    except DeclarationError as exc:
+        if as_json:
+            click.echo(json.dumps([p.__dict__ for p in exc.problems], indent=1))
+        else:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) in {package}", err=True)
+        sys.exit(1)
+    except ModuleNotFoundError as exc:
+        click.echo(f"error: cannot import the landscape package {package!r}: {exc}", err=True)
+        sys.exit(2)
+    summary = {"systems": len(landscape.systems), "objects": len(landscape.objects),
+               "flows": len(landscape.flows()), "problems": []}
+    click.echo(json.dumps(summary) if as_json else
+               f"ok: {summary['systems']} systems, {summary['objects']} objects, {summary['flows']} flows")
+
+
+def _register() -> None:
+    """Attach each part's command group (each part keeps its commands beside its code)."""
+    from docs_gen.cli import docs, impact, lint
+    from integration_project.launcher import up
+
+    for command in (up, docs, lint, impact):
+        main.add_command(command)
+
+
+_register()
+
+
+from integration_project.webhooks.cli import webhooks  # noqa: E402 - the webhooks part registers its group
+
+main.add_command(webhooks)

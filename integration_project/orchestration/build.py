@@ -28,8 +28,9 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
     sensors = [_change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
     return dg.Definitions.merge(
         *shares,
+        # in-process: one run is one process, not one per step (each costs seconds of CPU here)
         dg.Definitions(jobs=list(jobs.values()), schedules=schedules, sensors=sensors,
-                       resources={"hub_store": HubStore()}),
+                       resources={"hub_store": HubStore()}, executor=dg.in_process_executor),
     )
 
 
