@@ -50,13 +50,16 @@ def endpoints_from_landscape(landscape: Landscape, environ: Mapping[str, str] = 
     """An endpoint per system that declares a webhook, its secret read from the declared variable.
 
     The variable may hold several secrets separated by spaces, to rotate one without downtime.
-    Raises KeyError naming every variable that is unset or empty.
+    Raises KeyError naming every variable that is unset or empty, ValueError for a malformed secret.
     """
     declared = {name: system.webhook for name, system in landscape.systems.items() if system.webhook}
     missing = sorted(hook.secret_env for hook in declared.values() if not environ.get(hook.secret_env, "").split())
     if missing:
         raise KeyError(f"webhook secrets not set: {', '.join(missing)}")
-    return {
-        name: Endpoint(hook.scheme, [SecretStr(value) for value in environ[hook.secret_env].split()])
-        for name, hook in sorted(declared.items())
-    }
+    endpoints = {}
+    for name, hook in sorted(declared.items()):
+        try:
+            endpoints[name] = Endpoint(hook.scheme, [SecretStr(value) for value in environ[hook.secret_env].split()])
+        except ValueError as error:
+            raise ValueError(f"system {name}: {hook.secret_env}: {error}") from error
+    return endpoints
