@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster._utils.yaml_utils import load_yaml_from_path
+from dagster_shared.yaml_utils import load_yaml_from_path  # dagster's own YAML loader
 
 from docs_gen.errors import DocsError
 

@@ -1,0 +1,184 @@
+"""Click commands: `docs build|serve|export backstage|diff|check`, `lint`, `impact`.
+
+Exit codes: 0 fine; 1 the answer is "no" (lint errors, stale docs, builds differ); 2 the question
+could not be answered (bad input, a code location that does not load). Never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import dagster as dg
+import networkx as nx
+
+from docs_gen import load as loader
+from docs_gen import publish, site
+from docs_gen.errors import DocsError
+from docs_gen.graph import build_graph
+from docs_gen.impact import impact as impact_of
+from docs_gen.lint import report
+
+
+class Unanswerable(click.ClickException):
+    """Bad input or a code location that does not load: exit 2 with one line."""
+
+    exit_code = 2
+
+
+def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn DocsError and Dagster definition errors into one-line messages with exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (DocsError, dg.DagsterError) as exc:
+            raise Unanswerable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+    return wrapper
+
+
+def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--module / --workspace: which code location to document."""
+    fn = click.option("--workspace", "-w", type=click.Path(path_type=Path), default=Path("workspace.yaml"),
+                      show_default=True, help="workspace.yaml to read python_module code locations from.")(fn)
+    return click.option("--module", "-m", default=None, metavar="PKG.MOD[:ATTR]",
+                        help="Load this module's Definitions instead of the workspace.")(fn)
+
+
+def landscape(module: str | None, workspace: Path) -> nx.MultiDiGraph:
+    """Load the code location and build its graph."""
+    defs, origin = loader.load(module, workspace)
+    return build_graph(defs, origin)
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    """Print data as JSON or as the human text."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+
+
+@click.group()
+def docs() -> None:
+    """Architecture docs generated from the loaded Dagster Definitions."""
+
+
+@docs.command("build")
+@location_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html", show_default=True)
+@click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True, help="Base URL of the Dagster UI.")
+@handled
+def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url: str) -> None:
+    """Build the static site (or a Markdown tree for MkDocs/TechDocs)."""
+    result = site.build(landscape(module, workspace), out, fmt, dagster_url)
+    click.echo(f"built {result.pages} pages and {result.diagrams} diagrams in {result.seconds:.1f} s "
+               f"(layout {result.layout_seconds:.1f} s) into {out}; fingerprint {result.fingerprint[:12]}")
+    for error in result.layout_errors:
+        click.echo(f"warning: {error}", err=True)
+
+
+@docs.command("serve")
+@location_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--build/--no-build", "rebuild", default=True, help="Build before serving.")
+@click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True)
+@handled
+def serve(module: str | None, workspace: Path, out: Path, port: int, rebuild: bool, dagster_url: str) -> None:
+    """Serve the site on 127.0.0.1."""
+    if rebuild:
+        site.build(landscape(module, workspace), out, "html", dagster_url)
+    try:
+        server = publish.serve(out, port=port)
+    except OSError as exc:
+        raise DocsError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+    click.echo(f"docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@docs.group("export")
+def export() -> None:
+    """Export the landscape to other tools."""
+
+
+@export.command("backstage")
+@location_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
+@handled
+def backstage(module: str | None, workspace: Path, out: Path | None) -> None:
+    """catalog-info.yaml: System, Component, Resource and API entities with owners and dependsOn."""
+    text = publish.backstage_yaml(landscape(module, workspace))
+    if out:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+@docs.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@handled
+def diff(old: Path, new: Path, as_json: bool) -> None:
+    """What systems, objects, flows and owners changed between two builds (exit 1 if any)."""
+    changes = publish.diff(publish.load_build(old)[0], publish.load_build(new)[0])
+    lines = []
+    for kind, entry in changes.items():
+        lines += [f"{kind} added: {name}" for name in entry["added"]]
+        lines += [f"{kind} removed: {name}" for name in entry["removed"]]
+        lines += [f"{kind} changed: {name}: " + ", ".join(f"{k} {v['old']!r} -> {v['new']!r}" for k, v in facts.items())
+                  for name, facts in entry["changed"].items()]
+    emit(changes, as_json, "\n".join(lines) or "no differences")
+    if changes:
+        raise SystemExit(1)
+
+
+@docs.command("check")
+@location_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True, help="The published build.")
+@handled
+def check(module: str | None, workspace: Path, out: Path) -> None:
+    """Fail (exit 1) when the docs in --out were built from other Definitions than these."""
+    current, message = publish.check(out, landscape(module, workspace))
+    click.echo(message, err=not current)
+    if not current:
+        raise SystemExit(1)
+
+
+@click.command()
+@location_options
+@click.option("--json", "as_json", is_flag=True, help="Print findings and topology as JSON.")
+@handled
+def lint(module: str | None, workspace: Path, as_json: bool) -> None:
+    """Check the landscape: sources of truth, write-backs, realtime cycles, stubs, owners (exit 1 on errors)."""
+    result = report(landscape(module, workspace))
+    topo = result["topology"]
+    text = "\n".join(f"{f['severity']}: {f['rule']}: {f['subject']}: {f['message']}" for f in result["findings"])
+    text += (("\n" if text else "") + f"{result['errors']} errors, {result['warnings']} warnings; "
+             f"{topo['links_in_use']}/{topo['possible_links']} links in use, {topo['hub_routed_links']} via the hub, "
+             f"{topo['point_to_point_links']} point-to-point")
+    emit(result, as_json, text)
+    if result["errors"]:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("target")
+@location_options
+@click.option("--json", "as_json", is_flag=True, help="Print the affected things as JSON.")
+@handled
+def impact(target: str, module: str | None, workspace: Path, as_json: bool) -> None:
+    """What is affected if SYSTEM[.OBJECT[.FIELD]] changes or goes away."""
+    result = impact_of(landscape(module, workspace), target)
+    text = "\n".join(f"{k}: {json.dumps(v) if isinstance(v, dict) else ', '.join(v) if isinstance(v, list) else v}"
+                     for k, v in result.items())
+    emit(result, as_json, text)
