@@ -132,7 +132,7 @@ def _dotted(loc) -> str:
 
 
 def _problem(location: str, decl: str, err) -> Problem:
-    return Problem(location, decl, _dotted(err["loc"]) or "-", err["msg"])
+    return Problem(location, decl, _dotted(err["loc"]) or "-", err["msg"].removeprefix("Value error, "))
 
 
 def _call_lines(path: Path, cls_name: str) -> dict[str, Location]:

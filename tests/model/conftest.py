@@ -1,0 +1,94 @@
+"""Build throwaway landscape packages on disk, as a user would write them."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+_ids = itertools.count()
+
+OBJECTS = '''
+from datetime import datetime
+from pydantic import BaseModel
+from integration_project import DataObject
+
+class Customer(BaseModel):
+    id: str
+    email: str
+    updated_at: datetime
+
+class Invoice(BaseModel):
+    id: str
+    customer_id: str
+
+customer = DataObject(name="customer", model=Customer, owner="team:sales", identity_key="id",
+                      description="Customers.")
+invoice = DataObject(name="invoice", model=Invoice, owner="team:finance", identity_key="id",
+                     description="Invoices.")
+'''
+
+CRM = '''
+from integration_project import Api, Binding, System
+
+crm = System(
+    name="crm", title="CRM", vendor="HubSpot", kind="hubspot", owners=["team:sales"],
+    description="The CRM.",
+    api=Api(connector="hubspot", base_url="http://127.0.0.1:1", version="v3"),
+    bindings=[
+        Binding(object="customer", role="source", purpose="Sales owns customers.",
+                resource="contacts", mapping={"id": "id", "email": "properties.email"}),
+        Binding(object="invoice", role="consumer", purpose="Sales sees invoices.",
+                mode="realtime"),
+    ],
+)
+'''
+
+BILLING = '''
+type: integration_project.SystemComponent
+attributes:
+  name: billing
+  title: Billing
+  vendor: Stripe
+  kind: stripe
+  owners: [team:finance]
+  description: Billing.
+  bindings:
+    - object: invoice
+      role: source
+      purpose: Billing issues invoices.
+    - object: customer
+      role: consumer
+      purpose: Customers need billing accounts.
+      cron: "0 * * * *"
+'''
+
+
+@pytest.fixture
+def landscape_package(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Write a package (objects.py + systems/); return its importable name."""
+    sys.path.insert(0, str(tmp_path))
+    names: list[str] = []
+
+    def make(objects: str = OBJECTS, **systems: str) -> str:
+        name = f"landscape_{next(_ids)}"
+        root = tmp_path / name
+        (root / "systems").mkdir(parents=True)
+        (root / "__init__.py").write_text("")
+        (root / "systems" / "__init__.py").write_text("")
+        (root / "objects.py").write_text(textwrap.dedent(objects))
+        for filename, text in systems.items():
+            path = root / "systems" / filename.replace("__", "/").replace("_yaml", ".yaml").replace("_py", ".py")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        names.append(name)
+        return name
+
+    yield make
+    sys.path.remove(str(tmp_path))
+    for mod in [m for m in sys.modules if m.split(".")[0] in names]:
+        del sys.modules[mod]
