@@ -26,7 +26,7 @@ COLOURS = {
     "system": "#E8F1FA", "focus": "#FFE8A3", "object": "#FFF6D6", "asset": "#FFFFFF",
     "stub": "#F8D7DA", "trigger": "#E6F4EA", "p2p": "#C62828", "border": "#333333",
 }
-Href = Callable[[str], str]  # node id -> URL of its page, relative to the page showing the diagram
+Href = Callable[[str], "str | None"]  # node id -> URL of its page, relative to the diagram's page; None: no link
 
 
 @dataclass

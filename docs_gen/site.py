@@ -109,9 +109,13 @@ class Site:
         """A site path in the output format (`.md` pages in Markdown)."""
         return re.sub(r"\.html(#|$)", r".md\1", path) if self.fmt == "markdown" else path
 
-    def href(self, from_page: str):  # type: ignore[no-untyped-def]
+    def href(self, from_page: str) -> diagrams.Href:
         """A function giving the relative link to a node's page from `from_page`."""
         return lambda nid: relative(self.ext(page_of(nid)), self.ext(from_page))
+
+    def dhref(self, from_page: str) -> diagrams.Href:
+        """Links inside diagrams: relative page links inline in HTML; none in Markdown's SVG files."""
+        return self.href(from_page) if self.fmt == "html" else (lambda nid: None)
 
     def ui(self, asset: dict[str, Any], check: str | None = None) -> str:
         """The asset (or its checks) in the Dagster UI."""
@@ -152,13 +156,12 @@ class Site:
         counts = {k: len(nodes(self.g, k)) for k in
                   ("system", "object", "flow", "asset", "check", "schedule", "sensor", "job", "owner")}
         modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m) for m in ("realtime", "batch")}
-        href = self.href("index.html")
         return Page("index.html", "index", "Integration landscape", {
             "counts": counts, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
             "flows": self.all("flow"), "lint": self.lint,
             "unclassified": [a for a in self.all("asset") if not a.get("object")],
             "origin": self.g.graph.get("origin", ""),
-        }, [diagrams.landscape(self.g, href)], "landscape overview systems objects flows")
+        }, [diagrams.landscape(self.g, self.dhref("index.html"))], "landscape overview systems objects flows")
 
     def _system(self, s: dict[str, Any]) -> Page:
         sid, path = s["id"], page_of(s["id"])
@@ -173,7 +176,7 @@ class Site:
             "findings": self.findings_by_subject.get(sid, []),
         }
         text = " ".join([s["name"], *s.get("owners", []), json.dumps(s.get("api") or {})])
-        return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.href(path))], text)
+        return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.dhref(path))], text)
 
     def _impact(self, s: dict[str, Any]) -> Page:
         path = page_of(f"impact:{s['name']}")
@@ -194,7 +197,7 @@ class Site:
             "findings": self.findings_by_subject.get(oid, []),
         }
         text = " ".join([o["name"], *o.get("owners", []), *(c["name"] for c in o.get("schema", []))])
-        return Page(path, "object", f"Object {o['name']}", ctx, [diagrams.object_lineage(self.g, oid, self.href(path))], text)
+        return Page(path, "object", f"Object {o['name']}", ctx, [diagrams.object_lineage(self.g, oid, self.dhref(path))], text)
 
     def _flow(self, f: dict[str, Any]) -> Page:
         fid, path = f["id"], page_of(f["id"])
@@ -213,11 +216,11 @@ class Site:
                "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
                "findings": self.findings_by_subject.get(fid, [])}
         text = " ".join([f["name"], str(f.get("purpose") or ""), *owners])
-        return Page(path, "flow", f"Flow {f['name']}", ctx, [diagrams.flow(self.g, fid, self.href(path))], text)
+        return Page(path, "flow", f"Flow {f['name']}", ctx, [diagrams.flow(self.g, fid, self.dhref(path))], text)
 
     def _asset(self, a: dict[str, Any]) -> Page:
         aid, path = a["id"], page_of(a["id"])
-        drawn = [] if a.get("object") else [diagrams.neighbourhood(self.g, aid, self.href(path))]
+        drawn = [] if a.get("object") else [diagrams.neighbourhood(self.g, aid, self.dhref(path))]
         ctx = {"a": a, "ui": self.ui(a), "ui_checks": self.ui(a, "checks"),
                "parents": self.rel(aid, "lineage", outgoing=False), "children": self.rel(aid, "lineage"),
                "checks": self.rel(aid, "checks", outgoing=False), "flows": self.rel(aid, "materializes", outgoing=False),
@@ -303,12 +306,25 @@ def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: st
     (out / MANIFEST).write_text(json.dumps({"fingerprint": print_, "origin": g.graph.get("origin", ""),
                                             "format": fmt, "pages": len(pages)}, indent=1))
     if fmt == "markdown":
-        nav = [{p.title: site.ext(p.path)} for p in pages if "/" not in p.path]
-        (out / "mkdocs.yml").write_text("site_name: Integration landscape\nplugins: [search]\nnav:\n" +
-                                        "".join(f"  - {json.dumps(k)}: {json.dumps(v)}\n" for n in nav for k, v in n.items()))
+        (out / "mkdocs.yml").write_text(_mkdocs_yml(site, pages))
         return
     (out / "_static").mkdir(exist_ok=True)
     for name in STATIC:
         shutil.copy(TEMPLATES / "html" / name, out / "_static" / name)
     index = [{"t": p.title, "u": p.path, "x": p.search_text[:400]} for p in pages]
     (out / "_static" / "search-index.js").write_text("window.SEARCH_INDEX = " + json.dumps(index) + ";\n")
+
+
+def _mkdocs_yml(site: Site, pages: list[Page]) -> str:
+    """mkdocs.yml for the Markdown tree: top pages, then one section per folder (systems, objects…)."""
+    lines = ["site_name: Integration landscape", "docs_dir: docs", "plugins: [search]", "nav:"]
+    sections: dict[str, list[Page]] = {}
+    for p in pages:
+        if "/" in p.path:
+            sections.setdefault(p.path.split("/")[0], []).append(p)
+        else:
+            lines.append(f"  - {json.dumps(p.title)}: {json.dumps(site.ext(p.path))}")
+    for section, members in sections.items():
+        lines.append(f"  - {json.dumps(section.title())}:")
+        lines += [f"      - {json.dumps(p.title)}: {json.dumps(site.ext(p.path))}" for p in members]
+    return "\n".join(lines) + "\n"
