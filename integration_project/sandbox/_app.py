@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import contextlib
-import json
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -90,13 +95,17 @@ class _Auth:
 def sandbox_app(
     config: SystemConfig,
     routes: Sequence[BaseRoute],
-    store: Store,
+    store: Store | None,
     authenticate: Authenticate,
     error_body: ErrorBody,
     signer: Signer | None = None,
-    on_start: Callable[[], Awaitable[None]] | None = None,
+    background: Callable[[], Awaitable[None]] | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> Starlette:
-    """A vendor app: its routes plus auth, vendor-shaped JSON errors, `/_sandbox/` admin, faults, webhooks."""
+    """A vendor app: its routes plus auth, vendor-shaped JSON errors, `/_sandbox/` admin, faults, webhooks.
+
+    `background` runs as a task for the app's lifetime (e.g. shipments progressing on their own).
+    """
     holder: dict[str, FaultInjector] = {}
 
     def injector(app: ASGIApp, faults: Faults) -> FaultInjector:
@@ -123,17 +132,21 @@ def sandbox_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         deliverer = None
-        if signer is not None and config.webhook_url:
+        if store is not None and signer is not None and config.webhook_url:
             deliverer = Deliverer(store, config.webhook_url, signer, config.webhook_duplicate_rate, config.seed)
             deliverer.start()
-        if on_start is not None:
-            await on_start()
+        task = asyncio.create_task(background()) if background is not None else None
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if deliverer is not None:
                 await deliverer.stop()
-            store.close()
+            if store is not None:
+                store.close()
 
     admin = [
         Route(ADMIN_PREFIX + "health", health),
@@ -144,20 +157,48 @@ def sandbox_app(
         middleware=[
             Middleware(injector, faults=config.faults),
             Middleware(_Auth, token=config.token, authenticate=authenticate, error_body=error_body),
+            *middleware,
         ],
         exception_handlers={BadRequest: bad_request, HTTPException: http_error},
         lifespan=lifespan,
     )
-    app.state.config = config
-    app.state.store = store
     return app
 
 
 def bearer(request: Request, token: str) -> bool:
     """`Authorization: Bearer <token>`."""
-    return request.headers.get("authorization", "") == f"Bearer {token}"
+    return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}")
 
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes, as sent in webhook bodies."""
-    return json.dumps(value, separators=(",", ":")).encode()
+def basic_password(request: Request) -> str | None:
+    """The password of `Authorization: Basic`, or None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2]
+
+
+def iso_utc(ms: int, millis: bool = False) -> str:
+    """Epoch milliseconds as ISO 8601 UTC with `Z` (optionally with milliseconds)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms % 1000:03d}Z" if millis else "Z")
+
+
+def iso_local(ms: int, tz: ZoneInfo) -> str:
+    """Epoch milliseconds as ISO 8601 in a time zone, with its offset (as Shopify answers)."""
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
+
+
+def parse_time(text: str, name: str) -> int:
+    """An ISO 8601 date-time (a naive one is UTC) as epoch milliseconds; 400 otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(400, f"{name} must be an ISO 8601 date-time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

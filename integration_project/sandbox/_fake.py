@@ -55,6 +55,11 @@ def person(index: int, seed: int) -> Person:
     )
 
 
+def product_count(size: int) -> int:
+    """How many catalogue products go with a seed size (the same in shop, inventory and legacy_erp)."""
+    return max(10, size // 10)
+
+
 def sku(index: int) -> str:
     """The stock-keeping unit of the index-th catalogue product."""
     return f"SKU-{index:06d}"

@@ -182,6 +182,18 @@ class Sandbox:
         """The secret a system signs its webhooks with."""
         return self.configs[system].webhook_secret
 
+    def erp_database_url(self) -> str:
+        """SQLAlchemy URL of the legacy ERP's database."""
+        from .legacy_erp import database_url
+
+        return database_url(self.configs["legacy_erp"])
+
+    def erp_drop_folder(self) -> Path:
+        """The folder the legacy ERP writes its nightly CSV exports to."""
+        from .legacy_erp import drop_folder
+
+        return drop_folder(self.configs["legacy_erp"])
+
     def seed_report(self, system: str) -> dict[str, Any]:
         """The seed report of a system: counts and which ids carry which deliberate quality problem."""
         report: dict[str, Any] = json.loads(self.configs[system].seed_report.read_text())

@@ -67,6 +67,23 @@ class Store:
         sa.event.listen(self.engine, "connect", _pragmas)
         _metadata.create_all(self.engine)
 
+    def index_property(self, type_: str, key: str) -> None:
+        """Index one JSON property of one type, for lookups by that property (e.g. a subscriber hash)."""
+        name = f"ix_{type_}_{key}"
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {name} ON objects (json_extract(props, '$.{key}')) WHERE type = '{type_}'"
+            )
+
+    def find(self, type_: str, key: str, value: Any) -> Record | None:
+        """The first record of a type whose JSON property `key` equals value."""
+        query = sa.select(objects).where(
+            objects.c.type == type_, sa.func.json_extract(objects.c.props, f"$.{key}") == value
+        ).order_by(objects.c.id).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _record(row)
+
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()

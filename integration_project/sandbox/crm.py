@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, bearer, int_param, now_ms, parse_body, path_id, sandbox_app
+from ._app import BadRequest, bearer, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
@@ -52,7 +52,7 @@ _CATEGORIES = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 404: "OBJ
 
 def iso(ms: int) -> str:
     """Epoch milliseconds as HubSpot's ISO 8601 UTC with milliseconds and `Z`."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return iso_utc(ms, millis=True)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

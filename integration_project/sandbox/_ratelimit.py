@@ -1,0 +1,46 @@
+"""A vendor's own rate limit (not a fault): N requests per window, then 429 with Retry-After."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._faults import ADMIN_PREFIX
+
+
+class RateLimit:
+    """ASGI middleware: a fixed window of `limit` requests per `window` seconds, Zendesk style headers."""
+
+    def __init__(self, app: ASGIApp, limit: int, window: float = 60.0):
+        self.app, self.limit, self.window = app, limit, window
+        self.started = time.monotonic()
+        self.used = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        if now - self.started >= self.window:
+            self.started, self.used = now, 0
+        self.used += 1
+        remaining = max(0, self.limit - self.used)
+        headers = [(b"x-rate-limit", str(self.limit).encode()), (b"x-rate-limit-remaining", str(remaining).encode())]
+        if self.used > self.limit:
+            wait = max(1, math.ceil(self.window - (now - self.started)))
+            body = json.dumps({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(wait).encode()), *headers]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

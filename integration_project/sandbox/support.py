@@ -1,0 +1,244 @@
+"""The sandbox support desk (Zendesk-like): tickets and users under `/api/v2`.
+
+Auth as Zendesk: `Basic {email}/token:{api_token}` (or `Bearer {token}`). Lists page with
+`page`/`per_page` and absolute `next_page`/`previous_page` URLs; an incremental cursor export
+serves extraction. The account's own rate limit answers 429 with `Retry-After`
+(option `rate_limit_per_minute`, default 700; `rate_limit_window_seconds`, default 60).
+Webhooks are signed with the generic `hmac` scheme (Zendesk's own header is not among the shared schemes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import random
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import _fake
+from ._app import BadRequest, basic_password, bearer, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
+from ._config import SystemConfig
+from ._ratelimit import RateLimit
+from ._store import Record, Store, objects
+from ._webhooks import event, signer
+
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+PROBLEM_RATES = {"invalid_email": 0.03, "duplicate": 0.03, "missing_requester": 0.02}
+INCREMENTAL_PAGE = 1000
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Zendesk's error shapes."""
+    if status == 401:
+        return {"error": "Couldn't authenticate you"}
+    if status == 404:
+        return {"error": "RecordNotFound", "description": "Not found"}
+    return {"error": "InvalidValue" if status == 400 else "Error", "description": message}
+
+
+def authenticate(request: Request, token: str) -> bool:
+    """`Basic {email}/token:{token}` or `Bearer {token}`."""
+    password = basic_password(request)
+    return bearer(request, token) or (password is not None and hmac.compare_digest(password, token))
+
+
+def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
+    """`size` end users and `size` tickets; returns the seed report."""
+    rng = random.Random(seed_ + 3)
+    user_ids = range(101, 101 + size)
+    ticket_ids = range(101, 101 + size)
+    user_problems = _fake.pick_problems(rng, user_ids, {k: PROBLEM_RATES[k] for k in ("invalid_email", "duplicate")})
+    ticket_problems = _fake.pick_problems(rng, ticket_ids, {"missing_requester": PROBLEM_RATES["missing_requester"]})
+    invalid, duplicate = set(user_problems["invalid_email"]), set(user_problems["duplicate"])
+    no_requester = set(ticket_problems["missing_requester"])
+    duplicate_of: dict[str, str] = {}
+
+    def records() -> Iterator[Record]:
+        for uid in user_ids:
+            p = _fake.person(uid, seed_)
+            email = p.email
+            if uid in invalid:
+                email = p.email.replace("@", "")
+            elif uid in duplicate:
+                original = rng.choice([i for i in (uid - 1, uid + 1) if i in user_ids and i not in duplicate] or [101])
+                duplicate_of[str(uid)] = str(original)
+                email = _fake.person(original, seed_).email
+            created = _fake.created_ms(rng)
+            yield Record("users", uid, created, created + rng.randrange(1, 86_400_000), {
+                "name": f"{p.first} {p.last}", "email": email, "role": "end-user", "phone": p.phone,
+                "organization": p.company, "locale": "en-US"})
+        for tid in ticket_ids:
+            created = _fake.created_ms(rng)
+            yield Record("tickets", tid, created, created + rng.randrange(1, 5 * 86_400_000), {
+                "subject": f"Question about order {rng.randrange(1000, 9999)}",
+                "description": "Where is my parcel?", "status": rng.choice(STATUSES),
+                "priority": rng.choice(PRIORITIES), "type": "question", "tags": ["sandbox"],
+                "requester_id": None if tid in no_requester else rng.choice(user_ids)})
+
+    store.bulk_insert(records())
+    report = {"system": "support", "seed": seed_, "size": size, "counts": {"users": size, "tickets": size},
+              "rates": PROBLEM_RATES,
+              "problems": {"users": {k: [str(i) for i in v] for k, v in user_problems.items()},
+                           "tickets": {k: [str(i) for i in v] for k, v in ticket_problems.items()}},
+              "duplicate_of": duplicate_of}
+    store.set_meta("seed_report", json.dumps(report))
+    return report
+
+
+class _TicketFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(None, max_length=500)
+    description: str | None = None
+    comment: dict[str, Any] | None = None
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+    priority: Literal[PRIORITIES] | None = None  # type: ignore[valid-type]
+    type: Literal["question", "incident", "problem", "task"] | None = None
+    requester_id: int | None = None
+    external_id: str | None = None
+    tags: list[str] | None = None
+
+
+class _TicketBody(BaseModel):
+    ticket: _TicketFields
+
+
+class _UserFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    email: str | None = None
+    phone: str | None = None
+    organization: str | None = None
+    role: Literal["end-user", "agent", "admin"] = "end-user"
+    external_id: str | None = None
+
+
+class _UserBody(BaseModel):
+    user: _UserFields
+
+
+def build_app(config: SystemConfig) -> Starlette:
+    """The support desk app for a config; seeds its SQLite file on first start."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.database)
+    if store.is_empty():
+        config.seed_report.write_text(json.dumps(seed(store, config.seed, config.size), indent=1))
+    singular = {"tickets": "ticket", "users": "user"}
+
+    def shape(record: Record) -> dict[str, Any]:
+        return {"id": record.id, **record.props, "created_at": iso_utc(record.created_ms),
+                "updated_at": iso_utc(record.updated_ms)}
+
+    def paged(request: Request, kind: str) -> Response:
+        page = int_param(request, "page", 1, 1, 10**9)
+        per_page = int_param(request, "per_page", 100, 1, 100)
+        total, records = store.page(kind, (page - 1) * per_page, per_page)
+        last = (page - 1) * per_page + len(records) >= total
+
+        def link(n: int) -> str:
+            return str(request.url.include_query_params(page=n, per_page=per_page))
+
+        return JSONResponse({kind: [shape(r) for r in records], "count": total,
+                             "next_page": None if last else link(page + 1),
+                             "previous_page": link(page - 1) if page > 1 else None})
+
+    def notify(record: Record, kind: str) -> None:
+        event_id = f"{record.type}-{record.id}-{record.updated_ms}"
+        type_ = f"zen:event-type:{singular[record.type]}.{kind}"
+        store.enqueue([event(event_id, type_, {"id": event_id, "type": type_, "detail": shape(record)})], now_ms() / 1000)
+
+    async def list_tickets(request: Request) -> Response:
+        return paged(request, "tickets")
+
+    async def list_users(request: Request) -> Response:
+        return paged(request, "users")
+
+    async def show(request: Request) -> Response:
+        kind = request.url.path.split("/")[3]
+        record = store.get(kind, path_id(request))
+        if record is None:
+            raise BadRequest(404, "not found")
+        return JSONResponse({singular[kind]: shape(record)})
+
+    async def create_ticket(request: Request) -> Response:
+        fields = (await parse_body(request, _TicketBody)).ticket
+        if not (fields.subject or fields.comment):
+            raise BadRequest(400, "a ticket needs a subject or a comment")
+        props = fields.model_dump(exclude_none=True)
+        props.setdefault("status", "new")
+        props.setdefault("priority", "normal")
+        record = store.create("tickets", props, now_ms())
+        notify(record, "created")
+        return JSONResponse({"ticket": shape(record)}, 201)
+
+    async def update_ticket(request: Request) -> Response:
+        fields = (await parse_body(request, _TicketBody)).ticket
+        record = store.update("tickets", path_id(request), fields.model_dump(exclude_none=True), now_ms())
+        if record is None:
+            raise BadRequest(404, "not found")
+        notify(record, "updated")
+        return JSONResponse({"ticket": shape(record)})
+
+    async def create_user(request: Request) -> Response:
+        record = store.create("users", (await parse_body(request, _UserBody)).user.model_dump(exclude_none=True), now_ms())
+        notify(record, "created")
+        return JSONResponse({"user": shape(record)}, 201)
+
+    async def incremental(request: Request) -> Response:
+        kind = request.url.path.split("/")[4]
+        cursor = request.query_params.get("cursor")
+        if cursor:
+            since_ms, after_id = _decode(cursor)
+        elif "start_time" in request.query_params:
+            start = int_param(request, "start_time", 0, 0, 10**11)
+            since_ms, after_id = start * 1000, 0
+        else:
+            raise BadRequest(400, "start_time or cursor is required")
+        per_page = int_param(request, "per_page", INCREMENTAL_PAGE, 1, INCREMENTAL_PAGE)
+        after = ((objects.c.updated_ms == since_ms) & (objects.c.id > after_id)) | (objects.c.updated_ms > since_ms)
+        _, records = store.page(kind, 0, per_page, [after], by_modified=True)
+        end = len(records) < per_page
+        last = records[-1] if records else None
+        next_cursor = _encode(last.updated_ms, last.id) if last else _encode(since_ms, after_id)
+        return JSONResponse({kind: [shape(r) for r in records], "after_cursor": next_cursor,
+                             "after_url": str(request.url.replace_query_params(cursor=next_cursor, per_page=per_page)),
+                             "end_of_stream": end})
+
+    routes = [
+        Route("/api/v2/tickets.json", list_tickets, methods=["GET"]),
+        Route("/api/v2/tickets.json", create_ticket, methods=["POST"]),
+        Route("/api/v2/tickets/{id}.json", show, methods=["GET"]),
+        Route("/api/v2/tickets/{id}.json", update_ticket, methods=["PUT"]),
+        Route("/api/v2/users.json", list_users, methods=["GET"]),
+        Route("/api/v2/users.json", create_user, methods=["POST"]),
+        Route("/api/v2/users/{id}.json", show, methods=["GET"]),
+        Route("/api/v2/incremental/tickets/cursor.json", incremental, methods=["GET"]),
+        Route("/api/v2/incremental/users/cursor.json", incremental, methods=["GET"]),
+    ]
+    limit = Middleware(RateLimit, limit=int(config.options.get("rate_limit_per_minute", 700)),
+                       window=float(config.options.get("rate_limit_window_seconds", 60)))
+    return sandbox_app(config, routes, store, authenticate, error_body, signer("hmac", config.webhook_secret),
+                       middleware=[limit])
+
+
+def _encode(ms: int, id_: int) -> str:
+    return base64.urlsafe_b64encode(f"{ms}:{id_}".encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[int, int]:
+    try:
+        ms, _, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        return int(ms), int(id_)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest(400, f"invalid cursor {cursor!r}") from None
