@@ -134,7 +134,8 @@ def object_lineage(g: nx.MultiDiGraph, oid: str, href: Href) -> Diagram:
         by_system.setdefault(g.nodes[aid].get("system") or "(no system)", []).append(aid)
     for system, members in sorted(by_system.items()):
         with d.subgraph(name=f"cluster_{ids('cluster:' + system)}") as sub:
-            sub.attr(label=system, style="rounded", color="#9E9E9E", URL=href(f"system:{system}"))
+            link = href(f"system:{system}") if f"system:{system}" in g else None
+            sub.attr(label=system, style="rounded", color="#9E9E9E", URL=link)
             for aid in members:
                 _asset_node(sub, ids, g, aid, href)
     for aid in sorted(assets):

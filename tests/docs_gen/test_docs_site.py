@@ -1,0 +1,104 @@
+"""The static site: every definition on a page, links that resolve, self-contained, Markdown too."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import docs_landscapes as L
+import pytest
+from sitecheck import all_text, broken_links, parse
+
+from docs_gen import diagrams
+from docs_gen.graph import build_graph, nodes
+from docs_gen.site import BuildResult, build, page_of
+
+
+def test_every_asset_check_sensor_schedule_and_job_is_on_a_page(good_site: BuildResult) -> None:
+    """Coverage 100%: each definition has its page or anchor, and its name is on it."""
+    g = build_graph(L.no_contract())
+    for kind in ("asset", "check", "schedule", "sensor", "job", "system", "object", "flow", "owner"):
+        for nid, a in nodes(g, kind):
+            path, _, anchor = page_of(nid).partition("#")
+            page = good_site.out / path
+            assert page.is_file(), nid
+            if anchor:
+                assert anchor in parse(page).ids, nid
+            label = a["check"] if kind == "check" else a["name"]
+            assert label in page.read_text(), nid
+
+
+def test_no_broken_internal_link(good_site: BuildResult) -> None:
+    """Every href/src/xlink:href inside the site resolves to a file and, with #, to an id."""
+    assert broken_links(good_site.out) == []
+    assert good_site.pages == 44 and good_site.layout_errors == []
+
+
+def test_self_contained_no_cdn(good_site: BuildResult) -> None:
+    """Scripts and styles are local files; nothing is fetched, so file:// works."""
+    for page in good_site.out.rglob("*.html"):
+        html = page.read_text()
+        for src in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html):
+            assert not re.match(r"(https?:)?//", src), (page, src)
+        assert "fetch(" not in html
+    assert "window.SEARCH_INDEX" in (good_site.out / "_static" / "search-index.js").read_text()
+
+
+def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult) -> None:
+    """Owner, vendor, API version, auth, env-var names; schema with PII; runbook with replay."""
+    billing = (good_site.out / "systems" / "billing.html").read_text()
+    for expected in ("Stripe", "2024-06-01", "api_key", "BILLING_API_KEY", "BILLING_WEBHOOK_SECRET",
+                     "team:finance", "customer_crm_to_billing_events", "invoice_billing_to_erp"):
+        assert expected in billing, expected
+    customer = (good_site.out / "objects" / "customer.html").read_text()
+    assert customer.count('class="pii"') == 2 and "billing_email" in customer and "no_dead_letters" in customer
+    assert "0 – 5000" in customer and "within 60 min" in customer
+    flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
+    assert "dagster asset materialize -m docs_landscapes -a defs --select &#39;billing/customer&#39;" in flow
+    assert "run retries 3" in flow and "every ≥ 4 s" in flow
+    asset = (good_site.out / "assets" / "crm" / "customer.html").read_text()
+    assert 'href="http://127.0.0.1:3000/assets/crm/customer"' in asset
+    lint = (good_site.out / "lint.html").read_text()
+    assert "missing_contract" in lint and "5 of 12 possible" in lint
+    ownership = (good_site.out / "ownership.html").read_text()
+    assert ownership.count("source of truth</td>") == 5
+
+
+def test_replay_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
+    """The runbook's replay command, run as written, materializes the flow's consumer asset."""
+    flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
+    command = re.search(r"<code>(dagster asset materialize[^<]+)</code>", flow).group(1).replace("&#39;", "'")
+    env = {"DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent), "PATH": str(Path(sys.executable).parent)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RUN_SUCCESS" in done.stderr + done.stdout
+
+
+def test_markdown_tree_for_mkdocs(tmp_path: Path) -> None:
+    """--format markdown writes docs/*.md with diagrams as SVG files and mkdocs.yml listing every page."""
+    result = build(build_graph(L.good(), "docs_landscapes:defs"), tmp_path / "md", "markdown")
+    docs = tmp_path / "md" / "docs"
+    pages = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md"))
+    assert len(pages) == result.pages == 43
+    mkdocs = (tmp_path / "md" / "mkdocs.yml").read_text()
+    assert all(f'"{p}"' in mkdocs for p in pages)
+    assert broken_links(docs, markdown=True) == []
+    assert (docs / "diagrams" / "landscape.svg").read_text().startswith("<svg")
+    assert "](../diagrams/object_customer.svg)" in (docs / "objects" / "customer.md").read_text()
+
+
+def test_large_landscape_switches_to_sfdp() -> None:
+    """Past SFDP_ABOVE systems the landscape is aggregated and laid out by sfdp, within the timeout."""
+    g = build_graph(L.generated(diagrams.SFDP_ABOVE + 20))
+    drawn = diagrams.render(diagrams.landscape(g, lambda nid: None))
+    assert drawn.engine == "sfdp" and drawn.error == "" and drawn.svg.count('class="node"') == diagrams.SFDP_ABOVE + 21
+    small = diagrams.render(diagrams.landscape(build_graph(L.good()), lambda nid: None))
+    assert small.engine == "dot" and "customer, deal" in small.svg
+
+
+def test_layout_past_timeout_gives_a_placeholder_not_a_hang() -> None:
+    """A layout that exceeds its timeout ends, retried with sfdp, then an honest placeholder."""
+    g = build_graph(L.generated(diagrams.SFDP_ABOVE + 20))
+    drawn = diagrams.render(diagrams.landscape(g, lambda nid: None), timeout=0.001)
+    assert "exceeded" in drawn.error and drawn.svg.startswith("<svg") and drawn.seconds < 5
