@@ -1,0 +1,101 @@
+"""Dagster's own tools load the code location: dg, `dagster definitions validate`, the webserver."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from integration_project import load_landscape
+from integration_project.orchestration.instance import ensure_instance
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DAGSTER_HOME": str(ensure_instance(tmp_path / "dagster_home"))}
+
+
+@pytest.mark.parametrize("command", [["dg", "check", "defs"], ["dagster", "definitions", "validate"]])
+def test_dagster_cli_validates_the_code_location(command, tmp_path):
+    done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dg_check_defs_rejects_a_bad_yaml_system(tmp_path):
+    bad = ROOT / "definitions" / "systems" / "marketing" / "defs.yaml"
+    original = bad.read_text()
+    try:
+        bad.write_text(original.replace("kind: mailchimp", "kind: mailchimp\n  colour: blue"))
+        done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=ROOT, env=_env(tmp_path),
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        bad.write_text(original)
+    assert done.returncode == 1
+    assert "colour" in done.stdout + done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real dagster-webserver on loopback serving workspace.yaml."""
+    port = _free_port()
+    home = ensure_instance(tmp_path_factory.mktemp("dagster_home"))
+    process = subprocess.Popen(
+        [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("dagster-webserver did not answer within 120 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path } groupName
+  owners { ... on TeamAssetOwner { team } ... on UserAssetOwner { email } } } }"""
+
+
+def test_webserver_graphql_shows_the_declared_lineage(webserver):
+    nodes = {}
+    deadline = time.monotonic() + 60
+    while not nodes and time.monotonic() < deadline:  # the code location loads after the server
+        data = httpx.post(f"{webserver}/graphql", json={"query": QUERY}, timeout=30).json()
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in data["data"]["assetNodes"]}
+        time.sleep(0.5 if not nodes else 0)
+    landscape = load_landscape("definitions")
+    for flow in landscape.flows():
+        obj, src, dst = flow.object.name, flow.source.name, flow.consumer.name
+        hub = nodes[f"hub/{obj}"]
+        assert {"/".join(d["path"]) for d in hub["dependencyKeys"]} == {f"{src}/{obj}"}
+        consumer = nodes[f"{dst}/{obj}"]
+        assert {"/".join(d["path"]) for d in consumer["dependencyKeys"]} == {f"hub/{obj}"}
+        assert consumer["groupName"] == dst
+        assert {o.get("team") or o.get("email") for o in consumer["owners"]} == {
+            o.removeprefix("team:") for o in flow.consumer.owners}
+    assert len(nodes) == 33
+    assert nodes["hub/customer"]["groupName"] == "hub"

@@ -1,0 +1,84 @@
+"""The example landscape's Definitions carry what the UI and the docs need, on every asset."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+import pytest
+
+from integration_project import build_definitions, contract, load_landscape
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    return build_definitions(load_landscape("definitions"))
+
+
+def test_every_asset_has_owners_kinds_group_description_and_contract_keys(defs):
+    specs = defs.resolve_all_asset_specs()
+    assert len(specs) == 33  # 10 sources + 10 hub objects + 13 consumers
+    for spec in specs:
+        name = spec.key.to_user_string()
+        assert spec.owners, name
+        assert spec.kinds, name
+        assert spec.group_name, name
+        assert spec.description, name
+        missing = [k for k in contract.REQUIRED if k not in spec.metadata]
+        assert not missing, (name, missing)
+        assert spec.metadata[contract.ROLE] in contract.ROLES
+        assert isinstance(spec.metadata["dagster/column_schema"], dg.TableSchema)
+        assert spec.metadata["dagster/code_references"].code_references[0].file_path.endswith(
+            (".py", ".yaml")), name
+        expected_group = "hub" if spec.metadata[contract.ROLE] == "hub" else spec.key.path[0]
+        assert spec.group_name == expected_group
+
+
+def test_every_object_has_exactly_one_source_of_truth(defs):
+    specs = defs.resolve_all_asset_specs()
+    sources = Counter(s.metadata[contract.OBJECT] for s in specs if s.metadata[contract.ROLE] == "source")
+    objects = {s.metadata[contract.OBJECT] for s in specs}
+    assert len(objects) == 10
+    assert all(sources[o] == 1 for o in objects), sources
+    for spec in specs:  # every layer names the same source of truth as the object's source asset
+        sot = next(s for s in specs if s.metadata[contract.ROLE] == "source"
+                   and s.metadata[contract.OBJECT] == spec.metadata[contract.OBJECT])
+        assert spec.metadata[contract.SOURCE_OF_TRUTH] == sot.key.path[0]
+
+
+def test_lineage_runs_source_to_hub_to_consumers(defs):
+    graph = defs.resolve_asset_graph()
+    hub = dg.AssetKey(["hub", "customer"])
+    assert graph.get(hub).parent_keys == {dg.AssetKey(["crm", "customer"])}
+    assert graph.get(hub).child_keys == {dg.AssetKey([s, "customer"]) for s in ("billing", "support", "marketing")}
+
+
+def test_only_flows_with_a_runtime_are_executable_the_rest_are_planned(defs):
+    graph = defs.resolve_asset_graph()
+    live = {"crm/customer", "hub/customer", "billing/customer"}
+    for spec in defs.resolve_all_asset_specs():
+        name = spec.key.to_user_string()
+        assert spec.metadata[contract.STATUS] == ("live" if name in live else "planned"), name
+        assert graph.get(spec.key).is_executable == (name in live), name
+
+
+def test_the_customer_flow_has_a_job_a_schedule_and_a_sensor(defs):
+    repo = defs.get_repository_def()
+    job = repo.get_job("customer_crm_to_billing")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "crm/customer", "hub/customer", "billing/customer"}
+    schedule = repo.get_schedule_def("customer_crm_to_billing_schedule")
+    assert (schedule.job_name, schedule.cron_schedule) == ("customer_crm_to_billing", "*/15 * * * *")
+    sensor = repo.get_sensor_def("customer_crm_to_billing_sensor")
+    assert sensor.job_name == "customer_crm_to_billing" and sensor.minimum_interval_seconds <= 4
+
+
+def test_metadata_names_credentials_never_their_values(monkeypatch):
+    monkeypatch.setenv("CRM_TOKEN", "pat-na1-very-secret-value")
+    monkeypatch.setenv("BILLING_API_KEY", "sk_test_very_secret_value")
+    specs = build_definitions(load_landscape("definitions")).resolve_all_asset_specs()
+    dumped = json.dumps([{k: str(v) for k, v in s.metadata.items()} for s in specs])
+    assert "very-secret" not in dumped and "very_secret" not in dumped
+    crm = next(s for s in specs if s.key.to_user_string() == "crm/customer")
+    assert crm.metadata[contract.API].data["credentials_env"] == ["CRM_TOKEN"]
