@@ -58,3 +58,6 @@ _register()
 from integration_project.webhooks.cli import webhooks  # noqa: E402 - the webhooks part registers its group
 
 main.add_command(webhooks)
+from integration_project.sandbox.cli import sandbox  # noqa: E402 - the sandbox part registers its group
+
+main.add_command(sandbox)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,7 @@ class RunningSystem:
     system: str
     pid: int
     port: int
+    token: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
@@ -72,7 +73,7 @@ def running(data_dir: Path) -> list[RunningSystem]:
         entries = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    systems = [RunningSystem(e["system"], int(e["pid"]), int(e["port"])) for e in entries]
+    systems = [RunningSystem(e["system"], int(e["pid"]), int(e["port"]), e.get("token", "")) for e in entries]
     return [s for s in systems if s.alive()]
 
 
@@ -134,6 +135,7 @@ class Sandbox:
         faults: Mapping[str, Faults] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         webhook_url: str | None = None,
+        webhook_duplicate_rate: float = 0.05,
         startup_timeout: float = 120.0,
     ):
         chosen = list(SYSTEMS if systems is None else systems)
@@ -152,6 +154,7 @@ class Sandbox:
                 size=size,
                 faults=(faults or {}).get(s, Faults()),
                 webhook_url=webhook_url,
+                webhook_duplicate_rate=webhook_duplicate_rate,
                 options=dict((options or {}).get(s, {})),
             )
             for s in chosen
@@ -248,9 +251,12 @@ class Sandbox:
 
     def _record(self, run_dir: Path) -> None:
         entries = [
-            {"system": s, "pid": self._processes[s].pid, "port": port} for s, port in self._bound.items()
+            {"system": s, "pid": self._processes[s].pid, "port": port, "token": self.token(s)}
+            for s, port in self._bound.items()
         ]
         tmp = run_dir / (STATE_FILE + ".tmp")
+        # The file holds the tokens, so only the owner may read it.
+        tmp.touch(mode=0o600)
         tmp.write_text(json.dumps(entries))
         tmp.replace(run_dir / STATE_FILE)
 
@@ -278,3 +284,29 @@ def _last_line(log: Path) -> str:
     except OSError:
         return ""
     return lines[-1].strip() if lines else ""
+
+
+def reseed(data_dir: Path, systems: Sequence[str], seed: int, size: int) -> dict[str, dict[str, Any] | None]:
+    """Wipe the chosen systems' data in a stopped sandbox and seed them afresh; returns each seed report.
+
+    billing (localstripe) seeds itself at its next start, so its report is None here.
+    """
+    data_dir = Path(data_dir).resolve()
+    if running(data_dir):
+        raise SandboxError(f"the sandbox in {data_dir} is running; stop it before seeding")
+    from ._systems import build_app
+
+    reports: dict[str, dict[str, Any] | None] = {}
+    for system in systems:
+        config = SystemConfig(system=system, data_dir=data_dir, seed=seed, size=size)
+        for stale in (config.database, config.seed_report, data_dir / "billing.pickle",
+                      Path(f"{config.database}-wal"), Path(f"{config.database}-shm")):
+            if system != "billing" and stale.name.startswith("billing"):
+                continue
+            stale.unlink(missing_ok=True)
+        if system == "billing":
+            reports[system] = None
+            continue
+        build_app(config)
+        reports[system] = json.loads(config.seed_report.read_text())
+    return reports
