@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,20 @@ import pytest
 
 from integration_project.sandbox import Sandbox
 from integration_project.sandbox.testing import free_port_sandbox
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The example project's declarations and config in a temp folder, to change freely."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "workspace.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "definitions", project / "definitions", ignore=shutil.ignore_patterns("__pycache__"))
+    return project
 
 
 @pytest.fixture(scope="module")

@@ -31,15 +31,12 @@ def test_dagster_cli_validates_the_code_location(command, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_dg_check_defs_rejects_a_bad_yaml_system(tmp_path):
-    bad = ROOT / "definitions" / "systems" / "marketing" / "defs.yaml"
-    original = bad.read_text()
-    try:
-        bad.write_text(original.replace("kind: mailchimp", "kind: mailchimp\n  colour: blue"))
-        done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=ROOT, env=_env(tmp_path),
-                              capture_output=True, text=True, timeout=300)
-    finally:
-        bad.write_text(original)
+def test_dg_check_defs_rejects_a_bad_yaml_system(tmp_path, project_copy):
+    bad = project_copy / "definitions" / "systems" / "marketing" / "defs.yaml"
+    bad.write_text(bad.read_text().replace("kind: mailchimp", "kind: mailchimp\n  colour: blue"))
+    done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=project_copy,
+                          env={**_env(tmp_path), "PYTHONPATH": str(project_copy)},
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "colour" in done.stdout + done.stderr
 

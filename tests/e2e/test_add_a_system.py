@@ -1,0 +1,59 @@
+"""README's "Add a system", done exactly as written, on a copy of the project."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Add a system", 1)[1].split("\n## ", 1)[0]
+
+
+def declaration_blocks() -> dict[str, str]:
+    """The code blocks that declare the new system, by the file path on their first line."""
+    blocks = re.findall(r"```(?:python|yaml)\n(# (definitions/\S+)\n.*?)```", readme_section(), re.S)
+    return {path: body for body, path in blocks}
+
+
+def commands() -> list[tuple[str, str]]:
+    """README's follow-up commands with the output each promises (after '#')."""
+    block = readme_section().split("Then check it", 1)[1].split("```", 2)[1]
+    return [tuple(part.strip() for part in line.split("#", 1)) for line in block.strip().splitlines()]
+
+
+def test_readme_shows_both_ways():
+    paths = sorted(declaration_blocks())
+    assert paths == ["definitions/systems/warehouse.py", "definitions/systems/warehouse/defs.yaml"]
+
+
+@pytest.mark.parametrize("path", sorted(declaration_blocks()))
+def test_adding_a_system_is_one_file(path, tmp_path, project_copy):
+    project = project_copy
+    (project / path).parent.mkdir(parents=True, exist_ok=True)
+    (project / path).write_text(declaration_blocks()[path])
+    env = {**os.environ, "PYTHONPATH": str(project), "DAGSTER_HOME": str(tmp_path / "home")}
+    (tmp_path / "home").mkdir()
+    for command, promise in commands():
+        program, *args = command.split()
+        done = subprocess.run([str(BIN / program), *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        if command == "integrations check":
+            assert done.stdout.strip() == promise
+    probe = ("from definitions.definitions import defs; import dagster as dg; "
+             "g = defs.resolve_asset_graph(); n = g.get(dg.AssetKey(['warehouse', 'customer'])); "
+             "spec = next(s for s in defs.resolve_all_asset_specs() if s.key == n.key); "
+             "print(sorted(k.to_user_string() for k in n.parent_keys), spec.group_name, spec.owners)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "['hub/customer'] warehouse ['team:data']", done.stderr
