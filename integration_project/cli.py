@@ -44,20 +44,14 @@ def check(package: str, as_json: bool) -> None:
 
 
 def _register() -> None:
-    """Attach each part's command group (each part keeps its commands beside its code)."""
+    """Attach each part's commands; each part keeps its commands beside its code."""
     from docs_gen.cli import docs, impact, lint
     from integration_project.launcher import up
+    from integration_project.sandbox.cli import sandbox
+    from integration_project.webhooks.cli import webhooks
 
-    for command in (up, docs, lint, impact):
+    for command in (up, sandbox, webhooks, docs, lint, impact):
         main.add_command(command)
 
 
 _register()
-
-
-from integration_project.webhooks.cli import webhooks  # noqa: E402 - the webhooks part registers its group
-
-main.add_command(webhooks)
-from integration_project.sandbox.cli import sandbox  # noqa: E402 - the sandbox part registers its group
-
-main.add_command(sandbox)
