@@ -27,3 +27,21 @@ def good_graph() -> nx.MultiDiGraph:
 def good_site(tmp_path_factory: pytest.TempPathFactory, good_graph: nx.MultiDiGraph) -> BuildResult:
     """The HTML site of the good fixture landscape plus a hand-written asset without contract keys."""
     return build(build_graph(L.no_contract(), MODULE), tmp_path_factory.mktemp("site") / "site")
+
+
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture(scope="session")
+def example_graph() -> nx.MultiDiGraph:
+    """The example business's landscape, loaded through workspace.yaml as Dagster loads it."""
+    from docs_gen.load import load
+
+    defs, origin = load(workspace=ROOT / "workspace.yaml")
+    return build_graph(defs, origin)
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory: pytest.TempPathFactory, example_graph: nx.MultiDiGraph) -> BuildResult:
+    """The HTML site of the example landscape."""
+    return build(example_graph, tmp_path_factory.mktemp("example") / "site")
