@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 
 import uvicorn
@@ -20,7 +21,9 @@ def main() -> None:
     url, fd = sys.argv[1], int(sys.argv[2])
     config = json.loads(os.environ["RECEIVER_ENDPOINTS"])
     endpoints = {name: Endpoint(scheme, [SecretStr(s) for s in secrets]) for name, (scheme, secrets) in config.items()}
-    uvicorn.run(create_receiver(endpoints, Inbox(url)), fd=fd, log_level="warning")
+    config = uvicorn.Config(create_receiver(endpoints, Inbox(url)), log_level="warning")
+    # uvicorn's own fd= would take the socket for AF_UNIX and leave Nagle on (40 ms per request)
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 if __name__ == "__main__":
