@@ -43,6 +43,10 @@ def _systems(values: tuple[str, ...]) -> list[str]:
     return chosen
 
 
+def _reasons(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -72,19 +76,25 @@ def sandbox() -> None:
 @click.option("--token", "tokens", multiple=True, metavar="SYSTEM=TOKEN", help="API token of a system (repeatable).")
 @seed_option
 @size_option
+@click.option("--faults", "fault_specs", multiple=True, metavar="SYSTEM=JSON",
+              help='Faults of a system from the start (repeatable), e.g. crm=\'{"error_rate": 0.1}\'.')
 @click.option("--webhook-url", default=None, help="Where every system posts its signed webhook events.")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for every system.")
 def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], tokens: tuple[str, ...],
-       seed: int, size: int, webhook_url: str | None, timeout: float) -> None:
+       fault_specs: tuple[str, ...], seed: int, size: int, webhook_url: str | None, timeout: float) -> None:
     """Start the systems in the background and wait until every one answers."""
     chosen = _systems(systems)
     try:
         port_map = {k: int(v) for k, v in _pairs(ports, "port").items()}
     except ValueError:
         raise click.BadParameter("a port must be a number", param_hint="--port") from None
+    try:
+        fault_map = {k: Faults.model_validate_json(v) for k, v in _pairs(fault_specs, "json").items()}
+    except ValidationError as exc:
+        raise click.BadParameter(_reasons(exc), param_hint="--faults") from None
     folder = _data_dir(data_dir)
-    sb = Sandbox(folder, chosen, port_map, seed, size, tokens=_pairs(tokens, "token"), webhook_url=webhook_url,
-                 startup_timeout=timeout)
+    sb = Sandbox(folder, chosen, port_map, seed, size, tokens=_pairs(tokens, "token"), faults=fault_map,
+                 webhook_url=webhook_url, startup_timeout=timeout)
     try:
         sb.start()
     except SandboxError as exc:
@@ -177,7 +187,7 @@ def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: 
             body = Faults.model_validate({**current, **changes}).model_dump()
             current = httpx.put(url, headers=headers, json=body, timeout=5).raise_for_status().json()
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        _fail(_reasons(exc))
     except httpx.HTTPError as exc:
         _fail(f"{system} did not accept the faults: {exc}")
     click.echo(json.dumps(current, indent=1))
