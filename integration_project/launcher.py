@@ -61,10 +61,16 @@ def _tool(name: str) -> str:
 @click.option("--size", default=200, show_default=True, help="Seeded records per sandbox system.")
 @click.option("--dagster-port", default=3000, show_default=True)
 @click.option("--docs-port", default=8000, show_default=True)
-def up(data_dir: Path, size: int, dagster_port: int, docs_port: int) -> None:
-    """Start the sandbox, the Dagster UI and the docs on 127.0.0.1; Ctrl-C stops everything."""
+@click.option("--receiver-port", default=8100, show_default=True)
+def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int) -> None:
+    """Start the sandbox, the webhook receiver, the Dagster UI and the docs on 127.0.0.1.
+
+    Ctrl-C stops everything.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when terminated too
     landscape = load_landscape("definitions")
-    sandbox = Sandbox(data_dir, size=size)
+    receiver_url = f"http://127.0.0.1:{receiver_port}"
+    sandbox = Sandbox(data_dir, size=size, webhook_url=f"{receiver_url}/webhooks")
     click.echo(f"starting the sandbox ({', '.join(sandbox.systems)}) ...")
     try:
         sandbox.start()
@@ -74,6 +80,8 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int) -> None:
            "DAGSTER_HOME": str(ensure_instance())}
     dagster_url, docs_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{docs_port}"
     children = {
+        "receiver": subprocess.Popen([_tool("integrations"), "webhooks", "serve", "--port",
+                                      str(receiver_port)], env=env),
         "dagster": subprocess.Popen([_tool("dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),
                                      "-w", "workspace.yaml"], env=env),
         "docs": subprocess.Popen([_tool("integrations"), "docs", "serve", "--port", str(docs_port),
@@ -86,6 +94,7 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int) -> None:
         click.echo("\nready:")
         for system in sandbox.systems:
             click.echo(f"  sandbox {system:<11} {sandbox.url(system)}")
+        click.echo(f"  webhook receiver    {receiver_url}/webhooks/<system>")
         click.echo(f"  Dagster UI          {dagster_url}\n  docs                {docs_url}\n")
         click.echo("Ctrl-C stops everything.")
         while all(p.poll() is None for p in children.values()):
