@@ -62,7 +62,7 @@ def start(role: str, database_url: str = "") -> tuple[str, subprocess.Popen[byte
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
-    base_url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     command = [sys.executable, __file__, "--serve", role, str(listener.fileno()), database_url]
     process = subprocess.Popen(command, pass_fds=[listener.fileno()])
     listener.close()
@@ -96,7 +96,9 @@ def deliveries(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return prepared
 
 
-async def load(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str) -> dict[str, float]:
+async def load(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str
+) -> dict[str, float]:
     """Send every request with `concurrency` in flight; return throughput and latency figures."""
     latencies: list[float] = []
     failures = 0
@@ -147,10 +149,16 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "") -> 
 def machine() -> str:
     """One line describing the machine."""
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown CPU",
     )
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -170,7 +178,9 @@ def main() -> None:
         sqlite_url = f"sqlite:///{Path(folder) / 'hub.sqlite'}"
         results["receiver, inbox on SQLite"] = measure("receiver", args.requests, args.concurrency, sqlite_url)
         if args.postgres_url:
-            results["receiver, inbox on PostgreSQL"] = measure("receiver", args.requests, args.concurrency, args.postgres_url)
+            results["receiver, inbox on PostgreSQL"] = measure(
+                "receiver", args.requests, args.concurrency, args.postgres_url
+            )
     print(f"machine: {machine()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"client: httpx AsyncClient in one process, {args.concurrency} in flight, {args.requests} requests each")

@@ -171,9 +171,7 @@ class Inbox:
             return 0
         t = inbox_table
         statement = (
-            sa.update(t)
-            .where(t.c.id.in_(id_list), t.c.processed_at.is_(None))
-            .values(processed_at=datetime.now(UTC))
+            sa.update(t).where(t.c.id.in_(id_list), t.c.processed_at.is_(None)).values(processed_at=datetime.now(UTC))
         )
         with self._engine.begin() as connection:
             return connection.execute(statement).rowcount

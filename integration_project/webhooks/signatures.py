@@ -569,8 +569,7 @@ class GenericHmac:
 
 
 SCHEMES: Mapping[str, Scheme] = {
-    scheme.name: scheme
-    for scheme in (StandardWebhooks(), Stripe(), HubSpot(), Shopify(), GenericHmac())
+    scheme.name: scheme for scheme in (StandardWebhooks(), Stripe(), HubSpot(), Shopify(), GenericHmac())
 }
 
 

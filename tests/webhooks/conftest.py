@@ -56,7 +56,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def start_receiver(tmp_path: Path) -> Iterator[Callable[[str, dict[str, tuple[str, list[str]]]], tuple[str, subprocess.Popen[bytes]]]]:
+def start_receiver(
+    tmp_path: Path,
+) -> Iterator[Callable[[str, dict[str, tuple[str, list[str]]]], tuple[str, subprocess.Popen[bytes]]]]:
     """Start real receiver processes (uvicorn on 127.0.0.1, a free port); kill them afterwards."""
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -65,7 +67,7 @@ def start_receiver(tmp_path: Path) -> Iterator[Callable[[str, dict[str, tuple[st
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
-        base_url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         env = os.environ | {"RECEIVER_ENDPOINTS": json.dumps(endpoints)}
         process = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("run_receiver.py")), database_url, str(listener.fileno())],

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,7 +104,9 @@ def test_stripe_reference_signature_is_stored(client: TestClient, inbox: Inbox) 
     """A delivery signed by `stripe.WebhookSignature` is stored with Stripe's event id and type."""
     body = body_of("billing")
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRETS["billing"][1])
-    response = post(client, "billing", body, {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header})
+    response = post(
+        client, "billing", body, {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header}
+    )
     assert response.status_code == 200
     assert [(r.event_id, r.event_type) for r in inbox.pending("billing")] == [("evt_1", "customer.updated")]
 
@@ -135,7 +137,9 @@ def test_rotation_accepts_either_secret(inbox: Inbox) -> None:
         for n, secret in enumerate((old, new)):
             body = b'{"type": "t"}'
             headers = SCHEMES["standard_webhooks"].sign(body, secret, event_id=f"m{n}")
-            response = client.post("/webhooks/fulfilment", content=body, headers=headers | {"Content-Type": "application/json"})
+            response = client.post(
+                "/webhooks/fulfilment", content=body, headers=headers | {"Content-Type": "application/json"}
+            )
             assert response.status_code == 200
     assert len(inbox.pending("fulfilment")) == 2
 
@@ -239,14 +243,14 @@ def test_content_length_that_lies_is_413(inbox: Inbox) -> None:
     }
     parts = [body[i : i + 1000] for i in range(0, len(body), 1000)]
     received: list[int] = []
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         received.append(1)
         chunk = parts[len(received) - 1]
         return {"type": "http.request", "body": chunk, "more_body": len(received) < len(parts)}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     before = rows(inbox)
@@ -259,7 +263,7 @@ def test_content_length_that_lies_is_413(inbox: Inbox) -> None:
 def test_malformed_content_length_is_400(inbox: Inbox) -> None:
     """A Content-Length that is not a number is refused before reading."""
     app = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRETS["billing"][1]))}, inbox)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     scope = {
         "type": "http", "method": "POST", "path": "/webhooks/billing", "raw_path": b"/webhooks/billing",
         "query_string": b"", "headers": [(b"content-type", b"application/json"), (b"content-length", b"-1")],
@@ -269,7 +273,7 @@ def test_malformed_content_length_is_400(inbox: Inbox) -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"{}", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(app(scope, receive, send))
@@ -301,7 +305,10 @@ def test_wrong_content_type_is_415(client: TestClient, inbox: Inbox, content_typ
 def test_vendor_json_media_type_is_accepted(client: TestClient) -> None:
     """application/<vendor>+json counts as JSON."""
     body = body_of("billing")
-    assert post(client, "billing", body, signed("billing", body) | {"Content-Type": "application/vnd.x+json"}).status_code == 200
+    assert (
+        post(client, "billing", body, signed("billing", body) | {"Content-Type": "application/vnd.x+json"}).status_code
+        == 200
+    )
 
 
 def test_unknown_system_is_404_and_other_methods_405(client: TestClient, inbox: Inbox) -> None:

@@ -108,7 +108,9 @@ def test_serve_receives_what_the_landscape_declares(served: str, env: dict[str, 
     old_key = SecretStr(SECRETS["INVENTORY_WEBHOOK_SECRET"].split()[1])  # rotation: the second secret
     stock = b'{"type": "stock.changed"}'
     signed = SCHEMES["standard_webhooks"].sign(stock, old_key, event_id="msg_stock")
-    response = httpx.post(f"{served}/webhooks/inventory", content=stock, headers=signed | {"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{served}/webhooks/inventory", content=stock, headers=signed | {"Content-Type": "application/json"}
+    )
     assert response.status_code == 200
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
     depths = {row["system"]: row["depth"] for row in json.loads(result.output)}

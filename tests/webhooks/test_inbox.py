@@ -31,7 +31,12 @@ def test_add_stores_and_a_repeat_is_skipped(inbox: Inbox) -> None:
     [first] = inbox.add("billing", [event(1)], {"webhook-id": "evt_1"})
     assert inbox.add("billing", [event(1)]) == []
     [row] = inbox.pending("billing")
-    assert (row.id, row.event_id, row.event_type, row.headers) == (first, "evt_1", "customer.updated", {"webhook-id": "evt_1"})
+    assert (row.id, row.event_id, row.event_type, row.headers) == (
+        first,
+        "evt_1",
+        "customer.updated",
+        {"webhook-id": "evt_1"},
+    )
     assert row.payload() == {"id": "evt_1", "name": "Zoë"}
     assert row.received_at.tzinfo is not None and row.processed_at is None
 
@@ -105,7 +110,11 @@ def test_purge_keeps_recent_and_unprocessed_and_never_reuses_ids(inbox: Inbox) -
     assert inbox.purge() == 0
     inbox.mark_processed([old_pending])
     with inbox._engine.begin() as connection:
-        connection.execute(sa.update(inbox_table).where(inbox_table.c.id == recent_done).values(received_at=datetime.now(UTC) - timedelta(days=8)))
+        connection.execute(
+            sa.update(inbox_table)
+            .where(inbox_table.c.id == recent_done)
+            .values(received_at=datetime.now(UTC) - timedelta(days=8))
+        )
     assert inbox.purge() == 2
     [newest] = inbox.add("shop", [event(3)])
     assert newest > recent_done

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from integration_project.webhooks import SCHEMES, DEFAULT_MAX_BODY, Inbox
+from integration_project.webhooks import DEFAULT_MAX_BODY, SCHEMES, Inbox
 
 pytestmark = pytest.mark.server
 
