@@ -112,7 +112,10 @@ class Inbox:
     def __init__(self, url: str | None = None) -> None:
         self._engine = _engine(url or database_url())
         self._insert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert
-        metadata.create_all(self._engine, checkfirst=True)
+        try:
+            metadata.create_all(self._engine, checkfirst=True)
+        except sa.exc.DatabaseError:  # another process created it between our check and our create
+            metadata.create_all(self._engine, checkfirst=True)
 
     def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[int]:
         """Store events in one transaction; return the ids of those stored (repeats are skipped)."""

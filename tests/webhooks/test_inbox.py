@@ -156,3 +156,28 @@ def test_inbox_refuses_other_databases() -> None:
     """Only SQLite and PostgreSQL are supported (the dedupe relies on ON CONFLICT)."""
     with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
         Inbox("mysql+pymysql://nobody@127.0.0.1/none")
+
+
+def test_processes_starting_together_on_a_fresh_database_all_get_an_inbox(inbox_url: str) -> None:
+    """The receiver and a sensor may both create the table at once; neither fails."""
+    errors: list[BaseException] = []
+    inboxes: list[Inbox] = []
+    start = threading.Barrier(6)
+
+    def open_inbox() -> None:
+        start.wait()
+        try:
+            inboxes.append(Inbox(inbox_url))
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_inbox) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(inboxes) == 6
+    assert len(inboxes[0].add("shop", [event(1)])) == 1
+    for inbox in inboxes:
+        inbox.close()
