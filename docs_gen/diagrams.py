@@ -1,8 +1,9 @@
 """Graphviz views over the landscape graph, laid out to SVG under a timeout.
 
 `dot` lays out the small views (a system's context, an object's lineage, a flow). The landscape is
-aggregated to systems around the hub and switches to `sfdp` past SFDP_ABOVE systems, because `dot`
-time explodes with crossing edges (DESIGN.md, "Diagrams at scale").
+aggregated to systems around the hub (`dot`, sources | hub | consumers) up to SFDP_ABOVE systems,
+and laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing edges (DESIGN.md,
+"Diagrams at scale").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from docs_gen.graph import HUB, nodes, related
 SFDP_ABOVE = 40  # systems; beyond this the landscape is laid out by sfdp, without edge labels
 TIMEOUT_S = 60.0
 COLOURS = {
-    "realtime": "#1F6FB2", "batch": "#6B6B6B", "planned": "#A8A8A8", "hub": "#F2A900",
+    "realtime": "#1F6FB2", "batch": "#6B6B6B", "planned": "#B5B5B5", "planned_realtime": "#9DBBD6", "hub": "#F2A900",
     "system": "#E8F1FA", "focus": "#FFE8A3", "object": "#FFF6D6", "asset": "#FFFFFF",
     "stub": "#F8D7DA", "trigger": "#E6F4EA", "p2p": "#C62828", "border": "#333333",
 }
@@ -62,35 +63,48 @@ def _digraph(name: str, rankdir: str = "LR") -> graphviz.Digraph:
 
 
 def _edge_style(mode: str | None, status: str | None) -> dict[str, str]:
-    """Realtime solid blue, batch dashed grey, planned dotted light grey."""
-    if status == "planned":
-        return {"color": COLOURS["planned"], "style": "dotted"}
+    """Realtime solid, batch dashed; live in strong colours, planned in pale ones."""
+    planned = status == "planned"
     if mode == "realtime":
-        return {"color": COLOURS["realtime"], "style": "solid", "penwidth": "1.6"}
-    return {"color": COLOURS["batch"], "style": "dashed"}
+        return {"color": COLOURS["planned_realtime" if planned else "realtime"], "style": "solid", "penwidth": "1.6"}
+    return {"color": COLOURS["planned" if planned else "batch"], "style": "dashed"}
 
 
 def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
-    """Systems around the hub; one edge per system, direction and mode, labelled by object."""
+    """Sources on the left, the hub in the middle, consumers on the right; one edge per mode, by object.
+
+    A system that both sends and receives appears on both sides (same name, same link), so every
+    edge points left to right and none cross the hub. Large landscapes: one node per system, sfdp.
+    """
     systems = [(sid, s) for sid, s in nodes(g, "system") if not s.get("hub")]
     large = len(systems) > SFDP_ABOVE
     d = _digraph("landscape")
+    ids = _Ids()
+    hub = ids("system:hub")
     if large:
         d.attr(overlap="prism", splines="false", outputorder="edgesfirst")
-    ids = _Ids()
-    d.node(ids("system:hub"), "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("page:objects"))
-    for sid, s in systems:
-        d.node(ids(sid), s["name"], URL=href(sid), tooltip=s.get("api", {}).get("vendor", s["name"]))
+    else:
+        d.attr(nodesep="0.12", ranksep="1.6")
+    d.node(hub, "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("system:hub"))
     edges: dict[tuple[str, str, str, str], list[str]] = {}
     for _, f in nodes(g, "flow"):
         if not f.get("source") or not f.get("consumer"):
             continue
         status = "planned" if f.get("status") == "planned" else "live"
-        edges.setdefault((f"system:{f['source']}", "system:hub", f.get("mode") or "batch", status), []).append(str(f.get("object")))
-        edges.setdefault(("system:hub", f"system:{f['consumer']}", f.get("mode") or "batch", status), []).append(str(f.get("object")))
-    for (src, dst, mode, status), objects in sorted(edges.items()):
+        mode = f.get("mode") or "batch"
+        edges.setdefault((f"system:{f['source']}", "source", mode, status), []).append(str(f.get("object")))
+        edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
+    side = {(sid, end) for sid, end, _, _ in edges}
+    for sid, s in systems:
+        tooltip = (s.get("api") or {}).get("vendor", s["name"])
+        for end in ("source", "consumer"):
+            if (sid, end) in side or (end == "source" and not any(x == sid for x, _ in side)):
+                d.node(ids(sid if large else f"{end}:{sid}"), s["name"], URL=href(sid), tooltip=tooltip)
+    for (sid, end, mode, status), objects in sorted(edges.items()):
+        node = ids(sid if large else f"{end}:{sid}")
         label = "" if large else ", ".join(sorted(set(objects)))
-        d.edge(ids(src), ids(dst), label=label, **_edge_style(mode, status))
+        tail, head = (node, hub) if end == "source" else (hub, node)
+        d.edge(tail, head, label=label, **_edge_style(mode, status))
     return Diagram("landscape", d, "sfdp" if large else "dot")
 
 

@@ -94,7 +94,7 @@ def test_large_landscape_switches_to_sfdp() -> None:
     drawn = diagrams.render(diagrams.landscape(g, lambda nid: None))
     assert drawn.engine == "sfdp" and drawn.error == "" and drawn.svg.count('class="node"') == diagrams.SFDP_ABOVE + 21
     small = diagrams.render(diagrams.landscape(build_graph(L.good()), lambda nid: None))
-    assert small.engine == "dot" and "customer, deal" in small.svg
+    assert small.engine == "dot" and "customer, deal" in small.svg and small.svg.count("class=\"node\"") == 1 + 4 + 3  # hub, 4 senders, 3 receivers
 
 
 def test_layout_past_timeout_gives_a_placeholder_not_a_hang() -> None:
