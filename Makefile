@@ -8,12 +8,12 @@ BIN        := $(VENV)/bin
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test deps graphviz clean
+.PHONY: run test deps graphviz chromium clean
 
 run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 	$(BIN)/integrations up
 
-test: deps ## set up, then run the whole test suite
+test: deps chromium ## set up, then run the whole test suite
 	$(BIN)/pytest
 
 deps: $(VENV)/.synced graphviz
@@ -34,6 +34,12 @@ graphviz:
 	  elif command -v brew >/dev/null 2>&1; then brew install graphviz; \
 	  fi; \
 	  command -v dot >/dev/null 2>&1 || { echo "error: Graphviz 'dot' is required; install the 'graphviz' OS package"; exit 1; }; \
+	}
+
+chromium: ## the docs' browser test drives Debian's headless chromium
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium is missing: installing Debian's package with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	}
 
 clean:
