@@ -26,6 +26,10 @@ PRODUCTS = ["Widget", "Gadget", "Sprocket", "Gizmo", "Doohickey", "Flange", "Bra
 COLOURS = ["red", "blue", "green", "black", "white", "steel", "brass", "oak"]
 
 
+_MASK = (1 << 64) - 1
+_SUFFIXES = ["GmbH", "BV", "Ltd", "SA", "AB", "Inc"]
+
+
 @dataclass(frozen=True)
 class Person:
     """A customer as every system of the example business knows them."""
@@ -39,19 +43,31 @@ class Person:
     phone: str
 
 
+def _mix(seed: int, index: int) -> int:
+    """A well-spread 64-bit number per (seed, index) (splitmix64): cheaper than a Random per record."""
+    x = (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + 1) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
 def person(index: int, seed: int) -> Person:
     """The index-th customer of a seed; the same in every system so records can be matched across them."""
-    rng = random.Random(seed * 1_000_003 + index)
-    first, last = rng.choice(FIRST), rng.choice(LAST)
+    x = _mix(seed, index)
+    first, x = FIRST[x % len(FIRST)], x // len(FIRST)
+    last, x = LAST[x % len(LAST)], x // len(LAST)
+    company, x = COMPANIES[x % len(COMPANIES)], x // len(COMPANIES)
+    suffix, x = _SUFFIXES[x % len(_SUFFIXES)], x // len(_SUFFIXES)
+    country, x = COUNTRIES[x % len(COUNTRIES)], x // len(COUNTRIES)
     local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
     return Person(
         index=index,
         first=first,
         last=last,
         email=f"{local}.{index}@example.com",
-        company=f"{rng.choice(COMPANIES)} {rng.choice(['GmbH', 'BV', 'Ltd', 'SA', 'AB', 'Inc'])}",
-        country=rng.choice(COUNTRIES),
-        phone=f"+{rng.randint(30, 49)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}",
+        company=f"{company} {suffix}",
+        country=country,
+        phone=f"+{30 + x % 20} {100 + x // 20 % 900} {100000 + x // 18000 % 900000}",
     )
 
 
@@ -72,7 +88,7 @@ def product_name(index: int) -> str:
 
 def created_ms(rng: random.Random) -> int:
     """A creation time inside the seed window."""
-    return SEED_EPOCH_MS + rng.randrange(SEED_SPAN_MS)
+    return SEED_EPOCH_MS + int(rng.random() * SEED_SPAN_MS)
 
 
 def pick_problems(rng: random.Random, ids: Sequence[int], rates: dict[str, float]) -> dict[str, list[int]]:

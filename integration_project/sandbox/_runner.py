@@ -119,8 +119,9 @@ class Sandbox:
     """Sandbox systems in their own processes on 127.0.0.1; a context manager, or `start()`/`stop()`.
 
     `ports` maps a system to its port (0 picks a free one); unlisted systems use `DEFAULT_PORTS`.
-    `tokens`, `faults` and `options` are per system; `webhook_url` is where every system posts its
-    signed events (None: no webhooks). Seeding happens on a system's first start in `data_dir`.
+    `tokens`, `faults` and `options` are per system; `webhook_url` is where the systems post their
+    signed events (None: no webhooks), `{system}` in it standing for each system's name, e.g.
+    `http://127.0.0.1:8100/webhooks/{system}`. Seeding happens on a system's first start in `data_dir`.
     """
 
     def __init__(
@@ -153,7 +154,7 @@ class Sandbox:
                 seed=seed,
                 size=size,
                 faults=(faults or {}).get(s, Faults()),
-                webhook_url=webhook_url,
+                webhook_url=webhook_url.replace("{system}", s) if webhook_url else None,
                 webhook_duplicate_rate=webhook_duplicate_rate,
                 options=dict((options or {}).get(s, {})),
             )

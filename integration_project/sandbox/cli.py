@@ -78,7 +78,7 @@ def sandbox() -> None:
 @size_option
 @click.option("--faults", "fault_specs", multiple=True, metavar="SYSTEM=JSON",
               help='Faults of a system from the start (repeatable), e.g. crm=\'{"error_rate": 0.1}\'.')
-@click.option("--webhook-url", default=None, help="Where every system posts its signed webhook events.")
+@click.option("--webhook-url", default=None, help="Where the systems post their signed webhook events; {system} stands for each one's name.")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for every system.")
 def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], tokens: tuple[str, ...],
        fault_specs: tuple[str, ...], seed: int, size: int, webhook_url: str | None, timeout: float) -> None:

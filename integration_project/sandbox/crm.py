@@ -81,7 +81,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
         for cid in contact_ids:
             p = _fake.person(cid, seed_)
             created = _fake.created_ms(rng)
-            updated = created + rng.randrange(1, 30 * 86_400_000)
+            updated = created + 1 + int(rng.random() * 30 * 86_400_000)
             props: dict[str, Any] = {"email": p.email, "firstname": p.first, "lastname": p.last,
                                      "company": p.company, "country": p.country, "phone": p.phone}
             match flags.get(cid):

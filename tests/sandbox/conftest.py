@@ -18,6 +18,7 @@ from integration_project.sandbox.testing import free_port_sandbox
 class Delivery:
     """One webhook request as the receiver saw it."""
 
+    path: str
     headers: dict[str, str]
     body: bytes
     answered: int
@@ -56,7 +57,7 @@ def receiver() -> Iterator[Receiver]:
                 if "x-hubspot-signature-v3" in {k.lower() for k in self.headers} and body not in state.refused_once:
                     state.refused_once.add(body)
                     status = 500
-                state.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body, status))
+                state.deliveries.append(Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status))
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
@@ -75,8 +76,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Sandbox]:
-    """All eight systems, seed 42, size 50, webhooks to `receiver` (30% duplicated)."""
+    """All eight systems, seed 42, size 50, webhooks to `receiver` at /hooks/<system> (30% duplicated)."""
     options = {"fulfilment": {"advance_seconds": 1}}
     with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), None, seed=42, size=50, options=options,
-                           webhook_url=receiver.url, webhook_duplicate_rate=0.3) as sb:
+                           webhook_url=receiver.url + "/{system}", webhook_duplicate_rate=0.3) as sb:
         yield sb

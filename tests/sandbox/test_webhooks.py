@@ -32,7 +32,7 @@ def test_crm_deliveries_are_hubspot_v3_signed_and_retried_after_a_500(sandbox: S
     deliveries = receiver.wait_for(mine)
     assert [d.answered for d in deliveries][:2] == [500, 200]  # refused once, then retried
     for d in deliveries:
-        SCHEMES["hubspot_v3"].verify(d.headers, d.body, SecretStr(sandbox.webhook_secret("crm")), url=receiver.url)
+        SCHEMES["hubspot_v3"].verify(d.headers, d.body, SecretStr(sandbox.webhook_secret("crm")), url=receiver.url + "/crm")
     assert json.loads(deliveries[-1].body)[0]["subscriptionType"] == "contact.creation"
 
 
@@ -112,4 +112,5 @@ def test_every_event_arrives_at_least_once_and_some_twice(sandbox: Sandbox, rece
     while len(per_event) < 20 and time.monotonic() < deadline:
         per_event = Counter(d.headers["webhook-id"] for d in receiver.wait_for(batch, count=20, timeout=1))
     assert len(per_event) == 20
+    assert {d.path for d in receiver.wait_for(batch, count=20, timeout=0)} == {"/hooks/inventory"}
     assert max(per_event.values()) >= 2  # duplicates happen (rate 0.3 here), as with the real vendors
