@@ -28,7 +28,7 @@ def _owner_ref(owners: list[str]) -> str:
     """Dagster owners (`team:x` or an email) as one Backstage owner reference."""
     if not owners:
         return "group:default/unowned"
-    owner = owners[0]
+    owner = next((o for o in owners if o.startswith("team:")), owners[0])  # a team outlives a person
     if owner.startswith("team:"):
         return f"group:default/{_entity_name(owner[5:])}"
     return f"user:default/{_entity_name(owner.split('@')[0])}"
