@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ADMIN_PREFIX = "/_sandbox/"
+MALFORMED_BODY = b'{"results": [{"id": "1", "properties": {"email": '
 
 
 class Faults(BaseModel):
@@ -40,6 +41,18 @@ class Faults(BaseModel):
         return self
 
 
+def draw(faults: Faults, rng: random.Random) -> str | None:
+    """Roll the dice for one request: "error", "rate_limit", "timeout", "reset", "malformed" or None."""
+    dice = rng.random()
+    for rate, fault in ((faults.error_rate, "error"), (faults.rate_limit_rate, "rate_limit"),
+                        (faults.timeout_rate, "timeout"), (faults.reset_rate, "reset"),
+                        (faults.malformed_rate, "malformed")):
+        if dice < rate:
+            return fault
+        dice -= rate
+    return None
+
+
 class ConnectionDropped(Exception):
     """Raised after the response started, so the server closes the connection mid-response."""
 
@@ -61,21 +74,14 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        f = self.faults
-        if f.latency_ms:
-            await asyncio.sleep(f.latency_ms / 1000)
-        dice = self.rng.random()
-        for rate, action in (
-            (f.error_rate, self._error),
-            (f.rate_limit_rate, self._rate_limited),
-            (f.timeout_rate, self._timeout),
-            (f.reset_rate, self._reset),
-            (f.malformed_rate, self._malformed),
-        ):
-            if dice < rate:
-                await action(send)
-                return
-            dice -= rate
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        actions = {"error": self._error, "rate_limit": self._rate_limited, "timeout": self._timeout,
+                   "reset": self._reset, "malformed": self._malformed}
+        fault = draw(self.faults, self.rng)
+        if fault is not None:
+            await actions[fault](send)
+            return
         await self.app(scope, receive, self._evolve(send))
 
     def _evolve(self, send: Send) -> Send:
@@ -100,7 +106,7 @@ class FaultInjector:
             body = b"".join(chunks)
             content_type = dict(start["headers"]).get(b"content-type", b"")
             if f.renamed_fields and content_type.startswith(b"application/json") and body:
-                body = json.dumps(_rename(json.loads(body), f.renamed_fields)).encode()
+                body = json.dumps(rename_fields(json.loads(body), f.renamed_fields)).encode()
             start["headers"].append((b"content-length", str(len(body)).encode()))
             await send(start)
             await send({"type": "http.response.body", "body": body})
@@ -125,7 +131,7 @@ class FaultInjector:
         raise ConnectionDropped
 
     async def _malformed(self, send: Send) -> None:
-        body = b'{"results": [{"id": "1", "properties": {"email": '
+        body = MALFORMED_BODY
         await send(
             {
                 "type": "http.response.start",
@@ -136,11 +142,12 @@ class FaultInjector:
         await send({"type": "http.response.body", "body": body})
 
 
-def _rename(value: Any, renamed: dict[str, str]) -> Any:
+def rename_fields(value: Any, renamed: dict[str, str]) -> Any:
+    """A JSON value with keys renamed at every depth (a field renamed in a new API version)."""
     if isinstance(value, dict):
-        return {renamed.get(k, k): _rename(v, renamed) for k, v in value.items()}
+        return {renamed.get(k, k): rename_fields(v, renamed) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rename(v, renamed) for v in value]
+        return [rename_fields(v, renamed) for v in value]
     return value
 
 

@@ -122,6 +122,7 @@ class Sandbox:
     `tokens`, `faults` and `options` are per system; `webhook_url` is where the systems post their
     signed events (None: no webhooks), `{system}` in it standing for each system's name, e.g.
     `http://127.0.0.1:8100/webhooks/{system}`. Seeding happens on a system's first start in `data_dir`.
+    The systems stop with the process that started them unless `detach` (as `integrations sandbox up`).
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class Sandbox:
         webhook_url: str | None = None,
         webhook_duplicate_rate: float = 0.05,
         startup_timeout: float = 120.0,
+        detach: bool = False,
     ):
         chosen = list(SYSTEMS if systems is None else systems)
         unknown = [s for s in chosen if s not in SYSTEMS]
@@ -145,6 +147,7 @@ class Sandbox:
             raise SandboxError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
         self.data_dir = Path(data_dir).resolve()
         self.startup_timeout = startup_timeout
+        self.detach = detach
         self._ports = {s: (ports or {}).get(s, DEFAULT_PORTS[s]) for s in chosen}
         self.configs = {
             s: SystemConfig(
@@ -217,7 +220,8 @@ class Sandbox:
             (run_dir / f"{system}.port").unlink(missing_ok=True)
             with (logs / f"{system}.log").open("ab") as log:
                 self._processes[system] = subprocess.Popen(
-                    [sys.executable, "-m", _SERVE_MODULE, str(self._ports[system])],
+                    [sys.executable, "-m", _SERVE_MODULE, str(self._ports[system]),
+                     *([] if self.detach else ["--with-parent"])],
                     env={**os.environ, CONFIG_ENV: config.model_dump_json()},
                     stdin=subprocess.DEVNULL,
                     stdout=log,

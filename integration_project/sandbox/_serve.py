@@ -2,7 +2,8 @@
 
 The config arrives as JSON in the environment (never on the command line, where `ps` shows it).
 The process binds 127.0.0.1:<port> itself (0 picks a free port), writes the bound port to
-`<data_dir>/run/<system>.port`, then serves until SIGTERM. Exit code 3: the port is taken.
+`<data_dir>/run/<system>.port`, then serves until SIGTERM (or, given `--with-parent`, until the
+process that started it is gone). Exit code 3: the port is taken.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 
 import uvicorn
 
@@ -42,11 +46,25 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+def _exit_with_parent() -> None:
+    """Stop (gracefully, by SIGTERM) once the starting process is gone, so no system outlives a crashed test."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> int:
     """Serve the system described by the environment's config; returns the exit code."""
     try:
         config = SystemConfig.model_validate_json(os.environ[CONFIG_ENV])
         port = int(sys.argv[1])
+        if sys.argv[2:] == ["--with-parent"]:
+            _exit_with_parent()
     except (KeyError, IndexError, ValueError) as exc:
         print(f"sandbox: bad process configuration: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG

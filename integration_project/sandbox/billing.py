@@ -3,15 +3,19 @@
 localstripe (GPL-3.0, the optional `sandbox` extra) is imported and run unmodified; this module only
 binds its aiohttp app to the socket it is given (its own CLI listens on every interface), moves its
 pickle file from the fixed `/tmp/localstripe.pickle` into the data folder, seeds customers, and
-registers the webhook receiver through localstripe's `/_config/webhooks` mechanism.
+registers the webhook receiver through localstripe's `/_config/webhooks` mechanism. It adds the
+sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
+as localstripe authenticates every path).
 
 Known gaps of localstripe (the billing connector must cope): it ignores `Idempotency-Key`, has no
 `/v1/prices`, delivers each webhook once after one second with no retry, forgets webhook
-registrations on restart (this module re-registers), and has no fault injection.
+registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
+invoices customers that have a subscription.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 import random
@@ -19,8 +23,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ._config import SystemConfig
+from pydantic import ValidationError
+
 from . import _fake
+from ._config import SystemConfig
+from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields
 
 
 def _load(store: dict[str, Any], path: Path) -> None:
@@ -55,6 +62,58 @@ def seed(config: SystemConfig) -> dict[str, Any]:
             "customers": ids, "problems": {}}
 
 
+def _faults(initial: Faults) -> tuple[Any, Any]:
+    """An aiohttp middleware applying the current faults, and the `/_sandbox/faults` handler changing them."""
+    from aiohttp import web
+
+    state = {"faults": initial, "rng": random.Random(initial.seed)}
+
+    def stripe_error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response({"error": {"type": kind, "message": message}}, status=status, headers=headers)
+
+    @web.middleware
+    async def inject(request: web.Request, handler: Any) -> web.StreamResponse:
+        f: Faults = state["faults"]
+        if request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        if f.latency_ms:
+            await asyncio.sleep(f.latency_ms / 1000)
+        match draw(f, state["rng"]):
+            case "error":
+                return stripe_error(state["rng"].choice([500, 502, 503]), "api_error", "sandbox: injected server error")
+            case "rate_limit":
+                return stripe_error(429, "rate_limit_error", "sandbox: injected rate limit",
+                                    {"Retry-After": str(f.retry_after_seconds)})
+            case "timeout":
+                await asyncio.sleep(f.timeout_seconds)
+                return stripe_error(504, "api_error", "sandbox: injected timeout")
+            case "reset":
+                if request.transport is not None:
+                    request.transport.abort()  # the client sees a reset; the answer below goes nowhere
+                return web.Response(status=500)
+            case "malformed":
+                return web.Response(body=MALFORMED_BODY, content_type="application/json")
+        response = await handler(request)
+        if f.deprecation:
+            response.headers["Deprecation"] = f.deprecation
+        if f.sunset:
+            response.headers["Sunset"] = f.sunset
+        if f.renamed_fields and isinstance(response, web.Response) and response.content_type == "application/json":
+            response.body = json.dumps(rename_fields(json.loads(response.body), f.renamed_fields)).encode()
+        return response
+
+    async def faults(request: web.Request) -> web.Response:
+        if request.method == "PUT":
+            try:
+                state["faults"] = Faults.model_validate_json(await request.read() or b"{}")
+            except ValidationError as exc:
+                return stripe_error(400, "invalid_request_error", str(exc.errors()[0]["msg"]))
+            state["rng"] = random.Random(state["faults"].seed)
+        return web.json_response(state["faults"].model_dump())
+
+    return inject, faults
+
+
 def serve(config: SystemConfig, sock: socket.socket) -> None:
     """Run localstripe on an already bound socket until terminated."""
     from aiohttp import web
@@ -79,5 +138,9 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
         if config.webhook_url:
             register_webhook("sandbox", config.webhook_url, config.webhook_secret, None)
 
+    inject, faults = _faults(config.faults)
+    server.app.middlewares.append(inject)
+    server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
+    server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
     server.app.on_startup.append(on_startup)
     web.run_app(server.app, sock=sock, print=None, access_log=None, handle_signals=True)

@@ -94,7 +94,7 @@ def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], 
         raise click.BadParameter(_reasons(exc), param_hint="--faults") from None
     folder = _data_dir(data_dir)
     sb = Sandbox(folder, chosen, port_map, seed, size, tokens=_pairs(tokens, "token"), faults=fault_map,
-                 webhook_url=webhook_url, startup_timeout=timeout)
+                 webhook_url=webhook_url, startup_timeout=timeout, detach=True)
     try:
         sb.start()
     except SandboxError as exc:
@@ -157,7 +157,7 @@ def seed_command(data_dir: Path | None, systems: tuple[str, ...], seed: int, siz
 
 @sandbox.command()
 @data_dir_option
-@click.argument("system", type=click.Choice([s for s in SYSTEMS if s != "billing"]))
+@click.argument("system", type=click.Choice(SYSTEMS))
 @click.option("--error-rate", type=float, help="Share of requests answered 500/502/503.")
 @click.option("--rate-limit-rate", type=float, help="Share answered 429 with Retry-After.")
 @click.option("--retry-after", "retry_after_seconds", type=int, help="Retry-After seconds on injected 429s.")

@@ -43,3 +43,26 @@ def test_customer_subscription_and_paid_invoice(sandbox: Sandbox) -> None:
 def test_billing_rejects_missing_key_and_listens_on_loopback_only(sandbox: Sandbox) -> None:
     assert httpx.get(sandbox.url("billing") + "/v1/customers").status_code == 401
     assert sandbox.url("billing").startswith("http://127.0.0.1:")
+
+
+@pytest.mark.server
+def test_billing_faults_live_through_its_admin_endpoint(sandbox: Sandbox) -> None:
+    headers = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    url = sandbox.url("billing")
+    assert httpx.put(url + "/_sandbox/faults", headers=headers, json={"error_rate": 7}).status_code == 400
+    try:
+        httpx.put(url + "/_sandbox/faults", headers=headers, json={"rate_limit_rate": 1, "retry_after_seconds": 3,
+                                                                    "sunset": "Thu, 31 Dec 2026 23:59:59 GMT"})
+        limited = httpx.get(url + "/v1/customers", headers=headers)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "3"
+        with pytest.raises(stripe.RateLimitError):
+            _client(sandbox).v1.customers.list({"limit": 1}, {"max_network_retries": 0})
+        httpx.put(url + "/_sandbox/faults", headers=headers, json={"reset_rate": 1})
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/v1/customers", headers=headers)
+        httpx.put(url + "/_sandbox/faults", headers=headers, json={"sunset": "Thu, 31 Dec 2026 23:59:59 GMT",
+                                                                    "renamed_fields": {"email": "email_address"}})
+        ok = httpx.get(url + "/v1/customers", headers=headers, params={"limit": 1})
+        assert ok.headers["sunset"] == "Thu, 31 Dec 2026 23:59:59 GMT" and "email_address" in ok.json()["data"][0]
+    finally:
+        httpx.put(url + "/_sandbox/faults", headers=headers, json={})
