@@ -1,30 +1,46 @@
 """Local stand-ins for the example business's eight vendor systems, for the demo and the tests.
 
-Each system is a small app on 127.0.0.1 with the habits of the vendor it stands for, its state in a
-SQLite file under a data folder, seeded reproducibly (with deliberate data-quality problems listed in
-`<data_dir>/<system>.seed-report.json`), with fault injection and signed webhooks.
+Each system runs in its own process on 127.0.0.1 with the habits of the vendor it stands for, keeps
+its state under a data folder (SQLite; billing: localstripe's pickle), is seeded reproducibly on its
+first start (seed number, size 1..1,000,000) with deliberate quality problems listed in
+`<data_dir>/<system>.seed-report.json`, injects faults on demand and posts signed webhooks.
 
     from integration_project.sandbox import Sandbox
 
     with Sandbox(tmp_path, systems=["crm", "billing"], ports={"crm": 0, "billing": 0}) as sb:
         httpx.get(sb.url("crm") + "/crm/v3/objects/contacts",
                   headers={"Authorization": f"Bearer {sb.token('crm')}"})
-        sb.seed_report("crm")["problems"]["invalid_email"]   # ids, as strings
+        sb.seed_report("crm")["problems"]["invalid_email"]      # ids, as strings
 
 `Sandbox(data_dir, systems=None, ports=None, seed=42, size=50, *, tokens=None, faults=None,
-options=None, webhook_url=None, startup_timeout=120.0)`; `.start()` / `.stop()` or `with`;
-`.url(system)`, `.port(system)`, `.token(system)`, `.webhook_secret(system)`, `.seed_report(system)`.
+options=None, webhook_url=None, webhook_duplicate_rate=0.05, startup_timeout=120.0, detach=False)`:
+`.start()` / `.stop()` or `with`; `.url(system)`, `.port(system)`, `.token(system)`,
+`.webhook_secret(system)`, `.seed_report(system)`, `.erp_database_url()`, `.erp_drop_folder()`.
 Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108); 0 picks a free port.
-`running(data_dir)` lists the systems a sandbox started from that folder (also from another process,
-e.g. `integrations sandbox up`); `stop_running(data_dir)` stops them. Failures raise `SandboxError`.
+`webhook_url` may contain `{system}`, e.g. `http://127.0.0.1:8100/webhooks/{system}`.
+`running(data_dir)` lists the systems started from a folder (by any process, e.g. `integrations
+sandbox up`); `stop_running(data_dir)` stops them; `reseed(data_dir, systems, seed, size)` regenerates
+stopped systems' data. Failures raise `SandboxError` with a one-line message.
+`testing.free_port_sandbox(data_dir, systems, **kwargs)` is the same on free ports, for test suites.
 
-Every starlette system also serves `/_sandbox/health` (no auth) and `/_sandbox/faults` (GET, PUT a
-`Faults` JSON body; system token required) to change faults live.
+| system     | like      | auth                                   | main endpoints                                  | webhooks (scheme)   |
+|------------|-----------|----------------------------------------|-------------------------------------------------|---------------------|
+| crm        | HubSpot   | Bearer                                 | /crm/v3/objects/{contacts,companies,deals}[/search] | hubspot_v3     |
+| billing    | Stripe    | any `sk_` key (localstripe)            | /v1/... (the real localstripe)                  | stripe              |
+| support    | Zendesk   | Basic `email/token:TOKEN` or Bearer    | /api/v2/{tickets,users}.json, incremental cursor | hmac               |
+| shop       | Shopify   | X-Shopify-Access-Token                 | /admin/api/2025-01/{orders,products}.json       | shopify             |
+| inventory  | warehouse | Bearer                                 | /v1/stock[/{sku}[/adjustments]]                 | standard_webhooks   |
+| fulfilment | 3PL       | Bearer                                 | /v1/shipments[/{id}[/cancel]]                   | standard_webhooks   |
+| marketing  | Mailchimp | Basic `any:KEY` or Bearer              | /3.0/lists/{id}/members, /3.0/campaigns, reports | hmac               |
+| legacy_erp | old ERP   | Bearer (admin face only)               | SQL database + CSV drop folder; /_sandbox/export | none               |
+
+Every system also serves `/_sandbox/health` and `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
+the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.
 """
 
 from ._config import DEFAULT_PORTS, DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, SYSTEMS, SystemConfig
 from ._faults import Faults
-from ._runner import RunningSystem, Sandbox, SandboxError, running, stop_running
+from ._runner import RunningSystem, Sandbox, SandboxError, reseed, running, stop_running
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -36,6 +52,7 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "SystemConfig",
+    "reseed",
     "running",
     "stop_running",
 ]
