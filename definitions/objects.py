@@ -145,14 +145,17 @@ customer = DataObject(
     name="customer", model=Customer, owner="team:sales-ops", identity_key="id",
     description="People and companies that buy from us.",
     pii=["email", "first_name", "last_name", "phone"],
+    max_invalid_share=0.2,  # the CRM is known to hold bad entries; parked, not copied
 )
 deal = DataObject(
     name="deal", model=Deal, owner="team:sales-ops", identity_key="id",
     description="Sales opportunities; a closed-won deal becomes an invoice.",
+    references={"customer_id": "customer"},
 )
 invoice = DataObject(
     name="invoice", model=Invoice, owner="team:finance", identity_key="id",
     description="Invoices issued to customers.",
+    references={"customer_id": "customer"},
 )
 payment = DataObject(
     name="payment", model=Payment, owner="team:finance", identity_key="id",
@@ -177,6 +180,7 @@ stock_level = DataObject(
 shipment = DataObject(
     name="shipment", model=Shipment, owner="team:operations", identity_key="id",
     description="Parcels shipped by the 3PL for orders.",
+    references={"order_id": "order"},
 )
 engagement = DataObject(
     name="engagement", model=Engagement, owner="team:marketing", identity_key="id",

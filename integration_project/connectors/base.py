@@ -37,5 +37,10 @@ class Connector:
         """Create (no external id) or update a record; return the system's id."""
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
+    def deprecations(self) -> dict[str, str]:
+        """Endpoints the vendor announced as deprecated during this connector's calls."""
+        http = getattr(self, "http", None)
+        return dict(getattr(http, "deprecations", {}))
+
     def close(self) -> None:
         """Release connections."""

@@ -46,13 +46,29 @@ def auth_headers(api: Api) -> dict[str, str]:
     return {}
 
 
-def client(api: Api, headers: dict[str, str] | None = None) -> httpx.Client:
+class VendorClient(httpx.Client):
+    """An httpx client that remembers the deprecations a vendor announced (Deprecation, Sunset)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(event_hooks={"response": [self._note_deprecation]}, **kwargs)
+        self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
+
+    def _note_deprecation(self, response: httpx.Response) -> None:
+        said = [f"{h}: {response.headers[h]}" for h in ("Deprecation", "Sunset") if h in response.headers]
+        if said:
+            where = f"{response.request.method} {response.request.url.path}"
+            if where not in self.deprecations:
+                log.warning("%s is deprecated by the vendor (%s)", where, "; ".join(said))
+            self.deprecations[where] = "; ".join(said)
+
+
+def client(api: Api, headers: dict[str, str] | None = None) -> VendorClient:
     """A client bound to the API's base URL; basic auth, bearer or API key as declared."""
     basic = None
     if api.auth.type == "basic" and api.auth.username_env and api.auth.password_env:
         basic = httpx.BasicAuth(api.auth.secret(api.auth.username_env).get_secret_value(),
                                 api.auth.secret(api.auth.password_env).get_secret_value())
-    return httpx.Client(base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
+    return VendorClient(base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
                         auth=basic, timeout=TIMEOUT, follow_redirects=False)
 
 

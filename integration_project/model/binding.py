@@ -43,6 +43,10 @@ class Binding(BaseModel):
         default_factory=dict,
         description="consumer only: system field -> template over canonical fields, '{a} {b}'",
     )
+    where: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="consumer only: load just the records whose canonical field has one of these values",
+    )
     mode: Literal["realtime", "batch"] = "batch"
     events: list[str] = Field(default_factory=list, description="webhook event types of changes")
     cron: str | None = None

@@ -22,6 +22,14 @@ class DataObject(BaseModel):
         default_factory=dict,
         description="field-level source of truth: canonical field -> the system that owns it",
     )
+    references: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical field -> the object it points to; loads translate it into the "
+        "consumer's own id and wait until the referenced record is there",
+    )
+    max_invalid_share: float = Field(
+        0.05, description="the validity check fails when a run rejects a larger share of records"
+    )
 
     _name = field_validator("name")(check_name)
     _owner = field_validator("owner")(check_owner)

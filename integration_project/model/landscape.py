@@ -120,6 +120,13 @@ class Landscape:
             add(decl, "source_of_truth", "no system declares it as source of truth")
         elif len(sources) > 1:
             add(decl, "source_of_truth", f"several sources of truth: {', '.join(sources)}")
+        for fname, target in obj.references.items():
+            if fname not in obj.fields:
+                add(decl, f"references.{fname}", f"{fname!r} is not a field of {obj.model.__name__}")
+            if target not in self.objects:
+                add(decl, f"references.{fname}", f"unknown object {target!r}")
+        if not 0 <= obj.max_invalid_share <= 1:
+            add(decl, "max_invalid_share", "must be a share between 0 and 1")
         binders = {s.name for s, b in self.bindings() if b.object == obj.name}
         for fname, system in obj.field_sources.items():
             where = f"field_sources.{fname}"
@@ -146,6 +153,10 @@ class Landscape:
                 if canonical not in obj.fields:
                     add(decl, f"{at}.mapping.{canonical}",
                         f"{obj.model.__name__} has no field {canonical!r}")
+            for field_name in b.where:
+                if field_name not in obj.fields:
+                    add(decl, f"{at}.where.{field_name}",
+                        f"{obj.model.__name__} has no field {field_name!r}")
             for target, template in b.compose.items():
                 names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
                 for unknown in sorted(names - set(obj.fields)):

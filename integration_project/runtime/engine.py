@@ -24,6 +24,8 @@ class Stats:
     rejected: int = 0
     written: int = 0
     unchanged: int = 0
+    skipped: int = 0
+    waiting: int = 0
     cursor: str | None = None
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic, repr=False)
@@ -40,8 +42,13 @@ def reason(error: ValidationError) -> str:
 
 
 def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject, store: Store,
-           run_id: str) -> Stats:
-    """Pull the source's changes since the cursor into the hub; invalid records go to the DLQ."""
+           run_id: str, inbound_refs: dict[str, str] | None = None) -> Stats:
+    """Pull the source's changes since the cursor into the hub; invalid records go to the DLQ.
+
+    `inbound_refs` (field -> object) are references written in the source's own ids (a billing
+    invoice names a billing customer): they are translated back to canonical ids through what
+    we delivered to the source, and a record whose reference we cannot translate is parked.
+    """
     stats, flow, cursor_key = Stats(), f"{obj.name}_{source}_to_hub", f"{source}/{obj.name}"
     for page in connector.pages(binding.resource, since=store.cursor(cursor_key)):
         valid: dict[str, HubRecord] = {}
@@ -56,6 +63,20 @@ def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject,
                 continue
             rid = str(canonical[obj.identity_key])
             valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
+        for field, target in (inbound_refs or {}).items():
+            ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
+                                                     if r.data.get(field) is not None})
+            for rid, rec in list(valid.items()):
+                theirs = rec.data.get(field)
+                if theirs is None:
+                    continue
+                if str(theirs) not in ours:
+                    del valid[rid]
+                    rejects.append((rec.data, rid, f"{field}: {target} {theirs} in {source} is "
+                                                   "unknown to the hub"))
+                    continue
+                data = {**rec.data, field: ours[str(theirs)]}
+                valid[rid] = HubRecord(rid, data, content_hash(data))
         stats.valid += len(valid)
         stats.rejected += len(rejects)
         with store.transaction() as conn:
@@ -84,25 +105,53 @@ def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject,
 
 
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:
-    """Send every hub record the consumer lacks in its current version, exactly once."""
+    """Send every hub record the consumer lacks in its current version, exactly once.
+
+    Records outside the binding's `where` filter are skipped; references to other objects are
+    translated into the consumer's own ids, and a record whose referenced record is not in the
+    consumer yet is parked (stage `sequence`) and retried by the next run. Fields the consumer
+    owns (the object's `field_sources`) are never sent to it.
+    """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
     todo = store.undelivered(consumer, obj.name)
     stats.read = len(todo)
+    stats.unchanged = store.count(obj.name) - len(todo)
+    owned = {f for f, system in obj.field_sources.items() if system == consumer}
+    refs = {f: target for f, target in obj.references.items() if f in binding.mapping}
     # On a first sync the consumer may already hold our records (keyed by our id), and after a
     # crash a create may have been sent whose answer was never recorded: in both cases look the
     # record up before sending, so neither creates a duplicate.
     first_sync = not store.has_deliveries(consumer, obj.name)
     index: dict[str, str] | None = None
     for rec, sent in todo:
+        key = f"{rec.record_id}:{rec.content_hash}"
+        if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
+            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
+            stats.skipped += 1
+            continue
+        data, missing = dict(rec.data), []
+        for field, target in refs.items():
+            if data.get(field) is not None:
+                theirs = store.external_id(consumer, target, str(data[field]))
+                data[field] = theirs
+                if theirs is None:
+                    missing.append(f"{target} {rec.data[field]}")
+        if missing:
+            stats.waiting += 1
+            with store.transaction() as conn:
+                store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="sequence",
+                                  record_id=rec.record_id, payload=rec.data, run_id=run_id,
+                                  reason=f"waiting for {', '.join(missing)} in {consumer}")
+            continue
         external = sent["external_id"] if sent else None
         if external is None and (first_sync or (sent and sent["status"] == "pending")):
             if index is None:
                 index = connector.index(binding.resource, binding.mapping[obj.identity_key])
             external = index.get(rec.record_id)
-        payload = to_system(rec.data, binding.mapping, binding.compose)
+        payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
+                            binding.compose)
         store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external)
-        key = f"{rec.record_id}:{rec.content_hash}"
         try:
             external = connector.upsert(binding.resource, external, payload)
         except PermanentError as exc:

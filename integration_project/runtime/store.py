@@ -42,7 +42,8 @@ deliveries = sa.Table(
     sa.Column("record_id", sa.String(255), primary_key=True),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("external_id", sa.String(255)),
-    sa.Column("status", sa.String(16), nullable=False),  # pending (sent, answer unknown) | done
+    # pending (sent, answer unknown) | done | skipped (outside the binding's filter)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 ledger = sa.Table(
@@ -144,7 +145,7 @@ class Store:
             .select_from(hub_records.outerjoin(d, (d.c.system == system) & (d.c.object == obj)
                                                & (d.c.record_id == hub_records.c.record_id)))
             .where(hub_records.c.object == obj)
-            .where((d.c.record_id.is_(None)) | (d.c.status != "done")
+            .where((d.c.record_id.is_(None)) | (d.c.status == "pending")
                    | (d.c.content_hash != hub_records.c.content_hash))
             .order_by(hub_records.c.record_id)
         )
@@ -155,6 +156,30 @@ class Store:
              None if r["status"] is None else dict(r))
             for r in rows
         ]
+
+    def count(self, obj: str) -> int:
+        """How many records of an object the hub holds."""
+        q = sa.select(sa.func.count()).select_from(hub_records).where(hub_records.c.object == obj)
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
+    def external_id(self, system: str, obj: str, record_id: str) -> str | None:
+        """The system's own id of a record we delivered to it, if it is there."""
+        q = sa.select(deliveries.c.external_id).where(
+            (deliveries.c.system == system) & (deliveries.c.object == obj)
+            & (deliveries.c.record_id == record_id) & (deliveries.c.status == "done"))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def record_ids(self, system: str, obj: str, external_ids: set[str]) -> dict[str, str]:
+        """A system's own ids -> our record ids, for records we delivered to it."""
+        if not external_ids:
+            return {}
+        q = sa.select(deliveries.c.external_id, deliveries.c.record_id).where(
+            (deliveries.c.system == system) & (deliveries.c.object == obj)
+            & deliveries.c.external_id.in_(sorted(external_ids)))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(q).all())
 
     def has_deliveries(self, system: str, obj: str) -> bool:
         """Whether anything of this object was ever sent to this system."""

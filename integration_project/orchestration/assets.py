@@ -1,0 +1,170 @@
+"""The executable assets of live flows, with their checks: ingest (source + hub) and deliver."""
+
+import json
+
+import dagster as dg
+
+from integration_project import contract as c
+from integration_project.connectors import Connector, connect
+from integration_project.model import DataObject, Flow, Landscape, System
+from integration_project.model.mapping import get_path
+from integration_project.orchestration.resources import HubStore
+from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key
+from integration_project.runtime import alert, deliver, ingest
+from integration_project.runtime.store import Store, dlq, hub_records
+
+
+def _owners(system: System, obj: DataObject) -> list[str]:
+    return list(dict.fromkeys([*system.owners, obj.owner]))
+
+
+def _warn_deprecations(connector: Connector, system: System, obj: DataObject) -> dict[str, str]:
+    found = connector.deprecations()
+    for where, said in found.items():
+        alert(f"{system.title} API deprecation", f"{where} — {said}", _owners(system, obj))
+    return found
+
+
+def _schema_signature(obj: DataObject) -> list[str]:
+    return sorted(f"{name}:{field.annotation}" for name, field in obj.model.model_fields.items())
+
+
+def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinition:
+    """source + hub of one object in one step: extract, validate, commit; with the hub's checks."""
+    source, binding = landscape.source_of(specs.obj.name)
+    obj, key = specs.obj, hub_key(specs.obj.name)
+    consumed = {b.object for b in source.bindings if b.role == "consumer"}
+    inbound_refs = {f: target for f, target in obj.references.items() if target in consumed}
+    checks = [
+        dg.AssetCheckSpec("valid_share", asset=key, blocking=True,
+                          description=f"At most {obj.max_invalid_share:.0%} of a run's records invalid."),
+        dg.AssetCheckSpec("dead_letter_queue_empty", asset=key,
+                          description="No record of this object waits in the dead-letter queue."),
+        dg.AssetCheckSpec("column_schema_unchanged", asset=key,
+                          description="The canonical model has the columns of the last run."),
+    ]
+
+    @dg.multi_asset(name=f"ingest_{obj.name}", specs=[specs.source_spec, specs.hub_spec],
+                    check_specs=checks, op_tags={c.TAG_OBJECT: obj.name})
+    def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
+        store = hub_store.open()
+        connector = connect(source)
+        try:
+            stats = ingest(connector, source.name, binding, obj, store, context.run.run_id,
+                           inbound_refs).done()
+            deprecations = _warn_deprecations(connector, source, obj)
+        finally:
+            connector.close()
+        context.log.info("ingested %s from %s: %s", obj.name, source.name, stats)
+        previous = context.instance.get_latest_materialization_event(key)
+        signature = _schema_signature(obj)
+        yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={
+            "read": stats["read"], "cursor": stats["cursor"] or "", "seconds": stats["seconds"],
+            "deprecations": dg.MetadataValue.json(deprecations)})
+        yield dg.MaterializeResult(asset_key=key, metadata={
+            **{k: stats[k] for k in ("valid", "rejected", "written", "unchanged")},
+            "schema_signature": dg.MetadataValue.json(signature)})
+        yield from _hub_checks(store, obj, source, stats, previous, signature)
+
+    return _ingest
+
+
+def _hub_checks(store: Store, obj: DataObject, source: System, stats: dict, previous, signature):
+    share = stats["rejected"] / stats["read"] if stats["read"] else 0.0
+    valid = share <= obj.max_invalid_share
+    if not valid:
+        alert(f"{obj.name}: too many invalid records from {source.title}",
+              f"{stats['rejected']} of {stats['read']} ({share:.1%}) failed the canonical model; "
+              f"the limit is {obj.max_invalid_share:.0%}. Consumers were not loaded.", _owners(source, obj))
+    yield dg.AssetCheckResult(check_name="valid_share", asset_key=hub_key(obj.name), passed=valid,
+                              metadata={"invalid_share": share, "limit": obj.max_invalid_share})
+    parked = [r for r in store.rows(dlq, object=obj.name, status="open")]
+    if stats["rejected"]:
+        alert(f"{obj.name}: {stats['rejected']} record(s) parked in the dead-letter queue",
+              f"From {source.title}; `integrations dlq list --object {obj.name}` shows them.",
+              _owners(source, obj))
+    reasons: dict[str, int] = {}
+    for row in parked:
+        reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+    yield dg.AssetCheckResult(check_name="dead_letter_queue_empty", asset_key=hub_key(obj.name),
+                              passed=not parked, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"open": len(parked), "reasons": dg.MetadataValue.json(reasons)})
+    before = (previous.asset_materialization.metadata.get("schema_signature") if previous else None)
+    old = before.value if before else signature
+    yield dg.AssetCheckResult(
+        check_name="column_schema_unchanged", asset_key=hub_key(obj.name), passed=old == signature,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"added": dg.MetadataValue.json(sorted(set(signature) - set(old))),
+                  "removed": dg.MetadataValue.json(sorted(set(old) - set(signature)))})
+
+
+def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
+    """One consumer's asset: load the hub's changes idempotently; with its volume check."""
+    volume = flow.binding.volume
+    checks = [dg.AssetCheckSpec("volume_within_bounds", asset=spec.key,
+                                description=f"{volume.min}..{volume.max} records per run.")] if volume else []
+    owners = _owners(flow.consumer, flow.object)
+
+    @dg.multi_asset(name=f"deliver_{flow.name}", specs=[spec], check_specs=checks,
+                    op_tags={c.TAG_FLOW: flow.name})
+    def _deliver(context: dg.AssetExecutionContext, hub_store: HubStore):
+        connector = connect(flow.consumer)
+        try:
+            stats = deliver(connector, flow, hub_store.open(), context.run.run_id).done()
+            deprecations = _warn_deprecations(connector, flow.consumer, flow.object)
+        finally:
+            connector.close()
+        context.log.info("delivered %s to %s: %s", flow.object.name, flow.consumer.name, stats)
+        if stats["rejected"] or stats["waiting"]:
+            alert(f"{flow.name}: records parked", f"{stats['rejected']} rejected by "
+                  f"{flow.consumer.title}, {stats['waiting']} waiting for a prerequisite.", owners)
+        yield dg.MaterializeResult(asset_key=spec.key, metadata={
+            **{k: stats[k] for k in ("read", "written", "rejected", "skipped", "waiting", "seconds")},
+            "skipped_unchanged": stats["unchanged"], "deprecations": dg.MetadataValue.json(deprecations)})
+        if volume:
+            inside = volume.min <= stats["read"] <= volume.max
+            if not inside:
+                alert(f"{flow.name}: volume outside its bounds", f"{stats['read']} changed records "
+                      f"this run; expected {volume.min}..{volume.max}.", owners)
+            yield dg.AssetCheckResult(check_name="volume_within_bounds", asset_key=spec.key,
+                                      passed=inside, metadata={"records": stats["read"]})
+
+    return _deliver
+
+
+def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefinition:
+    """Source ids == hub ids (+ parked invalid ones) == the consumer's ids, differences listed."""
+    source, binding = flow.source, flow.source_binding
+    obj = flow.object
+
+    @dg.asset_check(asset=consumer_key(flow), name="reconciled",
+                    description="Every source record is in the hub or parked, and every eligible "
+                                "hub record is in the consumer.")
+    def _reconciled(hub_store: HubStore) -> dg.AssetCheckResult:
+        store = hub_store.open()
+        extractor, loader = connect(source), connect(flow.consumer)
+        try:
+            source_ids = {str(get_path(r, binding.mapping[obj.identity_key]))
+                          for page in extractor.pages(binding.resource, since=None) for r in page.records}
+            held = set(loader.index(flow.binding.resource, flow.binding.mapping[obj.identity_key]))
+        finally:
+            extractor.close()
+            loader.close()
+        hub = {r["record_id"]: json.loads(r["data"]) for r in store.rows(hub_records, object=obj.name)}
+        parked = {r["record_id"] for r in store.rows(dlq, object=obj.name, status="open")}
+        eligible = {i for i, d in hub.items()
+                    if all(str(d.get(f)) in allowed for f, allowed in flow.binding.where.items())}
+        not_in_hub = sorted(source_ids - set(hub) - parked)
+        not_in_consumer = sorted(eligible - held)
+        passed = not not_in_hub and not not_in_consumer
+        if not passed:
+            alert(f"{flow.name}: systems disagree", f"{len(not_in_hub)} source record(s) missing in "
+                  f"the hub, {len(not_in_consumer)} hub record(s) missing in {flow.consumer.title}.",
+                  _owners(flow.consumer, obj))
+        return dg.AssetCheckResult(passed=passed, metadata={
+            "source": len(source_ids), "hub": len(hub), "parked": len(parked), "consumer": len(held),
+            "missing_in_hub": dg.MetadataValue.json(not_in_hub[:100]),
+            "missing_in_consumer": dg.MetadataValue.json(not_in_consumer[:100]),
+            "only_in_consumer": dg.MetadataValue.json(sorted(held - set(hub))[:100])})
+
+    return _reconciled
