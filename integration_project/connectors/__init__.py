@@ -3,7 +3,7 @@
 from integration_project.connectors.base import Connector, Page
 from integration_project.connectors.hubspot import HubSpot
 from integration_project.connectors.stripe import Stripe
-from integration_project.model import System
+from integration_project.model import Flow, System
 
 CONNECTORS: dict[str, type[Connector]] = {"hubspot": HubSpot, "stripe": Stripe}
 
@@ -11,6 +11,13 @@ CONNECTORS: dict[str, type[Connector]] = {"hubspot": HubSpot, "stripe": Stripe}
 def connector_class(system: System) -> type[Connector] | None:
     """The connector class a system's API declares, if the framework has it."""
     return CONNECTORS.get(system.api.connector) if system.api else None
+
+
+def is_live(flow: Flow) -> bool:
+    """True when there are connectors for both ends of the flow's resources."""
+    src, dst = connector_class(flow.source), connector_class(flow.consumer)
+    return bool(src and dst and flow.source_binding.resource in src.extracts
+                and flow.binding.resource in dst.loads)
 
 
 def connect(system: System) -> Connector:
@@ -21,4 +28,4 @@ def connect(system: System) -> Connector:
     return cls(system.api)
 
 
-__all__ = ["CONNECTORS", "Connector", "Page", "connect", "connector_class"]
+__all__ = ["CONNECTORS", "Connector", "Page", "connect", "connector_class", "is_live"]

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from integration_project.model.mapping import get_path
+
 
 @dataclass
 class Page:
@@ -28,6 +30,11 @@ class Connector:
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""
         raise NotImplementedError(f"{type(self).__name__} cannot extract {resource}")
+
+    def fetch(self, resource: str, id_path: str, ids: set[str]) -> list[dict[str, Any]]:
+        """The current version of these records (by our id at `id_path`); a full scan by default."""
+        return [r for page in self.pages(resource, since=None) for r in page.records
+                if str(get_path(r, id_path)) in ids]
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our record id -> the system's id, for records we may have created before."""

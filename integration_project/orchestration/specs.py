@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import connector_class
+from integration_project.connectors import is_live
 from integration_project.model import DataObject, Flow, Landscape, System
 from integration_project.model.binding import Binding
 
@@ -31,13 +31,6 @@ def hub_key(obj: str) -> dg.AssetKey:
 def consumer_key(flow: Flow) -> dg.AssetKey:
     """The key of a flow's consumer asset."""
     return dg.AssetKey([flow.consumer.name, flow.object.name])
-
-
-def is_live(flow: Flow) -> bool:
-    """True when the framework has connectors for both ends of the flow's resources."""
-    src, dst = connector_class(flow.source), connector_class(flow.consumer)
-    return bool(src and dst and flow.source_binding.resource in src.extracts
-                and flow.binding.resource in dst.loads)
 
 
 @dataclass(frozen=True)

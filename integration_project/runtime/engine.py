@@ -49,59 +49,72 @@ def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject,
     invoice names a billing customer): they are translated back to canonical ids through what
     we delivered to the source, and a record whose reference we cannot translate is parked.
     """
-    stats, flow, cursor_key = Stats(), f"{obj.name}_{source}_to_hub", f"{source}/{obj.name}"
+    stats, cursor_key = Stats(), f"{source}/{obj.name}"
     for page in connector.pages(binding.resource, since=store.cursor(cursor_key)):
-        valid: dict[str, HubRecord] = {}
-        rejects = []
-        for raw in page.records:
-            stats.read += 1
-            data = to_canonical(raw, binding.mapping)
-            try:
-                canonical = obj.model.model_validate(data).model_dump(mode="json")
-            except ValidationError as exc:
-                rejects.append((raw, data.get(obj.identity_key), reason(exc)))
-                continue
-            rid = str(canonical[obj.identity_key])
-            valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
-        for field, target in (inbound_refs or {}).items():
-            ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
-                                                     if r.data.get(field) is not None})
-            for rid, rec in list(valid.items()):
-                theirs = rec.data.get(field)
-                if theirs is None:
-                    continue
-                if str(theirs) not in ours:
-                    del valid[rid]
-                    rejects.append((rec.data, rid, f"{field}: {target} {theirs} in {source} is "
-                                                   "unknown to the hub"))
-                    continue
-                data = {**rec.data, field: ours[str(theirs)]}
-                valid[rid] = HubRecord(rid, data, content_hash(data))
-        stats.valid += len(valid)
-        stats.rejected += len(rejects)
-        with store.transaction() as conn:
-            known = store.hashes(conn, obj.name, valid)
-            for rid, rec in valid.items():
-                if known.get(rid) == rec.content_hash:
-                    stats.unchanged += 1
-                    continue
-                store.upsert_hub(conn, obj.name, source, rec, exists=rid in known)
-                store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
-                             from_system=source, to_system="hub", outcome="ingested",
-                             key=f"{rid}:{rec.content_hash}")
-                stats.written += 1
-            store.resolve_dead_letters(conn, flow, list(valid))
-            for raw, rid, why in rejects:
-                store.dead_letter(conn, flow=flow, obj=obj.name, stage="validate",
-                                  record_id=None if rid is None else str(rid), payload=raw,
-                                  reason=why, run_id=run_id)
-                store.record(conn, run_id=run_id, flow=flow, obj=obj.name,
-                             record_id=None if rid is None else str(rid), from_system=source,
-                             to_system="hub", outcome="dead_lettered")
-            if page.cursor is not None:  # same transaction as the records it covers
-                store.set_cursor(conn, cursor_key, page.cursor)
-                stats.cursor = page.cursor
+        commit(page.records, source, binding, obj, store, run_id, stats, inbound_refs,
+               cursor=(cursor_key, page.cursor) if page.cursor is not None else None)
     return stats
+
+
+def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, store: Store,
+           run_id: str, stats: Stats, inbound_refs: dict[str, str] | None = None,
+           cursor: tuple[str, str] | None = None) -> None:
+    """Validate raw records and commit the valid ones, the rejects and the cursor in one transaction."""
+    flow = f"{obj.name}_{source}_to_hub"
+    valid: dict[str, HubRecord] = {}
+    rejects = []
+    for raw in records:
+        stats.read += 1
+        data = to_canonical(raw, binding.mapping)
+        try:
+            canonical = obj.model.model_validate(data).model_dump(mode="json")
+        except ValidationError as exc:
+            rejects.append((raw, data.get(obj.identity_key), reason(exc)))
+            continue
+        rid = str(canonical[obj.identity_key])
+        valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
+    for field, target in (inbound_refs or {}).items():
+        ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
+                                                 if r.data.get(field) is not None})
+        for rid, rec in list(valid.items()):
+            theirs = rec.data.get(field)
+            if theirs is None:
+                continue
+            if str(theirs) not in ours:
+                del valid[rid]
+                rejects.append((rec.data, rid, f"{field}: {target} {theirs} in {source} is unknown to the hub"))
+                continue
+            data = {**rec.data, field: ours[str(theirs)]}
+            valid[rid] = HubRecord(rid, data, content_hash(data))
+    # fields another system owns keep the hub's value, whatever this source says
+    owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
+    stats.valid += len(valid)
+    stats.rejected += len(rejects)
+    with store.transaction() as conn:
+        if owned_elsewhere and valid:
+            for rid, held in store.hub_data(conn, obj.name, valid).items():
+                data = {**valid[rid].data, **{f: held.get(f) for f in owned_elsewhere}}
+                valid[rid] = HubRecord(rid, data, content_hash(data))
+        known = store.hashes(conn, obj.name, valid)
+        for rid, rec in valid.items():
+            if known.get(rid) == rec.content_hash:
+                stats.unchanged += 1
+                continue
+            store.upsert_hub(conn, obj.name, source, rec, exists=rid in known)
+            store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
+                         from_system=source, to_system="hub", outcome="ingested",
+                         key=f"{rid}:{rec.content_hash}")
+            stats.written += 1
+        store.resolve_dead_letters(conn, flow, list(valid))
+        for raw, rid, why in rejects:
+            rid = None if rid is None else str(rid)
+            store.dead_letter(conn, flow=flow, obj=obj.name, stage="validate", record_id=rid,
+                              payload=raw, reason=why, run_id=run_id)
+            store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
+                         from_system=source, to_system="hub", outcome="dead_lettered")
+        if cursor is not None:  # the same transaction as the records it covers
+            store.set_cursor(conn, *cursor)
+            stats.cursor = cursor[1]
 
 
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:

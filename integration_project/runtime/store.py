@@ -124,6 +124,13 @@ class Store:
         return dict(conn.execute(q).all())
 
     @staticmethod
+    def hub_data(conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored canonical data of each of these hub records that exists."""
+        q = sa.select(hub_records.c.record_id, hub_records.c.data).where(
+            hub_records.c.object == obj, hub_records.c.record_id.in_(list(ids)))
+        return {rid: json.loads(data) for rid, data in conn.execute(q).all()}
+
+    @staticmethod
     def upsert_hub(conn: Connection, obj: str, source: str, rec: HubRecord, exists: bool) -> None:
         """Insert or update one hub record, bumping its version."""
         values = {"data": json.dumps(rec.data, sort_keys=True, default=str),
