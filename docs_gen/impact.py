@@ -58,8 +58,11 @@ def _system_assets(g: nx.MultiDiGraph, system: str, obj: str | None = None) -> l
             if obj is None or g.nodes[a].get("object") == obj]
 
 
-def impact(g: nx.MultiDiGraph, target: str) -> dict[str, Any]:
-    """Everything affected if `target` (system, system.object or system.object.field) changes."""
+def impact(g: nx.MultiDiGraph, target: str, view: nx.DiGraph | None = None) -> dict[str, Any]:
+    """Everything affected if `target` (system, system.object or system.object.field) changes.
+
+    `view` is `lineage(g)`, passed in by callers asking many questions of one graph.
+    """
     system, obj, field = _resolve(g, target)
     sid = node_id("system", system)
     objects = sorted({g.nodes[a]["object"] for a in _system_assets(g, system, obj) if g.nodes[a].get("object")})
@@ -76,7 +79,7 @@ def impact(g: nx.MultiDiGraph, target: str) -> dict[str, Any]:
         canonical = fields[objects[0]][0]
         flows = {f for f in flows if _maps(g, f, canonical)}
     seeds = set(_system_assets(g, system, obj))
-    view = lineage(g)
+    view = view if view is not None else lineage(g)
     assets = set(seeds)
     for aid in seeds:
         assets |= nx.descendants(view, aid)

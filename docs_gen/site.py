@@ -6,6 +6,7 @@ from file:// as well as from any web server.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import posixpath
@@ -13,7 +14,6 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import networkx as nx
 
 from docs_gen import diagrams
 from docs_gen.graph import fingerprint, nodes, related, to_json
-from docs_gen.impact import impact
+from docs_gen.impact import impact, lineage
 from docs_gen.lint import report, sources_of_truth
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,6 +60,7 @@ def page_of(nid: str) -> str:
     return {"page:objects": "index.html#objects"}.get(nid, "index.html")
 
 
+@functools.lru_cache(maxsize=65536)
 def relative(path: str, from_page: str) -> str:
     """A link from one site page to another site path, relative so file:// works."""
     target, _, anchor = path.partition("#")
@@ -101,6 +102,7 @@ class Site:
         self.dagster_url = dagster_url.rstrip("/")
         self.fmt = fmt
         self.lint = report(g)
+        self.lineage = lineage(g)
         self.findings_by_subject: dict[str, list[dict[str, str]]] = {}
         for f in self.lint["findings"]:
             self.findings_by_subject.setdefault(f["subject"], []).append(f)
@@ -180,8 +182,8 @@ class Site:
 
     def _impact(self, s: dict[str, Any]) -> Page:
         path = page_of(f"impact:{s['name']}")
-        result = impact(self.g, s["name"])
-        per_object = [impact(self.g, f"{s['name']}.{o}") for o in result["objects"]]
+        result = impact(self.g, s["name"], self.lineage)
+        per_object = [impact(self.g, f"{s['name']}.{o}", self.lineage) for o in result["objects"]]
         return Page(path, "impact", f"Impact of {s['name']}", {"s": s, "result": result, "per_object": per_object},
                     search_text=f"impact {s['name']}")
 
@@ -268,8 +270,7 @@ def build(g: nx.MultiDiGraph, out: Path, fmt: str = "html", dagster_url: str = "
     site = Site(g, dagster_url, fmt)
     pages = list(site.pages())
     drawn = [d for p in pages for d in p.diagrams]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(lambda d: diagrams.render(d, timeout), drawn))
+    diagrams.render_all(drawn, timeout, workers=os.cpu_count() or 2)
     if out.exists():
         shutil.rmtree(out)
     docs = out / "docs" if fmt == "markdown" else out

@@ -277,8 +277,11 @@ BROKEN = {
 }
 
 
-def generated(n: int, seed: int = 7) -> dg.Definitions:
-    """A landscape of n systems, each owning 2 objects consumed by up to 3 others (benchmark)."""
+def generated(n: int, seed: int = 7, live_every: int = 0) -> dg.Definitions:
+    """A landscape of n systems, each owning 2 objects consumed by up to 3 others (benchmark).
+
+    With live_every=k, every k-th object is live: executable, checked, with a job and a trigger per flow.
+    """
     rng = random.Random(seed)
     systems = [System(f"sys{i:04d}", f"Vendor{i % 37}", f"vendor{i % 37}", [f"team:t{i % 50}"],
                       "bearer", [f"SYS{i:04d}_TOKEN"]) for i in range(n)]
@@ -288,4 +291,5 @@ def generated(n: int, seed: int = 7) -> dg.Definitions:
         others = [s.name for s in systems if s.name != owner]
         for consumer in rng.sample(others, min(len(others), rng.randint(1, 3))):
             flows.append(Flow(obj, owner, consumer, rng.choice(["realtime", "batch"])))
-    return build(systems, sot, flows, live=set())
+    live = set(list(sot)[::live_every]) if live_every else set()
+    return build(systems, sot, flows, live=live)
