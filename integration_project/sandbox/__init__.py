@@ -34,7 +34,7 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 | marketing  | Mailchimp | Basic `any:KEY` or Bearer              | /3.0/lists/{id}/members, /3.0/campaigns, reports | hmac               |
 | legacy_erp | old ERP   | Bearer (admin face only)               | SQL database + CSV drop folder; /_sandbox/export | none               |
 
-Every system also serves `/_sandbox/health` and `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
+Every system but billing serves `/_sandbox/health`; every one serves `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
 the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.
 """
 

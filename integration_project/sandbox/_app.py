@@ -56,6 +56,13 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise BadRequest(400, f"invalid request body: {reasons}") from None
 
 
+def bounded(value: int, what: str) -> int:
+    """A client-supplied number that fits the database (0 <= value < 2**62); 400 otherwise."""
+    if not 0 <= value < 2**62:
+        raise BadRequest(400, f"{what} is out of range")
+    return value
+
+
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     """An integer query parameter within [low, high]; 400 otherwise."""
     raw = request.query_params.get(name)
@@ -107,6 +114,9 @@ def sandbox_app(
     `background` runs as a task for the app's lifetime (e.g. shipments progressing on their own).
     """
     holder: dict[str, FaultInjector] = {}
+    if store is not None:
+        # Like the vendors: no subscription (receiver URL), no events kept for later.
+        store.keep_events = signer is not None and bool(config.webhook_url)
 
     def injector(app: ASGIApp, faults: Faults) -> FaultInjector:
         holder["faults"] = FaultInjector(app, faults)

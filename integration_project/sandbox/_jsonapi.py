@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ._app import BadRequest, int_param, parse_time
+from ._app import BadRequest, bounded, int_param, parse_time
 from ._store import Record, Store, objects
 from ._webhooks import event
 
@@ -31,8 +31,8 @@ def cursor_list(request: Request, store: Store, kind: str, shape: Callable[[Reco
     if cursor:
         try:
             since, after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            since, after = int(since), int(after)
-        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            since, after = bounded(int(since), "cursor"), bounded(int(after), "cursor")
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
             raise BadRequest(400, "invalid cursor") from None
     else:
         raw = request.query_params.get("updated_since")

@@ -63,6 +63,7 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = path
+        self.keep_events = True
         self.engine = sa.create_engine(f"sqlite:///{path}")
         sa.event.listen(self.engine, "connect", _pragmas)
         _metadata.create_all(self.engine)
@@ -199,8 +200,8 @@ class Store:
             return total, [_record(row) for row in rows]
 
     def enqueue(self, events: Sequence[dict[str, Any]], now: float) -> None:
-        """Queue webhook events for delivery."""
-        if events:
+        """Queue webhook events for delivery (unless `keep_events` is off: nobody subscribed)."""
+        if events and self.keep_events:
             with self.engine.begin() as conn:
                 conn.execute(outbox.insert(), [{"event": json.dumps(e), "attempts": 0, "next_at": now} for e in events])
 

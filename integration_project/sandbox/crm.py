@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, bearer, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
+from ._app import BadRequest, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
@@ -139,7 +139,7 @@ class _Properties(BaseModel):
 
 
 class _Filter(BaseModel):
-    propertyName: str
+    propertyName: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
     operator: Literal["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]
     value: str | int | float
 
@@ -163,8 +163,8 @@ class _Search(BaseModel):
 
 def _as_ms(value: str | int | float) -> int:
     text = str(value)
-    if text.lstrip("-").isdigit():
-        return int(text)
+    if text.isdigit():
+        return bounded(int(text), "filter value")
     try:
         return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
@@ -196,7 +196,7 @@ def _decode_cursor(cursor: str) -> int:
         text = ""
     if not text.isdigit():
         raise BadRequest(400, f"invalid paging cursor {cursor!r}")
-    return int(text)
+    return bounded(int(text), "paging cursor")
 
 
 def build_app(config: SystemConfig) -> Starlette:

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, int_param, iso_local, now_ms, parse_body, parse_time, path_id, sandbox_app
+from ._app import BadRequest, bounded, int_param, iso_local, now_ms, parse_body, parse_time, path_id, sandbox_app
 from ._config import SystemConfig
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
@@ -272,6 +272,8 @@ def _decode(page_info: str) -> tuple[int, int, int | None]:
         since, after, before = json.loads(base64.urlsafe_b64decode(page_info + "=" * (-len(page_info) % 4)))
         if not (isinstance(since, int) and isinstance(after, int) and (before is None or isinstance(before, int))):
             raise ValueError
+        for value in (since, after, before or 0):
+            bounded(value, "page_info")
         return since, after, before
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
         raise BadRequest(400, "Invalid page_info") from None

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, basic_password, bearer, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
+from ._app import BadRequest, basic_password, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
 from ._ratelimit import RateLimit
 from ._store import Record, Store, objects
@@ -239,6 +239,6 @@ def _encode(ms: int, id_: int) -> str:
 def _decode(cursor: str) -> tuple[int, int]:
     try:
         ms, _, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        return int(ms), int(id_)
+        return bounded(int(ms), "cursor"), bounded(int(id_), "cursor")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest(400, f"invalid cursor {cursor!r}") from None

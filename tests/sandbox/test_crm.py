@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from integration_project.sandbox import Sandbox, SystemConfig
 from integration_project.sandbox._fake import COUNTRIES
+from integration_project.sandbox._store import Store
 from integration_project.sandbox.crm import build_app
 
 
@@ -167,3 +168,13 @@ def test_seed_is_reproducible_and_the_report_names_each_problem(tmp_path: Path) 
     clean = [p for cid, p in by_id.items() if cid not in flagged]
     assert all(p["email"] and p["country"] in COUNTRIES for p in clean)
     assert len({p["email"] for p in clean}) == len(clean)
+
+
+def test_without_a_receiver_no_events_pile_up(tmp_path: Path) -> None:
+    config = SystemConfig(system="crm", data_dir=tmp_path, size=5)
+    with TestClient(build_app(config)) as client:
+        client.headers["Authorization"] = f"Bearer {config.token}"
+        assert client.post("/crm/v3/objects/contacts", json={"properties": {"email": "a@example.com"}}).status_code == 201
+    store = Store(config.database)
+    assert store.due(now=float("inf")) == []
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -222,6 +223,15 @@ def test_legacy_erp_old_style_database_and_latin1_csv_export(sandbox: Sandbox) -
         ("marketing", "POST", "/3.0/lists/a1b2c3d4e5", b'{"members": "all"}'),
         ("marketing", "GET", "/3.0/reports/nope/email-activity", b""),
         ("legacy_erp", "PUT", "/_sandbox/faults", b'{"error_rate": 2}'),
+        ("crm", "POST", "/crm/v3/objects/contacts/search",
+         b'{"filterGroups": [{"filters": [{"propertyName": "x\')", "operator": "EQ", "value": "1"}]}]}'),
+        ("crm", "POST", "/crm/v3/objects/contacts/search",
+         b'{"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": "' + b"9" * 30 + b'"}]}]}'),
+        ("crm", "GET", "/crm/v3/objects/contacts?after=" + base64.b64encode(b"9" * 30).decode(), b""),
+        ("shop", "GET", "/admin/api/2025-01/orders.json?page_info=" + base64.b64encode(b"[1, 99999999999999999999999, null]").decode(), b""),
+        ("support", "GET", "/api/v2/incremental/users/cursor.json?cursor=" + base64.b64encode(b"1:" + b"9" * 30).decode(), b""),
+        ("inventory", "GET", "/v1/stock?cursor=" + base64.b64encode(b"[1, 1e400]").decode(), b""),
+        ("fulfilment", "GET", "/v1/shipments?cursor=" + base64.b64encode(b"[" + b"9" * 30 + b", 1]").decode(), b""),
     ],
 )
 def test_bad_input_gets_a_4xx_never_a_500(sandbox: Sandbox, system: str, method: str, path: str, body: bytes) -> None:
