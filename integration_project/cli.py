@@ -47,10 +47,11 @@ def _register() -> None:
     """Attach each part's commands; each part keeps its commands beside its code."""
     from docs_gen.cli import docs, impact, lint
     from integration_project.launcher import up
+    from integration_project.runtime.cli import assess, dlq
     from integration_project.sandbox.cli import sandbox
     from integration_project.webhooks.cli import webhooks
 
-    for command in (up, sandbox, webhooks, docs, lint, impact):
+    for command in (up, sandbox, webhooks, dlq, assess, docs, lint, impact):
         main.add_command(command)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -83,14 +85,37 @@ def _classify(response: httpx.Response) -> None:
                              f"HTTP {response.status_code}: {response.text[:300]}")
 
 
-@retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
-       stop=stop_after_attempt(ATTEMPTS), reraise=True,
-       before_sleep=lambda s: log.warning("retrying after %s", s.outcome.exception()))
-def call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request with retries on timeouts, connection errors, 5xx and 429."""
+_retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
+                  stop=stop_after_attempt(ATTEMPTS), reraise=True,
+                  before_sleep=lambda s: log.warning("retrying after %s", s.outcome.exception()))
+
+
+def _send(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         response = http.request(method, url, **kwargs)
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise TransientError(f"{method} {url}: {type(exc).__name__}") from exc
     _classify(response)
     return response
+
+
+@_retrying
+def call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request with retries on timeouts, connection errors, 5xx and 429."""
+    return _send(http, method, url, **kwargs)
+
+
+@_retrying
+def call_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """`call`, then the JSON body; a truncated or malformed body is retried like a 5xx."""
+    response = _send(http, method, url, **kwargs)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(f"{method} {url}: malformed JSON body") from exc
+
+
+def server_time(response: httpx.Response) -> datetime:
+    """The server's clock at the response (its `Date` header), else ours; second resolution."""
+    date = response.headers.get("Date")
+    return parsedate_to_datetime(date) if date else datetime.now(UTC).replace(microsecond=0)

@@ -37,7 +37,7 @@ class HubSpot(Connector):
                         {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(cursor)}]}],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
                     "limit": PAGE, "after": str(offset)}
-            data = http.call(self.http, "POST", f"/crm/v3/objects/{resource}/search", json=body).json()
+            data = http.call_json(self.http, "POST", f"/crm/v3/objects/{resource}/search", json=body)
             records = data["results"]
             newest = max((_ms(r) for r in records), default=cursor)
             yield Page(records, str(newest))
@@ -55,7 +55,7 @@ class HubSpot(Connector):
         after, newest = None, 0
         while True:
             params = {"limit": PAGE, **({"after": after} if after else {})}
-            data = http.call(self.http, "GET", f"/crm/v3/objects/{resource}", params=params).json()
+            data = http.call_json(self.http, "GET", f"/crm/v3/objects/{resource}", params=params)
             records = data["results"]
             newest = max([newest, *(_ms(r) for r in records)])
             after = data.get("paging", {}).get("next", {}).get("after")

@@ -40,7 +40,7 @@ class Stripe(Connector):
         after = None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
-            data = http.call(self.http, "GET", f"/v1/{resource}", params=params).json()
+            data = http.call_json(self.http, "GET", f"/v1/{resource}", params=params)
             for item in data["data"]:
                 if (ours := get_path(item, id_path)) is not None:
                     found[str(ours)] = item["id"]
@@ -51,7 +51,7 @@ class Stripe(Connector):
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
         """POST to create, or POST to the record's URL to update; returns the Stripe id."""
         url = f"/v1/{resource}/{external_id}" if external_id else f"/v1/{resource}"
-        return http.call(self.http, "POST", url, data=dict(form(payload))).json()["id"]
+        return http.call_json(self.http, "POST", url, data=dict(form(payload)))["id"]
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -27,6 +27,10 @@ class DataObject(BaseModel):
         description="canonical field -> the object it points to; loads translate it into the "
         "consumer's own id and wait until the referenced record is there",
     )
+    match_keys: list[str] = Field(
+        default_factory=list,
+        description="fields that identify the real-world thing besides the id (checked for duplicates)",
+    )
     max_invalid_share: float = Field(
         0.05, description="the validity check fails when a run rejects a larger share of records"
     )

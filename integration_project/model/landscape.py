@@ -112,6 +112,9 @@ class Landscape:
         decl = f"object {obj.name}"
         if obj.identity_key not in obj.fields:
             add(decl, "identity_key", f"{obj.identity_key!r} is not a field of {obj.model.__name__}")
+        for i, key in enumerate(obj.match_keys):
+            if key not in obj.fields:
+                add(decl, f"match_keys[{i}]", f"{key!r} is not a field of {obj.model.__name__}")
         for i, pii in enumerate(obj.pii):
             if pii not in obj.fields:
                 add(decl, f"pii[{i}]", f"{pii!r} is not a field of {obj.model.__name__}")

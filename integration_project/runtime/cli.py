@@ -1,0 +1,157 @@
+"""`integrations dlq …` and `integrations assess`: operating the sync engine from the shell."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from integration_project.connectors import connect
+from integration_project.errors import DeclarationError
+from integration_project.model import Landscape, load_landscape
+from integration_project.runtime import dlq as ops
+from integration_project.runtime.assess import assess as run_assessment
+from integration_project.runtime.store import Store
+
+_AGE = re.compile(r"^(\d+)([smhd])$")
+
+
+def _landscape(package: str) -> Landscape:
+    try:
+        return load_landscape(package)
+    except DeclarationError as exc:
+        raise click.ClickException(f"the landscape has problems; run `integrations check`\n{exc}") from None
+
+
+def _age(_ctx: Any, _param: Any, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    match = _AGE.match(value)
+    if not match:
+        raise click.BadParameter("use a number and a unit: 30m, 6h, 2d")
+    n, unit = int(match[1]), match[2]
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+def _filters(fn):
+    for option in reversed([
+        click.argument("ids", nargs=-1, type=int),
+        click.option("--flow", help="Only this flow (e.g. customer_crm_to_billing)."),
+        click.option("--object", "obj", help="Only this object."),
+        click.option("--reason", help="Only entries whose reason contains this text."),
+        click.option("--older-than", callback=_age, help="Only entries older than this (30m, 6h, 2d)."),
+        click.option("--package", default="definitions", show_default=True, help="The landscape package."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _select(store: Store, ids, flow, obj, reason, older_than, status: str = "open") -> list[dict]:
+    return ops.entries(store, ops.Filters(tuple(ids), flow, obj, reason, older_than, status))
+
+
+@click.group()
+def dlq() -> None:
+    """The dead-letter queue: records that could not be delivered, with the reason."""
+
+
+@dlq.command("list")
+@_filters
+@click.option("--status", type=click.Choice(["open", "resolved", "discarded"]), default="open", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def list_(ids, flow, obj, reason, older_than, package, status, as_json) -> None:
+    """List entries: id, age, flow, stage, record, attempts, reason."""
+    rows = _select(Store(), ids, flow, obj, reason, older_than, status)
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in r.items() if k != "payload"} for r in rows], default=str, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>6}  {ops.age(r['created_at']):>4}  {r['flow']:<34} {r['stage']:<8} "
+                   f"{r['record_id'] or '-':<12} x{r['attempts']}  {r['reason']}")
+    click.echo(f"{len(rows)} {status} entr{'y' if len(rows) == 1 else 'ies'}", err=True)
+
+
+@dlq.command()
+@click.argument("entry", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def show(entry: int, as_json: bool) -> None:
+    """One entry with its raw payload."""
+    rows = [r for status in ("open", "resolved", "discarded")
+            for r in ops.entries(Store(), ops.Filters(ids=(entry,), status=status))]
+    if not rows:
+        raise click.ClickException(f"no DLQ entry {entry}")
+    row = {**rows[0], "payload": json.loads(rows[0]["payload"])}
+    if as_json:
+        click.echo(json.dumps(row, default=str, indent=1))
+    else:
+        for key, value in row.items():
+            click.echo(f"{key:>11}: {json.dumps(value, default=str, indent=1) if key == 'payload' else value}")
+
+
+@dlq.command()
+@_filters
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def replay(ids, flow, obj, reason, older_than, package, dry_run, as_json) -> None:
+    """Send entries again through validation and the idempotent load (exit 1 if some stay open)."""
+    store = Store()
+    rows = _select(store, ids, flow, obj, reason, older_than)
+    results = ops.replay(_landscape(package), store, rows, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(results, default=str, indent=1))
+    else:
+        for item in results:
+            detail = item.get("detail") or item.get("outcome") or json.dumps(item.get("payload") or item.get("record"), default=str)
+            click.echo(f"{item['id']:>6}  {item['flow']:<34} {item['record_id'] or '-':<12} {item['action']:<8} {detail}")
+    if not dry_run and any(r.get("outcome") == "still open" for r in results):
+        sys.exit(1)
+
+
+@dlq.command()
+@_filters
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def discard(ids, flow, obj, reason, older_than, package, yes) -> None:
+    """Give up on entries; each discard is recorded in the ledger."""
+    store = Store()
+    rows = _select(store, ids, flow, obj, reason, older_than)
+    if rows and not yes:
+        click.confirm(f"discard {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}?", abort=True)
+    click.echo(f"discarded {ops.discard(_landscape(package), store, rows, who='cli')}")
+
+
+@click.command()
+@click.argument("target", metavar="SYSTEM/OBJECT")
+@click.option("--package", default="definitions", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON.")
+def assess(target: str, package: str, as_json: bool) -> None:
+    """Assess a source's data quality before go-live (reads only; writes nothing anywhere)."""
+    landscape = _landscape(package)
+    system_name, _, obj_name = target.partition("/")
+    system = landscape.systems.get(system_name)
+    binding = next((b for b in system.bindings if b.object == obj_name), None) if system else None
+    if binding is None or obj_name not in landscape.objects:
+        raise click.BadParameter(f"{target!r} is not a declared SYSTEM/OBJECT binding", param_hint="target")
+    connector = connect(system)
+    try:
+        report = run_assessment(connector, binding, landscape.objects[obj_name])
+    finally:
+        connector.close()
+    report["system"] = system_name
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(f"{target}: {report['records']} records, {report['invalid_records']} invalid")
+    for field, r in report["fields"].items():
+        click.echo(f"  {field:<14} invalid {r['invalid']:>6} ({r['invalid_rate']:.1%})  "
+                   f"missing {r['missing']:>6} ({r['missing_rate']:.1%})")
+        for example in r["examples"]:
+            click.echo(f"      e.g. id {example['id']}: {example['value']!r}: {example['error']}")
+        if r["codes"]:
+            click.echo("      codes: " + ", ".join(f"{k}={v}" for k, v in r["codes"].items()))
+    click.echo(f"  duplicate ids: {len(report['duplicate_ids'])}")
+    for key, groups in report["duplicates"].items():
+        click.echo(f"  duplicates by {key}: {len(groups)} group(s) {groups[:5]}")
