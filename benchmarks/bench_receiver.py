@@ -4,7 +4,9 @@
                                                   [--postgres-url postgresql+psycopg://...]
 
 Both servers are one uvicorn process on an inherited loopback socket (access log off), driven
-by the same httpx async client in this process; every receiver request carries a distinct,
+by the same minimal asyncio HTTP/1.1 client in this process (kept-alive connections, requests
+serialised before the clock starts: httpx's async client measured itself, at 82 requests/s on
+one connection here, not the server); every receiver request carries a distinct,
 correctly signed Stripe event, so each one is verified and committed (SQLite: WAL, fsync per
 commit) before its 200. Prints requests/s, latency percentiles and the receiver/hello-world ratio.
 """
@@ -44,7 +46,8 @@ def serve(role: str, fd: int, database_url: str) -> None:
             """Bare ASGI hello-world."""
             if scope["type"] != "http":
                 return
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})  # type: ignore[operator]
+            headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
             await send({"type": "http.response.body", "body": b"hello"})  # type: ignore[operator]
 
         run(app)
@@ -96,31 +99,52 @@ def deliveries(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return prepared
 
 
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one HTTP/1.1 request on a kept-alive connection; read the whole response; return its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+    await reader.readexactly(length)
+    return int(lines[0].split()[1])
+
+
+def _request(method: str, host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """The raw bytes of one HTTP/1.1 request."""
+    fields = {"Host": host, "Content-Length": str(len(body))} | headers
+    return (
+        f"{method} {path} HTTP/1.1\r\n".encode()
+        + "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode()
+        + b"\r\n"
+        + body
+    )
+
+
 async def load(
     url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str
 ) -> dict[str, float]:
-    """Send every request with `concurrency` in flight; return throughput and latency figures."""
+    """Send every request over `concurrency` kept-alive connections; return throughput and latency figures."""
+    target = httpx.URL(url)
+    host, port = target.host, target.port or 80
+    raw = [_request(method, f"{host}:{port}", target.raw_path.decode(), body, headers) for body, headers in requests]
+    queue = list(reversed(raw))
     latencies: list[float] = []
     failures = 0
-    queue = list(reversed(requests))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def worker() -> None:
-            nonlocal failures
-            while queue:
-                body, headers = queue.pop()
-                began = time.perf_counter()
-                if method == "POST":
-                    response = await client.post(url, content=body, headers=headers)
-                else:
-                    response = await client.get(url)
-                latencies.append(time.perf_counter() - began)
-                failures += response.status_code != 200
+    async def worker() -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection(host, port)
+        while queue:
+            request = queue.pop()
+            began = time.perf_counter()
+            status = await _exchange(reader, writer, request)
+            latencies.append(time.perf_counter() - began)
+            failures += status != 200
+        writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "requests": len(latencies),
@@ -173,6 +197,7 @@ def main() -> None:
         role, fd, url = args.serve
         serve(role, int(fd), url)
         return
+    load_before = " ".join(f"{value:.1f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory() as folder:
         results = {"bare uvicorn hello-world": measure("hello", args.requests, args.concurrency)}
         sqlite_url = f"sqlite:///{Path(folder) / 'hub.sqlite'}"
@@ -182,8 +207,8 @@ def main() -> None:
                 "receiver", args.requests, args.concurrency, args.postgres_url
             )
     print(f"machine: {machine()}")
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"client: httpx AsyncClient in one process, {args.concurrency} in flight, {args.requests} requests each")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average before: {load_before}")
+    print(f"client: asyncio HTTP/1.1, {args.concurrency} kept-alive connections, {args.requests} requests each")
     print(f"{'server':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'non-200':>8}")
     for name, figures in results.items():
         print(

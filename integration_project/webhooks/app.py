@@ -5,7 +5,8 @@
                               200 stored or already stored (a repeat is acknowledged, not stored)
     GET  /healthz             200
 
-Anything that goes wrong while reading or verifying a request is a 4xx, never a 500. Logs name
+Concurrent deliveries share commits (see group_commit). Anything that goes wrong while reading
+or verifying a request is a 4xx, never a 500. Logs name
 the system, the status and the reason; never a secret, a header value or the body.
 """
 
@@ -17,13 +18,13 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integration_project.errors import WebhookError
 from integration_project.webhooks.endpoints import Endpoint
+from integration_project.webhooks.group_commit import GroupCommitter
 from integration_project.webhooks.inbox import Inbox
 from integration_project.webhooks.signatures import Event, kept_headers
 
@@ -90,6 +91,7 @@ def create_receiver(
 ) -> Starlette:
     """The receiver app for these endpoints (system name -> Endpoint), storing into `inbox`."""
     systems = dict(endpoints)
+    committer = GroupCommitter(inbox)
 
     async def receive(request: Request) -> Response:
         """Verify one delivery and commit its events before answering 200."""
@@ -113,7 +115,7 @@ def create_receiver(
             logger.warning("webhook refused: system=%s status=400 unexpected %s", system, type(error).__name__)
             return _refusal(400, "malformed request")
         try:
-            stored = await run_in_threadpool(inbox.add, system, events, kept_headers(endpoint.scheme, request.headers))
+            stored = await committer.add(system, events, kept_headers(endpoint.scheme, request.headers))
         except Exception as error:  # noqa: BLE001 - the sender must retry: say 503, never 2xx
             logger.error("webhook inbox unavailable: system=%s %s", system, type(error).__name__)
             return _refusal(503, "inbox unavailable")

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -52,6 +52,14 @@ sa.Index(
     sqlite_where=inbox_table.c.processed_at.is_(None),
     postgresql_where=inbox_table.c.processed_at.is_(None),
 )
+
+
+class Delivery(NamedTuple):
+    """One verified request: the system it came from, its events, the headers worth keeping."""
+
+    system: str
+    events: Sequence[Event]
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -118,29 +126,41 @@ class Inbox:
             metadata.create_all(self._engine, checkfirst=True)
 
     def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[int]:
-        """Store events in one transaction; return the ids of those stored (repeats are skipped)."""
+        """Store one delivery's events; return the ids of those stored (repeats are skipped)."""
+        return self.add_many([Delivery(system, events, headers or {})])[0]
+
+    def add_many(self, deliveries: Sequence[Delivery]) -> list[list[int]]:
+        """Store several deliveries in one statement and one commit; per delivery, the ids stored."""
         now = datetime.now(UTC)
-        stored: list[int] = []
+        rows = [
+            {
+                "system": delivery.system,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "received_at": now,
+                "headers": dict(delivery.headers),
+                "body": event.body.decode("utf-8"),
+            }
+            for delivery in deliveries
+            for event in delivery.events
+        ]
+        if not rows:
+            return [[] for _ in deliveries]
+        t = inbox_table
+        statement = (
+            self._insert(t)
+            .on_conflict_do_nothing(index_elements=["system", "event_id"])
+            .returning(t.c.id, t.c.system, t.c.event_id)
+        )
         with self._engine.begin() as connection:
             if self._engine.dialect.name == "postgresql":
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
-            for event in events:
-                statement = (
-                    self._insert(inbox_table)
-                    .values(
-                        system=system,
-                        event_id=event.event_id,
-                        event_type=event.event_type,
-                        received_at=now,
-                        headers=dict(headers or {}),
-                        body=event.body.decode("utf-8"),
-                    )
-                    .on_conflict_do_nothing(index_elements=["system", "event_id"])
-                    .returning(inbox_table.c.id)
-                )
-                new_id = connection.execute(statement).scalar_one_or_none()
-                if new_id is not None:
-                    stored.append(new_id)
+            new_ids = {(row.system, row.event_id): row.id for row in connection.execute(statement, rows)}
+        stored = []
+        for delivery in deliveries:  # a key repeated within the batch counts as stored by its first delivery
+            stored.append(
+                [new_ids.pop(key) for e in delivery.events if (key := (delivery.system, e.event_id)) in new_ids]
+            )
         return stored
 
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> list[InboxRow]:

@@ -17,8 +17,8 @@ import stripe
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from integration_project.webhooks import SCHEMES, Endpoint, Event, Inbox, create_receiver
-from integration_project.webhooks.inbox import inbox_table
+from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from integration_project.webhooks.inbox import Delivery, inbox_table
 
 SECRETS = {
     "fulfilment": ("standard_webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
@@ -328,7 +328,7 @@ def test_healthz(client: TestClient) -> None:
 class BrokenInbox(Inbox):
     """An inbox whose database is down."""
 
-    def add(self, system: str, events: Sequence[Event], headers: Any = None) -> list[int]:
+    def add_many(self, deliveries: Sequence[Delivery]) -> list[list[int]]:
         """Fail like a lost database connection."""
         raise sa.exc.OperationalError("INSERT ...", {"body": "secret payload"}, Exception("connection lost"))
 
