@@ -90,19 +90,22 @@ _retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfte
                   before_sleep=lambda s: log.warning("retrying after %s", s.outcome.exception()))
 
 
-def _send(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
+          **kwargs: Any) -> httpx.Response:
     try:
         response = http.request(method, url, **kwargs)
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise TransientError(f"{method} {url}: {type(exc).__name__}") from exc
-    _classify(response)
+    if response.status_code not in ok:
+        _classify(response)
     return response
 
 
 @_retrying
-def call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request with retries on timeouts, connection errors, 5xx and 429."""
-    return _send(http, method, url, **kwargs)
+def call(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
+         **kwargs: Any) -> httpx.Response:
+    """One request with retries on timeouts, connection errors, 5xx and 429; `ok` statuses are answers."""
+    return _send(http, method, url, ok, **kwargs)
 
 
 @_retrying
