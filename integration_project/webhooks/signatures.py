@@ -171,6 +171,8 @@ def _identifier(value: Any, what: str) -> str:
     text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise WebhookError(400, f"{what} is too long")
+    if not text.isprintable():  # control characters (NUL above all: PostgreSQL text refuses it)
+        raise WebhookError(400, f"{what} has control characters")
     return text
 
 

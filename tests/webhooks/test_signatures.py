@@ -256,6 +256,8 @@ def test_hubspot_batch_becomes_one_event_each() -> None:
         ("stripe", {}, [1, 2]),
         ("stripe", {}, {"id": "x" * 256, "type": "x"}),
         ("stripe", {}, {"id": True, "type": "x"}),
+        ("stripe", {}, {"id": "evt\u0000", "type": "x"}),
+        ("stripe", {}, {"id": "evt_1", "type": "x\ny"}),
         ("standard_webhooks", {"webhook-id": "m"}, {"data": {}}),
         ("hubspot_v3", {}, []),
         ("hubspot_v3", {}, [{"eventId": 1}]),
