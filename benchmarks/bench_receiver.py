@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -170,6 +172,23 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "") -> 
         process.wait(timeout=30)
 
 
+@contextmanager
+def scratch_schema(url: str) -> Iterator[str]:
+    """A URL whose tables go to a fresh PostgreSQL schema, dropped afterwards."""
+    import sqlalchemy as sa
+
+    schema = f"bench_receiver_{os.getpid()}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def machine() -> str:
     """One line describing the machine."""
     cpu = next(
@@ -190,7 +209,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--postgres-url", help="also measure the receiver with its inbox on PostgreSQL")
+    parser.add_argument(
+        "--postgres-url", help="also measure with the inbox on PostgreSQL (in a scratch schema, dropped afterwards)"
+    )
     parser.add_argument("--serve", nargs=3, metavar=("ROLE", "FD", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -203,9 +224,8 @@ def main() -> None:
         sqlite_url = f"sqlite:///{Path(folder) / 'hub.sqlite'}"
         results["receiver, inbox on SQLite"] = measure("receiver", args.requests, args.concurrency, sqlite_url)
         if args.postgres_url:
-            results["receiver, inbox on PostgreSQL"] = measure(
-                "receiver", args.requests, args.concurrency, args.postgres_url
-            )
+            with scratch_schema(args.postgres_url) as url:
+                results["receiver, inbox on PostgreSQL"] = measure("receiver", args.requests, args.concurrency, url)
     print(f"machine: {machine()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average before: {load_before}")
     print(f"client: asyncio HTTP/1.1, {args.concurrency} kept-alive connections, {args.requests} requests each")
