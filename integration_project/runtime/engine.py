@@ -127,16 +127,19 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
+    owned = {f for f, system in obj.field_sources.items() if system == consumer}
+    refs = {f: target for f, target in obj.references.items() if f in binding.mapping}
+    # The consumer may already hold our records (keyed by our id) before its first sync: record
+    # them all as held, so that a record sent later, even one parked today, updates instead of
+    # duplicating. After a crash a create may have been sent whose answer was never recorded:
+    # look those up too before sending again.
+    index: dict[str, str] | None = None
+    if not store.has_deliveries(consumer, obj.name):
+        index = connector.index(binding.resource, binding.mapping[obj.identity_key])
+        store.hold(consumer, obj.name, index)
     todo = store.undelivered(consumer, obj.name)
     stats.read = len(todo)
     stats.unchanged = store.count(obj.name) - len(todo)
-    owned = {f for f, system in obj.field_sources.items() if system == consumer}
-    refs = {f: target for f, target in obj.references.items() if f in binding.mapping}
-    # On a first sync the consumer may already hold our records (keyed by our id), and after a
-    # crash a create may have been sent whose answer was never recorded: in both cases look the
-    # record up before sending, so neither creates a duplicate.
-    first_sync = not store.has_deliveries(consumer, obj.name)
-    index: dict[str, str] | None = None
     for rec, sent in todo:
         key = f"{rec.record_id}:{rec.content_hash}"
         if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
@@ -158,7 +161,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                                   reason=f"waiting for {', '.join(missing)} in {consumer}")
             continue
         external = sent["external_id"] if sent else None
-        if external is None and (first_sync or (sent and sent["status"] == "pending")):
+        if external is None and sent and sent["status"] == "pending":
             if index is None:
                 index = connector.index(binding.resource, binding.mapping[obj.identity_key])
             external = index.get(rec.record_id)

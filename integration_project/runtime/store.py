@@ -43,6 +43,7 @@ deliveries = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("external_id", sa.String(255)),
     # pending (sent, answer unknown) | done | skipped (outside the binding's filter)
+    # | held (found in the consumer at its first sync, content unknown)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -194,6 +195,14 @@ class Store:
             (deliveries.c.system == system) & (deliveries.c.object == obj)).limit(1)
         with self.engine.connect() as conn:
             return conn.execute(q).first() is not None
+
+    def hold(self, system: str, obj: str, found: dict[str, str]) -> None:
+        """Record records a consumer already held before its first sync (our id -> its id)."""
+        rows = [{"system": system, "object": obj, "record_id": rid, "content_hash": "",
+                 "external_id": ext, "status": "held", "updated_at": now()} for rid, ext in found.items()]
+        with self.transaction() as conn:
+            if rows:
+                conn.execute(sa.insert(deliveries), rows)
 
     def mark_delivery(self, system: str, obj: str, record_id: str, content_hash: str,
                       status: str, external_id: str | None) -> None:

@@ -46,3 +46,35 @@ def business_env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> 
         for key, value in env.items():
             mp.setenv(key, value)
         yield env
+
+
+@pytest.fixture
+def alert_receiver() -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP server on loopback that records the alerts posted to it."""
+    import socket
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    received: list[dict] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.json())
+        return Response(status_code=200)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/alerts", hook, methods=["POST"])]),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}/alerts", received
+    server.should_exit = True
+    thread.join(timeout=10)
