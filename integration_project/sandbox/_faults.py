@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,6 +31,9 @@ class Faults(BaseModel):
     deprecation: str | None = Field(None, description="Deprecation header value, e.g. an HTTP date or 'true'")
     sunset: str | None = Field(None, description="Sunset header value (an HTTP date)")
     renamed_fields: dict[str, str] = Field(default_factory=dict, description="JSON keys renamed in responses")
+    renamed_in_version: str | None = Field(
+        None, description="rename only for requests naming this API version (in the path or an "
+        "Api-Version / Stripe-Version header); None: for every request")
     seed: int | None = Field(None, description="seed for the fault dice, for reproducible runs")
 
     @model_validator(mode="after")
@@ -82,11 +85,12 @@ class FaultInjector:
         if fault is not None:
             await actions[fault](send)
             return
-        await self.app(scope, receive, self._evolve(send))
+        renames = renames_for(self.faults, scope["path"], dict(scope["headers"]))
+        await self.app(scope, receive, self._evolve(send, renames))
 
-    def _evolve(self, send: Send) -> Send:
+    def _evolve(self, send: Send, renames: dict[str, str]) -> Send:
         f = self.faults
-        if not (f.deprecation or f.sunset or f.renamed_fields):
+        if not (f.deprecation or f.sunset or renames):
             return send
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -105,8 +109,8 @@ class FaultInjector:
                 return
             body = b"".join(chunks)
             content_type = dict(start["headers"]).get(b"content-type", b"")
-            if f.renamed_fields and content_type.startswith(b"application/json") and body:
-                body = json.dumps(rename_fields(json.loads(body), f.renamed_fields)).encode()
+            if renames and content_type.startswith(b"application/json") and body:
+                body = json.dumps(rename_fields(json.loads(body), renames)).encode()
             start["headers"].append((b"content-length", str(len(body)).encode()))
             await send(start)
             await send({"type": "http.response.body", "body": body})
@@ -140,6 +144,17 @@ class FaultInjector:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def renames_for(faults: Faults, path: str, headers: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, str]:
+    """The field renames that apply to one request, given the version it asks for."""
+    version = faults.renamed_in_version
+    if not faults.renamed_fields or version is None:
+        return faults.renamed_fields
+    lowered = {(k.decode() if isinstance(k, bytes) else k).lower(): (v.decode() if isinstance(v, bytes) else v)
+               for k, v in headers.items()}
+    asked = {lowered.get("api-version"), lowered.get("stripe-version")}
+    return faults.renamed_fields if f"/{version}/" in path or version in asked else {}
 
 
 def rename_fields(value: Any, renamed: dict[str, str]) -> Any:

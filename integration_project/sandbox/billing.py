@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from . import _fake
 from ._config import SystemConfig
-from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields
+from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields, renames_for
 
 
 def _load(store: dict[str, Any], path: Path) -> None:
@@ -98,8 +98,9 @@ def _faults(initial: Faults) -> tuple[Any, Any]:
             response.headers["Deprecation"] = f.deprecation
         if f.sunset:
             response.headers["Sunset"] = f.sunset
-        if f.renamed_fields and isinstance(response, web.Response) and response.content_type == "application/json":
-            response.body = json.dumps(rename_fields(json.loads(response.body), f.renamed_fields)).encode()
+        renames = renames_for(f, request.path, request.headers)
+        if renames and isinstance(response, web.Response) and response.content_type == "application/json":
+            response.body = json.dumps(rename_fields(json.loads(response.body), renames)).encode()
         return response
 
     async def faults(request: web.Request) -> web.Response:

@@ -79,3 +79,16 @@ def test_bad_fault_settings_are_refused_and_need_the_token(sandbox: Sandbox, inv
     assert inventory.put("/_sandbox/faults", json={"volcano": 1}).status_code == 400
     assert httpx.put(sandbox.url("inventory") + "/_sandbox/faults", json={}).status_code == 401
     assert inventory.get("/_sandbox/faults").json()["error_rate"] == 0
+
+
+def test_a_field_renamed_only_in_the_new_api_version(sandbox: Sandbox) -> None:
+    with client(sandbox, "shop") as http:
+        try:
+            http.put("/_sandbox/faults", json={"renamed_fields": {"total_price": "current_total_price"},
+                                               "renamed_in_version": "2025-01"}).raise_for_status()
+            new = http.get("/admin/api/2025-01/orders.json", params={"limit": 1}).json()["orders"][0]
+            old = http.get("/admin/api/2024-10/orders.json", params={"limit": 1}).json()["orders"][0]
+        finally:
+            http.put("/_sandbox/faults", json={}).raise_for_status()
+    assert "current_total_price" in new and "total_price" not in new
+    assert "total_price" in old and "current_total_price" not in old
