@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, EmailStr, Field
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
 from integration_project import DataObject
@@ -15,6 +15,9 @@ from integration_project import DataObject
 Country = Annotated[CountryAlpha2, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# The ERP codes a product's status A (active), S (blocked), X (discontinued); any other code is invalid.
+ErpActive = Annotated[bool, BeforeValidator(lambda v: {"A": True, "S": False, "X": False}.get(v, v))]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class Customer(BaseModel):
@@ -37,9 +40,9 @@ class Deal(BaseModel):
     name: str
     customer_id: str
     amount: Money
-    currency: Currency
+    currency: Currency = Field("EUR", description="HubSpot leaves it empty for the portal's currency, EUR")
     stage: str
-    close_date: date | None = None
+    close_date: datetime | None = None
     updated_at: datetime
 
 
@@ -72,7 +75,7 @@ class Ticket(BaseModel):
     id: str
     customer_email: EmailStr
     subject: str
-    status: Literal["new", "open", "pending", "solved", "closed"]
+    status: Literal["new", "open", "pending", "hold", "solved", "closed"]
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     order_id: str | None = None
     updated_at: datetime
@@ -83,7 +86,7 @@ class OrderLine(BaseModel):
 
     sku: str
     quantity: int = Field(gt=0)
-    unit_price: Money
+    price: Money = Field(description="unit price")
 
 
 class Order(BaseModel):
@@ -102,10 +105,10 @@ class Product(BaseModel):
     """A catalog item with its price."""
 
     sku: str
-    name: str
+    name: Text
     price: Money
     currency: Currency
-    active: bool
+    active: ErpActive
     updated_at: datetime
 
 
@@ -120,31 +123,34 @@ class StockLevel(BaseModel):
 
 
 class Shipment(BaseModel):
-    """A parcel sent for an order."""
+    """A parcel sent for an order (the 3PL ships each order in one parcel)."""
 
     id: str
     order_id: str
-    carrier: str
+    carrier: str | None = None
     tracking_number: str | None = None
-    status: Literal["pending", "shipped", "in_transit", "delivered", "returned"]
+    status: Literal["received", "picked", "shipped", "delivered", "cancelled"]
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _tracked(self) -> "Shipment":
+        if self.status in ("shipped", "delivered") and not self.tracking_number:
+            raise ValueError("a shipped parcel needs a tracking number")
+        return self
 
 
 class Engagement(BaseModel):
-    """A marketing interaction that feeds the CRM's lead score."""
+    """How engaged one contact is with our campaigns; it feeds the CRM's lead score."""
 
-    id: str
     email: EmailStr
-    campaign: str
-    event: Literal["sent", "open", "click", "bounce", "unsubscribe"]
-    score: int
-    occurred_at: datetime
+    score: int = Field(ge=1, le=5, description="the marketing tool's engagement rating, 1 (low) to 5")
 
 
 customer = DataObject(
     name="customer", model=Customer, owner="team:sales-ops", identity_key="id",
     description="People and companies that buy from us.",
     pii=["email", "first_name", "last_name", "phone"],
+    match_keys=["email"],
     max_invalid_share=0.2,  # the CRM is known to hold bad entries; parked, not copied
 )
 deal = DataObject(
@@ -178,11 +184,12 @@ stock_level = DataObject(
     description="Units on hand per product and warehouse.",
 )
 shipment = DataObject(
-    name="shipment", model=Shipment, owner="team:operations", identity_key="id",
+    name="shipment", model=Shipment, owner="team:operations", identity_key="order_id",
     description="Parcels shipped by the 3PL for orders.",
     references={"order_id": "order"},
 )
 engagement = DataObject(
-    name="engagement", model=Engagement, owner="team:marketing", identity_key="id",
-    description="Marketing interactions (opens, clicks) that drive the lead score.", pii=["email"],
+    name="engagement", model=Engagement, owner="team:marketing", identity_key="email",
+    description="Each contact's engagement with our campaigns (opens, clicks), driving the lead score.",
+    pii=["email"],
 )

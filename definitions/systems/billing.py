@@ -36,9 +36,14 @@ billing = System(
             object="deal",
             role="consumer",
             purpose="A closed-won deal becomes an invoice without re-keying.",
-            resource="invoices",
+            # localstripe invoices only customers with a subscription: the deal becomes an invoice
+            # item, which Stripe bills on the customer's next invoice
+            resource="invoiceitems",
             mode="realtime",
-            mapping={"id": "metadata.deal_id", "customer_id": "customer", "amount": "amount"},
+            where={"stage": ["closedwon"]},
+            mapping={"id": "metadata.deal_id", "customer_id": "customer", "amount": "amount",
+                     "currency": "currency"},
+            compose={"description": "{name}"},
         ),
         Binding(
             object="invoice",

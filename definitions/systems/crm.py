@@ -47,7 +47,6 @@ crm = System(
                 "name": "properties.dealname",
                 "customer_id": "properties.contact_id",
                 "amount": "properties.amount",
-                "currency": "properties.deal_currency_code",
                 "stage": "properties.dealstage",
                 "close_date": "properties.closedate",
                 "updated_at": "updatedAt",

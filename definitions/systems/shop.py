@@ -42,9 +42,10 @@ shop = System(
             object="stock_level",
             role="consumer",
             purpose="The shop stops selling what the warehouse does not have.",
-            resource="inventory_levels",
+            resource="variants",
             cron="*/15 * * * *",
-            mapping={"sku": "sku", "on_hand": "available"},
+            # the sandbox shop keeps stock on the variant, as Shopify's REST API did before inventory levels
+            mapping={"id": "variants.0.sku", "on_hand": "variants.0.inventory_quantity"},
         ),
         Binding(
             object="shipment",
@@ -53,8 +54,8 @@ shop = System(
             resource="fulfillments",
             mode="realtime",
             echo_suppression=True,
-            mapping={"order_id": "order_id", "tracking_number": "tracking_number",
-                     "status": "shipment_status"},
+            mapping={"order_id": "order_id", "carrier": "tracking_company",
+                     "tracking_number": "tracking_number", "status": "shipment_status"},
         ),
     ],
 )

@@ -23,7 +23,7 @@ support = System(
             role="source",
             purpose="Customers open tickets in the support desk; it owns them.",
             resource="tickets",
-            mapping={"id": "id", "customer_email": "requester_email", "subject": "subject",
+            mapping={"id": "id", "customer_email": "requester.email", "subject": "subject",
                      "status": "status", "priority": "priority", "updated_at": "updated_at"},
         ),
         Binding(

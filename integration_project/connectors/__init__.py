@@ -1,11 +1,20 @@
 """How to talk to a system: one connector per API style, chosen by the declaration's `api.connector`."""
 
 from integration_project.connectors.base import Connector, Page
+from integration_project.connectors.csv import DropFolder
 from integration_project.connectors.hubspot import HubSpot
+from integration_project.connectors.mailchimp import Mailchimp
+from integration_project.connectors.rest import Rest
+from integration_project.connectors.shopify import Shopify
+from integration_project.connectors.sql import Sql
 from integration_project.connectors.stripe import Stripe
+from integration_project.connectors.zendesk import Zendesk
 from integration_project.model import Flow, System
 
-CONNECTORS: dict[str, type[Connector]] = {"hubspot": HubSpot, "stripe": Stripe}
+CONNECTORS: dict[str, type[Connector]] = {
+    "hubspot": HubSpot, "stripe": Stripe, "zendesk": Zendesk, "shopify": Shopify, "rest": Rest,
+    "mailchimp": Mailchimp, "sql": Sql, "csv": DropFolder,
+}
 
 
 def connector_class(system: System) -> type[Connector] | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from integration_project.model.mapping import get_path
@@ -15,6 +16,16 @@ class Page:
 
     records: list[dict[str, Any]]
     cursor: str | None
+
+
+class Patterns(frozenset[str]):
+    """Resource names given as shell patterns: `lists/*/members` holds `lists/a1b2/members`."""
+
+    def __new__(cls, patterns: Iterable[str]) -> "Patterns":
+        return super().__new__(cls, patterns)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(fnmatchcase(name, p) for p in self)
 
 
 class Connector:

@@ -1,4 +1,4 @@
-"""HubSpot CRM v3: full scans by id, then incremental reads through the search API."""
+"""HubSpot CRM v3: full scans by id, then incremental reads through the search API; contact updates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 from integration_project.connectors import http
 from integration_project.connectors.base import Connector, Page
+from integration_project.errors import PermanentError
 from integration_project.model import Api
+from integration_project.model.mapping import get_path
 
 PAGE = 100
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
@@ -19,9 +21,14 @@ def _ms(record: dict[str, Any]) -> int:
 
 
 class HubSpot(Connector):
-    """Reads CRM objects (contacts, deals, companies) oldest change first."""
+    """Reads CRM objects (contacts, deals, companies) oldest change first; updates contacts.
+
+    The CRM is the customer master, so a load only updates the contact it finds (by our id, or
+    by email); one it cannot find is refused, never created from another system's data.
+    """
 
     extracts = frozenset({"contacts", "deals", "companies"})
+    loads = frozenset({"contacts"})
 
     def __init__(self, api: Api):
         self.http = http.client(api)
@@ -62,6 +69,30 @@ class HubSpot(Connector):
             yield Page(records, None if after else str(newest))
             if not after:
                 return
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our id (at `id_path`, e.g. properties.email) -> CRM id; the oldest record wins a tie."""
+        found: dict[str, str] = {}
+        for page in self._scan(resource):
+            for record in page.records:
+                if (ours := get_path(record, id_path)) is not None:
+                    found.setdefault(str(ours), record["id"])
+        return found
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """PATCH the record's properties; without its id, find it by email first."""
+        properties = payload.get("properties", {})
+        if external_id is None and properties.get("email"):
+            body = {"filterGroups": [{"filters": [
+                        {"propertyName": "email", "operator": "EQ", "value": properties["email"]}]}],
+                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 1}
+            found = http.call_json(self.http, "POST", f"/crm/v3/objects/{resource}/search", json=body)
+            external_id = found["results"][0]["id"] if found["results"] else None
+        if external_id is None:
+            raise PermanentError(f"no {resource} record to update: the CRM creates its own")
+        http.call_json(self.http, "PATCH", f"/crm/v3/objects/{resource}/{external_id}",
+                       json={"properties": properties})
+        return external_id
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -1,17 +1,21 @@
-"""Stripe: customers created or updated idempotently without relying on Idempotency-Key.
+"""Stripe: customers and invoice items written idempotently; invoices and charges read.
 
 Stripe's emulator (localstripe) ignores Idempotency-Key, and a crash between a create and our
 record of it would otherwise duplicate the customer. So the engine marks a send as pending first;
 on a rerun, `index` lists the system's records and finds ours by the id we store in metadata.
+
+Stripe counts money in the currency's minor unit (cents) and writes currencies in lower case;
+the connector speaks decimal amounts and ISO codes (EUR) to the hub, both ways.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from integration_project.connectors import http
-from integration_project.connectors.base import Connector
+from integration_project.connectors.base import Connector, Page
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -26,13 +30,60 @@ def form(payload: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]
             yield name, str(value)
 
 
-class Stripe(Connector):
-    """Loads customers into Stripe."""
+# Currencies without a minor unit (https://docs.stripe.com/currencies#zero-decimal).
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                          "vnd", "vuv", "xaf", "xof", "xpf"})
+MONEY = ("amount", "amount_due", "amount_paid", "amount_remaining", "subtotal", "total", "amount_refunded")
 
-    loads = frozenset({"customers"})
+
+def _scale(currency: str) -> Decimal:
+    return Decimal(1) if currency.lower() in ZERO_DECIMAL else Decimal(100)
+
+
+def to_decimal(record: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe object with its amounts in decimal units and its currency as an ISO code."""
+    currency = record.get("currency")
+    if not isinstance(currency, str):
+        return record
+    scale = _scale(currency)
+    money = {k: str(Decimal(record[k]) / scale) for k in MONEY if isinstance(record.get(k), int)}
+    return {**record, **money, "currency": currency.upper()}
+
+
+def to_minor(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload with its decimal amounts in the currency's minor unit and its currency in lower case."""
+    currency = payload.get("currency")
+    if not isinstance(currency, str):
+        return payload
+    scale = _scale(currency)
+    money = {k: int(Decimal(str(payload[k])) * scale) for k in MONEY if payload.get(k) is not None}
+    return {**payload, **money, "currency": currency.lower()}
+
+
+class Stripe(Connector):
+    """Customers and invoice items into Stripe; invoices and charges out of it.
+
+    Stripe's lists have no modified-since filter (changes arrive as events), so extraction reads
+    the whole list, newest first, and commits no cursor: unchanged records are skipped in the hub
+    by their content hash.
+    """
+
+    extracts = frozenset({"invoices", "charges"})
+    loads = frozenset({"customers", "invoiceitems"})
 
     def __init__(self, api: Api):
         self.http = http.client(api, headers={"Stripe-Version": api.version})
+
+    def pages(self, resource: str, since: str | None) -> Iterator[Page]:
+        """Every record of the list, a page at a time, amounts in decimal units."""
+        after = None
+        while True:
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            data = http.call_json(self.http, "GET", f"/v1/{resource}", params=params)
+            yield Page([to_decimal(r) for r in data["data"]], None)
+            if not data.get("has_more") or not data["data"]:
+                return
+            after = data["data"][-1]["id"]
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (read at `id_path`, e.g. metadata.crm_id) -> Stripe id, over every record."""
@@ -51,6 +102,9 @@ class Stripe(Connector):
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
         """POST to create, or POST to the record's URL to update; returns the Stripe id."""
         url = f"/v1/{resource}/{external_id}" if external_id else f"/v1/{resource}"
+        payload = to_minor(payload)
+        if external_id and resource == "invoiceitems":  # an item's customer and currency are fixed
+            payload = {k: v for k, v in payload.items() if k not in ("customer", "currency")}
         return http.call_json(self.http, "POST", url, data=dict(form(payload)))["id"]
 
     def close(self) -> None:

@@ -1,0 +1,98 @@
+"""Plain JSON APIs (the warehouse and the 3PL): `{"data", "next_cursor"}` pages out, typed writes in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from integration_project.connectors import http
+from integration_project.connectors.base import Connector, Page
+from integration_project.errors import PermanentError
+from integration_project.model import Api
+
+PAGE = 500
+
+
+class Rest(Connector):
+    """Collections read by modification-time cursor; shipment instructions, stock items and adjustments written.
+
+    - `shipments`: one instruction per order; a second one answers 409 with the existing id, which is
+      adopted. An instruction cannot change: a resend with other lines is refused (dead-lettered).
+    - `stock`: a stock item per SKU, created or renamed by PUT.
+    - `stock/adjustments`: an order moves stock by one adjustment per line, each with an
+      Idempotency-Key of order and SKU, so a resend never moves stock twice.
+    """
+
+    extracts = frozenset({"stock", "shipments"})
+    loads = frozenset({"shipments", "stock", "stock/adjustments"})
+
+    def __init__(self, api: Api):
+        self.http = http.client(api)
+        self.prefix = f"/v{api.version}"
+
+    def pages(self, resource: str, since: str | None) -> Iterator[Page]:
+        """Changes oldest first: the API's cursor between pages, then the newest change's time.
+
+        The API's cursor ends with the stream, so the last page is resumed from its newest
+        modification time (`updated_since`, second resolution: the boundary is read again).
+        """
+        kind, _, value = (since or "").partition(":")
+        params: dict[str, Any] = {"cursor": value} if kind == "c" else {"updated_since": value} if value else {}
+        while True:
+            data = http.call_json(self.http, "GET", f"{self.prefix}/{resource}",
+                                  params={"limit": PAGE, **params})
+            records, after = data["data"], data["next_cursor"]
+            if after:
+                yield Page(records, f"c:{after}")
+                params = {"cursor": after}
+                continue
+            yield Page(records, f"t:{records[-1]['updated_at']}" if records else since)
+            return
+
+    def _all(self, resource: str) -> Iterator[dict[str, Any]]:
+        for page in self.pages(resource, None):
+            yield from page.records
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our id -> the system's id: instructions by order, stock items by SKU; adjustments need none."""
+        if resource == "shipments":
+            return {str(s[id_path]): str(s["id"]) for s in self._all("shipments") if s.get(id_path)}
+        if resource == "stock":
+            return {str(s[id_path]): str(s["sku"]) for s in self._all("stock")}
+        return {}  # adjustments are made safe by their Idempotency-Key, not by a lookup
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """Write one record in the resource's own way (see the class docstring); returns the system's id."""
+        if resource == "shipments":
+            return self._instruct(external_id, payload)
+        if resource == "stock":
+            sku = payload.pop("sku")
+            http.call(self.http, "PUT", f"{self.prefix}/stock/{sku}", json=payload)
+            return str(sku)
+        if resource == "stock/adjustments":
+            return self._adjust(payload)
+        raise PermanentError(f"{type(self).__name__} cannot load {resource}")
+
+    def _instruct(self, external_id: str | None, payload: dict[str, Any]) -> str:
+        wanted = sorted((line["sku"], int(line["quantity"])) for line in payload["lines"])
+        if external_id is None:
+            response = http.call(self.http, "POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
+            if response.status_code != 409:
+                return str(response.json()["id"])
+            external_id = str(response.json()["shipment_id"])  # the order's instruction exists: adopt it
+        held = http.call_json(self.http, "GET", f"{self.prefix}/shipments/{external_id}")
+        if sorted((line["sku"], int(line["quantity"])) for line in held["lines"]) != wanted:
+            raise PermanentError(f"shipment {external_id}: the 3PL accepts no change to an instruction's lines")
+        return external_id
+
+    def _adjust(self, payload: dict[str, Any]) -> str:
+        reference = str(payload["reference"])
+        for line in payload["lines"]:
+            body = {"delta": -int(line["quantity"]), "reason": "order", "reference": reference}
+            http.call(self.http, "POST", f"{self.prefix}/stock/{line['sku']}/adjustments", json=body,
+                      headers={"Idempotency-Key": f"order-{reference}-{line['sku']}"})
+        return reference
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.close()

@@ -1,0 +1,91 @@
+"""Shopify Admin REST: orders out (Link-header pages, `updated_at_min`); products, stock and fulfillments in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from integration_project.connectors import http
+from integration_project.connectors.base import Connector, Page
+from integration_project.errors import PermanentError
+from integration_project.model import Api
+from integration_project.model.mapping import get_path
+
+PAGE = 250
+
+
+class Shopify(Connector):
+    """Orders and products read by modification time; products, variant stock and fulfillments written.
+
+    Lists are ordered by id, not by change, so a cursor is safe only once a whole listing is read:
+    it is committed with the last page, and it is the older of the newest change seen and the
+    shop's clock when the listing began (a record changed meanwhile is read again next time).
+    """
+
+    extracts = frozenset({"orders", "products"})
+    loads = frozenset({"products", "variants", "fulfillments"})
+
+    def __init__(self, api: Api):
+        self.http = http.client(api)
+        self.prefix = f"/admin/api/{api.version}"
+        self._by_sku: dict[str, str] | None = None
+
+    def pages(self, resource: str, since: str | None) -> Iterator[Page]:
+        """Records changed at or after the cursor; the cursor comes with the last page only."""
+        url: str | None = f"{self.prefix}/{resource}.json"
+        params: dict[str, Any] = {"limit": PAGE, "status": "any", **({"updated_at_min": since} if since else {})}
+        began: datetime | None = None
+        newest = datetime.fromisoformat(since) if since else None
+        while url:
+            response = http.call(self.http, "GET", url, params=params)
+            began = began or http.server_time(response) - timedelta(seconds=1)
+            records = response.json()[resource]
+            for record in records:
+                changed = datetime.fromisoformat(record["updated_at"])
+                newest = changed if newest is None else max(newest, changed)
+            url, params = response.links.get("next", {}).get("url"), {}
+            cursor = min(newest, began) if newest else None
+            yield Page(records, None if url else cursor.isoformat() if cursor else since)
+
+    def _products(self) -> Iterator[dict[str, Any]]:
+        for page in self.pages("products", None):
+            yield from page.records
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our id -> shop id: products and variants by `id_path` (the SKU), fulfillments by order."""
+        if resource == "fulfillments":  # an order's fulfillment is known by the order's id
+            return {str(o["id"]): str(o["id"]) for page in self.pages("orders", None)
+                    for o in page.records if o.get("fulfillment")}
+        return {str(get_path(p, id_path)): str(p["id"]) for p in self._products()
+                if get_path(p, id_path) is not None}
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """Write a product (or only its variant's stock), or an order's fulfillment; returns the shop id."""
+        if resource == "fulfillments":
+            order = payload.pop("order_id")
+            payload["status"] = "success" if payload.get("tracking_number") else "open"
+            http.call(self.http, "POST", f"{self.prefix}/orders/{order}/fulfillments.json",
+                      json={"fulfillment": payload})
+            return str(order)
+        variant = payload.pop("variants", {}).get("0", {})
+        if external_id is None and resource == "variants":
+            if self._by_sku is None:
+                self._by_sku = self.index(resource, "variants.0.sku")
+            external_id = self._by_sku.get(str(variant.get("sku")))
+            if external_id is None:
+                raise PermanentError(f"no product with SKU {variant.get('sku')} in the shop yet")
+        if external_id is None:
+            body = {**payload, "variants": [variant]}
+            return str(http.call_json(self.http, "POST", f"{self.prefix}/products.json",
+                                      json={"product": body})["product"]["id"])
+        url = f"{self.prefix}/products/{external_id}.json"
+        held = http.call_json(self.http, "GET", url)["product"]["variants"]
+        # PUT replaces the variants: keep every field of theirs that we do not send
+        variants = [{**(held[0] if held else {}), **variant}, *held[1:]]
+        http.call(self.http, "PUT", url, json={"product": {**payload, "variants": variants}})
+        return external_id
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.close()

@@ -1,0 +1,126 @@
+"""SQL databases (SQLAlchemy): tables read by a cursor column, rows written by primary-key upsert.
+
+A source resource names the table and its change column, `ITM_MST?cursor=CHG_TS`; a consumer
+resource names the table. Tables are reflected, so values are converted to each column's type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
+
+from integration_project.connectors.base import Connector, Page, Patterns
+from integration_project.errors import PermanentError, TransientError
+from integration_project.model import Api
+
+PAGE = 500
+
+
+def _python(column: sa.Column, value: Any) -> Any:
+    """A JSON or text value as the column's Python type (dates, times, decimals)."""
+    if value is None or value == "":
+        return None
+    kind = column.type
+    if isinstance(kind, sa.DateTime) and isinstance(value, str):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment if kind.timezone else moment.replace(tzinfo=None)
+    if isinstance(kind, sa.Date) and isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if isinstance(kind, sa.Numeric) and not isinstance(value, Decimal):
+        return Decimal(str(value))
+    return value
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value) \
+        if isinstance(value, Decimal) else value
+
+
+class Sql(Connector):
+    """Any table with a change column out, any table with a primary key in."""
+
+    extracts = Patterns({"*[?]cursor=*"})
+    loads = Patterns({"[A-Za-z_]*"})
+
+    def __init__(self, api: Api):
+        self.engine = sa.create_engine(api.url())
+        self.metadata = sa.MetaData()
+
+    def _table(self, name: str) -> sa.Table:
+        try:
+            return sa.Table(name, self.metadata, autoload_with=self.engine)
+        except NoSuchTableError:
+            raise PermanentError(f"no table {name!r} in the database") from None
+        except OperationalError as exc:
+            raise TransientError(f"database unreachable: {type(exc.orig).__name__}") from exc
+
+    def pages(self, resource: str, since: str | None) -> Iterator[Page]:
+        """Rows in (change column, primary key) order after the cursor; each page's cursor is safe."""
+        name, _, query = resource.partition("?")
+        table = self._table(name)
+        changed = table.c[parse_qs(query)["cursor"][0]]
+        keys = list(table.primary_key.columns)
+        after = json.loads(since) if since else None
+        while True:
+            select = sa.select(table).order_by(changed, *keys).limit(PAGE)
+            if after is not None:
+                value = _python(changed, after[0])
+                select = select.where(sa.or_(changed > value, sa.and_(
+                    changed == value, sa.tuple_(*keys) > sa.tuple_(*(sa.literal(k) for k in after[1])))))
+            with self.engine.connect() as conn:
+                rows = [dict(r) for r in conn.execute(select).mappings()]
+            if not rows:
+                return
+            last = rows[-1]
+            after = [_json(last[changed.name]), [_json(last[k.name]) for k in keys]]
+            yield Page(rows, json.dumps(after))
+            if len(rows) < PAGE:
+                return
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our id (the column `id_path`) -> the row's primary key."""
+        table = self._table(resource)
+        key = self._key(table)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c[id_path], key)).all()
+        return {str(ours): str(pk) for ours, pk in rows if ours is not None}
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """UPDATE the row by primary key, INSERT it when absent; returns the key."""
+        table = self._table(resource)
+        key = self._key(table)
+        unknown = sorted(set(payload) - set(table.c.keys()))
+        if unknown:
+            raise PermanentError(f"{resource} has no column {', '.join(unknown)}")
+        values = {name: _python(table.c[name], value) for name, value in payload.items()}
+        pk = external_id if external_id is not None else values.get(key.name)
+        if pk is None:
+            raise PermanentError(f"{resource}: no value for the primary key {key.name}")
+        values[key.name] = _python(key, pk)
+        try:
+            with self.engine.begin() as conn:
+                if not conn.execute(sa.update(table).where(key == values[key.name]).values(**values)).rowcount:
+                    conn.execute(sa.insert(table).values(**values))
+        except OperationalError as exc:  # locked, gone away: worth another try
+            raise TransientError(f"{resource}: {type(exc.orig).__name__}") from exc
+        except DBAPIError as exc:  # constraints, bad values: the row itself is wrong
+            raise PermanentError(f"{resource}: rejected by the database: {str(exc.orig)[:200]}") from exc
+        return str(values[key.name])
+
+    @staticmethod
+    def _key(table: sa.Table) -> sa.Column:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1:
+            raise PermanentError(f"{table.name}: upserts need a single-column primary key")
+        return keys[0]
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()

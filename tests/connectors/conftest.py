@@ -1,0 +1,60 @@
+"""Every connector against the real sandbox app of its system, configured by the example's declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from integration_project.connectors import Connector, connect
+from integration_project.launcher import sandbox_env
+from integration_project.model import Landscape, load_landscape
+from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
+
+
+@pytest.fixture(scope="session")
+def landscape() -> Landscape:
+    """The example business's declarations."""
+    return load_landscape("definitions")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """All eight systems, seed 11, 40 records each; shipments stay as they are during the tests."""
+    options = {"fulfilment": {"advance_seconds": 3600}}
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), None, seed=11, size=40, options=options) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def env(sandbox: Sandbox, landscape: Landscape) -> Iterator[dict[str, str]]:
+    """The declared environment variables pointed at the sandbox (the ERP by its database URL)."""
+    values = {**sandbox_env(landscape, sandbox), "ERP_DATABASE_URL": sandbox.erp_database_url()}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in values.items():
+            mp.setenv(key, value)
+        yield values
+
+
+@pytest.fixture
+def connector(env: dict[str, str], landscape: Landscape) -> Iterator[Callable[[str], Connector]]:
+    """`connector("shop")`: the declared connector of a system; closed after the test."""
+    opened: list[Connector] = []
+
+    def make(system: str) -> Connector:
+        opened.append(connect(landscape.systems[system]))
+        return opened[-1]
+
+    yield make
+    for c in opened:
+        c.close()
+
+
+def drain(c: Connector, resource: str, since: str | None) -> tuple[list[dict], str | None]:
+    """Every record of an extraction and the last cursor it offered."""
+    records, cursor = [], since
+    for page in c.pages(resource, since):
+        records += page.records
+        cursor = page.cursor if page.cursor is not None else cursor
+    return records, cursor

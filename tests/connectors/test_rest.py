@@ -1,0 +1,72 @@
+"""The JSON API connector against the sandbox warehouse and 3PL."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration_project.errors import PermanentError
+from tests.connectors.conftest import drain
+
+
+def test_stock_extracts_to_the_end_and_resumes_with_only_changes(connector, sandbox):
+    rest = connector("inventory")
+    stock, cursor = drain(rest, "stock", None)
+    assert len(stock) == sandbox.seed_report("inventory")["counts"]["stock"]
+    assert cursor and cursor.startswith("t:")
+    again, _ = drain(rest, "stock", cursor)
+    assert len(again) < len(stock)  # only the boundary second is read again
+    rest.upsert("stock", None, {"sku": "SKU-000002", "name": "Renamed Widget"})
+    changed, _ = drain(rest, "stock", cursor)
+    assert "SKU-000002" in {s["sku"] for s in changed}
+
+
+def test_stock_items_upsert_by_sku_and_the_index_finds_them(connector):
+    rest = connector("inventory")
+    assert rest.upsert("stock", None, {"sku": "SKU-900001", "name": "New Gear"}) == "SKU-900001"
+    assert rest.upsert("stock", "SKU-900001", {"sku": "SKU-900001", "name": "New Gear 2"}) == "SKU-900001"
+    items = [s for s in drain(rest, "stock", None)[0] if s["sku"] == "SKU-900001"]
+    assert [s["name"] for s in items] == ["New Gear 2"]
+    assert rest.index("stock", "sku")["SKU-900001"] == "SKU-900001"
+
+
+def test_an_order_moves_stock_once_however_often_it_is_sent(connector):
+    rest = connector("inventory")
+    before = {s["sku"]: s["on_hand"] for s in drain(rest, "stock", None)[0]}
+    sku = next(k for k, v in sorted(before.items()) if v >= 10)
+    order = {"reference": "7001", "lines": [{"sku": sku, "quantity": 3, "price": "1.00"}]}
+    assert rest.upsert("stock/adjustments", None, order) == "7001"
+    assert rest.upsert("stock/adjustments", "7001", order) == "7001"
+    after = {s["sku"]: s["on_hand"] for s in drain(rest, "stock", None)[0]}
+    assert after[sku] == before[sku] - 3
+
+
+def test_more_than_on_hand_is_refused(connector):
+    rest = connector("inventory")
+    with pytest.raises(PermanentError, match="409"):
+        rest.upsert("stock/adjustments", None, {"reference": "7002", "lines": [{"sku": "SKU-000001", "quantity": 10_000}]})
+
+
+def test_shipments_extract_and_resume(connector, sandbox):
+    rest = connector("fulfilment")
+    shipments, cursor = drain(rest, "shipments", None)
+    assert len(shipments) == sandbox.seed_report("fulfilment")["counts"]["shipments"]
+    assert len(drain(rest, "shipments", cursor)[0]) < len(shipments)
+
+
+def test_an_instruction_is_created_once_and_an_existing_one_adopted(connector, sandbox):
+    rest = connector("fulfilment")
+    order = {"order_id": "8001", "lines": [{"sku": "SKU-000003", "quantity": 2, "price": "9.90"}]}
+    created = rest.upsert("shipments", None, order)
+    assert rest.upsert("shipments", None, order) == created  # 409 names the existing one: adopted
+    assert rest.upsert("shipments", created, order) == created
+    assert rest.index("shipments", "order_id")["8001"] == created
+    held = [s for s in drain(rest, "shipments", None)[0] if s["order_id"] == "8001"]
+    assert len(held) == 1
+    with pytest.raises(PermanentError, match="no change"):
+        rest.upsert("shipments", created, {**order, "lines": [{"sku": "SKU-000003", "quantity": 5}]})
+
+
+def test_credentials_come_from_the_declared_variable(connector, monkeypatch):
+    monkeypatch.setenv("FULFILMENT_API_KEY", "wrong")
+    with pytest.raises(PermanentError, match="401"):
+        drain(connector("fulfilment"), "shipments", None)
