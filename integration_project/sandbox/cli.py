@@ -169,6 +169,7 @@ def seed_command(data_dir: Path | None, systems: tuple[str, ...], seed: int, siz
 @click.option("--deprecation", help="Deprecation header value (e.g. an HTTP date).")
 @click.option("--sunset", help="Sunset header value (an HTTP date).")
 @click.option("--rename", "renames", multiple=True, metavar="OLD=NEW", help="Rename a JSON field in responses (repeatable).")
+@click.option("--renamed-in-version", help="Rename only for requests asking for this API version (e.g. 2025-01).")
 @click.option("--clear", is_flag=True, help="Remove every fault first.")
 def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: bool, **settings: Any) -> None:
     """Show a running system's faults, or change them live (unset options keep their value)."""

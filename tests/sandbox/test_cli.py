@@ -35,8 +35,10 @@ def test_up_status_faults_down_cycle(tmp_path: Path) -> None:
         assert code == 1 and out.startswith("error: a sandbox already runs from") and len(out.splitlines()) == 1
         code, out = _run("faults", "inventory", *folder)
         assert code == 0 and json.loads(out)["latency_ms"] == 5
-        code, out = _run("faults", "inventory", *folder, "--error-rate", "0.25", "--rename", "sku=item")
+        code, out = _run("faults", "inventory", *folder, "--error-rate", "0.25", "--rename", "sku=item",
+                         "--renamed-in-version", "v2")
         assert code == 0 and json.loads(out)["error_rate"] == 0.25 and json.loads(out)["latency_ms"] == 5
+        assert json.loads(out)["renamed_in_version"] == "v2"
         code, out = _run("faults", "inventory", *folder, "--error-rate", "3")
         assert code == 1 and out.startswith("error: error_rate: ")
         code, out = _run("faults", "inventory", *folder, "--clear")
