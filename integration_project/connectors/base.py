@@ -60,5 +60,9 @@ class Connector:
         http = getattr(self, "http", None)
         return dict(getattr(http, "deprecations", {}))
 
+    def retries(self) -> int:
+        """How many calls were retried after a transient failure."""
+        return getattr(getattr(self, "http", None), "retries", 0)
+
     def close(self) -> None:
         """Release connections."""

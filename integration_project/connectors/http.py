@@ -54,6 +54,7 @@ class VendorClient(httpx.Client):
     def __init__(self, **kwargs: Any):
         super().__init__(event_hooks={"response": [self._note_deprecation]}, **kwargs)
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
+        self.retries = 0  # transient failures retried so far
 
     def _note_deprecation(self, response: httpx.Response) -> None:
         said = [f"{h}: {response.headers[h]}" for h in ("Deprecation", "Sunset") if h in response.headers]
@@ -85,9 +86,15 @@ def _classify(response: httpx.Response) -> None:
                              f"HTTP {response.status_code}: {response.text[:300]}")
 
 
+def _before_sleep(state) -> None:
+    log.warning("retrying after %s", state.outcome.exception())
+    client = state.args[0] if state.args else None
+    if isinstance(client, VendorClient):
+        client.retries += 1
+
+
 _retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
-                  stop=stop_after_attempt(ATTEMPTS), reraise=True,
-                  before_sleep=lambda s: log.warning("retrying after %s", s.outcome.exception()))
+                  stop=stop_after_attempt(ATTEMPTS), reraise=True, before_sleep=_before_sleep)
 
 
 def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from integration_project.errors import ConnectorError
 from integration_project.model.binding import Binding
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -70,7 +71,7 @@ class Auth(Strict):
         """Read one credential from the environment at run time."""
         value = os.environ.get(env_name)
         if value is None:
-            raise KeyError(f"environment variable {env_name} is not set")
+            raise ConnectorError(f"environment variable {env_name} is not set")
         return SecretStr(value)
 
 

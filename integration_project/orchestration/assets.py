@@ -45,7 +45,7 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
     ]
 
     @dg.multi_asset(name=f"ingest_{obj.name}", specs=[specs.source_spec, specs.hub_spec],
-                    check_specs=checks, op_tags={c.TAG_OBJECT: obj.name})
+                    check_specs=checks, op_tags={c.TAG_OBJECT: obj.name}, pool=source.name)
     def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
         store = hub_store.open()
         connector = connect(source)
@@ -53,6 +53,7 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
             stats = ingest(connector, source.name, binding, obj, store, context.run.run_id,
                            inbound_refs).done()
             deprecations = _warn_deprecations(connector, source, obj)
+            retries = connector.retries()
         finally:
             connector.close()
         context.log.info("ingested %s from %s: %s", obj.name, source.name, stats)
@@ -60,7 +61,7 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
         signature = _schema_signature(obj)
         yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={
             "read": stats["read"], "cursor": stats["cursor"] or "", "seconds": stats["seconds"],
-            "deprecations": dg.MetadataValue.json(deprecations)})
+            "retries": retries, "deprecations": dg.MetadataValue.json(deprecations)})
         yield dg.MaterializeResult(asset_key=key, metadata={
             **{k: stats[k] for k in ("valid", "rejected", "written", "unchanged")},
             "schema_signature": dg.MetadataValue.json(signature)})
@@ -106,12 +107,13 @@ def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
     owners = _owners(flow.consumer, flow.object)
 
     @dg.multi_asset(name=f"deliver_{flow.name}", specs=[spec], check_specs=checks,
-                    op_tags={c.TAG_FLOW: flow.name})
+                    op_tags={c.TAG_FLOW: flow.name}, pool=flow.consumer.name)
     def _deliver(context: dg.AssetExecutionContext, hub_store: HubStore):
         connector = connect(flow.consumer)
         try:
             stats = deliver(connector, flow, hub_store.open(), context.run.run_id).done()
             deprecations = _warn_deprecations(connector, flow.consumer, flow.object)
+            retries = connector.retries()
         finally:
             connector.close()
         context.log.info("delivered %s to %s: %s", flow.object.name, flow.consumer.name, stats)
@@ -120,7 +122,8 @@ def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
                   f"{flow.consumer.title}, {stats['waiting']} waiting for a prerequisite.", owners)
         yield dg.MaterializeResult(asset_key=spec.key, metadata={
             **{k: stats[k] for k in ("read", "written", "rejected", "skipped", "waiting", "seconds")},
-            "skipped_unchanged": stats["unchanged"], "deprecations": dg.MetadataValue.json(deprecations)})
+            "skipped_unchanged": stats["unchanged"], "retries": retries,
+            "deprecations": dg.MetadataValue.json(deprecations)})
         if volume:
             inside = volume.min <= stats["read"] <= volume.max
             if not inside:

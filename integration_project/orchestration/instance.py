@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Runs start within ~1 s of being queued (the default polls every 5 s); telemetry stays off so a
-# local instance never reaches outside the machine.
+# Runs start within ~1 s of being queued (the default polls every 5 s); each system is a pool
+# (ops that call it share its limit across runs: the vendor's request budget); telemetry stays
+# off so a local instance never reaches outside the machine.
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
+concurrency:
+  pools:
+    default_limit: 4
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator

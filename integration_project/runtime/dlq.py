@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from integration_project.connectors import connect, is_live
+from integration_project.errors import ConnectorError
 from integration_project.model import Flow, Landscape, System
 from integration_project.model.binding import Binding
 from integration_project.model.data_object import DataObject
@@ -106,7 +107,11 @@ def replay(landscape: Landscape, store: Store, rows: list[dict[str, Any]],
     if not dry_run:
         for flow in consumer_flows.values():
             if flow.object.name in touched and is_live(flow):
-                _deliver(flow, store, run_id)
+                try:
+                    _deliver(flow, store, run_id)
+                except ConnectorError as exc:  # one unreachable consumer does not stop the others
+                    report.append({"id": 0, "flow": flow.name, "record_id": None, "action": "deliver",
+                                   "detail": f"{flow.consumer.name} not reached: {exc}"})
         still = {r["id"] for r in entries(store, Filters(ids=tuple(r["id"] for r in rows)))}
         for item in report:
             item["outcome"] = "still open" if item["id"] in still else "resolved"

@@ -137,10 +137,9 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     if not store.has_deliveries(consumer, obj.name):
         index = connector.index(binding.resource, binding.mapping[obj.identity_key])
         store.hold(consumer, obj.name, index)
-    todo = store.undelivered(consumer, obj.name)
-    stats.read = len(todo)
-    stats.unchanged = store.count(obj.name) - len(todo)
-    for rec, sent in todo:
+    total = store.count(obj.name)
+    for rec, sent in store.undelivered(consumer, obj.name):
+        stats.read += 1
         key = f"{rec.record_id}:{rec.content_hash}"
         if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
             store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
@@ -187,4 +186,5 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                          record_id=rec.record_id, from_system="hub", to_system=consumer,
                          outcome="delivered", key=key)
         stats.written += 1
+    stats.unchanged = total - stats.read
     return stats

@@ -144,26 +144,34 @@ class Store:
             conn.execute(sa.insert(hub_records).values(
                 object=obj, record_id=rec.record_id, version=1, **values))
 
-    def undelivered(self, system: str, obj: str) -> list[tuple[HubRecord, dict | None]]:
-        """Hub records whose current version the system has not confirmed, with any delivery row."""
+    def undelivered(self, system: str, obj: str, batch: int = 500
+                    ) -> Iterator[tuple[HubRecord, dict | None]]:
+        """Hub records whose current version the system has not confirmed, with any delivery row.
+
+        Streamed in batches by record id, so memory stays flat however many records there are.
+        """
         d = deliveries.alias()
         q = (
             sa.select(hub_records.c.record_id, hub_records.c.data, hub_records.c.content_hash,
-                      d.c.content_hash.label("sent_hash"), d.c.external_id, d.c.status)
+                      d.c.external_id, d.c.status)
             .select_from(hub_records.outerjoin(d, (d.c.system == system) & (d.c.object == obj)
                                                & (d.c.record_id == hub_records.c.record_id)))
             .where(hub_records.c.object == obj)
             .where((d.c.record_id.is_(None)) | (d.c.status == "pending")
                    | (d.c.content_hash != hub_records.c.content_hash))
-            .order_by(hub_records.c.record_id)
+            .order_by(hub_records.c.record_id).limit(batch)
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        return [
-            (HubRecord(r["record_id"], json.loads(r["data"]), r["content_hash"]),
-             None if r["status"] is None else dict(r))
-            for r in rows
-        ]
+        after = None
+        while True:
+            with self.engine.connect() as conn:
+                page = conn.execute(q if after is None else q.where(hub_records.c.record_id > after)
+                                    ).mappings().all()
+            for r in page:
+                yield (HubRecord(r["record_id"], json.loads(r["data"]), r["content_hash"]),
+                       None if r["status"] is None else dict(r))
+            if len(page) < batch:
+                return
+            after = page[-1]["record_id"]
 
     def count(self, obj: str) -> int:
         """How many records of an object the hub holds."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from integration_project.launcher import sandbox_env
+from integration_project.model import load_landscape
 from integration_project.sandbox import Sandbox
 from integration_project.sandbox.testing import free_port_sandbox
 
@@ -28,8 +30,8 @@ def project_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """The CRM and billing sandboxes, seed 42, 60 contacts."""
-    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm", "billing"], seed=7, size=60) as sb:
+    """Every sandbox system on free ports, seed 7, 60 records per main object."""
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), seed=7, size=60) as sb:
         yield sb
 
 
@@ -37,11 +39,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def business_env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment variables the example landscape reads, pointing at the sandbox and a fresh hub."""
     hub = Path(tmp_path_factory.mktemp("hub")) / "hub.sqlite"
-    env = {
-        "CRM_BASE_URL": sandbox.url("crm"), "CRM_TOKEN": sandbox.token("crm"),
-        "BILLING_BASE_URL": sandbox.url("billing"), "BILLING_API_KEY": sandbox.token("billing"),
-        "INTEGRATIONS_DATABASE_URL": f"sqlite:///{hub}",
-    }
+    env = {**sandbox_env(load_landscape("definitions"), sandbox),
+           "INTEGRATIONS_DATABASE_URL": f"sqlite:///{hub}"}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
