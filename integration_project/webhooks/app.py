@@ -6,8 +6,8 @@
     GET  /healthz             200
 
 Concurrent deliveries share commits (see group_commit). Anything that goes wrong while reading
-or verifying a request is a 4xx, never a 500. Logs name
-the system, the status and the reason; never a secret, a header value or the body.
+or verifying a request is a 4xx, never a 500. Logs name the system, the status and the reason;
+never a secret, a header value or the body.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Group commit: deliveries that arrive while the inbox is committing share the next commit.
 
-A commit costs an fsync (about 4 ms here, on SQLite and PostgreSQL alike), so one commit per
-request caps the receiver near 250 events/s. One writer per event loop takes every delivery
+A commit costs an fsync (2-4 ms here, on SQLite and PostgreSQL alike), so one commit per
+request capped the receiver near 380 events/s (docs/performance.md). One writer per event loop takes every delivery
 waiting, commits them in one transaction, and only then releases their requests to answer 2xx;
 under load, batches grow by themselves and no request waits for a timer.
 """
