@@ -5,13 +5,17 @@ SQLAlchemy Core over any URL: a SQLite file by default, PostgreSQL in production
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import alembic.command
+import alembic.config
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -46,6 +50,7 @@ deliveries = sa.Table(
     # | held (found in the consumer at its first sync, content unknown)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_deliveries_external", "system", "object", "external_id"),
 )
 ledger = sa.Table(
     "ledger", metadata,
@@ -91,13 +96,27 @@ class HubRecord:
     content_hash: str
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@functools.cache
+def _engine(url: str) -> sa.Engine:
+    """One engine per database per process, migrated to the latest schema on first use."""
+    engine = sa.create_engine(url, future=True)
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.upgrade(config, "head")
+    return engine
+
+
 class Store:
-    """Access to the hub store; tables are created on first use."""
+    """Access to the hub store (schema managed by the Alembic migrations beside this module)."""
 
     def __init__(self, url: str | None = None):
         self.url = url or database_url()
-        self.engine = sa.create_engine(self.url, future=True)
-        metadata.create_all(self.engine)
+        self.engine = _engine(self.url)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
