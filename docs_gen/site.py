@@ -6,10 +6,8 @@ from file:// as well as from any web server.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import posixpath
 import re
 import shutil
 import time
@@ -60,11 +58,14 @@ def page_of(nid: str) -> str:
     return {"page:objects": "index.html#objects"}.get(nid, "index.html")
 
 
-@functools.lru_cache(maxsize=65536)
 def relative(path: str, from_page: str) -> str:
     """A link from one site page to another site path, relative so file:// works."""
     target, _, anchor = path.partition("#")
-    rel = posixpath.relpath(target, posixpath.dirname(from_page) or ".")
+    here, there = from_page.split("/")[:-1], target.split("/")
+    common = 0
+    while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
+        common += 1
+    rel = "/".join([".."] * (len(here) - common) + there[common:]) or "."
     return rel + (f"#{anchor}" if anchor else "")
 
 
@@ -303,7 +304,7 @@ def build(g: nx.MultiDiGraph, out: Path, fmt: str = "html", dagster_url: str = "
 def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: str, g: nx.MultiDiGraph,
                    print_: str) -> None:
     """Static files, the search index, the graph export, the manifest (and mkdocs.yml for Markdown)."""
-    (docs / GRAPH).write_text(json.dumps(to_json(g), indent=1, sort_keys=True))
+    (docs / GRAPH).write_text(json.dumps(to_json(g), sort_keys=True, separators=(",", ":")))
     (out / MANIFEST).write_text(json.dumps({"fingerprint": print_, "origin": g.graph.get("origin", ""),
                                             "format": fmt, "pages": len(pages)}, indent=1))
     if fmt == "markdown":
