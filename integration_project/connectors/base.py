@@ -52,7 +52,12 @@ class Connector:
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
-        """Create (no external id) or update a record; return the system's id."""
+        """Create (no external id) or update a record; return the system's id.
+
+        Updates may retry transient failures themselves; a create must be sent once and raise
+        TransientError: its answer may be lost after the system acted, so the engine looks the
+        record up before sending it again.
+        """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
     def deprecations(self) -> dict[str, str]:

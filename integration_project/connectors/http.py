@@ -22,7 +22,7 @@ from integration_project.model import Api
 log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-ATTEMPTS = 6
+ATTEMPTS = 8
 
 
 class _RetryAfter(wait_base):
@@ -115,14 +115,17 @@ def call(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
     return _send(http, method, url, ok, **kwargs)
 
 
-@_retrying
-def call_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
-    """`call`, then the JSON body; a truncated or malformed body is retried like a 5xx."""
+def send_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """One request, no retry, then its JSON body: for creates, which must not be sent twice blindly."""
     response = _send(http, method, url, **kwargs)
     try:
         return response.json()
     except ValueError as exc:
         raise TransientError(f"{method} {url}: malformed JSON body") from exc
+
+
+call_json = _retrying(send_json)
+call_json.__doc__ = """`send_json` with retries: a truncated or malformed body is retried like a 5xx."""
 
 
 def server_time(response: httpx.Response) -> datetime:

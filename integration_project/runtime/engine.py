@@ -6,9 +6,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from pydantic import ValidationError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from integration_project.connectors import Connector
-from integration_project.errors import PermanentError
+from integration_project.connectors.http import ATTEMPTS
+from integration_project.errors import PermanentError, TransientError
 from integration_project.model import DataObject, Flow
 from integration_project.model.binding import Binding
 from integration_project.model.mapping import content_hash, to_canonical, to_system
@@ -117,6 +119,22 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
             stats.cursor = cursor[1]
 
 
+def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: str,
+            external: str | None, payload: dict) -> str:
+    """Send one record; a create that failed transiently is looked up before it is sent again."""
+    retrying = Retrying(retry=retry_if_exception_type(TransientError), reraise=True,
+                        stop=stop_after_attempt(ATTEMPTS),
+                        wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2))
+
+    def send() -> str:
+        nonlocal external
+        if external is None and retrying.statistics.get("attempt_number", 1) > 1:
+            external = connector.index(binding.resource, binding.mapping[obj.identity_key]).get(record_id)
+        return connector.upsert(binding.resource, external, payload)
+
+    return retrying(send)
+
+
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:
     """Send every hub record the consumer lacks in its current version, exactly once.
 
@@ -168,7 +186,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                             binding.compose)
         store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external)
         try:
-            external = connector.upsert(binding.resource, external, payload)
+            external = _upsert(connector, binding, obj, rec.record_id, external, payload)
         except PermanentError as exc:
             stats.rejected += 1
             with store.transaction() as conn:
