@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
@@ -376,3 +377,20 @@ def test_logs_hold_no_secret_no_signature_no_body(client: TestClient, caplog: py
         assert secret not in caplog.text
     assert headers["Stripe-Signature"][-20:] not in caplog.text
     assert "customer.updated" not in caplog.text and "Zo" not in caplog.text
+
+
+@pytest.mark.parametrize("system", sorted(SECRETS))
+def test_random_requests_are_always_4xx_and_store_nothing(client: TestClient, inbox: Inbox, system: str) -> None:
+    """Random bodies and header values, signed or not, never produce a 5xx or a stored row."""
+    rng = random.Random(system)
+    names = list(signed(system, body_of(system)))
+    before = rows(inbox)
+    for _ in range(40):
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 64)))
+        headers = {name: bytes(rng.randrange(32, 256) for _ in range(rng.randrange(0, 24))) for name in names}
+        headers["Content-Type"] = b"application/json"
+        if rng.random() < 0.5:  # half of them correctly signed, to reach the decoding and parsing
+            headers |= {k: v.encode() for k, v in signed(system, body).items()}
+        status = post(client, system, body, headers).status_code
+        assert 400 <= status < 500
+    assert rows(inbox) == before
