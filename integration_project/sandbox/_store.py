@@ -126,6 +126,8 @@ class Store:
             if batch:
                 conn.exec_driver_sql(sql, batch)
                 count += len(batch)
+        with self.engine.connect() as conn:  # fold the big write-ahead log back into the database file
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return count
 
     def create(self, type_: str, props: dict[str, Any], now_ms: int) -> Record:
