@@ -2,7 +2,7 @@
 
 from integration_project.webhooks.app import DEFAULT_MAX_BODY, create_receiver
 from integration_project.webhooks.endpoints import Endpoint, endpoints_from_landscape
-from integration_project.webhooks.inbox import Inbox, InboxRow, SystemStats
+from integration_project.webhooks.inbox import Delivery, Inbox, InboxRow, SystemStats
 from integration_project.webhooks.signatures import (
     SCHEMES,
     TOLERANCE,
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "SCHEMES",
     "TOLERANCE",
+    "Delivery",
     "Endpoint",
     "Event",
     "GenericHmac",
