@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from integration_project.connectors import http
 from integration_project.connectors.base import Connector, Page
@@ -33,20 +34,24 @@ class Shopify(Connector):
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed at or after the cursor; the cursor comes with the last page only."""
-        url: str | None = f"{self.prefix}/{resource}.json"
+        url = f"{self.prefix}/{resource}.json"
         params: dict[str, Any] = {"limit": PAGE, "status": "any", **({"updated_at_min": since} if since else {})}
         began: datetime | None = None
         newest = datetime.fromisoformat(since) if since else None
-        while url:
+        while True:
             response = http.call(self.http, "GET", url, params=params)
             began = began or http.server_time(response) - timedelta(seconds=1)
             records = response.json()[resource]
             for record in records:
                 changed = datetime.fromisoformat(record["updated_at"])
                 newest = changed if newest is None else max(newest, changed)
-            url, params = response.links.get("next", {}).get("url"), {}
-            cursor = min(newest, began) if newest else None
-            yield Page(records, None if url else cursor.isoformat() if cursor else since)
+            # a next page takes only page_info and limit (the link may echo other filters)
+            following = parse_qs(urlsplit(response.links.get("next", {}).get("url", "")).query).get("page_info")
+            cursor = min(newest, began).isoformat() if newest else since
+            yield Page(records, None if following else cursor)
+            if not following:
+                return
+            params = {"limit": PAGE, "page_info": following[0]}
 
     def _products(self) -> Iterator[dict[str, Any]]:
         for page in self.pages("products", None):

@@ -1,0 +1,40 @@
+"""The CSV drop-folder connector on the sandbox ERP's real nightly export."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from integration_project.connectors.csv import DropFolder
+from integration_project.model import Api
+from tests.connectors.conftest import drain
+
+EXPORT = "ITM_MST_*.csv?encoding=latin-1&delimiter=;&decimal=,&datetime=%d.%m.%Y %H:%M:%S"
+
+
+def test_each_export_is_read_once_then_moved_and_a_broken_one_fails(sandbox, tmp_path: Path):
+    exported = sorted(sandbox.erp_drop_folder().glob("ITM_MST_*.csv"))
+    assert exported
+    for path in exported:
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "ITM_MST_20990101.csv").write_bytes(b"ITM_NO;ITM_TXT\r\nSKU-1;a;b\r\n")
+    folder = DropFolder(Api(connector="csv", base_url=str(tmp_path), version="1"))
+
+    rows, cursor = drain(folder, EXPORT, None)
+    assert len(rows) == sandbox.seed_report("legacy_erp")["counts"]["ITM_MST"] * len(exported)
+    first = rows[0]
+    assert first["ITM_NO"] == "SKU-000001"
+    assert "," not in (first["UNIT_PRC"] or "") and first["CHG_TS"][4] == "-"  # 12,06 -> 12.06; ISO time
+    assert cursor == exported[-1].name
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == [p.name for p in exported]
+    assert [p.name for p in (tmp_path / "failed").iterdir()] == ["ITM_MST_20990101.csv"]
+    assert drain(folder, EXPORT, cursor)[0] == []
+
+
+def test_a_file_committed_but_not_moved_is_never_read_twice(tmp_path: Path):
+    (tmp_path / "ITM_MST_20260101.csv").write_text("ITM_NO;UNIT_PRC\r\nSKU-1;1,50\r\n", encoding="latin-1")
+    folder = DropFolder(Api(connector="csv", base_url=str(tmp_path), version="1"))
+    page = next(iter(folder.pages(EXPORT, None)))  # a crash right after the commit: no move
+    assert page.records == [{"ITM_NO": "SKU-1", "UNIT_PRC": "1.50"}]
+    assert drain(folder, EXPORT, page.cursor)[0] == []
+    assert [p.name for p in (tmp_path / "done").iterdir()] == ["ITM_MST_20260101.csv"]
