@@ -94,3 +94,9 @@ def start_receiver(
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL schema (skipped without PostgreSQL, failed on CI)."""
+    yield from postgres_schema_url()

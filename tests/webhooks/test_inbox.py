@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -181,3 +182,20 @@ def test_processes_starting_together_on_a_fresh_database_all_get_an_inbox(inbox_
     assert len(inboxes[0].add("shop", [event(1)])) == 1
     for inbox in inboxes:
         inbox.close()
+
+
+def test_inbox_survives_postgres_dropping_its_connections(postgres_url: str) -> None:
+    """After the server ends every inbox connection (a restart, a failover), the next add still commits."""
+    name = f"inbox_{uuid.uuid4().hex[:8]}"
+    inbox = Inbox(f"{postgres_url}&application_name={name}")
+    inbox.add("shop", [event(1)])
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as connection:
+        ended = connection.execute(
+            sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": name},
+        ).scalar_one()
+    admin.dispose()
+    assert ended >= 1
+    assert len(inbox.add("shop", [event(2)])) == 1
+    inbox.close()
