@@ -23,6 +23,20 @@ from ._faults import Faults
 
 STATE_FILE = "sandbox.json"
 _SERVE_MODULE = "integration_project.sandbox._serve"
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# A system process needs a few of the framework's modules, not its whole public API: registering the
+# packages bare skips their __init__ (the declaration model, networkx, ...), which measured here saves
+# 1-2 s of CPU per system process (8 per sandbox) on this 2-core machine.
+_BOOTSTRAP = f"""
+import sys, types
+for name, folder in (("integration_project", {str(_PACKAGE_ROOT)!r}),
+                     ("integration_project.webhooks", {str(_PACKAGE_ROOT / "webhooks")!r})):
+    package = types.ModuleType(name)
+    package.__path__ = [folder]
+    sys.modules[name] = package
+from {_SERVE_MODULE} import main
+sys.exit(main())
+"""
 
 
 class SandboxError(IntegrationError):
@@ -220,7 +234,7 @@ class Sandbox:
             (run_dir / f"{system}.port").unlink(missing_ok=True)
             with (logs / f"{system}.log").open("ab") as log:
                 self._processes[system] = subprocess.Popen(
-                    [sys.executable, "-m", _SERVE_MODULE, str(self._ports[system]),
+                    [sys.executable, "-c", _BOOTSTRAP, str(self._ports[system]),
                      *([] if self.detach else ["--with-parent"])],
                     env={**os.environ, CONFIG_ENV: config.model_dump_json()},
                     stdin=subprocess.DEVNULL,
