@@ -6,7 +6,7 @@ One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL). The unique 
 reader that remembers the last id it saw never skips a row committed later:
 
     inbox = Inbox(url)
-    rows = inbox.pending("billing", after_id=cursor, limit=500)   # oldest first
+    rows = inbox.pending("billing", after_id=cursor, limit=500)   # oldest first, unprocessed
     ...                                                           # one run for the batch
     inbox.mark_processed([row.id for row in rows])
 """
@@ -166,12 +166,20 @@ class Inbox:
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
         """Unprocessed events of a system with id > after_id, oldest first, at most `limit`."""
         t = inbox_table
-        query = (
+        return self._select(
             sa.select(t)
             .where(t.c.system == system, t.c.id > after_id, t.c.processed_at.is_(None))
             .order_by(t.c.id)
             .limit(limit)
         )
+
+    def get(self, ids: Iterable[int]) -> list[InboxRow]:
+        """The events with these ids, processed or not, in id order (for a run handed an id list)."""
+        t = inbox_table
+        return self._select(sa.select(t).where(t.c.id.in_(list(ids))).order_by(t.c.id))
+
+    def _select(self, query: sa.Select[Any]) -> list[InboxRow]:
+        """Run a query over the inbox table; rows as InboxRow."""
         with self._engine.connect() as connection:
             return [
                 InboxRow(

@@ -67,6 +67,8 @@ def test_pending_reads_batches_after_a_cursor_and_skips_processed(inbox: Inbox) 
     assert inbox.mark_processed([r.id for r in batch]) == 0
     assert inbox.mark_processed([]) == 0
     assert [r.id for r in inbox.pending("shop", limit=100)] == ids[4:]
+    fetched = inbox.get([ids[5], ids[0]])  # a run handed ids reads them, processed or not
+    assert [(r.id, r.processed_at is not None) for r in fetched] == [(ids[0], True), (ids[5], False)]
 
 
 def test_stats_depth_and_oldest_age_per_system(inbox: Inbox) -> None:
