@@ -3,13 +3,15 @@
 localstripe (GPL-3.0, the optional `sandbox` extra) is imported and run unmodified; this module only
 binds its aiohttp app to the socket it is given (its own CLI listens on every interface), moves its
 pickle file from the fixed `/tmp/localstripe.pickle` into the data folder, seeds customers, and
-registers the webhook receiver through localstripe's `/_config/webhooks` mechanism. It adds the
+registers a relay through localstripe's `/_config/webhooks` mechanism: localstripe posts each event
+once to the relay, which queues it; the sandbox's deliverer then posts it to the receiver at least
+once (retries with backoff, occasional duplicates), freshly Stripe-signed per attempt. It adds the
 sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
 as localstripe authenticates every path).
 
 Known gaps of localstripe (the billing connector must cope): it ignores `Idempotency-Key`, has no
-`/v1/prices`, delivers each webhook once after one second with no retry, forgets webhook
-registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
+`/v1/prices`, delivers each webhook once after one second with no retry (hence the relay), forgets
+webhook registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
 invoices customers that have a subscription.
 """
 
@@ -20,14 +22,23 @@ import json
 import pickle
 import random
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
+
+from integration_project.errors import WebhookError
+from integration_project.webhooks.signatures import SCHEMES
 
 from . import _fake
 from ._config import SystemConfig
 from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields, renames_for
+from ._store import Store
+from ._webhooks import Deliverer, event, signer
+
+# localstripe leaves its own /_config/ paths unauthenticated, and its webhook sender sends no key.
+RELAY_PATH = "/_config/sandbox/relay"
 
 
 def _load(store: dict[str, Any], path: Path) -> None:
@@ -115,6 +126,23 @@ def _faults(initial: Faults) -> tuple[Any, Any]:
     return inject, faults
 
 
+def _relay(outbox: Store, secret: str) -> Any:
+    """The handler localstripe delivers to: check its Stripe signature, queue the event for at-least-once delivery."""
+    from aiohttp import web
+
+    async def relay(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            SCHEMES["stripe"].verify(request.headers, body, SecretStr(secret))
+            payload = json.loads(body)
+            outbox.enqueue([event(str(payload["id"]), str(payload["type"]), payload)], time.time())
+        except (WebhookError, ValueError, KeyError, TypeError):
+            return web.Response(status=400)
+        return web.Response(status=204)
+
+    return relay
+
+
 def serve(config: SystemConfig, sock: socket.socket) -> None:
     """Run localstripe on an already bound socket until terminated."""
     from aiohttp import web
@@ -129,6 +157,9 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     store.dump_to_disk = lambda: None
     store.try_load_from_disk()
     fresh = not path.exists()
+    outbox = Store(config.database)
+    deliverer = Deliverer(outbox, config.webhook_url or "", signer("stripe", config.webhook_secret),
+                          config.webhook_duplicate_rate, config.seed)
 
     async def on_startup(_: web.Application) -> None:
         if fresh:
@@ -137,11 +168,21 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
         store.dump_to_disk = lambda: _dump(store, path)
         store.dump_to_disk()
         if config.webhook_url:
-            register_webhook("sandbox", config.webhook_url, config.webhook_secret, None)
+            # localstripe posts each event once; the relay queues it and the sandbox's deliverer
+            # posts it on with retries, duplicates and a fresh Stripe signature per attempt.
+            relay_url = f"http://127.0.0.1:{sock.getsockname()[1]}{RELAY_PATH}"
+            register_webhook("sandbox", relay_url, config.webhook_secret, None)
+            deliverer.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await deliverer.stop()
+        outbox.close()
 
     inject, faults = _faults(config.faults)
     server.app.middlewares.append(inject)
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
+    server.app.router.add_route("POST", RELAY_PATH, _relay(outbox, config.webhook_secret))
     server.app.on_startup.append(on_startup)
+    server.app.on_cleanup.append(on_cleanup)
     web.run_app(server.app, sock=sock, print=None, access_log=None, handle_signals=True)

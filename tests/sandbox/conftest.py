@@ -26,7 +26,7 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """Records every delivery; answers 500 to the first attempt of each HubSpot-signed body."""
+    """Records every delivery; answers 500 to the first attempt of each HubSpot- or Stripe-signed event."""
 
     url: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
@@ -54,7 +54,8 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             status = 200
             with state.lock:
-                if "x-hubspot-signature-v3" in {k.lower() for k in self.headers} and body not in state.refused_once:
+                signed = {k.lower() for k in self.headers} & {"x-hubspot-signature-v3", "stripe-signature"}
+                if signed and body not in state.refused_once:
                     state.refused_once.add(body)
                     status = 500
                 state.deliveries.append(Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status))

@@ -66,3 +66,10 @@ def test_billing_faults_live_through_its_admin_endpoint(sandbox: Sandbox) -> Non
         assert ok.headers["sunset"] == "Thu, 31 Dec 2026 23:59:59 GMT" and "email_address" in ok.json()["data"][0]
     finally:
         httpx.put(url + "/_sandbox/faults", headers=headers, json={})
+
+
+@pytest.mark.server
+def test_the_webhook_relay_refuses_unsigned_posts(sandbox: Sandbox) -> None:
+    url = sandbox.url("billing") + "/_config/sandbox/relay"
+    assert httpx.post(url, content=b'{"id": "evt_1", "type": "x"}').status_code == 400
+    assert httpx.post(url, content=b"not json", headers={"Stripe-Signature": "t=1,v1=00"}).status_code == 400

@@ -36,17 +36,20 @@ def test_crm_deliveries_are_hubspot_v3_signed_and_retried_after_a_500(sandbox: S
     assert json.loads(deliveries[-1].body)[0]["subscriptionType"] == "contact.creation"
 
 
-def test_billing_deliveries_verify_with_the_stripe_library(sandbox: Sandbox, receiver: Receiver) -> None:
+def test_billing_deliveries_verify_with_the_stripe_library_and_are_retried(sandbox: Sandbox,
+                                                                           receiver: Receiver) -> None:
     stripe_client = stripe.StripeClient(sandbox.token("billing"), base_addresses={"api": sandbox.url("billing")})
     customer = stripe_client.v1.customers.create({"email": "hook.billing@example.com"})
 
     def mine(d: Delivery) -> bool:
         return "stripe-signature" in d.headers and json.loads(d.body)["data"]["object"]["id"] == customer.id
 
-    delivery = receiver.wait_for(mine)[0]
-    event = stripe.Webhook.construct_event(delivery.body.decode(), delivery.headers["stripe-signature"],
-                                           sandbox.webhook_secret("billing"))
-    assert event.type == "customer.created"
+    deliveries = receiver.wait_for(mine)
+    assert [d.answered for d in deliveries][:2] == [500, 200]  # refused once, then retried
+    for delivery in deliveries:
+        event = stripe.Webhook.construct_event(delivery.body.decode(), delivery.headers["stripe-signature"],
+                                               sandbox.webhook_secret("billing"))
+        assert event.type == "customer.created" and event.data.object.id == customer.id
 
 
 def test_shop_deliveries_carry_a_base64_body_hmac(sandbox: Sandbox, receiver: Receiver) -> None:
