@@ -6,6 +6,7 @@ from file:// as well as from any web server.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -239,14 +240,18 @@ class Site:
         return Page("triggers.html", "triggers", "Schedules, sensors and jobs", ctx, search_text=text)
 
     def _ownership(self) -> Page:
+        """Object x system: a full matrix up to SFDP_ABOVE systems, one row per object beyond."""
         systems = [s for s in self.all("system") if not s.get("hub")]
-        matrix = []
+        dense = len(systems) <= diagrams.SFDP_ABOVE
+        rows = []
         for o in self.all("object"):
             sots = set(sources_of_truth(self.g, o["id"]))
-            consumers = {s["name"] for s in self.rel(o["id"], "consumes", outgoing=False)}
-            matrix.append((o, ["source of truth" if s["name"] in sots else "consumer" if s["name"] in consumers else ""
-                               for s in systems]))
-        return Page("ownership.html", "ownership", "Ownership matrix", {"systems": systems, "matrix": matrix},
+            consumers = [s["name"] for s in self.rel(o["id"], "consumes", outgoing=False)]
+            cells = ["source of truth" if s["name"] in sots else "consumer" if s["name"] in consumers else ""
+                     for s in systems] if dense else []
+            rows.append({"o": o, "cells": cells, "sots": sorted(sots), "consumers": consumers})
+        return Page("ownership.html", "ownership", "Ownership matrix",
+                    {"systems": systems if dense else [], "rows": rows},
                     search_text="ownership matrix source of truth consumer")
 
     def _owners(self) -> Page:
@@ -264,41 +269,55 @@ def _environment(fmt: str) -> jinja2.Environment:
     return env
 
 
+CHUNK = 400  # pages held in memory at once: their diagrams are laid out together, then written
+
+
 def build(g: nx.MultiDiGraph, out: Path, fmt: str = "html", dagster_url: str = "http://127.0.0.1:3000",
           timeout: float = diagrams.TIMEOUT_S) -> BuildResult:
     """Write the whole site (or Markdown tree) into `out`, replacing what was there."""
     start = time.perf_counter()
     site = Site(g, dagster_url, fmt)
-    pages = list(site.pages())
-    drawn = [d for p in pages for d in p.diagrams]
-    diagrams.render_all(drawn, timeout, workers=os.cpu_count() or 2)
     if out.exists():
         shutil.rmtree(out)
     docs = out / "docs" if fmt == "markdown" else out
     env = _environment(fmt)
     print_ = fingerprint(g)
-    nav = [("index.html", "Landscape"), ("ownership.html", "Ownership"), ("owners.html", "Owners"),
-           ("triggers.html", "Triggers"), ("lint.html", "Lint"), ("search.html", "Search")]
-    for page in pages:
-        path = site.ext(page.path)
-        target = docs / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        root = "../" * path.count("/")
+    written: list[Page] = []
+    times: list[tuple[str, float]] = []
+    errors: list[str] = []
+    pages = site.pages()
+    while chunk := list(itertools.islice(pages, CHUNK)):
+        drawn = [d for p in chunk for d in p.diagrams]
+        diagrams.render_all(drawn, timeout, workers=os.cpu_count() or 2)
+        for page in chunk:
+            _write_page(site, env, page, docs, print_)
+            written.append(Page(page.path, page.template, page.title, search_text=page.search_text))
+        times += [(d.name, d.seconds) for d in drawn]
+        errors += [f"{d.name}: {d.error}" for d in drawn if d.error]
+    _write_support(site, written, out, docs, fmt, g, print_)
+    return BuildResult(out, len(written), len(times), sum(t for _, t in times),
+                       max(times, key=lambda t: t[1]) if times else ("", 0.0), errors, print_,
+                       time.perf_counter() - start)
+
+
+NAV = [("index.html", "Landscape"), ("ownership.html", "Ownership"), ("owners.html", "Owners"),
+       ("triggers.html", "Triggers"), ("lint.html", "Lint"), ("search.html", "Search")]
+
+
+def _write_page(site: Site, env: jinja2.Environment, page: Page, docs: Path, print_: str) -> None:
+    """Render one page (and, for Markdown, its diagrams as SVG files) into the output."""
+    path = site.ext(page.path)
+    target = docs / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if site.fmt == "markdown":
         for d in page.diagrams:
-            if fmt == "markdown":
-                (docs / "diagrams").mkdir(exist_ok=True)
-                (docs / "diagrams" / f"{slug(d.name)}.svg").write_text(d.svg)
-        html = env.get_template(f"{page.template}.{'md' if fmt == 'markdown' else 'html'}").render(
-            page=page, title=page.title, root=root, href=site.href(page.path),
-            link=lambda p, _from=page.path: relative(site.ext(p), site.ext(_from)), nav=nav, fingerprint=print_,
-            diagram_file=lambda d, _path=path: relative(f"diagrams/{slug(d.name)}.svg", _path),
-            **page.context)
-        target.write_text(html)
-    _write_support(site, pages, out, docs, fmt, g, print_)
-    times = [(d.name, d.seconds) for d in drawn]
-    return BuildResult(out, len(pages), len(drawn), sum(t for _, t in times),
-                       max(times, key=lambda t: t[1]) if times else ("", 0.0),
-                       [f"{d.name}: {d.error}" for d in drawn if d.error], print_, time.perf_counter() - start)
+            (docs / "diagrams").mkdir(exist_ok=True)
+            (docs / "diagrams" / f"{slug(d.name)}.svg").write_text(d.svg)
+    text = env.get_template(f"{page.template}.{'md' if site.fmt == 'markdown' else 'html'}").render(
+        page=page, title=page.title, root="../" * path.count("/"), href=site.href(page.path),
+        link=lambda p: relative(site.ext(p), path), nav=NAV, fingerprint=print_,
+        diagram_file=lambda d: relative(f"diagrams/{slug(d.name)}.svg", path), **page.context)
+    target.write_text(text)
 
 
 def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: str, g: nx.MultiDiGraph,

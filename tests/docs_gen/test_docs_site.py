@@ -11,7 +11,7 @@ from sitecheck import all_text, broken_links, parse
 
 from docs_gen import diagrams
 from docs_gen.graph import build_graph, nodes
-from docs_gen.site import BuildResult, build, page_of
+from docs_gen.site import BuildResult, build, page_of, relative
 
 
 def test_every_asset_check_sensor_schedule_and_job_is_on_a_page(good_site: BuildResult) -> None:
@@ -102,3 +102,25 @@ def test_layout_past_timeout_gives_a_placeholder_not_a_hang() -> None:
     g = build_graph(L.generated(diagrams.SFDP_ABOVE + 20))
     drawn = diagrams.render(diagrams.landscape(g, lambda nid: None), timeout=0.001)
     assert "exceeded" in drawn.error and drawn.svg.startswith("<svg") and drawn.seconds < 5
+
+
+def test_large_site_stays_readable_and_linked(tmp_path: Path) -> None:
+    """Past SFDP_ABOVE systems: sparse ownership rows, sfdp landscape, and still no broken link."""
+    n = diagrams.SFDP_ABOVE + 5
+    result = build(build_graph(L.generated(n, live_every=4)), tmp_path / "big")
+    assert result.layout_errors == [] and broken_links(tmp_path / "big") == []
+    ownership = (tmp_path / "big" / "ownership.html").read_text()
+    assert "one row per object" in ownership and ownership.count("<tr>") == 2 * n + 1
+    assert (tmp_path / "big" / "index.html").read_text().count('class="node"') == n + 1
+
+
+@pytest.mark.parametrize("path,from_page", [("systems/a.html", "index.html"), ("index.html", "systems/a.html"),
+                                            ("assets/crm/x.html#c", "assets/hub/y.html"),
+                                            ("triggers.html#s", "assets/a/b/c.html"), ("assets/x.html", "assets/x/y.html")])
+def test_relative_links_match_posixpath(path: str, from_page: str) -> None:
+    """The fast relative-link function agrees with posixpath.relpath."""
+    import posixpath
+
+    target, _, anchor = path.partition("#")
+    expected = posixpath.relpath(target, posixpath.dirname(from_page) or ".") + (f"#{anchor}" if anchor else "")
+    assert relative(path, from_page) == expected
