@@ -78,7 +78,7 @@ def main() -> None:
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"| {n} | {r['asset']} | {r['flow']} | {r['job']} | {r['definitions_s']:.1f} | {r['graph_s']:.1f} "
               f"| {r['site_s']:.1f} | {r['docs_s']:.1f} | {r['pages']} | {r['diagrams']} | {r['layout_s']:.1f} "
-              f"| {r["slowest"][0]} {r["slowest"][1]:.3f} s | {r['site_mb']:.0f} | {r['peak_rss_mb']:.0f} |", flush=True)
+              f"| {r['slowest'][0]} {r['slowest'][1]:.3f} s | {r['site_mb']:.0f} | {r['peak_rss_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
