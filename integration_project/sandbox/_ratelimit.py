@@ -31,7 +31,8 @@ class RateLimit:
         headers = [(b"x-rate-limit", str(self.limit).encode()), (b"x-rate-limit-remaining", str(remaining).encode())]
         if self.used > self.limit:
             wait = max(1, math.ceil(self.window - (now - self.started)))
-            body = json.dumps({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}).encode()
+            body = json.dumps({"error": "APIRateLimitExceeded",
+                               "description": "Number of allowed API requests per minute exceeded"}).encode()
             await send({"type": "http.response.start", "status": 429, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 (b"retry-after", str(wait).encode()), *headers]})

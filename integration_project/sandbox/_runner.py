@@ -256,7 +256,8 @@ class Sandbox:
             for system in sorted(pending):
                 process = self._processes[system]
                 if process.poll() is not None:
-                    raise SandboxError(_last_line(logs / f"{system}.log") or f"{system} exited with {process.returncode}")
+                    last = _last_line(logs / f"{system}.log")
+                    raise SandboxError(last or f"{system} exited with {process.returncode}")
                 port_file = run_dir / f"{system}.port"
                 if system not in self._bound and port_file.exists():
                     self._bound[system] = int(port_file.read_text())

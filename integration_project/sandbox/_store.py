@@ -135,11 +135,9 @@ class Store:
         with self.engine.begin() as conn:
             last = conn.execute(sa.select(sa.func.max(objects.c.id)).where(objects.c.type == type_)).scalar()
             record = Record(type_, (last or 100) + 1, now_ms, now_ms, props)
-            conn.execute(
-                objects.insert().values(
-                    type=type_, id=record.id, created_ms=now_ms, updated_ms=now_ms, archived=False, props=json.dumps(props)
-                )
-            )
+            values = {"type": type_, "id": record.id, "created_ms": now_ms, "updated_ms": now_ms,
+                      "archived": False, "props": json.dumps(props)}
+            conn.execute(objects.insert().values(**values))
         return record
 
     def update(self, type_: str, id_: int, changes: dict[str, Any], now_ms: int) -> Record | None:

@@ -30,7 +30,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     for value in values:
         key, sep, rest = value.partition("=")
         if not sep or key not in SYSTEMS:
-            raise click.BadParameter(f"expected SYSTEM={what.upper()} with SYSTEM one of {', '.join(SYSTEMS)}; got {value!r}")
+            raise click.BadParameter(
+                f"expected SYSTEM={what.upper()} with SYSTEM one of {', '.join(SYSTEMS)}; got {value!r}")
         pairs[key] = rest
     return pairs
 
@@ -78,7 +79,8 @@ def sandbox() -> None:
 @size_option
 @click.option("--faults", "fault_specs", multiple=True, metavar="SYSTEM=JSON",
               help='Faults of a system from the start (repeatable), e.g. crm=\'{"error_rate": 0.1}\'.')
-@click.option("--webhook-url", default=None, help="Where the systems post their signed webhook events; {system} stands for each one's name.")
+@click.option("--webhook-url", default=None,
+              help="Where the systems post their signed webhook events; {system} stands for each one's name.")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for every system.")
 def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], tokens: tuple[str, ...],
        fault_specs: tuple[str, ...], seed: int, size: int, webhook_url: str | None, timeout: float) -> None:
@@ -126,7 +128,8 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(rows))
     elif rows:
         for row in rows:
-            click.echo(f"{row['system']:<11} {row['url']:<24} pid {row['pid']:<8} {'ok' if row['answers'] else 'NOT ANSWERING'}")
+            state = "ok" if row["answers"] else "NOT ANSWERING"
+            click.echo(f"{row['system']:<11} {row['url']:<24} pid {row['pid']:<8} {state}")
     else:
         click.echo(f"no sandbox is running from {_data_dir(data_dir)}")
     if not rows:
@@ -168,7 +171,8 @@ def seed_command(data_dir: Path | None, systems: tuple[str, ...], seed: int, siz
 @click.option("--latency-ms", type=int, help="Milliseconds added to every request.")
 @click.option("--deprecation", help="Deprecation header value (e.g. an HTTP date).")
 @click.option("--sunset", help="Sunset header value (an HTTP date).")
-@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW", help="Rename a JSON field in responses (repeatable).")
+@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
+              help="Rename a JSON field in responses (repeatable).")
 @click.option("--renamed-in-version", help="Rename only for requests asking for this API version (e.g. 2025-01).")
 @click.option("--clear", is_flag=True, help="Remove every fault first.")
 def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: bool, **settings: Any) -> None:

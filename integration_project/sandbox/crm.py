@@ -106,7 +106,8 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
             created = _fake.created_ms(rng)
             yield Record("companies", i, created, created + rng.randrange(1, 86_400_000), {
                 "name": name, "domain": name.lower().replace(" ", "-") + ".example.com",
-                "country": rng.choice(_fake.COUNTRIES), "industry": rng.choice(["RETAIL", "MANUFACTURING", "SOFTWARE"])})
+                "country": rng.choice(_fake.COUNTRIES),
+                "industry": rng.choice(["RETAIL", "MANUFACTURING", "SOFTWARE"])})
         for i in range(101, 101 + deals):
             created = _fake.created_ms(rng)
             yield Record("deals", i, created, created + rng.randrange(1, 86_400_000), {

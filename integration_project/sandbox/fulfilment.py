@@ -2,8 +2,8 @@
 
 Bearer-token auth; cursor pagination by modification time; one shipment per order (a second
 instruction for the same order answers 409 with the existing id). Shipments move on by themselves,
-received -> picked -> shipped -> delivered (seeded ones stay as seeded), one step every `advance_seconds` (option, default 10),
-each step announced by a Standard Webhooks event `shipment.updated`.
+received -> picked -> shipped -> delivered (seeded ones stay as seeded), one step every
+`advance_seconds` (option, default 10), each step announced by a Standard Webhooks event `shipment.updated`.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def build_app(config: SystemConfig) -> Starlette:
         body = await parse_body(request, _Instruction)
         existing = store.find("shipments", "order_id", body.order_id)
         if existing is not None:
-            return JSONResponse({**error_body(409, "a shipment for this order exists"), "shipment_id": str(existing.id)}, 409)
+            conflict = {**error_body(409, "a shipment for this order exists"), "shipment_id": str(existing.id)}
+            return JSONResponse(conflict, 409)
         record = store.create("shipments", {**body.model_dump(), "status": "received", "carrier": None,
                                             "tracking_number": None}, now_ms())
         changed(record)

@@ -110,7 +110,8 @@ def seed(engine: sa.Engine, seed_: int, size: int, tz: ZoneInfo) -> dict[str, An
                     text = _fake.product_name(i - 1 if i > 1 else i + 1)
             yield {"ITM_NO": _fake.sku(i), "ITM_TXT": text, "GRP_CD": rng.choice(list(GROUPS)), "UNIT_PRC": price,
                    "CUR_CD": "EUR", "UOM_CD": "STK", "STAT_CD": status, "CRT_TS": _local(created, tz),
-                   "CHG_TS": _local(created + rng.randrange(1, 30 * 86_400_000), tz), "CHG_USR": rng.choice(["BATCH", "MUELLER", "ADMIN"])}
+                   "CHG_TS": _local(created + rng.randrange(1, 30 * 86_400_000), tz),
+                   "CHG_USR": rng.choice(["BATCH", "MUELLER", "ADMIN"])}
 
     with engine.begin() as conn:
         conn.execute(ITM_GRP.insert(), [{"GRP_CD": k, "GRP_TXT": v} for k, v in GROUPS.items()])
@@ -122,7 +123,8 @@ def seed(engine: sa.Engine, seed_: int, size: int, tz: ZoneInfo) -> dict[str, An
                 batch.clear()
         if batch:
             conn.execute(ITM_MST.insert(), batch)
-    return {"system": "legacy_erp", "seed": seed_, "size": size, "counts": {"ITM_MST": len(ids), "ITM_GRP": len(GROUPS)},
+    return {"system": "legacy_erp", "seed": seed_, "size": size,
+            "counts": {"ITM_MST": len(ids), "ITM_GRP": len(GROUPS)},
             "rates": PROBLEM_RATES, "problems": {k: [_fake.sku(i) for i in v] for k, v in problems.items()}}
 
 

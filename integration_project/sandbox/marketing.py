@@ -70,7 +70,8 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
         for n, cid in enumerate(campaign_ids, start=1):
             sent = _fake.SEED_EPOCH_MS + n * 20 * 86_400_000
             yield Record("campaigns", n, sent, sent, {"id": cid, "status": "sent", "emails_sent": size,
-                                                      "settings": {"title": f"Newsletter {n}", "subject_line": f"News #{n}"},
+                                                      "settings": {"title": f"Newsletter {n}",
+                                                                   "subject_line": f"News #{n}"},
                                                       "send_time": iso_utc(sent)})
         for i in ids:
             p = _fake.person(i, seed_)
@@ -158,7 +159,8 @@ def build_app(config: SystemConfig) -> Starlette:
         offset, count = window(request)
         conditions = []
         if "since_last_changed" in request.query_params:
-            conditions.append(objects.c.updated_ms > parse_time(request.query_params["since_last_changed"], "since_last_changed"))
+            since = parse_time(request.query_params["since_last_changed"], "since_last_changed")
+            conditions.append(objects.c.updated_ms > since)
         if "status" in request.query_params:
             conditions.append(sa.func.json_extract(objects.c.props, "$.status") == request.query_params["status"])
         total, records = store.page("members", offset, count, conditions)
@@ -189,10 +191,12 @@ def build_app(config: SystemConfig) -> Starlette:
             try:
                 outcome, record = upsert(item, body.update_existing)
             except BadRequest as exc:
-                errors.append({"email_address": item.email_address, "error": exc.message, "error_code": "ERROR_GENERIC"})
+                errors.append({"email_address": item.email_address, "error": exc.message,
+                               "error_code": "ERROR_GENERIC"})
                 continue
             if outcome == "exists":
-                errors.append({"email_address": item.email_address, "error": f"{item.email_address} is already a list member",
+                errors.append({"email_address": item.email_address,
+                               "error": f"{item.email_address} is already a list member",
                                "error_code": "ERROR_CONTACT_EXISTS"})
             elif record is not None:
                 (created if outcome == "created" else updated).append(member(record))

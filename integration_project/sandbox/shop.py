@@ -61,7 +61,8 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
             created = _fake.created_ms(rng)
             yield Record("products", pid, created, created, {
                 "title": _fake.product_name(pid), "vendor": "Sandbox Supply", "status": "active",
-                "variants": [{"id": pid, "sku": _fake.sku(pid), "price": f"{rng.randrange(5, 500)}.{rng.randrange(100):02d}",
+                "variants": [{"id": pid, "sku": _fake.sku(pid),
+                              "price": f"{rng.randrange(5, 500)}.{rng.randrange(100):02d}",
                               "inventory_quantity": rng.randrange(0, 200)}]})
         for oid in order_ids:
             p = _fake.person(rng.randrange(101, 101 + size), seed_)
@@ -162,7 +163,8 @@ def build_app(config: SystemConfig) -> Starlette:
 
     def shape(record: Record) -> dict[str, Any]:
         return {"id": record.id, **record.props, "created_at": iso_local(record.created_ms, tz),
-                "updated_at": iso_local(record.updated_ms, tz), "admin_graphql_api_id": f"gid://shopify/{singular[record.type].title()}/{record.id}"}
+                "updated_at": iso_local(record.updated_ms, tz),
+                "admin_graphql_api_id": f"gid://shopify/{singular[record.type].title()}/{record.id}"}
 
     def notify(record: Record, topic: str) -> None:
         webhook_id = str(uuid.uuid4())
@@ -179,7 +181,8 @@ def build_app(config: SystemConfig) -> Starlette:
                 raise BadRequest(400, f"page_info cannot be combined with {', '.join(sorted(extra))}")
             since, after, before = _decode(page_info)
         else:
-            since = parse_time(request.query_params["updated_at_min"], "updated_at_min") if "updated_at_min" in request.query_params else 0
+            raw = request.query_params.get("updated_at_min")
+            since = parse_time(raw, "updated_at_min") if raw is not None else 0
             after, before = 0, None
         changed = objects.c.updated_ms >= since
         if before is None:
@@ -193,9 +196,11 @@ def build_app(config: SystemConfig) -> Starlette:
         base = request.url.remove_query_params(["page_info", "updated_at_min"])
         links = []
         if records and has_previous:
-            links.append(f'<{base.include_query_params(page_info=_encode(since, 0, records[0].id), limit=limit)}>; rel="previous"')
+            previous = base.include_query_params(page_info=_encode(since, 0, records[0].id), limit=limit)
+            links.append(f'<{previous}>; rel="previous"')
         if records and has_next:
-            links.append(f'<{base.include_query_params(page_info=_encode(since, records[-1].id, None), limit=limit)}>; rel="next"')
+            following = base.include_query_params(page_info=_encode(since, records[-1].id, None), limit=limit)
+            links.append(f'<{following}>; rel="next"')
         headers = {"Link": ", ".join(links)} if links else {}
         return JSONResponse({kind: [shape(r) for r in records]}, headers=headers)
 

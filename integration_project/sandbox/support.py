@@ -25,7 +25,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, basic_password, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
+from ._app import (
+    BadRequest,
+    basic_password,
+    bearer,
+    bounded,
+    int_param,
+    iso_utc,
+    now_ms,
+    parse_body,
+    path_id,
+    sandbox_app,
+)
 from ._config import SystemConfig
 from ._ratelimit import RateLimit
 from ._store import Record, Store, objects
@@ -156,7 +167,8 @@ def build_app(config: SystemConfig) -> Starlette:
     def notify(record: Record, kind: str) -> None:
         event_id = f"{record.type}-{record.id}-{record.updated_ms}"
         type_ = f"zen:event-type:{singular[record.type]}.{kind}"
-        store.enqueue([event(event_id, type_, {"id": event_id, "type": type_, "detail": shape(record)})], now_ms() / 1000)
+        payload = {"id": event_id, "type": type_, "detail": shape(record)}
+        store.enqueue([event(event_id, type_, payload)], now_ms() / 1000)
 
     async def list_tickets(request: Request) -> Response:
         return paged(request, "tickets")
@@ -191,7 +203,8 @@ def build_app(config: SystemConfig) -> Starlette:
         return JSONResponse({"ticket": shape(record)})
 
     async def create_user(request: Request) -> Response:
-        record = store.create("users", (await parse_body(request, _UserBody)).user.model_dump(exclude_none=True), now_ms())
+        fields = (await parse_body(request, _UserBody)).user
+        record = store.create("users", fields.model_dump(exclude_none=True), now_ms())
         notify(record, "created")
         return JSONResponse({"user": shape(record)}, 201)
 
