@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -13,59 +14,74 @@ from pathlib import Path
 
 import httpx
 import pytest
-import stripe
 from click.testing import CliRunner
 from pydantic import SecretStr
 
 from integration_project.cli import main
+from integration_project.model import Webhook, load_landscape
 from integration_project.settings import DATABASE_URL_ENV
 from integration_project.webhooks import SCHEMES, Event, Inbox
 
-SECRETS = {
-    "BILLING_WEBHOOK_SECRET": "whsec_cli_billing_secret",
-    "CRM_WEBHOOK_SECRET": "crm-cli-secret",
-    "SHOP_WEBHOOK_SECRET": "shop-cli-secret",
-    "FULFILMENT_WEBHOOK_SECRET": "whsec_ZnVsZmlsbWVudCBrZXk=",
-    "INVENTORY_WEBHOOK_SECRET": "whsec_aW52ZW50b3J5IGtleQ== whsec_b2xkIGludmVudG9yeSBrZXk=",
+DECLARED: dict[str, Webhook] = {
+    name: system.webhook for name, system in load_landscape("definitions").systems.items() if system.webhook
 }
+
+
+def secrets_of(system: str) -> list[str]:
+    """Two test secrets for a system (the receiver accepts either: rotation), valid for its scheme."""
+    return [
+        "whsec_" + base64.b64encode(f"{system} key {n}".encode()).decode()
+        if DECLARED[system].scheme == "standard_webhooks"
+        else f"{system}-secret-{n}"
+        for n in (1, 2)
+    ]
+
+
+def first_with(scheme: str) -> str:
+    """The first declared system using a scheme (the example landscape has one of each tested here)."""
+    return next(name for name, hook in sorted(DECLARED.items()) if hook.scheme == scheme)
 
 
 @pytest.fixture
 def env(sqlite_url: str) -> dict[str, str]:
-    """Environment with a fresh hub store and every declared webhook secret."""
-    return {DATABASE_URL_ENV: sqlite_url} | SECRETS
+    """Environment with a fresh hub store and every declared webhook secret (two each)."""
+    return {DATABASE_URL_ENV: sqlite_url} | {hook.secret_env: " ".join(secrets_of(s)) for s, hook in DECLARED.items()}
 
 
 def test_status_reports_depth_and_age_per_declared_system(env: dict[str, str], sqlite_url: str) -> None:
     """Depth counts unprocessed events; every system that declares a webhook is listed."""
+    busy, idle = sorted(DECLARED)[:2]
     inbox = Inbox(sqlite_url)
-    done = inbox.add("billing", [Event("e1", "invoice.paid", b"{}")])
-    inbox.add("billing", [Event("e2", "invoice.paid", b"{}"), Event("e3", "invoice.paid", b"{}")])
+    done = inbox.add(busy, [Event("e1", "t", b"{}")])
+    inbox.add(busy, [Event("e2", "t", b"{}"), Event("e3", "t", b"{}")])
     inbox.mark_processed(done)
     inbox.close()
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
     assert result.exit_code == 0, result.output
     by_system = {row["system"]: row for row in json.loads(result.output)}
-    assert set(by_system) == {"billing", "crm", "fulfilment", "inventory", "shop"}
-    assert by_system["billing"]["depth"] == 2 and by_system["billing"]["oldest_age_seconds"] < 60
-    assert by_system["shop"] == {"system": "shop", "depth": 0, "oldest_age_seconds": None, "last_received_at": None}
+    assert set(by_system) == set(DECLARED)
+    assert by_system[busy]["depth"] == 2 and by_system[busy]["oldest_age_seconds"] < 60
+    assert by_system[idle] == {"system": idle, "depth": 0, "oldest_age_seconds": None, "last_received_at": None}
     table = CliRunner().invoke(main, ["webhooks", "status"], env=env)
     assert table.exit_code == 0
-    assert [line.split()[:2] for line in table.output.splitlines() if line.startswith("billing")] == [["billing", "2"]]
+    assert [line.split()[:2] for line in table.output.splitlines() if line.startswith(busy)] == [[busy, "2"]]
 
 
 def test_serve_refuses_to_start_without_secrets(env: dict[str, str]) -> None:
     """A missing secret stops `serve` with the variable's name."""
-    result = CliRunner().invoke(main, ["webhooks", "serve"], env=env | {"SHOP_WEBHOOK_SECRET": ""})
+    variable = DECLARED[first_with("shopify")].secret_env
+    result = CliRunner().invoke(main, ["webhooks", "serve"], env=env | {variable: ""})
     assert result.exit_code == 1
-    assert "webhook secrets not set: SHOP_WEBHOOK_SECRET" in result.output
+    assert f"webhook secrets not set: {variable}" in result.output
 
 
 def test_serve_names_a_malformed_secret_without_showing_it(env: dict[str, str]) -> None:
     """A secret that cannot be a key stops `serve`, naming the system and variable, not the value."""
-    result = CliRunner().invoke(main, ["webhooks", "serve"], env=env | {"FULFILMENT_WEBHOOK_SECRET": "whsec_%%%%"})
+    system = first_with("standard_webhooks")
+    variable = DECLARED[system].secret_env
+    result = CliRunner().invoke(main, ["webhooks", "serve"], env=env | {variable: "whsec_%%%%"})
     assert result.exit_code == 1
-    assert "system fulfilment: FULFILMENT_WEBHOOK_SECRET" in result.output
+    assert f"system {system}: {variable}" in result.output
     assert "%%%%" not in result.output
 
 
@@ -98,20 +114,18 @@ def served(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.server
 def test_serve_receives_what_the_landscape_declares(served: str, env: dict[str, str]) -> None:
-    """The served receiver verifies each system with its declared scheme and secret(s); status shows the events."""
-    body = json.dumps({"id": "evt_cli", "type": "invoice.paid"})
-    header = stripe.WebhookSignature.generate_signature_header(body, SECRETS["BILLING_WEBHOOK_SECRET"])
-    headers = {"Content-Type": "application/json", "Stripe-Signature": header}
-    assert httpx.post(f"{served}/webhooks/billing", content=body, headers=headers).status_code == 200
-    assert httpx.post(f"{served}/webhooks/shop", content=body, headers=headers).status_code == 401
-    assert httpx.post(f"{served}/webhooks/support", content=body, headers=headers).status_code == 404
-    old_key = SecretStr(SECRETS["INVENTORY_WEBHOOK_SECRET"].split()[1])  # rotation: the second secret
-    stock = b'{"type": "stock.changed"}'
-    signed = SCHEMES["standard_webhooks"].sign(stock, old_key, event_id="msg_stock")
-    response = httpx.post(
-        f"{served}/webhooks/inventory", content=stock, headers=signed | {"Content-Type": "application/json"}
-    )
-    assert response.status_code == 200
+    """Every declared system's endpoint verifies its own scheme with either of its secrets; others are 404."""
+    for n, (system, hook) in enumerate(sorted(DECLARED.items())):
+        body = json.dumps(
+            [{"eventId": n, "subscriptionType": "t"}] if hook.scheme == "hubspot_v3" else {"id": f"e{n}", "type": "t"}
+        ).encode()
+        url = f"{served}/webhooks/{system}"
+        secret = SecretStr(secrets_of(system)[n % 2])
+        headers = SCHEMES[hook.scheme].sign(body, secret, event_id=f"e{n}", event_type="t", url=url)
+        response = httpx.post(url, content=body, headers=headers | {"Content-Type": "application/json"})
+        assert response.status_code == 200, (system, response.text)
+        wrong = SCHEMES[hook.scheme].sign(body, SecretStr("whsec_d3Jvbmc="), event_id=f"e{n}", url=url)
+        assert httpx.post(url, content=body, headers=wrong | {"Content-Type": "application/json"}).status_code == 401
+    assert httpx.post(f"{served}/webhooks/undeclared", content=b"{}").status_code == 404
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
-    depths = {row["system"]: row["depth"] for row in json.loads(result.output)}
-    assert (depths["billing"], depths["inventory"], depths["shop"]) == (1, 1, 0)
+    assert {row["system"]: row["depth"] for row in json.loads(result.output)} == dict.fromkeys(DECLARED, 1)
