@@ -18,7 +18,7 @@ options=None, webhook_url=None, webhook_duplicate_rate=0.05, startup_timeout=120
 `.webhook_secret(system)`, `.seed_report(system)`, `.erp_database_url()`, `.erp_drop_folder()`.
 Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108); 0 picks a free port.
 `webhook_url` may contain `{system}`, e.g. `http://127.0.0.1:8100/webhooks/{system}`.
-`running(data_dir)` lists the systems started from a folder (by any process, e.g. `integrations
+`running(data_dir)` lists the live systems started from a folder (by any process, e.g. `integrations
 sandbox up`); `stop_running(data_dir)` stops them; `reseed(data_dir, systems, seed, size)` regenerates
 stopped systems' data. Failures raise `SandboxError` with a one-line message.
 `testing.free_port_sandbox(data_dir, systems, **kwargs)` is the same on free ports, for test suites.
@@ -40,7 +40,7 @@ the system's credentials required) to change faults live; `Sandbox(faults={...})
 
 from ._config import DEFAULT_PORTS, DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, SYSTEMS, SystemConfig
 from ._faults import Faults
-from ._runner import RunningSystem, Sandbox, SandboxError, reseed, running, stop_running
+from ._runner import RunningSystem, Sandbox, SandboxError, recorded, reseed, running, stop_running
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -52,6 +52,7 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "SystemConfig",
+    "recorded",
     "reseed",
     "running",
     "stop_running",

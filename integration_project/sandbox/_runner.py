@@ -80,15 +80,19 @@ def answers(system: str, url: str, token: str, timeout: float = 2.0) -> bool:
     return response.status_code == 200
 
 
-def running(data_dir: Path) -> list[RunningSystem]:
-    """The systems recorded as started in a data folder whose processes are still alive."""
+def recorded(data_dir: Path) -> list[RunningSystem]:
+    """The systems recorded as started in a data folder, alive or not (see `RunningSystem.alive`)."""
     path = Path(data_dir) / "run" / STATE_FILE
     try:
         entries = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    systems = [RunningSystem(e["system"], int(e["pid"]), int(e["port"]), e.get("token", "")) for e in entries]
-    return [s for s in systems if s.alive()]
+    return [RunningSystem(e["system"], int(e["pid"]), int(e["port"]), e.get("token", "")) for e in entries]
+
+
+def running(data_dir: Path) -> list[RunningSystem]:
+    """The systems recorded as started in a data folder whose processes are still alive."""
+    return [s for s in recorded(data_dir) if s.alive()]
 
 
 def stop_running(data_dir: Path, timeout: float = 10.0) -> list[RunningSystem]:

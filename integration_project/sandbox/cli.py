@@ -15,7 +15,7 @@ from integration_project.settings import data_dir as default_data_dir
 
 from ._config import DEFAULT_PORTS, SYSTEMS
 from ._faults import Faults
-from ._runner import Sandbox, SandboxError, answers, reseed, running, stop_running
+from ._runner import Sandbox, SandboxError, answers, recorded, reseed, running, stop_running
 
 EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
@@ -120,19 +120,19 @@ def down(data_dir: Path | None) -> None:
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(data_dir: Path | None, as_json: bool) -> None:
-    """Show which systems run, where, and whether each answers (exit 3 when none runs)."""
-    systems = running(_data_dir(data_dir))
-    rows = [{"system": s.system, "url": s.url, "pid": s.pid, "answers": answers(s.system, s.url, s.token)}
-            for s in systems]
+    """Show which systems run, where, and whether each answers (exit 1 if one does not, 3 if none runs)."""
+    systems = recorded(_data_dir(data_dir))
+    rows = [{"system": s.system, "url": s.url, "pid": s.pid, "alive": s.alive(),
+             "answers": s.alive() and answers(s.system, s.url, s.token)} for s in systems]
     if as_json:
         click.echo(json.dumps(rows))
     elif rows:
         for row in rows:
-            state = "ok" if row["answers"] else "NOT ANSWERING"
+            state = "ok" if row["answers"] else "NOT ANSWERING" if row["alive"] else "STOPPED (see its log)"
             click.echo(f"{row['system']:<11} {row['url']:<24} pid {row['pid']:<8} {state}")
     else:
         click.echo(f"no sandbox is running from {_data_dir(data_dir)}")
-    if not rows:
+    if not any(row["alive"] for row in rows):
         sys.exit(EXIT_NOT_RUNNING)
     if not all(row["answers"] for row in rows):
         sys.exit(EXIT_FAILED)

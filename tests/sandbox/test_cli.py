@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from integration_project.cli import main
+from integration_project.sandbox import running
 
 pytestmark = pytest.mark.server
 
@@ -45,6 +49,14 @@ def test_up_status_faults_down_cycle(tmp_path: Path) -> None:
         assert code == 0 and json.loads(out)["error_rate"] == 0 and json.loads(out)["renamed_fields"] == {}
         code, out = _run("seed", *folder, "--system", "crm")
         assert code == 1 and "stop it before seeding" in out
+        inventory = next(s for s in running(tmp_path) if s.system == "inventory")
+        os.kill(inventory.pid, signal.SIGKILL)
+        for _ in range(50):
+            if not inventory.alive():
+                break
+            time.sleep(0.1)
+        code, out = _run("status", *folder)
+        assert code == 1 and "STOPPED (see its log)" in out and " ok" in out
     finally:
         code, out = _run("down", *folder)
     assert code == 0 and out.startswith("sandbox down: stopped")
