@@ -67,8 +67,9 @@ class RunningSystem:
 
 
 def health_path(system: str) -> str:
-    """The path that answers once a system is ready (billing: a real authenticated API call)."""
-    return "/v1/customers?limit=1" if system == "billing" else "/_sandbox/health"
+    """The path that answers once a system is ready; never subject to injected faults."""
+    # localstripe authenticates every path, and serves only after its start-up (seeding) is done.
+    return "/_sandbox/faults" if system == "billing" else "/_sandbox/health"
 
 
 def answers(system: str, url: str, token: str, timeout: float = 2.0) -> bool:

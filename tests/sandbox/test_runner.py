@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration_project.sandbox import Sandbox, SandboxError, running
+from integration_project.sandbox import Faults, Sandbox, SandboxError, running
 from integration_project.sandbox.testing import free_port_sandbox
 
 
@@ -54,3 +54,12 @@ def test_starting_twice_from_one_folder_is_refused(tmp_path: Path) -> None:
 def test_unknown_system_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="unknown system"):
         Sandbox(tmp_path, ["erp9000"])
+
+
+@pytest.mark.server
+def test_a_system_started_with_every_request_failing_still_comes_up(tmp_path: Path) -> None:
+    broken = Faults(error_rate=1.0)
+    with free_port_sandbox(tmp_path, ["crm", "billing"], faults={"crm": broken, "billing": broken}) as sb:
+        for system, path in (("crm", "/crm/v3/objects/contacts"), ("billing", "/v1/customers")):
+            response = httpx.get(sb.url(system) + path, headers={"Authorization": f"Bearer {sb.token(system)}"})
+            assert response.status_code in (500, 502, 503)
