@@ -233,8 +233,11 @@ class Sandbox:
             raise SandboxError(f"a sandbox already runs from {self.data_dir} ({where}); stop it first")
         run_dir = self.data_dir / "run"
         logs = self.data_dir / "logs"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        logs.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            logs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SandboxError(f"cannot use {self.data_dir} for the sandbox's data: {exc.strerror}") from None
         for system, config in self.configs.items():
             (run_dir / f"{system}.port").unlink(missing_ok=True)
             with (logs / f"{system}.log").open("ab") as log:

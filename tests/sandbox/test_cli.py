@@ -75,6 +75,9 @@ def test_port_taken_and_bad_arguments(tmp_path: Path) -> None:
     assert _run("up", "--data-dir", str(tmp_path), "--system", "nope")[0] == 2
     assert _run("up", "--data-dir", str(tmp_path), "--port", "crm=http")[0] == 2
     assert _run("up", "--data-dir", str(tmp_path), "--faults", 'crm={"error_rate": 9}')[0] == 2
+    (tmp_path / "file").write_text("")
+    code, out = _run("up", "--data-dir", str(tmp_path / "file" / "below"), "--system", "crm")
+    assert code == 1 and out.startswith("error: cannot use ") and "Not a directory" in out
 
 
 def test_seed_writes_reports_offline(tmp_path: Path) -> None:
