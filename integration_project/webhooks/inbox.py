@@ -115,7 +115,7 @@ def _engine(url: str) -> sa.Engine:
 
 
 class Inbox:
-    """The webhook inbox in the hub store; creates its table on first use."""
+    """The webhook inbox in the hub store (default `settings.database_url()`); creates its table if missing."""
 
     def __init__(self, url: str | None = None) -> None:
         self._engine = _engine(url or database_url())
