@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import standardwebhooks
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from sandbox_clients import client
 
 from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
 from integration_project.webhooks.signatures import SCHEMES
 
 pytestmark = pytest.mark.server
@@ -117,3 +119,12 @@ def test_every_event_arrives_at_least_once_and_some_twice(sandbox: Sandbox, rece
     assert len(per_event) == 20
     assert {d.path for d in receiver.wait_for(batch, count=20, timeout=0)} == {"/hooks/inventory"}
     assert max(per_event.values()) >= 2  # duplicates happen (rate 0.3 here), as with the real vendors
+
+
+def test_undelivered_events_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
+    with free_port_sandbox(tmp_path, ["inventory"], webhook_url="http://127.0.0.1:9/nobody-listens") as sb:
+        with client(sb, "inventory") as http:
+            http.put("/v1/stock/SKU-900300", json={"on_hand": 1}).raise_for_status()
+    with free_port_sandbox(tmp_path, ["inventory"], webhook_url=receiver.url + "/{system}"):
+        deliveries = receiver.wait_for(lambda d: b'"SKU-900300"' in d.body)
+    assert deliveries and deliveries[0].path == "/hooks/inventory"
