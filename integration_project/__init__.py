@@ -1,5 +1,7 @@
 """Integration as code on Dagster: declare systems and objects once; get syncs, lineage and docs."""
 
+import importlib
+
 from integration_project.errors import (
     ConnectorError,
     DeclarationError,
@@ -21,8 +23,22 @@ from integration_project.model import (
     Webhook,
     load_landscape,
 )
-from integration_project.orchestration import HubStore, build_definitions, system_definitions
-from integration_project.orchestration.component import SystemComponent
+
+# Dagster is imported only when these are first used: the receiver and the sandbox need the
+# declarations, not the orchestration, and importing Dagster costs seconds of CPU.
+_LAZY = {
+    "HubStore": "integration_project.orchestration",
+    "build_definitions": "integration_project.orchestration",
+    "system_definitions": "integration_project.orchestration",
+    "SystemComponent": "integration_project.orchestration.component",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'integration_project' has no attribute {name!r}")
+
 
 __all__ = [
     "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from queue import Queue
+from threading import Thread
 
 from pydantic import ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from integration_project.connectors import Connector
+from integration_project.connectors import Connector, Page
 from integration_project.connectors.http import ATTEMPTS
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import DataObject, Flow
@@ -43,6 +46,26 @@ def reason(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in error.errors())
 
 
+def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Pages read by a background thread, so the next request overlaps this page's validation."""
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+
+    def read() -> None:
+        try:
+            for page in pages:
+                queue.put(page)
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    Thread(target=read, daemon=True, name="prefetch").start()
+    while (item := queue.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject, store: Store,
            run_id: str, inbound_refs: dict[str, str] | None = None) -> Stats:
     """Pull the source's changes since the cursor into the hub; invalid records go to the DLQ.
@@ -52,7 +75,7 @@ def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject,
     we delivered to the source, and a record whose reference we cannot translate is parked.
     """
     stats, cursor_key = Stats(), f"{source}/{obj.name}"
-    for page in connector.pages(binding.resource, since=store.cursor(cursor_key)):
+    for page in prefetched(connector.pages(binding.resource, since=store.cursor(cursor_key))):
         commit(page.records, source, binding, obj, store, run_id, stats, inbound_refs,
                cursor=(cursor_key, page.cursor) if page.cursor is not None else None)
     return stats
@@ -98,15 +121,15 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
                 data = {**valid[rid].data, **{f: held.get(f) for f in owned_elsewhere}}
                 valid[rid] = HubRecord(rid, data, content_hash(data))
         known = store.hashes(conn, obj.name, valid)
-        for rid, rec in valid.items():
-            if known.get(rid) == rec.content_hash:
-                stats.unchanged += 1
-                continue
-            store.upsert_hub(conn, obj.name, source, rec, exists=rid in known)
-            store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
-                         from_system=source, to_system="hub", outcome="ingested",
-                         key=f"{rid}:{rec.content_hash}")
-            stats.written += 1
+        new = [r for rid, r in valid.items() if rid not in known]
+        changed = [r for rid, r in valid.items() if rid in known and known[rid] != r.content_hash]
+        store.upsert_hub(conn, obj.name, source, new, changed)
+        store.record_many(conn, [
+            {"run_id": run_id, "flow": flow, "obj": obj.name, "record_id": r.record_id,
+             "from_system": source, "to_system": "hub", "outcome": "ingested",
+             "key": f"{r.record_id}:{r.content_hash}"} for r in (*new, *changed)])
+        stats.written += len(new) + len(changed)
+        stats.unchanged += len(valid) - len(new) - len(changed)
         store.resolve_dead_letters(conn, flow, list(valid))
         for raw, rid, why in rejects:
             rid = None if rid is None else str(rid)

@@ -99,10 +99,22 @@ class HubRecord:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 @functools.cache
 def _engine(url: str) -> sa.Engine:
     """One engine per database per process, migrated to the latest schema on first use."""
-    engine = sa.create_engine(url, future=True)
+    engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        # WAL with synchronous=NORMAL keeps every commit atomic and survives a killed process; a
+        # power cut may lose the last commits, and with them their cursor: they are read again.
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
     config = alembic.config.Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -151,17 +163,26 @@ class Store:
         return {rid: json.loads(data) for rid, data in conn.execute(q).all()}
 
     @staticmethod
-    def upsert_hub(conn: Connection, obj: str, source: str, rec: HubRecord, exists: bool) -> None:
-        """Insert or update one hub record, bumping its version."""
-        values = {"data": json.dumps(rec.data, sort_keys=True, default=str),
-                  "content_hash": rec.content_hash, "source": source, "updated_at": now()}
-        key = (hub_records.c.object == obj) & (hub_records.c.record_id == rec.record_id)
-        if exists:
-            conn.execute(sa.update(hub_records).where(key).values(
-                version=hub_records.c.version + 1, **values))
-        else:
+    def upsert_hub(conn: Connection, obj: str, source: str, new: list[HubRecord],
+                   changed: list[HubRecord]) -> None:
+        """Insert new hub records and update changed ones (bumping their version), in bulk."""
+        at = now()
+
+        def row(rec: HubRecord) -> dict[str, Any]:
+            return {"rid": rec.record_id, "data": json.dumps(rec.data, sort_keys=True, default=str),
+                    "content_hash": rec.content_hash, "source": source, "updated_at": at}
+
+        if new:
             conn.execute(sa.insert(hub_records).values(
-                object=obj, record_id=rec.record_id, version=1, **values))
+                object=obj, record_id=sa.bindparam("rid"), version=1, data=sa.bindparam("data"),
+                content_hash=sa.bindparam("content_hash"), source=sa.bindparam("source"),
+                updated_at=sa.bindparam("updated_at")), [row(r) for r in new])
+        if changed:
+            conn.execute(sa.update(hub_records).where(
+                (hub_records.c.object == obj) & (hub_records.c.record_id == sa.bindparam("rid"))
+            ).values(version=hub_records.c.version + 1, data=sa.bindparam("data"),
+                     content_hash=sa.bindparam("content_hash"), source=sa.bindparam("source"),
+                     updated_at=sa.bindparam("updated_at")), [row(r) for r in changed])
 
     def undelivered(self, system: str, obj: str, batch: int = 500
                     ) -> Iterator[tuple[HubRecord, dict | None]]:
@@ -244,12 +265,20 @@ class Store:
                     system=system, object=obj, record_id=record_id, **row))
 
     @staticmethod
-    def record(conn: Connection, *, run_id: str, flow: str, obj: str, record_id: str | None,
-               from_system: str, to_system: str, outcome: str, key: str | None = None) -> None:
-        """Write one transfer to the ledger."""
-        conn.execute(sa.insert(ledger).values(
-            run_id=run_id, flow=flow, object=obj, record_id=record_id, from_system=from_system,
-            to_system=to_system, outcome=outcome, idempotency_key=key, at=now()))
+    def record(conn: Connection, **transfer: Any) -> None:
+        """Write one transfer to the ledger (see `record_many`)."""
+        Store.record_many(conn, [transfer])
+
+    @staticmethod
+    def record_many(conn: Connection, transfers: list[dict[str, Any]]) -> None:
+        """Write transfers to the ledger: run_id, flow, obj, record_id, from_system, to_system,
+        outcome and optionally key (the idempotency key)."""
+        if transfers:
+            at = now()
+            conn.execute(sa.insert(ledger), [
+                {"run_id": t["run_id"], "flow": t["flow"], "object": t["obj"], "record_id": t["record_id"],
+                 "from_system": t["from_system"], "to_system": t["to_system"], "outcome": t["outcome"],
+                 "idempotency_key": t.get("key"), "at": at} for t in transfers])
 
     @staticmethod
     def dead_letter(conn: Connection, *, flow: str, obj: str, stage: str, record_id: str | None,

@@ -58,10 +58,9 @@ def test_undelivered_streams_in_batches_and_skips_confirmed_versions(store):
     from integration_project.model.mapping import content_hash
     from integration_project.runtime.store import HubRecord
 
+    records = [HubRecord(f"{i:05}", {"id": f"{i:05}"}, content_hash({"id": f"{i:05}"})) for i in range(1234)]
     with store.transaction() as conn:
-        for i in range(1234):
-            data = {"id": f"{i:05}"}
-            store.upsert_hub(conn, "customer", "crm", HubRecord(f"{i:05}", data, content_hash(data)), exists=False)
+        store.upsert_hub(conn, "customer", "crm", records, [])
     store.mark_delivery("billing", "customer", "00007", content_hash({"id": "00007"}), "done", "cus_7")
     store.mark_delivery("billing", "customer", "00008", "stale", "done", "cus_8")
     seen = [rec.record_id for rec, _ in store.undelivered("billing", "customer", batch=100)]
