@@ -54,8 +54,11 @@ def _resolve(g: nx.MultiDiGraph, target: str) -> tuple[str, str | None, str | No
 
 def _system_assets(g: nx.MultiDiGraph, system: str, obj: str | None = None) -> list[str]:
     """The system's assets, optionally only those of one object."""
-    return [a for a in related(g, node_id("system", system), "contains")
-            if obj is None or g.nodes[a].get("object") == obj]
+    if obj is None:
+        return related(g, node_id("system", system), "contains")
+    oid = node_id("object", obj)  # from the object's side: the hub system contains every object's asset
+    candidates = related(g, oid, "instance_of", outgoing=False) if oid in g else []
+    return [a for a in candidates if g.nodes[a].get("system") == system]
 
 
 def impact(g: nx.MultiDiGraph, target: str, view: nx.DiGraph | None = None) -> dict[str, Any]:
