@@ -40,6 +40,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'integration_project' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})  # Dagster's component registry lists the package with dir()
+
+
 __all__ = [
     "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow",
     "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",

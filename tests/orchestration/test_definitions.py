@@ -56,11 +56,16 @@ def test_lineage_runs_source_to_hub_to_consumers(defs):
 
 def test_only_flows_with_a_runtime_are_executable_the_rest_are_planned(defs):
     graph = defs.resolve_asset_graph()
-    live = {"crm/customer", "hub/customer", "billing/customer"}
+    statuses = {}
     for spec in defs.resolve_all_asset_specs():
         name = spec.key.to_user_string()
-        assert spec.metadata[contract.STATUS] == ("live" if name in live else "planned"), name
-        assert graph.get(spec.key).is_executable == (name in live), name
+        statuses[name] = spec.metadata[contract.STATUS]
+        assert graph.get(spec.key).is_executable == (statuses[name] == "live"), name
+    assert {statuses[k] for k in ("crm/customer", "hub/customer", "billing/customer")} == {"live"}
+    jobs = {j.name for j in defs.get_repository_def().get_all_jobs()}
+    for spec in defs.resolve_all_asset_specs():  # every live consumer has its flow's job
+        if spec.metadata[contract.ROLE] == "consumer" and statuses[spec.key.to_user_string()] == "live":
+            assert spec.metadata[contract.FLOWS].data[0]["name"] in jobs
 
 
 def test_the_customer_flow_has_a_job_a_schedule_and_a_sensor(defs):
