@@ -96,9 +96,12 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
     return report
 
 
+PRICE = r"^\d{1,9}(\.\d{1,2})?$"
+
+
 class _Variant(BaseModel):
     sku: str
-    price: str = "0.00"
+    price: str = Field("0.00", pattern=PRICE)
     inventory_quantity: int | None = None
 
 
@@ -117,8 +120,8 @@ class _ProductBody(BaseModel):
 
 class _LineItem(BaseModel):
     sku: str
-    quantity: int = Field(ge=1)
-    price: str
+    quantity: int = Field(ge=1, le=100_000)
+    price: str = Field(pattern=PRICE)
     title: str = ""
 
 
