@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +18,13 @@ class Rest(Connector):
     """Collections read by modification-time cursor; shipment instructions, stock items and adjustments written.
 
     - `shipments`: one instruction per order; a second one answers 409 with the existing id, which is
-      adopted. An instruction cannot change: a resend with other lines is refused (dead-lettered).
+      adopted. The 3PL takes no change to an instruction, so a later version of the order is
+      acknowledged without a call (an edit of its lines after it was sent does not reach the 3PL).
     - `stock`: a stock item per SKU, created or renamed by PUT.
-    - `stock/adjustments`: an order moves stock by one adjustment per line, each with an
-      Idempotency-Key of order and SKU, so a resend never moves stock twice.
+    - `stock/adjustments`: an order moves stock by one adjustment per SKU, each with an
+      Idempotency-Key of order and SKU, so a resend never moves stock twice; an order the stock
+      cannot serve in full moves nothing and is refused (it is tried again on the next run).
+      Later versions of a sent order move nothing (an edit of its lines does not reach the stock).
     """
 
     extracts = frozenset({"stock", "shipments"})
@@ -70,27 +74,32 @@ class Rest(Connector):
             http.call(self.http, "PUT", f"{self.prefix}/stock/{sku}", json=payload)
             return str(sku)
         if resource == "stock/adjustments":
-            return self._adjust(payload)
+            # an order moves stock once, when it is first sent; later versions move nothing
+            return external_id if external_id is not None else self._adjust(payload)
         raise PermanentError(f"{type(self).__name__} cannot load {resource}")
 
     def _instruct(self, external_id: str | None, payload: dict[str, Any]) -> str:
-        wanted = sorted((line["sku"], int(line["quantity"])) for line in payload["lines"])
-        if external_id is None:
-            response = http.call(self.http, "POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
-            if response.status_code != 409:
-                return str(response.json()["id"])
-            external_id = str(response.json()["shipment_id"])  # the order's instruction exists: adopt it
-        held = http.call_json(self.http, "GET", f"{self.prefix}/shipments/{external_id}")
-        if sorted((line["sku"], int(line["quantity"])) for line in held["lines"]) != wanted:
-            raise PermanentError(f"shipment {external_id}: the 3PL accepts no change to an instruction's lines")
-        return external_id
+        if external_id is not None:  # the 3PL takes no change to an instruction once received
+            return external_id
+        response = http.call(self.http, "POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
+        if response.status_code == 409:  # the order's instruction exists: adopt it
+            return str(response.json()["shipment_id"])
+        return str(response.json()["id"])
 
     def _adjust(self, payload: dict[str, Any]) -> str:
         reference = str(payload["reference"])
+        wanted: Counter[str] = Counter()
         for line in payload["lines"]:
-            body = {"delta": -int(line["quantity"]), "reason": "order", "reference": reference}
-            http.call(self.http, "POST", f"{self.prefix}/stock/{line['sku']}/adjustments", json=body,
-                      headers={"Idempotency-Key": f"order-{reference}-{line['sku']}"})
+            wanted[line["sku"]] += int(line["quantity"])
+        # all or nothing: the API has no transaction, so check every line before moving any
+        for sku, quantity in wanted.items():
+            held = http.call_json(self.http, "GET", f"{self.prefix}/stock/{sku}")
+            if held["on_hand"] < quantity:
+                raise PermanentError(f"insufficient stock of {sku}: {held['on_hand']} on hand, {quantity} ordered")
+        for sku, quantity in wanted.items():
+            body = {"delta": -quantity, "reason": "order", "reference": reference}
+            http.call(self.http, "POST", f"{self.prefix}/stock/{sku}/adjustments", json=body,
+                      headers={"Idempotency-Key": f"order-{reference}-{sku}"})
         return reference
 
     def close(self) -> None:
