@@ -16,7 +16,7 @@ import click
 import dagster as dg
 import networkx as nx
 
-from docs_gen import load as loader
+from docs_gen.load import load as load_definitions
 from docs_gen import publish, site
 from docs_gen.errors import DocsError
 from docs_gen.graph import build_graph
@@ -53,7 +53,7 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def landscape(module: str | None, workspace: Path) -> nx.MultiDiGraph:
     """Load the code location and build its graph."""
-    defs, origin = loader.load(module, workspace)
+    defs, origin = load_definitions(module, workspace)
     return build_graph(defs, origin)
 
 

@@ -20,6 +20,7 @@ import graphviz
 import networkx as nx
 
 from docs_gen.graph import HUB, nodes, related
+from docs_gen.lint import topology
 
 SFDP_ABOVE = 40  # systems; beyond this the landscape is laid out by sfdp, without edge labels
 TIMEOUT_S = 60.0
@@ -106,6 +107,14 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
         label = "" if large else ", ".join(sorted(set(objects)))
         tail, head = (node, hub) if end == "source" else (hub, node)
         d.edge(tail, head, label=label, **_edge_style(mode, status))
+    for link in topology(g)["point_to_point"]:  # lineage that bypasses the hub, in red
+        src, dst = (f"system:{name}" for name in link.split(" -> "))
+        for sid, end in ((src, "source"), (dst, "consumer")):
+            if large or (sid, end) not in side:
+                d.node(ids(sid if large else f"{end}:{sid}"), g.nodes[sid]["name"], URL=href(sid))
+                side.add((sid, end))
+        tail, head = (ids(src), ids(dst)) if large else (ids(f"source:{src}"), ids(f"consumer:{dst}"))
+        d.edge(tail, head, label="" if large else "point-to-point", color=COLOURS["p2p"], penwidth="1.6")
     return Diagram("landscape", d, "sfdp" if large else "dot")
 
 

@@ -141,5 +141,6 @@ def report(g: nx.MultiDiGraph) -> dict[str, Any]:
         "errors": sum(f.severity == "error" for f in found),
         "warnings": sum(f.severity == "warning" for f in found),
         "findings": [asdict(f) for f in found],
+        "rules": RULES,
         "topology": topology(g),
     }

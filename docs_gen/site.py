@@ -56,7 +56,7 @@ def page_of(nid: str) -> str:
         return f"owners.html#owner-{slug(name)}"
     if kind == "impact":
         return f"impact/{slug(name)}.html"
-    return {"page:objects": "index.html#objects"}.get(nid, "index.html")
+    return "index.html"
 
 
 def relative(path: str, from_page: str) -> str:

@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
+from docs_gen import diagrams
 from docs_gen.cli import lint as lint_command
 from docs_gen.graph import build_graph
 from docs_gen.lint import lint, topology
@@ -53,6 +54,9 @@ def test_topology_figures(good_graph: nx.MultiDiGraph) -> None:
     p2p = topology(build_graph(dg.Definitions.merge(base, dg.Definitions(assets=[direct]))))
     assert p2p["point_to_point"] == ["crm -> shop"] and p2p["point_to_point_links"] == 1
     assert p2p["links_in_use"] == 5  # crm -> shop is also hub-routed (customer): one link, two routes
+    drawn = diagrams.render(diagrams.landscape(build_graph(dg.Definitions.merge(base, dg.Definitions(assets=[direct]))),
+                                               lambda nid: None))
+    assert drawn.svg.count("point&#45;to&#45;point") == 1 and drawn.svg.count('stroke="#c62828"') == 2  # line and arrow
 
 
 def test_lint_command_exit_codes() -> None:
