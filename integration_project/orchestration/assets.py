@@ -9,9 +9,11 @@ from integration_project.connectors import Connector, connect
 from integration_project.model import DataObject, Flow, Landscape, System
 from integration_project.model.mapping import get_path
 from integration_project.orchestration.resources import HubStore
+from integration_project.orchestration.sensors import mark_events_processed
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key
 from integration_project.runtime import alert, deliver, ingest
 from integration_project.runtime.store import Store, dlq, hub_records
+from integration_project.webhooks import Inbox
 
 
 def _owners(system: System, obj: DataObject) -> list[str]:
@@ -57,11 +59,16 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
         finally:
             connector.close()
         context.log.info("ingested %s from %s: %s", obj.name, source.name, stats)
+        inbox = Inbox(store.url)
+        try:  # the source's changes are committed: the events that announced them are done
+            processed = mark_events_processed(inbox, context.run.tags, binding.events)
+        finally:
+            inbox.close()
         previous = context.instance.get_latest_materialization_event(key)
         signature = _schema_signature(obj)
         yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={
             "read": stats["read"], "cursor": stats["cursor"] or "", "seconds": stats["seconds"],
-            "retries": retries, "deprecations": dg.MetadataValue.json(deprecations)})
+            "retries": retries, "events_processed": processed, "deprecations": dg.MetadataValue.json(deprecations)})
         yield dg.MaterializeResult(asset_key=key, metadata={
             **{k: stats[k] for k in ("valid", "rejected", "written", "unchanged")},
             "schema_signature": dg.MetadataValue.json(signature)})

@@ -3,14 +3,12 @@
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import connect
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.assets import deliver_asset, ingest_asset, reconciliation_check
 from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, object_specs
-from integration_project.runtime import alert
+from integration_project.orchestration.sensors import change_sensor, failure_sensor
 
-SENSOR_INTERVAL_SECONDS = 4  # the sensor daemon loops every 5 s; 5 exactly would skip ticks
 RECONCILE_CRON = "0 6 * * *"
 
 
@@ -38,12 +36,12 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
                               description="Daily reconciliation of source, hub and consumer ids.")
         for job in reconcile_jobs
     ]
-    sensors = [_change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
+    sensors = [change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
     return dg.Definitions.merge(
         *shares,
         # in-process: one run is one process, not one per step (each costs seconds of CPU here)
         dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs],
-                       schedules=schedules, sensors=[*sensors, _failure_sensor(landscape)],
+                       schedules=schedules, sensors=[*sensors, failure_sensor(landscape)],
                        resources={"hub_store": HubStore()}, executor=dg.in_process_executor),
     )
 
@@ -74,44 +72,3 @@ def _job(flow: Flow, reconcile: dg.AssetChecksDefinition):
         description=f"{flow.object.name}: {flow.source.title} -> hub -> {flow.consumer.title}. "
                     f"{flow.binding.purpose}",
     )
-
-
-def _change_sensor(flow: Flow, job) -> dg.SensorDefinition:
-    """Polls the source for records changed after the committed cursor; one run covers them all."""
-    binding = flow.source_binding
-
-    def evaluate(context: dg.SensorEvaluationContext):
-        store = HubStore().open()
-        since = store.cursor(f"{flow.source.name}/{flow.object.name}")
-        connector = connect(flow.source)
-        try:
-            page = next(iter(connector.pages(binding.resource, since=since)), None)
-        except Exception as exc:  # an unreachable source is a skipped tick, not a crashed sensor
-            return dg.SkipReason(f"{flow.source.name} unreachable: {type(exc).__name__}")
-        finally:
-            connector.close()
-        if page is None or (since is not None and page.cursor == since):
-            return dg.SkipReason(f"no change in {flow.source.name} since {since}")
-        return dg.RunRequest(run_key=f"{flow.name}:{since}:{page.cursor}",
-                             tags={c.TAG_FLOW: flow.name})
-
-    return dg.SensorDefinition(
-        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Runs {flow.name} when {flow.source.title} has changes.",
-    )
-
-
-def _failure_sensor(landscape: Landscape) -> dg.SensorDefinition:
-    """Alerts the flow's owners when one of its runs fails."""
-    owners = {f.name: list(dict.fromkeys([*f.consumer.owners, *f.source.owners, f.object.owner]))
-              for f in landscape.flows()}
-
-    @dg.run_failure_sensor(name="alert_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING,
-                           minimum_interval_seconds=SENSOR_INTERVAL_SECONDS)
-    def _alert(context: dg.RunFailureSensorContext) -> None:
-        flow = context.dagster_run.tags.get(c.TAG_FLOW, context.dagster_run.job_name)
-        error = context.failure_event.message or "run failed"
-        alert(f"run of {flow} failed", f"run {context.dagster_run.run_id}: {error}", owners.get(flow, []))
-
-    return _alert

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,33 +48,58 @@ def business_env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> 
         yield env
 
 
-@pytest.fixture
-def alert_receiver() -> Iterator[tuple[str, list[dict]]]:
-    """A real HTTP server on loopback that records the alerts posted to it."""
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yield its base URL."""
     import socket
     import threading
 
     import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    """A real HTTP server recording every POST as (path, headers, body)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    received: list[dict] = []
+    received: list[tuple[str, dict[str, str], bytes]] = []
 
-    async def hook(request: Request) -> Response:
-        received.append(await request.json())
+    async def record(request: Request) -> Response:
+        received.append((request.url.path, dict(request.headers), await request.body()))
         return Response(status_code=200)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/alerts", hook, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{port}/alerts", received
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])) as url:
+        yield url, received
+
+
+@pytest.fixture
+def http_recorder() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    """A real HTTP server on loopback recording every POST: (path, headers, body)."""
+    with recording() as found:
+        yield found
+
+
+@pytest.fixture
+def alert_receiver(http_recorder) -> tuple[str, Callable[[], list[dict]]]:
+    """An alert webhook on loopback, and a function returning the alerts received so far."""
+    import json
+
+    url, received = http_recorder
+    return f"{url}/alerts", lambda: [json.loads(body) for _, _, body in received]

@@ -83,7 +83,7 @@ def test_fixing_at_the_source_then_replay_delivers_and_discard_is_ledgered(sandb
 
 
 def test_dlq_growth_and_volume_alerts_name_the_owner(sandbox, business_env, alert_receiver, monkeypatch):
-    url, received = alert_receiver
+    url, alerts = alert_receiver
     monkeypatch.setenv("INTEGRATIONS_ALERT_WEBHOOK_URL", url)
     monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", business_env["INTEGRATIONS_DATABASE_URL"] + ".alerts")
     landscape = load_landscape("definitions")
@@ -94,6 +94,7 @@ def test_dlq_growth_and_volume_alerts_name_the_owner(sandbox, business_env, aler
     landscape.systems["billing"] = tight
     result = run(build_definitions(landscape))
     assert result.success
+    received = alerts()
     titles = [a["title"] for a in received]
     assert any("parked in the dead-letter queue" in t for t in titles), titles
     assert any("volume outside its bounds" in t for t in titles), titles
@@ -105,7 +106,7 @@ def test_dlq_growth_and_volume_alerts_name_the_owner(sandbox, business_env, aler
 
 def test_a_failed_run_alerts_and_a_dead_alert_receiver_breaks_nothing(sandbox, business_env,
                                                                       alert_receiver, monkeypatch):
-    url, received = alert_receiver
+    url, alerts = alert_receiver
     monkeypatch.setenv("INTEGRATIONS_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens-here")
     monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", business_env["INTEGRATIONS_DATABASE_URL"] + ".dead")
     assert run().success  # alerts fire (DLQ growth) into a closed port; the sync still succeeds
@@ -122,5 +123,5 @@ def test_a_failed_run_alerts_and_a_dead_alert_receiver_breaks_nothing(sandbox, b
         sensor_name=sensor.name, dagster_event=failure, dagster_instance=instance,
         dagster_run=failed.dagster_run).for_run_failure()
     sensor(context)
-    alert = next(a for a in received if a["title"] == f"run of {FLOW} failed")
+    alert = next(a for a in alerts() if a["title"] == f"run of {FLOW} failed")
     assert "team:finance" in alert["owners"] and "team:sales-ops" in alert["owners"]

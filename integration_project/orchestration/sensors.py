@@ -1,0 +1,111 @@
+"""Sensors: changes in a source start its flows (webhook inbox, else polling); failures alert.
+
+A webhook event only says that something changed; the run then reads the source's changes since
+the hub's committed cursor, through the same engine as the batch runs. So duplicate, late or
+out-of-order events can neither overwrite a newer record nor be lost: the source is the truth.
+"""
+
+import dagster as dg
+
+from integration_project import contract as c
+from integration_project.connectors import connect
+from integration_project.model import Flow, Landscape
+from integration_project.orchestration.resources import HubStore
+from integration_project.runtime import alert
+from integration_project.webhooks import Inbox
+
+SENSOR_INTERVAL_SECONDS = 4  # the sensor daemon loops every 5 s; 5 exactly would skip ticks
+BATCH = 1000  # inbox events covered by one run at most
+TAG_INBOX = "integration/inbox"  # "<system>:<first id>:<last id>" of the events a run covers
+
+
+def change_sensor(flow: Flow, job) -> dg.SensorDefinition:
+    """The inbox sensor when the source sends webhooks for the object, else a polling sensor."""
+    if flow.source.webhook and flow.source_binding.events:
+        return _inbox_sensor(flow, job)
+    return _polling_sensor(flow, job)
+
+
+def covered_events(tags: dict[str, str]) -> tuple[str, int, int] | None:
+    """The inbox range a run was started for, from its tags."""
+    if TAG_INBOX not in tags:
+        return None
+    system, first, last = tags[TAG_INBOX].rsplit(":", 2)
+    return system, int(first), int(last)
+
+
+def mark_events_processed(inbox: Inbox, tags: dict[str, str], event_types: list[str]) -> int:
+    """After the source's changes are committed, mark the inbox events the run covered."""
+    covered = covered_events(tags)
+    if covered is None:
+        return 0
+    system, first, last = covered
+    rows = inbox.pending(system, after_id=first - 1, limit=last - first + 1)
+    return inbox.mark_processed(r.id for r in rows if r.id <= last and r.event_type in event_types)
+
+
+def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
+    system, events = flow.source.name, set(flow.source_binding.events)
+
+    def evaluate(context: dg.SensorEvaluationContext):
+        after = int(context.cursor or 0)
+        inbox = Inbox()
+        try:
+            rows = inbox.pending(system, after_id=after, limit=BATCH)
+        finally:
+            inbox.close()
+        if not rows:
+            return dg.SkipReason(f"no new {system} events after #{after}")
+        context.update_cursor(str(rows[-1].id))
+        relevant = [r for r in rows if r.event_type in events]
+        if not relevant:
+            return dg.SkipReason(f"{len(rows)} {system} event(s), none about {flow.object.name}")
+        first, last = relevant[0].id, relevant[-1].id
+        return dg.RunRequest(run_key=f"{flow.name}:{first}-{last}",
+                             tags={c.TAG_FLOW: flow.name, TAG_INBOX: f"{system}:{first}:{last}"})
+
+    return dg.SensorDefinition(
+        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Runs {flow.name} for new {flow.source.title} webhook events "
+                    f"({', '.join(sorted(events))}); one run covers every new event.",
+    )
+
+
+def _polling_sensor(flow: Flow, job) -> dg.SensorDefinition:
+    binding = flow.source_binding
+
+    def evaluate(context: dg.SensorEvaluationContext):
+        store = HubStore().open()
+        since = store.cursor(f"{flow.source.name}/{flow.object.name}")
+        connector = connect(flow.source)
+        try:
+            page = next(iter(connector.pages(binding.resource, since=since)), None)
+        except Exception as exc:  # an unreachable source is a skipped tick, not a crashed sensor
+            return dg.SkipReason(f"{flow.source.name} unreachable: {type(exc).__name__}")
+        finally:
+            connector.close()
+        if page is None or (since is not None and page.cursor == since):
+            return dg.SkipReason(f"no change in {flow.source.name} since {since}")
+        return dg.RunRequest(run_key=f"{flow.name}:{since}:{page.cursor}", tags={c.TAG_FLOW: flow.name})
+
+    return dg.SensorDefinition(
+        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Polls {flow.source.title} and runs {flow.name} when it has changes.",
+    )
+
+
+def failure_sensor(landscape: Landscape) -> dg.SensorDefinition:
+    """Alerts the flow's owners when one of its runs fails."""
+    owners = {f.name: list(dict.fromkeys([*f.consumer.owners, *f.source.owners, f.object.owner]))
+              for f in landscape.flows()}
+
+    @dg.run_failure_sensor(name="alert_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING,
+                           minimum_interval_seconds=SENSOR_INTERVAL_SECONDS)
+    def _alert(context: dg.RunFailureSensorContext) -> None:
+        flow = context.dagster_run.tags.get(c.TAG_FLOW, context.dagster_run.job_name)
+        error = context.failure_event.message or "run failed"
+        alert(f"run of {flow} failed", f"run {context.dagster_run.run_id}: {error}", owners.get(flow, []))
+
+    return _alert

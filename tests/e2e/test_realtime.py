@@ -1,0 +1,156 @@
+"""Real time: 1,000 CRM changes, each webhook delivered 3 times in shuffled order, end in billing
+holding exactly the latest version of every record; the sensor covers them in one run per batch."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from integration_project import build_definitions, load_landscape
+from integration_project.launcher import sandbox_env
+from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
+from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from tests.e2e.conftest import recording, serving
+
+FLOW = "customer_crm_to_billing"
+CONTACTS, VERSIONS = 200, 5  # 1,000 changes
+
+
+@pytest.fixture(scope="module")
+def vendor_hooks() -> Iterator[tuple[str, list]]:
+    """Where the sandbox CRM posts its signed webhooks (recorded, to be re-delivered by the test)."""
+    with recording() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def realtime(vendor_hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
+    """CRM + billing posting webhooks to the recorder, a fresh hub, and the receiver on loopback."""
+    hooks_url, _ = vendor_hooks
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm", "billing"], seed=3,
+                           size=CONTACTS + 50, webhook_url=f"{hooks_url}/crm") as sb:
+        landscape = load_landscape("definitions")
+        env = {**sandbox_env(landscape, sb),
+               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            inbox = Inbox()
+            endpoints = {"crm": Endpoint("hubspot_v3", SecretStr(env["CRM_WEBHOOK_SECRET"]))}
+            with serving(create_receiver(endpoints, inbox)) as receiver:
+                yield sb, receiver, env
+            inbox.close()
+
+
+def run(defs: dg.Definitions, tags: dict[str, str] | None = None) -> None:
+    result = defs.resolve_job_def(FLOW).execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags)
+    assert result.success
+
+
+def test_thousand_changes_delivered_three_times_shuffled_end_in_the_latest_version(realtime, vendor_hooks):
+    sb, receiver, env = realtime
+    defs = build_definitions(load_landscape("definitions"))
+    run(defs)  # the initial sync
+    valid = [c for c in _crm_contacts(sb) if c["id"] not in _invalid(sb)][:CONTACTS]
+    assert len(valid) == CONTACTS
+    _, hooks = vendor_hooks
+    hooks.clear()
+
+    crm = httpx.Client(base_url=sb.url("crm"), headers={"Authorization": f"Bearer {sb.token('crm')}"})
+    latest = {}
+    for version in range(VERSIONS):
+        for contact in valid:
+            latest[contact["id"]] = f"+49 30 {int(contact['id']):04d}{version}"
+            crm.patch(f"/crm/v3/objects/contacts/{contact['id']}",
+                      json={"properties": {"phone": latest[contact["id"]]}}).raise_for_status()
+
+    events = _wait_for_events(hooks, CONTACTS * VERSIONS)
+    deliveries = [body for body in events.values()] * 3
+    random.Random(5).shuffle(deliveries)
+    secret = SecretStr(env["CRM_WEBHOOK_SECRET"])
+    url = f"{receiver}/webhooks/crm"
+    with httpx.Client() as http:
+        answers = [http.post(url, content=body, headers={
+            "Content-Type": "application/json",
+            **SCHEMES["hubspot_v3"].sign(body, secret, method="POST", url=url)}).status_code
+            for body in deliveries]
+    assert set(answers) == {200}
+
+    inbox = Inbox()
+    assert inbox.stats(["crm"])["crm"].depth == len(events)  # each event stored once
+    sensor = defs.get_repository_def().get_sensor_def(f"{FLOW}_sensor")
+    instance = dg.DagsterInstance.ephemeral()
+    cursor, requests = None, []
+    while True:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor)
+        result = sensor.evaluate_tick(context)
+        requests += result.run_requests
+        if result.cursor == cursor:
+            break
+        cursor = result.cursor
+    assert 1 <= len(requests) <= -(-len(events) // 1000)  # one run per batch of events, not per event
+    started = time.perf_counter()
+    for request in requests:
+        run(defs, request.tags)
+    print(f"realtime: {len(events)} events, {len(requests)} run(s), {time.perf_counter() - started:.1f} s")
+
+    assert inbox.stats(["crm"])["crm"].depth == 0
+    held = {}
+    for customer in _billing(sb):
+        held.setdefault(customer["metadata"].get("crm_contact_id"), []).append(customer["phone"])
+    for contact_id, phone in latest.items():
+        assert held[contact_id] == [phone], contact_id
+    inbox.close()
+
+
+def _crm_contacts(sb: Sandbox) -> list[dict]:
+    out, after = [], None
+    with httpx.Client(base_url=sb.url("crm"), headers={"Authorization": f"Bearer {sb.token('crm')}"}) as crm:
+        while True:
+            page = crm.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})}).json()
+            out += page["results"]
+            after = page.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                return out
+
+
+def _invalid(sb: Sandbox) -> set[str]:
+    problems = sb.seed_report("crm")["problems"]
+    return {i for p in ("invalid_email", "missing_email", "inconsistent_country", "duplicate") for i in problems[p]}
+
+
+def _wait_for_events(hooks: list, expected: int, timeout: float = 120) -> dict[str, bytes]:
+    """The CRM's deliveries, one body per event id (the sandbox may send some twice)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = {}
+        for _, headers, body in list(hooks):
+            if "x-hubspot-signature-v3" not in headers:
+                continue  # billing posts to the same recorder
+            for event in json.loads(body):
+                events[str(event["eventId"])] = json.dumps([event]).encode()
+        if len(events) >= expected or time.monotonic() > deadline:
+            assert len(events) >= expected, f"only {len(events)} of {expected} webhook events arrived"
+            return events
+        time.sleep(0.5)
+
+
+def _billing(sb: Sandbox) -> list[dict]:
+    out, after = [], None
+    while True:
+        page = httpx.get(f"{sb.url('billing')}/v1/customers",
+                         params={"limit": 100, **({"starting_after": after} if after else {})},
+                         headers={"Authorization": f"Bearer {sb.token('billing')}"}).json()
+        out += page["data"]
+        if not page["has_more"]:
+            return out
+        after = page["data"][-1]["id"]
