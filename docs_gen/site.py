@@ -210,8 +210,9 @@ class Site:
         jobs = [r for r in runners if r["kind"] == "job"]
         for t in runners:
             jobs += [j for j in self.rel(t["id"], "runs") if j not in jobs]
-        consumer = [a for a in assets if a.get("system") == f.get("consumer")]
-        replay = ",".join(a["name"] for a in (consumer or assets))
+        order = {"source": 0, "hub": 1, "consumer": 2}  # replaying a flow = extract, hub, load again
+        runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(a.get("role"), 3))
+        replay = ",".join(a["name"] for a in runnable)
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
         command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
         owners = sorted({o for a in assets for o in a.get("owners", [])})

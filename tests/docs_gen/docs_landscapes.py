@@ -166,8 +166,9 @@ def _executable(obj: str, specs: list[dg.AssetSpec]) -> dg.AssetsDefinition:
 
     @dg.multi_asset(name=f"sync_{obj}", specs=specs, can_subset=True)
     def _sync(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        for key in context.selected_asset_keys:
-            yield dg.MaterializeResult(asset_key=key)
+        for spec in specs:  # in topological order, as Dagster requires
+            if spec.key in context.selected_asset_keys:
+                yield dg.MaterializeResult(asset_key=spec.key)
 
     return _sync
 

@@ -54,7 +54,8 @@ def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult
     assert customer.count('class="pii"') == 2 and "billing_email" in customer and "no_dead_letters" in customer
     assert "0 – 5000" in customer and "within 60 min" in customer
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
-    assert "dagster asset materialize -m docs_landscapes -a defs --select &#39;billing/customer&#39;" in flow
+    assert ("dagster asset materialize -m docs_landscapes -a defs "
+            "--select &#39;crm/customer,hub/customer,billing/customer&#39;") in flow
     assert "run retries 3" in flow and "every ≥ 4 s" in flow
     asset = (good_site.out / "assets" / "crm" / "customer.html").read_text()
     assert 'href="http://127.0.0.1:3000/assets/crm/customer"' in asset
@@ -65,7 +66,7 @@ def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult
 
 
 def test_replay_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
-    """The runbook's replay command, run as written, materializes the flow's consumer asset."""
+    """The runbook's replay command, run as written, materializes the flow's assets again."""
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
     command = re.search(r"<code>(dagster asset materialize[^<]+)</code>", flow).group(1).replace("&#39;", "'")
     env = {"DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent), "PATH": str(Path(sys.executable).parent)}
@@ -86,6 +87,8 @@ def test_markdown_tree_for_mkdocs(tmp_path: Path) -> None:
     assert broken_links(docs, markdown=True) == []
     assert (docs / "diagrams" / "landscape.svg").read_text().startswith("<svg")
     assert "](../diagrams/object_customer.svg)" in (docs / "objects" / "customer.md").read_text()
+    assert "dagster asset materialize" in (docs / "flows" / "customer_crm_to_shop.md").read_text()
+    assert "dagster asset materialize" not in (docs / "flows" / "product_erp_to_shop.md").read_text()  # planned
 
 
 def test_large_landscape_switches_to_sfdp() -> None:
