@@ -246,49 +246,56 @@ class GraphBuilder:
     def _systems_and_objects(self) -> None:
         """System and object nodes from the assets' contract keys; SoT, consumer and flow edges."""
         for aid, a in list(self.g.nodes(data=True)):
-            if a["kind"] != "asset" or not a.get("system"):
-                continue
-            sid = self.node("system", a["system"], hub=a["system"] == HUB)
-            self.edge(sid, aid, "contains")
-            system = self.g.nodes[sid]
-            system.setdefault("owners", [])
-            system["owners"] = sorted(set(system["owners"]) | set(a["owners"]))
-            system.setdefault("kinds", [])
-            system["kinds"] = sorted(set(system["kinds"]) | set(a["kinds"]))
-            if a["api"] and not system.get("api"):
-                system["api"] = a["api"]
-            if not a.get("object"):
-                continue
-            oid = self.node("object", a["object"])
-            self.edge(aid, oid, "instance_of")
-            if a.get("source_of_truth"):
-                self.edge(self.node("system", a["source_of_truth"], hub=a["source_of_truth"] == HUB),
-                          oid, "source_of_truth")
-            if a.get("role") == "consumer":
-                self.edge(sid, oid, "consumes")
-            obj = self.g.nodes[oid]
-            for field in ("identity_key", "freshness_minutes", "volume"):
-                if a.get(field) is not None and (a["role"] == "hub" or obj.get(field) is None):
-                    obj[field] = a[field]
-            obj["pii"] = sorted(set(obj.get("pii", [])) | set(a["pii"]))
-            if a["schema"] and (a["role"] == "hub" or not obj.get("schema")):
-                obj["schema"] = a["schema"]
-            if a["role"] == "hub":
-                obj["owners"] = a["owners"]
-                obj["description"] = a["description"]
+            if a["kind"] == "asset" and a.get("system"):
+                sid = self._system(aid, a)
+                if a.get("object"):
+                    self._object(aid, a, sid)
         for fid, f in list(self.g.nodes(data=True)):
-            if f["kind"] != "flow":
-                continue
-            for relation, system in (("sends", f.get("source")), ("delivers", f.get("consumer"))):
-                if system:
-                    sid = self.node("system", str(system), hub=system == HUB)
-                    self.edge(sid, fid, relation) if relation == "sends" else self.edge(fid, sid, relation)
-            if f.get("object"):
-                self.edge(fid, self.node("object", str(f["object"])), "carries")
-        for nid, n in self.g.nodes(data=True):
+            if f["kind"] == "flow":
+                self._flow_edges(fid, f)
+        for nid, n in list(self.g.nodes(data=True)):
             if n["kind"] in ("system", "object"):
                 n.setdefault("owners", [])
                 self.owners(nid, n["owners"])
+
+    def _system(self, aid: str, a: dict[str, Any]) -> str:
+        """The asset's system node, gathering owners, kinds and the first API description seen."""
+        sid = self.node("system", a["system"], hub=a["system"] == HUB)
+        self.edge(sid, aid, "contains")
+        system = self.g.nodes[sid]
+        system["owners"] = sorted(set(system.get("owners", [])) | set(a["owners"]))
+        system["kinds"] = sorted(set(system.get("kinds", [])) | set(a["kinds"]))
+        if a["api"] and not system.get("api"):
+            system["api"] = a["api"]
+        return sid
+
+    def _object(self, aid: str, a: dict[str, Any], sid: str) -> None:
+        """The asset's object node; the hub asset's facts win over a source's or consumer's."""
+        oid = self.node("object", a["object"])
+        self.edge(aid, oid, "instance_of")
+        if a.get("source_of_truth"):
+            sot = self.node("system", a["source_of_truth"], hub=a["source_of_truth"] == HUB)
+            self.edge(sot, oid, "source_of_truth")
+        if a.get("role") == "consumer":
+            self.edge(sid, oid, "consumes")
+        obj = self.g.nodes[oid]
+        for field in ("identity_key", "freshness_minutes", "volume"):
+            if a.get(field) is not None and (a["role"] == "hub" or obj.get(field) is None):
+                obj[field] = a[field]
+        obj["pii"] = sorted(set(obj.get("pii", [])) | set(a["pii"]))
+        if a["schema"] and (a["role"] == "hub" or not obj.get("schema")):
+            obj["schema"] = a["schema"]
+        if a["role"] == "hub":
+            obj["owners"], obj["description"] = a["owners"], a["description"]
+
+    def _flow_edges(self, fid: str, f: dict[str, Any]) -> None:
+        """source system -sends-> flow -delivers-> consumer system; flow -carries-> object."""
+        if f.get("source"):
+            self.edge(self.node("system", str(f["source"]), hub=f["source"] == HUB), fid, "sends")
+        if f.get("consumer"):
+            self.edge(fid, self.node("system", str(f["consumer"]), hub=f["consumer"] == HUB), "delivers")
+        if f.get("object"):
+            self.edge(fid, self.node("object", str(f["object"])), "carries")
 
     def _jobs(self, defs: dg.Definitions, repo: Any, asset_graph: Any) -> dict[str, set[str]]:
         """Job nodes and the assets each materializes, read from each job's asset selection.
