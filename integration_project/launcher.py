@@ -70,7 +70,7 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when terminated too
     landscape = load_landscape("definitions")
     receiver_url = f"http://127.0.0.1:{receiver_port}"
-    sandbox = Sandbox(data_dir, size=size, webhook_url=f"{receiver_url}/webhooks")
+    sandbox = Sandbox(data_dir, size=size, webhook_url=f"{receiver_url}/webhooks/{{system}}")
     click.echo(f"starting the sandbox ({', '.join(sandbox.systems)}) ...")
     try:
         sandbox.start()

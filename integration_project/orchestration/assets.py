@@ -62,13 +62,17 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
         inbox = Inbox(store.url)
         try:  # the source's changes are committed: the events that announced them are done
             processed = mark_events_processed(inbox, context.run.tags, binding.events)
+            waiting = inbox.stats([source.name]).get(source.name)
         finally:
             inbox.close()
         previous = context.instance.get_latest_materialization_event(key)
         signature = _schema_signature(obj)
         yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={
             "read": stats["read"], "cursor": stats["cursor"] or "", "seconds": stats["seconds"],
-            "retries": retries, "events_processed": processed, "deprecations": dg.MetadataValue.json(deprecations)})
+            "retries": retries, "events_processed": processed,
+            "inbox_depth": waiting.depth if waiting else 0,
+            "inbox_oldest_age_seconds": (waiting.oldest_age_seconds or 0.0) if waiting else 0.0,
+            "deprecations": dg.MetadataValue.json(deprecations)})
         yield dg.MaterializeResult(asset_key=key, metadata={
             **{k: stats[k] for k in ("valid", "rejected", "written", "unchanged")},
             "schema_signature": dg.MetadataValue.json(signature)})

@@ -51,9 +51,12 @@ def realtime(vendor_hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dic
             inbox.close()
 
 
-def run(defs: dg.Definitions, tags: dict[str, str] | None = None) -> None:
+def run(defs: dg.Definitions, tags: dict[str, str] | None = None) -> dict:
     result = defs.resolve_job_def(FLOW).execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags)
     assert result.success
+    [source] = [m for m in result.asset_materializations_for_node("ingest_customer")
+                if m.asset_key == dg.AssetKey(["crm", "customer"])]
+    return {k: v.value for k, v in source.metadata.items()}
 
 
 def test_thousand_changes_delivered_three_times_shuffled_end_in_the_latest_version(realtime, vendor_hooks):
@@ -99,8 +102,9 @@ def test_thousand_changes_delivered_three_times_shuffled_end_in_the_latest_versi
         cursor = result.cursor
     assert 1 <= len(requests) <= -(-len(events) // 1000)  # one run per batch of events, not per event
     started = time.perf_counter()
-    for request in requests:
-        run(defs, request.tags)
+    done = [run(defs, request.tags) for request in requests]
+    assert sum(d["events_processed"] for d in done) == len(events)
+    assert done[-1]["inbox_depth"] == 0
     print(f"realtime: {len(events)} events, {len(requests)} run(s), {time.perf_counter() - started:.1f} s")
 
     assert inbox.stats(["crm"])["crm"].depth == 0
