@@ -121,10 +121,10 @@ class Site:
         """Links inside diagrams: relative page links inline in HTML; none in Markdown's SVG files."""
         return self.href(from_page) if self.fmt == "html" else (lambda nid: None)
 
-    def ui(self, asset: dict[str, Any], check: str | None = None) -> str:
-        """The asset (or its checks) in the Dagster UI."""
+    def ui(self, asset: dict[str, Any], checks: bool = False) -> str:
+        """The asset (or its checks tab) in the Dagster UI."""
         url = f"{self.dagster_url}/assets/{'/'.join(asset['key'])}"
-        return url + "?view=checks" if check else url
+        return url + "?view=checks" if checks else url
 
     def node(self, nid: str) -> dict[str, Any]:
         """A node's attributes plus its id."""
@@ -157,6 +157,7 @@ class Site:
         yield Page("search.html", "search", "Search")
 
     def _index(self) -> Page:
+        """The landscape overview: counts, systems, objects, flows and the landscape diagram."""
         counts = {k: len(nodes(self.g, k)) for k in
                   ("system", "object", "flow", "asset", "check", "schedule", "sensor", "job", "owner")}
         modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m) for m in ("realtime", "batch")}
@@ -168,6 +169,7 @@ class Site:
         }, [diagrams.landscape(self.g, self.dhref("index.html"))], "landscape overview systems objects flows")
 
     def _system(self, s: dict[str, Any]) -> Page:
+        """A system: owner, vendor, API, credentials' env-var names, objects, flows, triggers, context."""
         sid, path = s["id"], page_of(s["id"])
         assets = self.rel(sid, "contains")
         triggers = {t for a in assets for t in related(self.g, a["id"], "triggers", outgoing=False)}
@@ -183,6 +185,7 @@ class Site:
         return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.dhref(path))], text)
 
     def _impact(self, s: dict[str, Any]) -> Page:
+        """What is affected if a system, or one of its objects, changes."""
         path = page_of(f"impact:{s['name']}")
         result = impact(self.g, s["name"], self.lineage)
         per_object = [impact(self.g, f"{s['name']}.{o}", self.lineage) for o in result["objects"]]
@@ -190,6 +193,7 @@ class Site:
                     search_text=f"impact {s['name']}")
 
     def _object(self, o: dict[str, Any]) -> Page:
+        """An object: schema with PII, sources of truth per object and field, mappings, checks, lineage."""
         oid, path = o["id"], page_of(o["id"])
         assets = self.rel(oid, "instance_of", outgoing=False)
         owned_fields = {f: a["system"] for a in assets for f in a.get("owned_fields", [])}
@@ -204,6 +208,7 @@ class Site:
         return Page(path, "object", f"Object {o['name']}", ctx, [diagrams.object_lineage(self.g, oid, self.dhref(path))], text)
 
     def _flow(self, f: dict[str, Any]) -> Page:
+        """A flow as a runbook: trigger, schedule or sensor, jobs and retries, checks, owners, replay."""
         fid, path = f["id"], page_of(f["id"])
         assets = self.rel(fid, "materializes")
         runners = self.rel(fid, "runs_flow", outgoing=False)
@@ -224,9 +229,10 @@ class Site:
         return Page(path, "flow", f"Flow {f['name']}", ctx, [diagrams.flow(self.g, fid, self.dhref(path))], text)
 
     def _asset(self, a: dict[str, Any]) -> Page:
+        """An asset: its contract metadata, neighbours, checks, triggers and its Dagster UI link."""
         aid, path = a["id"], page_of(a["id"])
         drawn = [] if a.get("object") else [diagrams.neighbourhood(self.g, aid, self.dhref(path))]
-        ctx = {"a": a, "ui": self.ui(a), "ui_checks": self.ui(a, "checks"),
+        ctx = {"a": a, "ui": self.ui(a), "ui_checks": self.ui(a, checks=True),
                "parents": self.rel(aid, "lineage", outgoing=False), "children": self.rel(aid, "lineage"),
                "checks": self.rel(aid, "checks", outgoing=False), "flows": self.rel(aid, "materializes", outgoing=False),
                "triggers": self.rel(aid, "triggers", outgoing=False), "jobs": self.rel(aid, "selects", outgoing=False),
@@ -235,6 +241,7 @@ class Site:
         return Page(path, "asset", f"Asset {a['name']}", ctx, drawn, text)
 
     def _triggers(self) -> Page:
+        """Every schedule, sensor and job with what it runs."""
         ctx = {kind: [dict(t, flows=self.rel(t["id"], "runs_flow"), assets=self.rel(t["id"], "triggers" if kind != "jobs" else "selects"))
                       for t in self.all(kind[:-1])] for kind in ("schedules", "sensors", "jobs")}
         text = " ".join(t["name"] for k in ("schedule", "sensor", "job") for t in self.all(k))
@@ -256,6 +263,7 @@ class Site:
                     search_text="ownership matrix source of truth consumer")
 
     def _owners(self) -> Page:
+        """Every owner and what they own."""
         owners = [dict(o, owns=self.rel(o["id"], "owns")) for o in self.all("owner")]
         return Page("owners.html", "owners", "Owners", {"owners": owners}, search_text=" ".join(o["name"] for o in owners))
 

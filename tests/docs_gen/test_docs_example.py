@@ -110,7 +110,9 @@ def test_lineage_equals_the_webservers(webserver: str, example_graph: nx.MultiDi
 def _readme_system() -> tuple[str, str]:
     """README's "Add a system" Python file: its path and its text."""
     section = (ROOT / "README.md").read_text().split("## Add a system", 1)[1].split("\n## ", 1)[0]
-    path, body = next((p, b) for b, p in re.findall(r"```python\n(# (definitions/\S+\.py)\n.*?)```", section, re.S))
+    blocks = re.findall(r"```python\n(# (definitions/\S+\.py)\n.*?)```", section, re.S)
+    assert blocks, "README's 'Add a system' has no ```python block starting with '# definitions/….py'"
+    body, path = blocks[0]
     return path, body
 
 
