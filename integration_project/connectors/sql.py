@@ -23,7 +23,7 @@ from integration_project.model import Api
 PAGE = 500
 
 
-def _python(column: sa.Column, value: Any) -> Any:
+def _python(column: sa.Column[Any], value: Any) -> Any:
     """A JSON or text value as the column's Python type (dates, times, decimals)."""
     if value is None or value == "":
         return None
@@ -115,7 +115,7 @@ class Sql(Connector):
         return str(values[key.name])
 
     @staticmethod
-    def _key(table: sa.Table) -> sa.Column:
+    def _key(table: sa.Table) -> sa.Column[Any]:
         keys = list(table.primary_key.columns)
         if len(keys) != 1:
             raise PermanentError(f"{table.name}: upserts need a single-column primary key")

@@ -105,7 +105,7 @@ class Stripe(Connector):
         payload = to_minor(payload)
         if external_id and resource == "invoiceitems":  # an item's customer and currency are fixed
             payload = {k: v for k, v in payload.items() if k not in ("customer", "currency")}
-        return http.call_json(self.http, "POST", url, data=dict(form(payload)))["id"]
+        return str(http.call_json(self.http, "POST", url, data=dict(form(payload)))["id"])
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -42,7 +42,8 @@ class Zendesk(Connector):
         for records, cursor in self._export(resource, since):
             if resource == "tickets":
                 users = self._requesters({t["requester_id"] for t in records if t.get("requester_id")})
-                records = [{**t, "requester": users.get(t.get("requester_id"))} for t in records]
+                records = [{**t, "requester": users.get(t["requester_id"]) if t.get("requester_id") else None}
+                           for t in records]
             yield Page(records, cursor)
 
     def _requesters(self, ids: set[int]) -> dict[int, dict[str, Any]]:

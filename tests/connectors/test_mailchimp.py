@@ -31,7 +31,8 @@ def test_members_upsert_by_subscriber_hash_keep_consent_and_are_indexed(connecto
     payload = {"email_address": email, "merge_fields": {"CRM_ID": "9001", "FNAME": "Grace", "LNAME": "Hopper"}}
     member = mailchimp.upsert(MEMBERS, None, payload)
     assert member == subscriber_hash(email)
-    assert mailchimp.upsert(MEMBERS, member, {**payload, "merge_fields": {**payload["merge_fields"], "LNAME": "H."}}) == member
+    renamed = {**payload, "merge_fields": {**payload["merge_fields"], "LNAME": "H."}}
+    assert mailchimp.upsert(MEMBERS, member, renamed) == member
     mine = [m for m in drain(mailchimp, MEMBERS, None)[0] if m["id"] == member]
     assert len(mine) == 1
     assert mine[0]["status"] == "pending" and mine[0]["merge_fields"]["LNAME"] == "H."

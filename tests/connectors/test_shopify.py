@@ -40,7 +40,8 @@ def test_products_are_matched_by_sku_and_updated_without_losing_stock(connector,
     shop_id = index["SKU-000004"]
     product = {"title": "Steel Flange 4", "variants": {"0": {"sku": "SKU-000004", "price": "19.99"}}}
     assert shopify.upsert("products", shop_id, product) == shop_id
-    assert shopify.upsert("variants", None, {"variants": {"0": {"sku": "SKU-000004", "inventory_quantity": 42}}}) == shop_id
+    stock = {"variants": {"0": {"sku": "SKU-000004", "inventory_quantity": 42}}}
+    assert shopify.upsert("variants", None, stock) == shop_id
     with shop_api(sandbox) as api:
         held = api.get(f"/products/{shop_id}.json").json()["product"]
     assert held["title"] == "Steel Flange 4"

@@ -25,7 +25,8 @@ def test_a_deal_becomes_one_invoice_item_updated_in_place(connector, sandbox):
     created = stripe.upsert("invoiceitems", None, item)
     assert stripe.upsert("invoiceitems", created, {**item, "amount": "1750.50"}) == created
     assert stripe.index("invoiceitems", "metadata.deal_id")["9101"] == created
-    with httpx.Client(base_url=sandbox.url("billing"), headers={"Authorization": f"Bearer {sandbox.token('billing')}"}) as api:
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
         held = api.get(f"/v1/invoiceitems/{created}").json()
         card = api.post("/v1/payment_methods", data={"type": "card", "card[number]": "4242424242424242",
                                                       "card[exp_month]": "12", "card[exp_year]": "2030",

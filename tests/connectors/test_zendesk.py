@@ -20,7 +20,8 @@ def test_tickets_come_with_their_requester_and_resume_with_only_changes(connecto
     assert all("@" in t["requester"]["email"] or t["requester"]["email"] for t in tickets if t["requester"])
     cursor = pages[-1].cursor
     assert drain(zendesk, "tickets", cursor)[0] == []
-    with httpx.Client(base_url=sandbox.url("support"), headers={"Authorization": f"Bearer {sandbox.token('support')}"}) as api:
+    auth = {"Authorization": f"Bearer {sandbox.token('support')}"}
+    with httpx.Client(base_url=sandbox.url("support"), headers=auth) as api:
         api.put(f"/api/v2/tickets/{tickets[0]['id']}.json", json={"ticket": {"status": "solved"}}).raise_for_status()
     changed, _ = drain(zendesk, "tickets", cursor)
     assert [(t["id"], t["status"]) for t in changed] == [(tickets[0]["id"], "solved")]

@@ -18,7 +18,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from integration_project.connectors.mailchimp import subscriber_hash
 from integration_project.launcher import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.runtime import Store
@@ -89,7 +88,8 @@ def stripe_list(sb: Sandbox, resource: str) -> list[dict]:
     out, after = [], None
     with api(sb, "billing") as http:
         while True:
-            page = http.get(f"/v1/{resource}", params={"limit": 100, **({"starting_after": after} if after else {})}).json()
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = http.get(f"/v1/{resource}", params=params).json()
             out += page["data"]
             if not page["has_more"]:
                 return out
@@ -100,7 +100,8 @@ def crm_list(sb: Sandbox, kind: str) -> list[dict]:
     out, after = [], None
     with api(sb, "crm") as http:
         while True:
-            page = http.get(f"/crm/v3/objects/{kind}", params={"limit": 100, **({"after": after} if after else {})}).json()
+            params = {"limit": 100, **({"after": after} if after else {})}
+            page = http.get(f"/crm/v3/objects/{kind}", params=params).json()
             out += page["results"]
             after = page.get("paging", {}).get("next", {}).get("after")
             if not after:
@@ -145,7 +146,8 @@ def test_every_flow_delivers_exactly_the_valid_records_once(people: Sandbox, goo
     stranded = next(d for d in deals if d["properties"]["contact_id"] in invalid_contacts)
     with api(people, "crm") as crm:
         for deal in [*won, stranded]:
-            crm.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "closedwon"}}).raise_for_status()
+            won_now = {"properties": {"dealstage": "closedwon"}}
+            crm.patch(f"/crm/v3/objects/deals/{deal['id']}", json=won_now).raise_for_status()
     erp_rows = _erp_products(goods)
     erp_report = goods.seed_report("legacy_erp")
     invalid_skus = set(erp_report["problems"]["missing_price"]) | set(erp_report["problems"]["lowercase_status"])
@@ -206,8 +208,9 @@ def test_every_flow_delivers_exactly_the_valid_records_once(people: Sandbox, goo
     assert {s["order_id"] for s in shipments} == valid_orders | seeded_shipments
 
     # orders -> warehouse: stock moved once per valid order line; orders it cannot serve are parked
-    refused = {r["record_id"] for r in hub.rows(dlq, flow="order_shop_to_inventory", status="open")}
-    assert all("insufficient stock" in r["reason"] for r in hub.rows(dlq, flow="order_shop_to_inventory", status="open"))
+    parked_orders = hub.rows(dlq, flow="order_shop_to_inventory", status="open")
+    refused = {r["record_id"] for r in parked_orders}
+    assert all("insufficient stock" in r["reason"] for r in parked_orders)
     moved: Counter[str] = Counter()
     for oid in valid_orders - refused:
         for line in orders[oid]["line_items"]:
@@ -224,7 +227,8 @@ def test_every_flow_delivers_exactly_the_valid_records_once(people: Sandbox, goo
             assert shop_by_sku[sku]["variants"][0]["inventory_quantity"] == on_hand, sku
 
     # 3PL -> shop: every tracked shipment's status on its order; untracked shipped parcels parked
-    untracked = {s["order_id"] for s in shipments if s["status"] in ("shipped", "delivered") and not s["tracking_number"]}
+    untracked = {s["order_id"] for s in shipments
+                 if s["status"] in ("shipped", "delivered") and not s["tracking_number"]}
     shop_orders = {str(o["id"]): o for o in shop_list(goods, "orders")}
     for s in shipments:
         fulfillment = shop_orders[s["order_id"]].get("fulfillment")
