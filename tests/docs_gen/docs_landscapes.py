@@ -6,7 +6,7 @@ document them like declared ones. `generated(n)` builds a landscape of n systems
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -117,7 +117,8 @@ def build(systems: list[System], sot: dict[str, str], flows: list[Flow], live: s
     checks: list[dg.AssetChecksDefinition] = []
     jobs, schedules, sensors = [], [], []
     for obj, owner in sot.items():
-        obj_flows = [f for f in flows if f.object == obj]
+        status = "live" if obj in live else "planned"
+        obj_flows = [replace(f, status=status) for f in flows if f.object == obj]
         src = by_name[owner]
         specs = [dg.AssetSpec(
             [owner, obj], group_name=owner, owners=src.owners, kinds={src.kind},
