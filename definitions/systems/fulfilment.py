@@ -33,6 +33,7 @@ fulfilment = System(
             purpose="Each paid order becomes a fulfilment instruction within seconds.",
             resource="shipments",
             mode="realtime",
+            where={"status": ["paid"]},
             mapping={"id": "order_id", "lines": "lines"},
         ),
     ],

@@ -201,11 +201,14 @@ def test_every_flow_delivers_exactly_the_valid_records_once(people: Sandbox, goo
     parked = {r["record_id"] for r in hub.rows(dlq, flow="product_legacy_erp_to_hub", status="open")}
     assert parked == invalid_skus
 
-    # orders -> 3PL: one instruction per valid order (seeded shipments adopted, never doubled)
+    # orders -> 3PL: one instruction per valid paid order (seeded shipments adopted, never doubled)
     valid_orders = set(orders) - invalid_orders
+    paid = {o for o in valid_orders if orders[o]["financial_status"] == "paid"}
+    assert 0 < len(paid) < len(valid_orders)
     shipments = json_list(goods, "fulfilment", "/v1/shipments")
     assert Counter(s["order_id"] for s in shipments).most_common(1)[0][1] == 1
-    assert {s["order_id"] for s in shipments} == valid_orders | seeded_shipments
+    assert {s["order_id"] for s in shipments} == paid | seeded_shipments
+    assert first["order_shop_to_fulfilment"]["skipped"] == len(valid_orders - paid)
 
     # orders -> warehouse: stock moved once per valid order line; orders it cannot serve are parked
     parked_orders = hub.rows(dlq, flow="order_shop_to_inventory", status="open")
