@@ -97,16 +97,24 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
         edges.setdefault((f"system:{f['source']}", "source", mode, status), []).append(str(f.get("object")))
         edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
     side = {(sid, end) for sid, end, _, _ in edges}
+    linked = {sid for sid, _ in side}
     for sid, s in systems:
         tooltip = (s.get("api") or {}).get("vendor", s["name"])
         for end in ("source", "consumer"):
-            if (sid, end) in side or (end == "source" and not any(x == sid for x, _ in side)):
+            if (sid, end) in side or (end == "source" and sid not in linked):
                 d.node(ids(sid if large else f"{end}:{sid}"), s["name"], URL=href(sid), tooltip=tooltip)
-    for (sid, end, mode, status), objects in sorted(edges.items()):
-        node = ids(sid if large else f"{end}:{sid}")
-        label = "" if large else ", ".join(sorted(set(objects)))
-        tail, head = (node, hub) if end == "source" else (hub, node)
-        d.edge(tail, head, label=label, **_edge_style(mode, status))
+    if large:  # one edge per system and mode; its arrowheads say which way records go
+        ends: dict[tuple[str, str, str], set[str]] = {}
+        for sid, end, mode, status in edges:
+            ends.setdefault((sid, mode, status), set()).add(end)
+        for (sid, mode, status), both in sorted(ends.items()):
+            direction = "both" if len(both) == 2 else "forward" if "consumer" in both else "back"
+            d.edge(hub, ids(sid), dir=direction, **_edge_style(mode, status))
+    else:
+        for (sid, end, mode, status), objects in sorted(edges.items()):
+            node = ids(f"{end}:{sid}")
+            tail, head = (node, hub) if end == "source" else (hub, node)
+            d.edge(tail, head, label=", ".join(sorted(set(objects))), **_edge_style(mode, status))
     for link in topology(g)["point_to_point"]:  # lineage that bypasses the hub, in red
         src, dst = (f"system:{name}" for name in link.split(" -> "))
         for sid, end in ((src, "source"), (dst, "consumer")):
