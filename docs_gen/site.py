@@ -21,6 +21,7 @@ import jinja2
 import networkx as nx
 
 from docs_gen import diagrams
+from docs_gen.errors import DocsError
 from docs_gen.graph import fingerprint, nodes, related, to_json
 from docs_gen.impact import impact, lineage
 from docs_gen.lint import report, sources_of_truth
@@ -286,7 +287,9 @@ def build(g: nx.MultiDiGraph, out: Path, fmt: str = "html", dagster_url: str = "
     """Write the whole site (or Markdown tree) into `out`, replacing what was there."""
     start = time.perf_counter()
     site = Site(g, dagster_url, fmt)
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / MANIFEST).is_file():  # never wipe a folder this tool did not write
+            raise DocsError(f"{out} is not empty and holds no previous docs build; choose another --out")
         shutil.rmtree(out)
     docs = out / "docs" if fmt == "markdown" else out
     env = _environment(fmt)

@@ -80,6 +80,13 @@ def test_build_and_export_commands(tmp_path: Path) -> None:
     assert md.exit_code == 0 and (tmp_path / "m" / "docs" / "index.md").is_file()
     out = runner.invoke(docs, ["export", "backstage", "-m", "docs_landscapes:defs", "--out", str(tmp_path / "c.yaml")])
     assert out.exit_code == 0 and len(list(yaml.safe_load_all((tmp_path / "c.yaml").read_text()))) == 20
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    refused = runner.invoke(docs, ["build", "-m", "docs_landscapes:defs", "--out", str(tmp_path / "mine")])
+    assert refused.exit_code == 2 and "holds no previous docs build" in refused.output
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    again = runner.invoke(docs, ["build", "-m", "docs_landscapes:defs", "--out", str(tmp_path / "h")])
+    assert again.exit_code == 0  # a previous build is replaced
     for args in (["build", "-m", "docs_landscapes:nothing"], ["build", "-w", str(tmp_path / "none.yaml")],
                  ["build", "--format", "pdf"]):
         bad = runner.invoke(docs, args)
