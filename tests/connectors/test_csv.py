@@ -5,8 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import httpx
+
 from integration_project.connectors.csv import DropFolder
+from integration_project.connectors.sql import Sql
 from integration_project.model import Api
+from integration_project.runtime import Store, ingest
+from integration_project.runtime.store import hub_records
 from tests.connectors.conftest import drain
 
 EXPORT = "ITM_MST_*.csv?encoding=latin-1&delimiter=;&decimal=,&datetime=%d.%m.%Y %H:%M:%S"
@@ -38,3 +43,25 @@ def test_a_file_committed_but_not_moved_is_never_read_twice(tmp_path: Path):
     assert page.records == [{"ITM_NO": "SKU-1", "UNIT_PRC": "1.50"}]
     assert drain(folder, EXPORT, page.cursor)[0] == []
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["ITM_MST_20260101.csv"]
+
+
+def test_the_nightly_export_gives_the_hub_the_same_products_as_the_database(sandbox, landscape, env, tmp_path: Path):
+    erp = landscape.systems["legacy_erp"]
+    from_db = next(b for b in erp.bindings if b.object == "product")
+    from_csv = from_db.model_copy(update={"resource": EXPORT})
+    product = landscape.objects["product"]
+    (tmp_path / "drop").mkdir()
+    exported = httpx.post(sandbox.url("legacy_erp") + "/_sandbox/export",
+                          headers={"Authorization": f"Bearer {sandbox.token('legacy_erp')}"}).json()["file"]
+    shutil.copy(exported, tmp_path / "drop")
+    hubs = []
+    for name, connector, binding in (
+            ("db", Sql(erp.api), from_db),
+            ("csv", DropFolder(Api(connector="csv", base_url=str(tmp_path / "drop"), version="1")), from_csv)):
+        store = Store(f"sqlite:///{tmp_path / name}.sqlite")
+        stats = ingest(connector, "legacy_erp", binding, product, store, run_id=name)
+        connector.close()
+        assert stats.rejected == len(set().union(*(sandbox.seed_report("legacy_erp")["problems"][p]
+                                                   for p in ("missing_price", "lowercase_status"))))
+        hubs.append({r["record_id"]: r["data"] for r in store.rows(hub_records, object="product")})
+    assert hubs[0] == hubs[1] and len(hubs[0]) > 0
