@@ -33,11 +33,12 @@ def _dialect(resource: str) -> tuple[str, dict[str, str]]:
 
 
 class DropFolder(Connector):
-    """New files of a pattern, oldest name first; each file is committed whole before it is moved.
+    """New files of a pattern, oldest name first; a file's cursor comes with its last rows.
 
-    The cursor is the last file name committed, so a file moved late (a crash after the commit)
-    is never read twice: on the next run it is only moved. A file that cannot be decoded, or
-    whose rows do not match its header, goes to `failed/` untouched and is logged.
+    The cursor is the last file name committed. Files it covers are moved to `done/` when the
+    next read starts, so a file leaves the folder only once its rows are surely in the hub (the
+    engine may read ahead of what it has committed), and is never read twice. A file that
+    cannot be decoded, or whose rows do not match its header, goes to `failed/` and is logged.
     """
 
     extracts = Patterns({"*"})
@@ -46,7 +47,7 @@ class DropFolder(Connector):
         self.folder = Path(api.url().removeprefix("file://"))
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
-        """Rows of every file not yet read, a file (or part of one) at a time."""
+        """Rows of every file after the cursor, up to PAGE rows at a time."""
         pattern, options = _dialect(resource)
         for path in sorted(p for p in self.folder.glob(pattern) if p.is_file()):
             if since is not None and path.name <= since:
@@ -61,8 +62,6 @@ class DropFolder(Connector):
             for start in range(0, max(len(rows), 1), PAGE):
                 last = start + PAGE >= len(rows)
                 yield Page(rows[start:start + PAGE], path.name if last else None)
-            self._move(path, "done")
-            since = path.name
 
     @staticmethod
     def _read(path: Path, options: dict[str, str]) -> list[dict[str, Any]]:

@@ -31,16 +31,18 @@ def test_each_export_is_read_once_then_moved_and_a_broken_one_fails(sandbox, tmp
     assert first["ITM_NO"] == "SKU-000001"
     assert "," not in (first["UNIT_PRC"] or "") and first["CHG_TS"][4] == "-"  # 12,06 -> 12.06; ISO time
     assert cursor == exported[-1].name
-    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == [p.name for p in exported]
     assert [p.name for p in (tmp_path / "failed").iterdir()] == ["ITM_MST_20990101.csv"]
-    assert drain(folder, EXPORT, cursor)[0] == []
+    assert not (tmp_path / "done").exists()  # nothing leaves before its rows are committed
+    assert drain(folder, EXPORT, cursor)[0] == []  # the next read, from the committed cursor
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == [p.name for p in exported]
 
 
-def test_a_file_committed_but_not_moved_is_never_read_twice(tmp_path: Path):
+def test_a_file_is_read_again_until_its_rows_are_committed_then_never(tmp_path: Path):
     (tmp_path / "ITM_MST_20260101.csv").write_text("ITM_NO;UNIT_PRC\r\nSKU-1;1,50\r\n", encoding="latin-1")
     folder = DropFolder(Api(connector="csv", base_url=str(tmp_path), version="1"))
-    page = next(iter(folder.pages(EXPORT, None)))  # a crash right after the commit: no move
+    page = next(iter(folder.pages(EXPORT, None)))
     assert page.records == [{"ITM_NO": "SKU-1", "UNIT_PRC": "1.50"}]
+    assert drain(folder, EXPORT, None)[0] == page.records  # a crash before the commit: read again
     assert drain(folder, EXPORT, page.cursor)[0] == []
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["ITM_MST_20260101.csv"]
 
