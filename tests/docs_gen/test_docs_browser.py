@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cdp import Chromium
+from docs_fixtures import good_site, example_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen.publish import serve
 from docs_gen.site import BuildResult

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from conftest import ROOT
 from sitecheck import all_text, broken_links, parse
+from docs_fixtures import example_graph, example_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen.graph import asset_name, nodes
 from docs_gen.lint import lint
@@ -23,6 +23,7 @@ from docs_gen.load import load
 from docs_gen.site import BuildResult, page_of
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_definition_of_the_example_is_on_a_page(example_site: BuildResult) -> None:

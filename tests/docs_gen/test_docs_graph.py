@@ -7,6 +7,7 @@ import dagster as dg
 import docs_landscapes as L
 import networkx as nx
 import pytest
+from docs_fixtures import good_graph  # noqa: F401 (pytest fixtures)
 
 from docs_gen.errors import DocsError
 from docs_gen.graph import asset_name, build_graph, fingerprint, from_json, nodes, redact_url, to_json

@@ -5,6 +5,7 @@ import json
 import networkx as nx
 import pytest
 from click.testing import CliRunner
+from docs_fixtures import good_graph  # noqa: F401 (pytest fixtures)
 
 from docs_gen.cli import impact as impact_command
 from docs_gen.errors import DocsError

@@ -7,6 +7,7 @@ import docs_landscapes as L
 import networkx as nx
 import pytest
 from click.testing import CliRunner
+from docs_fixtures import good_graph  # noqa: F401 (pytest fixtures)
 
 from docs_gen import diagrams
 from docs_gen.cli import lint as lint_command

@@ -11,6 +11,7 @@ import networkx as nx
 import pytest
 import yaml
 from click.testing import CliRunner
+from docs_fixtures import good_graph, good_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen.cli import docs
 from docs_gen.graph import build_graph

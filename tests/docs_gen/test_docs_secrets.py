@@ -7,6 +7,7 @@ import docs_landscapes as L
 import networkx as nx
 import pytest
 from sitecheck import all_text
+from docs_fixtures import example_graph  # noqa: F401 (pytest fixtures)
 
 from docs_gen.graph import build_graph, nodes
 from docs_gen.publish import backstage_yaml

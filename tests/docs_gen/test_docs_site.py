@@ -7,7 +7,8 @@ from pathlib import Path
 
 import docs_landscapes as L
 import pytest
-from sitecheck import all_text, broken_links, parse
+from sitecheck import broken_links, parse
+from docs_fixtures import good_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen import diagrams
 from docs_gen.graph import build_graph, nodes
