@@ -15,7 +15,7 @@ import httpx
 
 from integration_project.model import Landscape, load_landscape
 from integration_project.orchestration.instance import ensure_instance
-from integration_project.sandbox import Sandbox, SandboxError
+from integration_project.sandbox import SYSTEMS, Sandbox, SandboxError
 
 
 def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
@@ -62,7 +62,9 @@ def _tool(name: str) -> str:
 @click.option("--dagster-port", default=3000, show_default=True)
 @click.option("--docs-port", default=8000, show_default=True)
 @click.option("--receiver-port", default=8100, show_default=True)
-def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int) -> None:
+@click.option("--free-ports", is_flag=True, help="Sandbox systems on free ports instead of 8101-8108.")
+def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int,
+       free_ports: bool) -> None:
     """Start the sandbox, the webhook receiver, the Dagster UI and the docs on 127.0.0.1.
 
     Ctrl-C stops everything.
@@ -70,7 +72,8 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when terminated too
     landscape = load_landscape("definitions")
     receiver_url = f"http://127.0.0.1:{receiver_port}"
-    sandbox = Sandbox(data_dir, size=size, webhook_url=f"{receiver_url}/webhooks/{{system}}")
+    sandbox = Sandbox(data_dir, ports={s: 0 for s in SYSTEMS} if free_ports else None, size=size,
+                      webhook_url=f"{receiver_url}/webhooks/{{system}}")
     click.echo(f"starting the sandbox ({', '.join(sandbox.systems)}) ...")
     try:
         sandbox.start()

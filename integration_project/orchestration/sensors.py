@@ -48,7 +48,10 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
     system, events = flow.source.name, set(flow.source_binding.events)
 
     def evaluate(context: dg.SensorEvaluationContext):
-        after = int(context.cursor or 0)
+        if context.cursor is None:  # a new deployment syncs at once, then follows the events
+            context.update_cursor("0")
+            return dg.RunRequest(run_key=f"{flow.name}:initial", tags={c.TAG_FLOW: flow.name})
+        after = int(context.cursor)
         inbox = Inbox()
         try:
             rows = inbox.pending(system, after_id=after, limit=BATCH)
