@@ -23,17 +23,22 @@ class Finding:
         return f"{self.severity}: {self.rule}: {self.subject}: {self.message}"
 
 
-RULES = {
-    "stub_asset": "a dependency nobody declared (Dagster auto-created a stub asset)",
-    "no_source_of_truth": "an object with no source of truth",
-    "several_sources_of_truth": "an object with more than one source of truth",
-    "writeback": "a consumer writing back to the object's source of truth",
-    "realtime_cycle": "records of one object circulate in real time between systems",
-    "missing_contract": "an asset without the integration/* contract keys",
-    "no_owner": "an asset with no owner",
-    "no_description": "an asset with no description",
-    "unused_system": "a system that sends and receives nothing",
+RULES = {  # rule -> (severity, what it flags); errors fail `integrations lint`
+    "stub_asset": ("error", "a dependency nobody declared (Dagster auto-created a stub asset)"),
+    "no_source_of_truth": ("error", "an object with no source of truth"),
+    "several_sources_of_truth": ("error", "an object with more than one source of truth"),
+    "writeback": ("error", "a consumer writing back to the object's source of truth"),
+    "realtime_cycle": ("error", "records of one object circulate in real time between systems"),
+    "missing_contract": ("warning", "an asset without the integration/* contract keys"),
+    "no_owner": ("warning", "an asset with no owner"),
+    "no_description": ("warning", "an asset with no description"),
+    "unused_system": ("warning", "a system that sends and receives nothing"),
 }
+
+
+def finding(rule: str, subject: str, message: str) -> Finding:
+    """A finding of one rule, at the rule's severity."""
+    return Finding(RULES[rule][0], rule, subject, message)
 
 
 def sources_of_truth(g: nx.MultiDiGraph, oid: str) -> list[str]:
@@ -47,14 +52,14 @@ def _asset_findings(g: nx.MultiDiGraph) -> list[Finding]:
     for aid, a in nodes(g, "asset"):
         if a["stub"]:
             children = ", ".join(g.nodes[c]["name"] for c in related(g, aid, "lineage"))
-            out.append(Finding("error", "stub_asset", aid, f"{children} depends on it but nothing defines it"))
+            out.append(finding("stub_asset", aid, f"{children} depends on it but nothing defines it"))
             continue
         if a["missing_keys"]:
-            out.append(Finding("warning", "missing_contract", aid, "lacks " + ", ".join(a["missing_keys"])))
+            out.append(finding("missing_contract", aid, "lacks " + ", ".join(a["missing_keys"])))
         if not a["owners"]:
-            out.append(Finding("warning", "no_owner", aid, "no owners"))
+            out.append(finding("no_owner", aid, "no owners"))
         if not a["description"]:
-            out.append(Finding("warning", "no_description", aid, "no description"))
+            out.append(finding("no_description", aid, "no description"))
     return out
 
 
@@ -67,19 +72,19 @@ def _object_findings(g: nx.MultiDiGraph) -> list[Finding]:
                    if g.nodes[a].get("role") == "source"]
         owners = sorted(set(sots) | set(sources))
         if not owners:
-            out.append(Finding("error", "no_source_of_truth", oid, "no system is its source of truth"))
+            out.append(finding("no_source_of_truth", oid, "no system is its source of truth"))
         elif len(owners) > 1:
-            out.append(Finding("error", "several_sources_of_truth", oid, "claimed by " + ", ".join(owners)))
+            out.append(finding("several_sources_of_truth", oid, "claimed by " + ", ".join(owners)))
         realtime = nx.DiGraph()
         for fid in related(g, oid, "carries", outgoing=False):
             f = g.nodes[fid]
             if len(owners) == 1 and f.get("consumer") == owners[0]:
-                out.append(Finding("error", "writeback", fid,
+                out.append(finding("writeback", fid,
                                    f"{f.get('source')} writes {f.get('object')} back to {f.get('consumer')}, its source of truth"))
             if f.get("mode") == "realtime" and f.get("source") and f.get("consumer"):
                 realtime.add_edge(f["source"], f["consumer"])
         for cycle in sorted(_rotated(cy) for cy in nx.simple_cycles(realtime)):
-            out.append(Finding("error", "realtime_cycle", oid, " -> ".join([*cycle, cycle[0]])))
+            out.append(finding("realtime_cycle", oid, " -> ".join([*cycle, cycle[0]])))
     return out
 
 
@@ -92,7 +97,7 @@ def _rotated(cycle: list[str]) -> list[str]:
 def _system_findings(g: nx.MultiDiGraph) -> list[Finding]:
     """Systems no flow touches."""
     return [
-        Finding("warning", "unused_system", sid, "no flow sends from or delivers to it")
+        finding("unused_system", sid, "no flow sends from or delivers to it")
         for sid, s in nodes(g, "system")
         if not s.get("hub") and not related(g, sid, "sends") and not related(g, sid, "delivers", outgoing=False)
     ]
