@@ -128,6 +128,16 @@ call_json = _retrying(send_json)
 call_json.__doc__ = """`send_json` with retries: a truncated or malformed body is retried like a 5xx."""
 
 
+@_retrying
+def call_read(http: httpx.Client, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
+    """`call_json` for reads whose headers matter too (Link, Date): the response and its JSON body."""
+    response = _send(http, method, url, **kwargs)
+    try:
+        return response, response.json()
+    except ValueError as exc:
+        raise TransientError(f"{method} {url}: malformed JSON body") from exc
+
+
 def server_time(response: httpx.Response) -> datetime:
     """The server's clock at the response (its `Date` header), else ours; second resolution."""
     date = response.headers.get("Date")

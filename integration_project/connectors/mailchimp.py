@@ -42,9 +42,8 @@ class Mailchimp(Connector):
         newest = datetime.fromisoformat(since) if since else None
         while True:
             params = {"offset": offset, "count": PAGE, **({"since_last_changed": since} if since else {})}
-            response = http.call(self.http, "GET", f"{self.prefix}/{resource}", params=params)
+            response, body = http.call_read(self.http, "GET", f"{self.prefix}/{resource}", params=params)
             began = began or http.server_time(response) - timedelta(seconds=1)
-            body = response.json()
             records = body["members"]
             for record in records:
                 changed = datetime.fromisoformat(record["last_changed"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from integration_project.connectors import http
 from integration_project.connectors.base import Connector, Page
-from integration_project.errors import PermanentError
+from integration_project.errors import PermanentError, TransientError
 from integration_project.model import Api
 
 PAGE = 500
@@ -81,10 +81,13 @@ class Rest(Connector):
     def _instruct(self, external_id: str | None, payload: dict[str, Any]) -> str:
         if external_id is not None:  # the 3PL takes no change to an instruction once received
             return external_id
+        # safe to retry: a second instruction for the order answers 409 with the first one's id
         response = http.call(self.http, "POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
-        if response.status_code == 409:  # the order's instruction exists: adopt it
-            return str(response.json()["shipment_id"])
-        return str(response.json()["id"])
+        try:
+            body = response.json()
+        except ValueError as exc:  # the 3PL acted or not: the engine looks the order up first
+            raise TransientError("POST shipments: malformed JSON body") from exc
+        return str(body["shipment_id"] if response.status_code == 409 else body["id"])
 
     def _adjust(self, payload: dict[str, Any]) -> str:
         reference = str(payload["reference"])

@@ -39,9 +39,9 @@ class Shopify(Connector):
         began: datetime | None = None
         newest = datetime.fromisoformat(since) if since else None
         while True:
-            response = http.call(self.http, "GET", url, params=params)
+            response, body = http.call_read(self.http, "GET", url, params=params)
             began = began or http.server_time(response) - timedelta(seconds=1)
-            records = response.json()[resource]
+            records = body[resource]
             for record in records:
                 changed = datetime.fromisoformat(record["updated_at"])
                 newest = changed if newest is None else max(newest, changed)
@@ -80,9 +80,9 @@ class Shopify(Connector):
             external_id = self._by_sku.get(str(variant.get("sku")))
             if external_id is None:
                 raise PermanentError(f"no product with SKU {variant.get('sku')} in the shop yet")
-        if external_id is None:
+        if external_id is None:  # sent once: after a lost answer the engine finds it by SKU
             body = {**payload, "variants": [variant]}
-            return str(http.call_json(self.http, "POST", f"{self.prefix}/products.json",
+            return str(http.send_json(self.http, "POST", f"{self.prefix}/products.json",
                                       json={"product": body})["product"]["id"])
         url = f"{self.prefix}/products/{external_id}.json"
         held = http.call_json(self.http, "GET", url)["product"]["variants"]

@@ -105,7 +105,9 @@ class Stripe(Connector):
         payload = to_minor(payload)
         if external_id and resource == "invoiceitems":  # an item's customer and currency are fixed
             payload = {k: v for k, v in payload.items() if k not in ("customer", "currency")}
-        return str(http.call_json(self.http, "POST", url, data=dict(form(payload)))["id"])
+        # a create is sent once: after a lost answer the engine finds the record by our id first
+        send = http.call_json if external_id else http.send_json
+        return str(send(self.http, "POST", url, data=dict(form(payload)))["id"])
 
     def close(self) -> None:
         """Close the HTTP client."""
