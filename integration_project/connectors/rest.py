@@ -47,7 +47,8 @@ class Rest(Connector):
                                   params={"limit": PAGE, **params})
             records, after = data["data"], data["next_cursor"]
             if after:
-                yield Page(records, f"c:{after}")
+                since = f"c:{after}"
+                yield Page(records, since)
                 params = {"cursor": after}
                 continue
             yield Page(records, f"t:{records[-1]['updated_at']}" if records else since)
@@ -70,8 +71,9 @@ class Rest(Connector):
         if resource == "shipments":
             return self._instruct(external_id, payload)
         if resource == "stock":
-            sku = payload.pop("sku")
-            http.call(self.http, "PUT", f"{self.prefix}/stock/{sku}", json=payload)
+            sku = payload["sku"]
+            http.call(self.http, "PUT", f"{self.prefix}/stock/{sku}",
+                      json={k: v for k, v in payload.items() if k != "sku"})
             return str(sku)
         if resource == "stock/adjustments":
             # an order moves stock once, when it is first sent; later versions move nothing

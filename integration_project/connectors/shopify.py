@@ -68,12 +68,14 @@ class Shopify(Connector):
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
         """Write a product (or only its variant's stock), or an order's fulfillment; returns the shop id."""
         if resource == "fulfillments":
-            order = payload.pop("order_id")
-            payload["status"] = "success" if payload.get("tracking_number") else "open"
+            order = payload["order_id"]
+            fulfillment = {k: v for k, v in payload.items() if k != "order_id"}
+            fulfillment["status"] = "success" if payload.get("tracking_number") else "open"
             http.call(self.http, "POST", f"{self.prefix}/orders/{order}/fulfillments.json",
-                      json={"fulfillment": payload})
+                      json={"fulfillment": fulfillment})
             return str(order)
-        variant = payload.pop("variants", {}).get("0", {})
+        variant = payload.get("variants", {}).get("0", {})
+        payload = {k: v for k, v in payload.items() if k != "variants"}
         if external_id is None and resource == "variants":
             if self._by_sku is None:
                 self._by_sku = self.index(resource, "variants.0.sku")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ SOURCES = [("shop", "orders"), ("marketing", "lists/a1b2c3d4e5/members"), ("fulf
 
 
 @pytest.fixture
-def faulty(sandbox) -> Iterator[object]:
+def faulty(sandbox) -> Iterator[Callable[[str], None]]:
     """Turns the faults on for a system until the test ends."""
     turned: list[str] = []
 
