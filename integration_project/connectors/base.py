@@ -21,7 +21,7 @@ class Page:
 class Patterns(frozenset[str]):
     """Resource names given as shell patterns: `lists/*/members` holds `lists/a1b2/members`."""
 
-    def __new__(cls, patterns: Iterable[str]) -> "Patterns":
+    def __new__(cls, patterns: Iterable[str]) -> Patterns:
         return super().__new__(cls, patterns)
 
     def __contains__(self, name: object) -> bool:
