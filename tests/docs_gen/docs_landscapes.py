@@ -87,6 +87,11 @@ def _schema(obj: str) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(n, t, description=f"{obj} {n}") for n, t in cols])
 
 
+def docs_url(key: list[str]) -> str:
+    """Where the docs of an asset are published (docs_gen's page layout: assets/<key path>.html)."""
+    return "http://127.0.0.1:8000/assets/" + "/".join(key) + ".html"
+
+
 def _meta(system: str, obj: str, role: str, sot: str, flows: list[Flow], api: dict[str, object] | None,
           **extra: object) -> dict[str, object]:
     """The contract metadata of one asset."""
@@ -96,7 +101,7 @@ def _meta(system: str, obj: str, role: str, sot: str, flows: list[Flow], api: di
         c.FLOWS: dg.MetadataValue.json([f.as_dict() for f in flows]), c.MODE: ",".join(modes),
         c.STATUS: "live", c.PURPOSE: f"{system} keeps {obj}", c.IDENTITY_KEY: "id",
         c.PII: dg.MetadataValue.json(PII.get(obj, [])),
-        c.DOCS_URL: f"http://127.0.0.1:8000/assets/{system}/{obj}.html",
+        c.DOCS_URL: docs_url([system, obj]),
         c.DECLARED_IN: f"definitions/systems/{system}.py:12",
         c.VOLUME: dg.MetadataValue.json({"min": 0, "max": 5000}), c.FRESHNESS_MINUTES: 60,
         "dagster/column_schema": _schema(obj),
@@ -136,7 +141,7 @@ def build(systems: list[System], sot: dict[str, str], flows: list[Flow], live: s
                 owners=con.owners, kinds={con.kind}, deps=[["hub", obj]],
                 description=f"{obj.title()} loaded into {f.consumer}.",
                 metadata=_meta(f.consumer, obj, "consumer", owner, [f], con.api(),
-                               **{c.MAPPING: dg.MetadataValue.json(
+                               **{c.DOCS_URL: docs_url(f.consumer_key), c.MAPPING: dg.MetadataValue.json(
                                    {col.name: f"{f.consumer}_{col.name}" for col in _schema(obj).columns[:2]}),
                                   c.TRIGGER: dg.MetadataValue.json(f.as_dict()["trigger"])})))
         if obj in live:
@@ -244,8 +249,17 @@ def two_sources() -> dg.Definitions:
     """Customer has a second source of truth: billing also extracts it as a source."""
     rogue = dg.AssetSpec(["billing", "customer_master"], group_name="billing", owners=["team:finance"],
                          description="Billing's own customer master.",
-                         metadata=_meta("billing", "customer", "source", "billing", [], None))
+                         metadata=_meta("billing", "customer", "source", "billing", [], None,
+                                        **{c.DOCS_URL: docs_url(["billing", "customer_master"])}))
     return build(SYSTEMS, SOT, FLOWS, extra_assets=[rogue])
+
+
+def wrong_docs_url() -> dg.Definitions:
+    """A consumer asset whose docs URL points at another asset's page."""
+    copy = dg.AssetSpec(["shop", "customer_copy"], group_name="shop", owners=["team:ecommerce"],
+                        description="A copy of customers kept by the shop.",
+                        metadata=_meta("shop", "customer", "consumer", "crm", [], None))
+    return build(SYSTEMS, SOT, FLOWS, extra_assets=[copy])
 
 
 def writeback() -> dg.Definitions:
@@ -276,6 +290,7 @@ def no_source() -> dg.Definitions:
 BROKEN = {
     "no_contract": no_contract, "stub": stub, "two_sources": two_sources, "writeback": writeback,
     "realtime_cycle": realtime_cycle, "unused_system": unused_system, "no_source": no_source,
+    "wrong_docs_url": wrong_docs_url,
 }
 
 

@@ -20,7 +20,8 @@ from docs_fixtures import example_graph, example_site  # noqa: F401 (pytest fixt
 from docs_gen.graph import asset_name, nodes
 from docs_gen.lint import lint
 from docs_gen.load import load
-from docs_gen.site import BuildResult, page_of
+from docs_gen.paths import page_of
+from docs_gen.site import BuildResult
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,6 +23,7 @@ EXPECTED = {
     "realtime_cycle": {("error", "realtime_cycle", "object:order")},
     "unused_system": {("warning", "unused_system", "system:fax")},
     "no_source": {("error", "no_source_of_truth", "object:lead")},
+    "wrong_docs_url": {("warning", "docs_url_mismatch", "asset:shop/customer_copy")},
 }
 
 

@@ -12,7 +12,8 @@ from docs_fixtures import good_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen import diagrams
 from docs_gen.graph import build_graph, nodes
-from docs_gen.site import BuildResult, build, page_of, relative
+from docs_gen.paths import page_of, relative
+from docs_gen.site import BuildResult, build
 
 
 def test_every_asset_check_sensor_schedule_and_job_is_on_a_page(good_site: BuildResult) -> None:
