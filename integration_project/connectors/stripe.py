@@ -36,8 +36,8 @@ ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"
 MONEY = ("amount", "amount_due", "amount_paid", "amount_remaining", "subtotal", "total", "amount_refunded")
 
 
-def _scale(currency: str) -> Decimal:
-    return Decimal(1) if currency.lower() in ZERO_DECIMAL else Decimal(100)
+def _digits(currency: str) -> int:
+    return 0 if currency.lower() in ZERO_DECIMAL else 2
 
 
 def to_decimal(record: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +45,8 @@ def to_decimal(record: dict[str, Any]) -> dict[str, Any]:
     currency = record.get("currency")
     if not isinstance(currency, str):
         return record
-    scale = _scale(currency)
-    money = {k: str(Decimal(record[k]) / scale) for k in MONEY if isinstance(record.get(k), int)}
+    digits = _digits(currency)
+    money = {k: str(Decimal(record[k]).scaleb(-digits)) for k in MONEY if isinstance(record.get(k), int)}
     return {**record, **money, "currency": currency.upper()}
 
 
@@ -55,8 +55,8 @@ def to_minor(payload: dict[str, Any]) -> dict[str, Any]:
     currency = payload.get("currency")
     if not isinstance(currency, str):
         return payload
-    scale = _scale(currency)
-    money = {k: int(Decimal(str(payload[k])) * scale) for k in MONEY if payload.get(k) is not None}
+    digits = _digits(currency)
+    money = {k: int(Decimal(str(payload[k])).scaleb(digits)) for k in MONEY if payload.get(k) is not None}
     return {**payload, **money, "currency": currency.lower()}
 
 

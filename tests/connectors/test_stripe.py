@@ -38,4 +38,21 @@ def test_a_deal_becomes_one_invoice_item_updated_in_place(connector, sandbox):
     assert charge.status_code == 200, charge.text
     assert {"amount": "25.99", "currency": "EUR"}.items() <= next(
         c for c in charges if c["id"] == charge.json()["id"]).items()
-    assert drain(stripe, "invoices", None)[0] == []
+
+
+
+def test_invoices_come_out_in_decimal_units_with_iso_currencies(connector, sandbox):
+    stripe = connector("billing")
+    customer = sandbox.seed_report("billing")["customers"][1]
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+        # localstripe invoices only customers with a subscription: give this one a free plan
+        api.post("/v1/plans", data={"id": "free", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free"}).raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "4990", "currency": "eur"})
+        created = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
+    invoices, cursor = drain(stripe, "invoices", None)
+    assert cursor is None
+    mine = next(i for i in invoices if i["id"] == created)
+    assert (mine["amount_due"], mine["currency"], mine["status"]) == ("49.90", "EUR", "draft")
