@@ -184,8 +184,9 @@ class Site:
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
         command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
         owners = sorted({o for a in assets for o in a.get("owners", [])})
+        dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")]
         ctx = {"f": f, "assets": assets, "triggers": [r for r in runners if r["kind"] != "job"], "jobs": jobs,
-               "replay": command if replay else "", "owners": owners,
+               "replay": command if replay else "", "owners": owners, "dlq": dlq,
                "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
                "findings": self.findings_by_subject.get(fid, [])}
         text = " ".join([f["name"], str(f.get("purpose") or ""), *owners])

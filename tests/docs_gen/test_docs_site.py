@@ -67,6 +67,21 @@ def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult
     assert ownership.count("source of truth</td>") == 5
 
 
+def test_dead_letter_commands_are_real_commands(good_site: BuildResult) -> None:
+    """The runbook's dead-letter commands name real `integrations` commands and options."""
+    from click.testing import CliRunner
+
+    from integration_project.cli import main
+
+    flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
+    commands = re.findall(r"^(?:<pre><code>)?(integrations dlq [^\n<]+)$", flow, re.M)
+    assert len(commands) == 3 and "integrations dlq list --flow customer_crm_to_billing" in commands
+    for command in commands:
+        done = CliRunner().invoke(main, [*command.split()[1:], "--help"])
+        assert done.exit_code == 0, (command, done.output)
+    assert CliRunner().invoke(main, ["dlq", "list", "--no-such-option", "--help"]).exit_code == 2  # the check bites
+
+
 def test_replay_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
     """The runbook's replay command, run as written, materializes the flow's assets again."""
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
