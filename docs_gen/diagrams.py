@@ -1,9 +1,9 @@
 """Graphviz views over the landscape graph, laid out to SVG under a timeout.
 
 `dot` lays out the small views (a system's context, an object's lineage, a flow). The landscape is
-aggregated to systems around the hub (`dot`, sources | hub | consumers) up to SFDP_ABOVE systems,
-and laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing edges (DESIGN.md,
-"Diagrams at scale").
+aggregated to systems around the hub (`dot`: senders | hub | receivers) up to SFDP_ABOVE systems,
+and laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing
+edges (DESIGN.md, "Diagrams at scale"). Every layout runs under a timeout.
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ class _Ids:
         return self.ids.setdefault(nid, f"n{len(self.ids)}")
 
 
-def _digraph(name: str, rankdir: str = "LR") -> graphviz.Digraph:
-    """A Digraph with the house style."""
+def _digraph(name: str) -> graphviz.Digraph:
+    """A left-to-right Digraph with the house style."""
     d = graphviz.Digraph(name)
-    d.attr(rankdir=rankdir, fontname="Helvetica", fontsize="11", bgcolor="#FFFFFF")
+    d.attr(rankdir="LR", fontname="Helvetica", fontsize="11", bgcolor="#FFFFFF")
     d.attr("node", fontname="Helvetica", fontsize="10", shape="box", style="rounded,filled",
            color=COLOURS["border"], fillcolor=COLOURS["system"])
     d.attr("edge", fontname="Helvetica", fontsize="9", color=COLOURS["batch"])
