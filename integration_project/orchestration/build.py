@@ -5,6 +5,7 @@ import dagster as dg
 from integration_project import contract as c
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.assets import deliver_asset, ingest_asset, reconciliation_check
+from integration_project.orchestration.instance import executor
 from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, object_specs
 from integration_project.orchestration.sensors import change_sensor, failure_sensor
@@ -39,10 +40,9 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
     sensors = [change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
     return dg.Definitions.merge(
         *shares,
-        # in-process: one run is one process, not one per step (each costs seconds of CPU here)
         dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs],
                        schedules=schedules, sensors=[*sensors, failure_sensor(landscape)],
-                       resources={"hub_store": HubStore()}, executor=dg.in_process_executor),
+                       resources={"hub_store": HubStore()}, executor=executor()),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
+
 # Runs start within ~1 s of being queued (the default polls every 5 s); each system is a pool
 # (ops that call it share its limit across runs: the vendor's request budget); telemetry stays
 # off so a local instance never reaches outside the machine.
@@ -22,11 +24,53 @@ run_coordinator:
 """
 
 
-def ensure_instance(home: Path | None = None) -> Path:
+# Many machines: Dagster's own engine. Run, event-log and schedule storage on PostgreSQL
+# (DAGSTER_POSTGRES_URL), queued runs with a global limit, failed runs retried; steps go to
+# Celery workers when INTEGRATIONS_EXECUTOR=celery (see executor()).
+PRODUCTION_YAML = """\
+telemetry:
+  enabled: false
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_POSTGRES_URL
+concurrency:
+  pools:
+    default_limit: 4
+  runs:
+    max_concurrent_runs: 20
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+run_retries:
+  enabled: true
+  max_retries: 2
+"""
+
+PROFILES = {"local": INSTANCE_YAML, "production": PRODUCTION_YAML}
+
+
+def ensure_instance(home: Path | None = None, profile: str = "local") -> Path:
     """Create DAGSTER_HOME (default `.dagster_home`) with its dagster.yaml if missing; return it."""
     home = (home or Path(os.environ.get("DAGSTER_HOME", ".dagster_home"))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_YAML)
+        config.write_text(PROFILES[profile])
     return home
+
+
+def executor() -> dg.ExecutorDefinition:
+    """In-process by default (one process per run); Celery workers on INTEGRATIONS_EXECUTOR=celery.
+
+    One run in one process avoids a process start per step, which costs seconds of CPU here; the
+    Celery executor spreads steps over workers, its broker read from INTEGRATIONS_CELERY_BROKER.
+    """
+    if os.environ.get("INTEGRATIONS_EXECUTOR", "in_process") == "celery":
+        from dagster_celery import celery_executor  # the `scale` extra
+
+        return celery_executor.configured({"broker": {"env": "INTEGRATIONS_CELERY_BROKER"}},
+                                          name="celery_executor")
+    return dg.in_process_executor
