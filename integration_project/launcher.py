@@ -25,8 +25,9 @@ def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
         system = landscape.systems.get(name)
         if system is None or system.api is None:
             continue
-        if system.api.base_url_env and system.api.connector != "sql":
-            env[system.api.base_url_env] = sandbox.url(name)
+        if system.api.base_url_env:
+            env[system.api.base_url_env] = (sandbox.erp_database_url() if system.api.connector == "sql"
+                                            else sandbox.url(name))
         auth = system.api.auth
         for var in (auth.token_env, auth.password_env, auth.client_secret_env):
             if var:

@@ -35,7 +35,7 @@ billing = System(
         Binding(
             object="deal",
             role="consumer",
-            purpose="A closed-won deal becomes an invoice without re-keying.",
+            purpose="A closed-won deal is billed (a pending invoice item) without re-keying.",
             # localstripe invoices only customers with a subscription: the deal becomes an invoice
             # item, which Stripe bills on the customer's next invoice
             resource="invoiceitems",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
+from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
 
@@ -37,6 +38,9 @@ class Connector:
 
     extracts: ClassVar[frozenset[str]] = frozenset()
     loads: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, api: Api):
+        """Connect to the API a system declares (credentials are read from the environment)."""
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""

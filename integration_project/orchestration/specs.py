@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,13 @@ from integration_project.model import DataObject, Flow, Landscape, System
 from integration_project.model.binding import Binding
 
 HUB = "hub"
+DOCS_URL_ENV = "INTEGRATIONS_DOCS_URL"  # where the generated docs are published
+
+
+def docs_url(key: dg.AssetKey) -> str:
+    """The asset's page in the generated docs: `<docs base URL>/assets/<key path>.html`."""
+    base = os.environ.get(DOCS_URL_ENV, "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/assets/{'/'.join(key.path)}.html"
 
 
 def source_key(obj: str, landscape: Landscape) -> dg.AssetKey:
@@ -91,7 +99,11 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
                           flow.binding.volume.model_dump() if flow.binding.volume else None),
                       c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
         )
-    return ObjectSpecs(obj, source, source_spec, hub_spec, consumer_specs, live)
+    def with_docs(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return spec.merge_attributes(metadata={c.DOCS_URL: dg.MetadataValue.url(docs_url(spec.key))})
+
+    return ObjectSpecs(obj, source, with_docs(source_spec), with_docs(hub_spec),
+                       {name: with_docs(spec) for name, spec in consumer_specs.items()}, live)
 
 
 def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict[str, object]:

@@ -161,15 +161,18 @@ def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: 
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:
     """Send every hub record the consumer lacks in its current version, exactly once.
 
-    Records outside the binding's `where` filter are skipped; references to other objects are
-    translated into the consumer's own ids, and a record whose referenced record is not in the
-    consumer yet is parked (stage `sequence`) and retried by the next run. Fields the consumer
+    Records outside the binding's `where` filter are skipped; references to objects the consumer
+    receives from us are translated into its own ids, and a record whose referenced record is not
+    in the consumer yet is parked (stage `sequence`) and retried by the next run. Fields the consumer
     owns (the object's `field_sources`) are never sent to it.
     """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
     owned = {f for f, system in obj.field_sources.items() if system == consumer}
-    refs = {f: target for f, target in obj.references.items() if f in binding.mapping}
+    # a reference is translated into the consumer's own id where the consumer receives that object
+    # from us; where it keeps no such records, or owns them (its ids are ours), our id goes as is
+    received = {b.object for b in flow.consumer.bindings if b.role == "consumer"}
+    refs = {f: target for f, target in obj.references.items() if f in binding.mapping and target in received}
     # The consumer may already hold our records (keyed by our id) before its first sync: record
     # them all as held, so that a record sent later, even one parked today, updates instead of
     # duplicating. After a crash a create may have been sent whose answer was never recorded:
@@ -207,7 +210,13 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
             external = index.get(rec.record_id)
         payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
                             binding.compose)
-        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external)
+        sent_as = content_hash(payload)
+        if sent and sent["status"] == "done" and sent["payload_hash"] == sent_as:
+            # the new version differs only where this consumer receives nothing: nothing to send
+            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
+            stats.unchanged += 1
+            continue
+        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external, sent_as)
         try:
             external = _upsert(connector, binding, obj, rec.record_id, external, payload)
         except PermanentError as exc:
@@ -220,12 +229,12 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                              record_id=rec.record_id, from_system="hub", to_system=consumer,
                              outcome="dead_lettered", key=key)
             continue
-        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external)
+        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
         with store.transaction() as conn:
             store.resolve_dead_letters(conn, flow.name, [rec.record_id])
             store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
                          record_id=rec.record_id, from_system="hub", to_system=consumer,
                          outcome="delivered", key=key)
         stats.written += 1
-    stats.unchanged = total - stats.read
+    stats.unchanged += total - stats.read
     return stats

@@ -46,6 +46,7 @@ deliveries = sa.Table(
     sa.Column("record_id", sa.String(255), primary_key=True),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("external_id", sa.String(255)),
+    sa.Column("payload_hash", sa.String(64)),  # of the consumer's payload last sent
     # pending (sent, answer unknown) | done | skipped (outside the binding's filter)
     # | held (found in the consumer at its first sync, content unknown)
     sa.Column("status", sa.String(16), nullable=False),
@@ -97,6 +98,8 @@ class HubRecord:
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The hub store may share a database with Dagster's own storage, which keeps `alembic_version`.
+VERSION_TABLE = "integration_alembic_version"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -193,7 +196,7 @@ class Store:
         d = deliveries.alias()
         q = (
             sa.select(hub_records.c.record_id, hub_records.c.data, hub_records.c.content_hash,
-                      d.c.external_id, d.c.status)
+                      d.c.external_id, d.c.status, d.c.payload_hash)
             .select_from(hub_records.outerjoin(d, (d.c.system == system) & (d.c.object == obj)
                                                & (d.c.record_id == hub_records.c.record_id)))
             .where(hub_records.c.object == obj)
@@ -253,12 +256,12 @@ class Store:
                 conn.execute(sa.insert(deliveries), rows)
 
     def mark_delivery(self, system: str, obj: str, record_id: str, content_hash: str,
-                      status: str, external_id: str | None) -> None:
+                      status: str, external_id: str | None, payload_hash: str | None = None) -> None:
         """Record that a version was sent (pending) or confirmed (done) in a consumer."""
         key = ((deliveries.c.system == system) & (deliveries.c.object == obj)
                & (deliveries.c.record_id == record_id))
         row = {"content_hash": content_hash, "status": status, "external_id": external_id,
-               "updated_at": now()}
+               "payload_hash": payload_hash, "updated_at": now()}
         with self.transaction() as conn:
             if conn.execute(sa.update(deliveries).where(key).values(**row)).rowcount == 0:
                 conn.execute(sa.insert(deliveries).values(

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from integration_project.runtime.engine import Stats, commit
-from integration_project.runtime.store import Store, deliveries, dlq, hub_records, metadata
+from integration_project.runtime.store import VERSION_TABLE, Store, deliveries, dlq, hub_records, metadata
 from tests.webhooks.conftest import postgres_schema_url
 
 
@@ -26,7 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_migrations_build_exactly_the_declared_schema(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata)
     assert diff == []
     assert set(sa.inspect(store.engine).get_table_names()) >= {"hub_records", "cursors", "deliveries", "ledger", "dlq"}
 

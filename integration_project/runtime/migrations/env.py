@@ -2,10 +2,7 @@
 
 from alembic import context
 
-from integration_project.runtime.store import metadata
-
-# The hub store may share a database with Dagster's own storage, which keeps `alembic_version`.
-VERSION_TABLE = "integration_alembic_version"
+from integration_project.runtime.store import VERSION_TABLE, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
