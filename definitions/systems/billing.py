@@ -59,6 +59,7 @@ billing = System(
             role="source",
             purpose="Payments are captured by billing; nobody else records them.",
             resource="charges",
+            cron="15 * * * *",
             events=["charge.succeeded"],
             mapping={"id": "id", "invoice_id": "invoice", "amount": "amount",
                      "currency": "currency", "status": "status", "paid_at": "created"},

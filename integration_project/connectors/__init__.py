@@ -22,6 +22,12 @@ def connector_class(system: System) -> type[Connector] | None:
     return CONNECTORS.get(system.api.connector) if system.api else None
 
 
+def can_extract(system: System, resource: str | None) -> bool:
+    """True when the framework has a connector that reads this resource of this system."""
+    cls = connector_class(system)
+    return bool(cls and resource in cls.extracts)
+
+
 def is_live(flow: Flow) -> bool:
     """True when there are connectors for both ends of the flow's resources."""
     src, dst = connector_class(flow.source), connector_class(flow.consumer)
@@ -37,4 +43,4 @@ def connect(system: System) -> Connector:
     return cls(system.api)
 
 
-__all__ = ["CONNECTORS", "Connector", "Page", "connect", "connector_class", "is_live"]
+__all__ = ["CONNECTORS", "Connector", "Page", "can_extract", "connect", "connector_class", "is_live"]

@@ -51,8 +51,9 @@ class Connector:
         return [r for page in self.pages(resource, since=None) for r in page.records
                 if str(get_path(r, id_path)) in ids]
 
-    def index(self, resource: str, id_path: str) -> dict[str, str]:
-        """Our record id -> the system's id, for records we may have created before."""
+    def index(self, resource: str, id_path: str) -> dict[str, str] | None:
+        """Our record id -> the system's id, for records we may have created before; None when
+        the system keeps no records of ours to list (writes made safe another way)."""
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:

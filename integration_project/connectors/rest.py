@@ -58,13 +58,13 @@ class Rest(Connector):
         for page in self.pages(resource, None):
             yield from page.records
 
-    def index(self, resource: str, id_path: str) -> dict[str, str]:
-        """Our id -> the system's id: instructions by order, stock items by SKU; adjustments need none."""
+    def index(self, resource: str, id_path: str) -> dict[str, str] | None:
+        """Our id -> the system's id: instructions by order, stock items by SKU; adjustments: None."""
         if resource == "shipments":
             return {str(s[id_path]): str(s["id"]) for s in self._all("shipments") if s.get(id_path)}
         if resource == "stock":
             return {str(s[id_path]): str(s["sku"]) for s in self._all("stock")}
-        return {}  # adjustments are made safe by their Idempotency-Key, not by a lookup
+        return None  # adjustments keep no record of ours: their Idempotency-Key makes them safe
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
         """Write one record in the resource's own way (see the class docstring); returns the system's id."""

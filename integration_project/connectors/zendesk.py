@@ -1,4 +1,5 @@
-"""Zendesk Support API v2: tickets out through the incremental cursor export, with their requester."""
+"""Zendesk Support API v2: tickets out through the incremental cursor export, with their requester;
+users and order history (a custom object) in, upserted by our id as Zendesk's `external_id`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Zendesk(Connector):
     """
 
     extracts = frozenset({"tickets", "users"})
+    loads = frozenset({"users", "orders"})
+    custom_objects = {"orders": "order"}  # our resource -> the account's custom object key
 
     def __init__(self, api: Api):
         self.http = http.client(api)
@@ -51,6 +54,40 @@ class Zendesk(Connector):
         if self._users is None or not ids <= self._users.keys():
             self._users = {u["id"]: u for records, _ in self._export("users", None) for u in records}
         return self._users
+
+    def index(self, resource: str, id_path: str) -> dict[str, str]:
+        """Our id (Zendesk's external_id) -> Zendesk's id, over every user or custom object record."""
+        found: dict[str, str] = {}
+        if resource == "users":
+            url: str | None = f"{self.prefix}/users.json?per_page=100"
+            while url:
+                data = http.call_json(self.http, "GET", url)
+                found.update({str(u["external_id"]): str(u["id"]) for u in data["users"] if u.get("external_id")})
+                url = data["next_page"]
+            return found
+        after = None
+        while True:
+            params = {"page[size]": 100, **({"page[after]": after} if after else {})}
+            data = http.call_json(self.http, "GET", self._records(resource), params=params)
+            found.update({str(r["external_id"]): str(r["id"]) for r in data["custom_object_records"]
+                          if r.get("external_id")})
+            if not data["meta"]["has_more"]:
+                return found
+            after = data["meta"]["after_cursor"]
+
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+        """Zendesk's own upserts by external_id, so a repeated send never duplicates (retried freely)."""
+        if resource == "users":
+            data = http.call_json(self.http, "POST", f"{self.prefix}/users/create_or_update.json",
+                                  json={"user": payload})
+            return str(data["user"]["id"])
+        body = {k: v for k, v in payload.items() if k != "external_id"}
+        data = http.call_json(self.http, "PATCH", self._records(resource), json={"custom_object_record": body},
+                              params={"external_id": payload["external_id"]})
+        return str(data["custom_object_record"]["id"])
+
+    def _records(self, resource: str) -> str:
+        return f"{self.prefix}/custom_objects/{self.custom_objects[resource]}/records"
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -12,7 +12,7 @@ from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.sensors import mark_events_processed
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key
 from integration_project.runtime import alert, deliver, ingest
-from integration_project.runtime.store import Store, dlq, hub_records
+from integration_project.runtime.store import Store, deliveries, dlq, hub_records
 from integration_project.webhooks import Inbox
 
 
@@ -147,7 +147,8 @@ def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
 
 
 def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefinition:
-    """Source ids == hub ids (+ parked invalid ones) == the consumer's ids, differences listed."""
+    """Source ids == hub ids (+ those parked as invalid) == the consumer's ids (+ those parked for
+    it), differences listed."""
     source, binding = flow.source, flow.source_binding
     obj = flow.object
 
@@ -160,23 +161,29 @@ def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefi
         try:
             source_ids = {str(get_path(r, binding.mapping[obj.identity_key]))
                           for page in extractor.pages(binding.resource, since=None) for r in page.records}
-            held = set(loader.index(flow.binding.resource, flow.binding.mapping[obj.identity_key]))
+            listed = loader.index(flow.binding.resource, flow.binding.mapping[obj.identity_key])
         finally:
             extractor.close()
             loader.close()
+        # a system that keeps no records of ours to list is compared with what it confirmed to us
+        held = set(listed) if listed is not None else {
+            r["record_id"] for r in store.rows(deliveries, system=flow.consumer.name, object=obj.name, status="done")}
         hub = {r["record_id"]: json.loads(r["data"]) for r in store.rows(hub_records, object=obj.name)}
-        parked = {r["record_id"] for r in store.rows(dlq, object=obj.name, status="open")}
+        # parked records are known differences with a reason, not silent losses
+        parked = {r["record_id"] for r in store.rows(dlq, flow=f"{obj.name}_{source.name}_to_hub", status="open")}
+        waiting = {r["record_id"] for r in store.rows(dlq, flow=flow.name, status="open")}
         eligible = {i for i, d in hub.items()
                     if all(str(d.get(f)) in allowed for f, allowed in flow.binding.where.items())}
         not_in_hub = sorted(source_ids - set(hub) - parked)
-        not_in_consumer = sorted(eligible - held)
+        not_in_consumer = sorted(eligible - held - waiting)
         passed = not not_in_hub and not not_in_consumer
         if not passed:
             alert(f"{flow.name}: systems disagree", f"{len(not_in_hub)} source record(s) missing in "
                   f"the hub, {len(not_in_consumer)} hub record(s) missing in {flow.consumer.title}.",
                   _owners(flow.consumer, obj))
         return dg.AssetCheckResult(passed=passed, metadata={
-            "source": len(source_ids), "hub": len(hub), "parked": len(parked), "consumer": len(held),
+            "source": len(source_ids), "hub": len(hub), "parked": len(parked), "waiting": len(waiting),
+            "consumer": len(held),
             "missing_in_hub": dg.MetadataValue.json(not_in_hub[:100]),
             "missing_in_consumer": dg.MetadataValue.json(not_in_consumer[:100]),
             "only_in_consumer": dg.MetadataValue.json(sorted(held - set(hub))[:100])})

@@ -16,7 +16,13 @@ RECONCILE_CRON = "0 6 * * *"
 def build_definitions(landscape: Landscape) -> dg.Definitions:
     """Every system's assets plus the flows' checks, jobs, schedules and sensors."""
     shares = [system_definitions(landscape, name) for name in landscape.systems]
-    flows = [f for specs in _all_specs(landscape) for f in specs.live_flows]
+    every = _all_specs(landscape)
+    flows = [f for specs in every for f in specs.live_flows]
+    # an object nobody consumes yet is still brought into the hub (assessed, checked, kept)
+    hub_only = {s.ingest_flow: s for s in every if s.ingestible and not s.live_flows}
+    ingest_jobs = {name: dg.define_asset_job(name, selection=dg.AssetSelection.assets(
+        s.source_spec.key, s.hub_spec.key), tags={c.TAG_FLOW: name},
+        description=f"{s.obj.name}: {s.source.title} -> hub.") for name, s in hub_only.items()}
     reconciles = {f.name: reconciliation_check(f, landscape) for f in flows}
     jobs = {f.name: _job(f, reconciles[f.name]) for f in flows}
     reconcile_jobs = [
@@ -36,11 +42,17 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
                               default_status=dg.DefaultScheduleStatus.RUNNING,
                               description="Daily reconciliation of source, hub and consumer ids.")
         for job in reconcile_jobs
+    ] + [
+        dg.ScheduleDefinition(name=f"{name}_schedule", job=ingest_jobs[name], cron_schedule=binding.cron,
+                              execution_timezone=binding.timezone, tags={c.TAG_FLOW: name},
+                              default_status=dg.DefaultScheduleStatus.RUNNING,
+                              description=f"Batch run of {name}: {binding.purpose}")
+        for name, s in hub_only.items() if (binding := landscape.source_of(s.obj.name)[1]).cron
     ]
     sensors = [change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
     return dg.Definitions.merge(
         *shares,
-        dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs],
+        dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs, *ingest_jobs.values()],
                        schedules=schedules, sensors=[*sensors, failure_sensor(landscape)],
                        resources={"hub_store": HubStore()}, executor=executor()),
     )
@@ -51,7 +63,7 @@ def system_definitions(landscape: Landscape, system: str) -> dg.Definitions:
     assets: list = []
     for specs in _all_specs(landscape):
         if specs.source.name == system:
-            assets += [ingest_asset(specs, landscape)] if specs.live_flows else [specs.source_spec, specs.hub_spec]
+            assets += [ingest_asset(specs, landscape)] if specs.ingestible else [specs.source_spec, specs.hub_spec]
         for flow_name, spec in specs.consumer_specs.items():
             if spec.group_name == system:
                 flow = next((f for f in specs.live_flows if f.name == flow_name), None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import is_live
+from integration_project.connectors import can_extract, is_live
 from integration_project.model import DataObject, Flow, Landscape, System
 from integration_project.model.binding import Binding
 
@@ -51,6 +51,12 @@ class ObjectSpecs:
     hub_spec: dg.AssetSpec
     consumer_specs: dict[str, dg.AssetSpec]  # flow name -> spec
     live_flows: list[Flow]
+    ingestible: bool  # a connector reads the source: source and hub are materialized
+
+    @property
+    def ingest_flow(self) -> str:
+        """The name of the source -> hub step, e.g. ticket_support_to_hub (its job and DLQ flow)."""
+        return f"{self.obj.name}_{self.source.name}_to_hub"
 
 
 def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
@@ -59,7 +65,8 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
     live = [f for f in flows if is_live(f)]
     flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
-    status = "live" if live else "planned"
+    ingestible = can_extract(source, source_binding.resource)
+    status = "live" if ingestible else "planned"
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
               c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
               "dagster/column_schema": _schema(obj)}
@@ -103,7 +110,7 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
         return spec.merge_attributes(metadata={c.DOCS_URL: dg.MetadataValue.url(docs_url(spec.key))})
 
     return ObjectSpecs(obj, source, with_docs(source_spec), with_docs(hub_spec),
-                       {name: with_docs(spec) for name, spec in consumer_specs.items()}, live)
+                       {name: with_docs(spec) for name, spec in consumer_specs.items()}, live, ingestible)
 
 
 def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict[str, object]:

@@ -66,6 +66,22 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         yield item
 
 
+def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[str, HubRecord],
+                     rejects: list) -> None:
+    """Move records whose match-key value another record holds (in the hub or earlier in this
+    batch) from `valid` to `rejects`; claim the values of the records that stay."""
+    values = {rid: str(r.data[key]).strip().lower() for rid, r in valid.items() if r.data.get(key) not in (None, "")}
+    owners = store.key_owners(conn, obj.name, key, set(values.values()))
+    claims: dict[str, str] = {}
+    for rid, value in values.items():
+        owner = owners.setdefault(value, rid)
+        if owner != rid:
+            rejects.append((valid.pop(rid).data, rid, f"{key}: duplicate of {obj.name} {owner}"))
+        else:
+            claims[rid] = value
+    store.claim_keys(conn, obj.name, key, claims)
+
+
 def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject, store: Store,
            run_id: str, inbound_refs: dict[str, str] | None = None) -> Stats:
     """Pull the source's changes since the cursor into the hub; invalid records go to the DLQ.
@@ -113,9 +129,11 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
             valid[rid] = HubRecord(rid, data, content_hash(data))
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
-    stats.valid += len(valid)
-    stats.rejected += len(rejects)
     with store.transaction() as conn:
+        for key in obj.match_keys:  # the same real-world thing under a second id is parked
+            _park_duplicates(conn, store, obj, key, valid, rejects)
+        stats.valid += len(valid)
+        stats.rejected += len(rejects)
         if owned_elsewhere and valid:
             for rid, held in store.hub_data(conn, obj.name, valid).items():
                 data = {**valid[rid].data, **{f: held.get(f) for f in owned_elsewhere}}
@@ -152,7 +170,7 @@ def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: 
     def send() -> str:
         nonlocal external
         if external is None and retrying.statistics.get("attempt_number", 1) > 1:
-            external = connector.index(binding.resource, binding.mapping[obj.identity_key]).get(record_id)
+            external = (connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}).get(record_id)
         return connector.upsert(binding.resource, external, payload)
 
     return retrying(send)
@@ -179,7 +197,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     # look those up too before sending again.
     index: dict[str, str] | None = None
     if not store.has_deliveries(consumer, obj.name):
-        index = connector.index(binding.resource, binding.mapping[obj.identity_key])
+        index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
         store.hold(consumer, obj.name, index)
     total = store.count(obj.name)
     for rec, sent in store.undelivered(consumer, obj.name):
@@ -206,7 +224,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
         external = sent["external_id"] if sent else None
         if external is None and sent and sent["status"] == "pending":
             if index is None:
-                index = connector.index(binding.resource, binding.mapping[obj.identity_key])
+                index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
             external = index.get(rec.record_id)
         payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
                             binding.compose)

@@ -33,6 +33,14 @@ hub_records = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+hub_keys = sa.Table(
+    "hub_keys", metadata,
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(512), primary_key=True),
+    sa.Column("record_id", sa.String(255), nullable=False),
+    sa.Index("ix_hub_keys_record", "object", "record_id"),
+)
 cursors = sa.Table(
     "cursors", metadata,
     sa.Column("key", sa.String(255), primary_key=True),
@@ -164,6 +172,22 @@ class Store:
         q = sa.select(hub_records.c.record_id, hub_records.c.data).where(
             hub_records.c.object == obj, hub_records.c.record_id.in_(list(ids)))
         return {rid: json.loads(data) for rid, data in conn.execute(q).all()}
+
+    @staticmethod
+    def key_owners(conn: Connection, obj: str, key: str, values: Iterable[str]) -> dict[str, str]:
+        """Which hub record holds each of these match-key values."""
+        q = sa.select(hub_keys.c.value, hub_keys.c.record_id).where(
+            (hub_keys.c.object == obj) & (hub_keys.c.key == key) & hub_keys.c.value.in_(list(values)))
+        return dict(conn.execute(q).all())
+
+    @staticmethod
+    def claim_keys(conn: Connection, obj: str, key: str, claims: dict[str, str]) -> None:
+        """Record each record's current match-key value (record id -> value), replacing its old one."""
+        if claims:
+            conn.execute(sa.delete(hub_keys).where((hub_keys.c.object == obj) & (hub_keys.c.key == key)
+                                                   & hub_keys.c.record_id.in_(list(claims))))
+            conn.execute(sa.insert(hub_keys), [{"object": obj, "key": key, "value": v, "record_id": rid}
+                                               for rid, v in claims.items()])
 
     @staticmethod
     def upsert_hub(conn: Connection, obj: str, source: str, new: list[HubRecord],

@@ -1,4 +1,7 @@
-"""The sandbox support desk (Zendesk-like): tickets and users under `/api/v2`.
+"""The sandbox support desk (Zendesk-like): tickets, users and custom object records under `/api/v2`.
+
+Users are upserted with `POST /users/create_or_update.json` (matched by external_id, else email);
+custom object records (the order history agents see) with `PATCH /custom_objects/{key}/records?external_id=`.
 
 Auth as Zendesk: `Basic {email}/token:{api_token}` (or `Bearer {token}`). Lists page with
 `page`/`per_page` and absolute `next_page`/`previous_page` URLs; an incremental cursor export
@@ -139,6 +142,18 @@ class _UserBody(BaseModel):
     user: _UserFields
 
 
+class _RecordFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    external_id: str | None = None
+    custom_object_fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class _RecordBody(BaseModel):
+    custom_object_record: _RecordFields
+
+
 def build_app(config: SystemConfig) -> Starlette:
     """The support desk app for a config; seeds its SQLite file on first start."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +223,47 @@ def build_app(config: SystemConfig) -> Starlette:
         notify(record, "created")
         return JSONResponse({"user": shape(record)}, 201)
 
+    async def create_or_update_user(request: Request) -> Response:
+        """Zendesk's upsert: the user with this external_id (else this email) is updated, or created."""
+        fields = (await parse_body(request, _UserBody)).user
+        props = fields.model_dump(exclude_none=True)
+        found = (store.find("users", "external_id", fields.external_id) if fields.external_id else None) or \
+            (store.find("users", "email", fields.email) if fields.email else None)
+        if found is None:
+            record = store.create("users", props, now_ms())
+            notify(record, "created")
+            return JSONResponse({"user": shape(record)}, 201)
+        record = store.update("users", found.id, props, now_ms())
+        notify(record, "updated")
+        return JSONResponse({"user": shape(record)})
+
+    def record_shape(record: Record) -> dict[str, Any]:
+        return {"id": str(record.id), "custom_object_key": record.type.removesuffix("_records"),
+                **record.props, "created_at": iso_utc(record.created_ms), "updated_at": iso_utc(record.updated_ms)}
+
+    async def upsert_record(request: Request) -> Response:
+        """Zendesk's `PATCH .../records?external_id=`: set the record with that external id."""
+        kind = f"{request.path_params['key']}_records"
+        external_id = request.query_params.get("external_id")
+        if not external_id:
+            raise BadRequest(400, "external_id is required")
+        fields = (await parse_body(request, _RecordBody)).custom_object_record
+        props = {**fields.model_dump(exclude_none=True), "external_id": external_id}
+        found = store.find(kind, "external_id", external_id)
+        if found is None:
+            return JSONResponse({"custom_object_record": record_shape(store.create(kind, props, now_ms()))}, 201)
+        return JSONResponse({"custom_object_record": record_shape(store.update(kind, found.id, props, now_ms()))})
+
+    async def list_records(request: Request) -> Response:
+        """Records of a custom object, cursor-paginated as Zendesk does (`page[size]`, `page[after]`)."""
+        kind = f"{request.path_params['key']}_records"
+        size = int_param(request, "page[size]", 100, 1, 100)
+        after = int(request.query_params.get("page[after]") or 0)
+        records = store.after_id(kind, after, size + 1)
+        more = len(records) > size
+        return JSONResponse({"custom_object_records": [record_shape(r) for r in records[:size]],
+                             "meta": {"has_more": more, "after_cursor": str(records[size - 1].id) if more else None}})
+
     async def incremental(request: Request) -> Response:
         kind = request.url.path.split("/")[4]
         cursor = request.query_params.get("cursor")
@@ -235,7 +291,10 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/api/v2/tickets/{id}.json", update_ticket, methods=["PUT"]),
         Route("/api/v2/users.json", list_users, methods=["GET"]),
         Route("/api/v2/users.json", create_user, methods=["POST"]),
+        Route("/api/v2/users/create_or_update.json", create_or_update_user, methods=["POST"]),
         Route("/api/v2/users/{id}.json", show, methods=["GET"]),
+        Route("/api/v2/custom_objects/{key}/records", upsert_record, methods=["PATCH"]),
+        Route("/api/v2/custom_objects/{key}/records", list_records, methods=["GET"]),
         Route("/api/v2/incremental/tickets/cursor.json", incremental, methods=["GET"]),
         Route("/api/v2/incremental/users/cursor.json", incremental, methods=["GET"]),
     ]

@@ -15,9 +15,9 @@ import httpx
 from integration_project import build_definitions, load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import ledger
+from tests.seeds import crm_parked
 
 FLOW = "customer_crm_to_billing"
-INVALID = ("invalid_email", "missing_email", "inconsistent_country")
 RUN_FLOW = ("import dagster as dg; from definitions.definitions import defs; "
             f"defs.resolve_job_def({FLOW!r}).execute_in_process(instance=dg.DagsterInstance.ephemeral())")
 
@@ -42,7 +42,7 @@ def billing_ids(sandbox) -> Counter[str]:
 
 def expected(sandbox) -> set[str]:
     report = sandbox.seed_report("crm")
-    invalid = {i for p in INVALID for i in report["problems"][p]}
+    invalid = crm_parked(report)
     valid = {str(i) for i in range(101, 101 + report["counts"]["contacts"])} - invalid
     preexisting = {str(i) for i in range(101, 101 + sandbox.seed_report("billing")["counts"]["customers"])}
     return valid | preexisting

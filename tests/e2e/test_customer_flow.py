@@ -7,8 +7,8 @@ import httpx
 
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq, ledger
+from tests.seeds import crm_parked
 
-INVALID = ("invalid_email", "missing_email", "inconsistent_country")
 
 
 def run_flow() -> dict[str, dict]:
@@ -36,7 +36,7 @@ def billing_customers(sandbox) -> list[dict]:
 
 def test_twice_is_idempotent_and_billing_holds_exactly_the_valid_customers(sandbox, business_env):
     report = sandbox.seed_report("crm")
-    invalid = {i for problem in INVALID for i in report["problems"][problem]}
+    invalid = crm_parked(report)
     all_ids = {str(i) for i in range(101, 101 + report["counts"]["contacts"])}
     assert invalid and invalid < all_ids
 
@@ -65,8 +65,7 @@ def test_twice_is_idempotent_and_billing_holds_exactly_the_valid_customers(sandb
 def test_a_change_in_the_crm_reaches_billing_once(sandbox, business_env):
     run_flow()
     crm = httpx.Client(base_url=sandbox.url("crm"), headers={"Authorization": f"Bearer {sandbox.token('crm')}"})
-    report = sandbox.seed_report("crm")
-    invalid = {i for problem in INVALID for i in report["problems"][problem]}
+    invalid = crm_parked(sandbox.seed_report("crm"))
     target = next(str(i) for i in range(101, 200) if str(i) not in invalid)
     crm.patch(f"/crm/v3/objects/contacts/{target}", json={"properties": {"phone": "+49 30 1234567"}}).raise_for_status()
 

@@ -22,12 +22,12 @@ from integration_project.launcher import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.orchestration.instance import ensure_instance
 from integration_project.sandbox.testing import free_port_sandbox
+from tests.seeds import crm_parked
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG_HOST, PG_PORT, MQ_PORT = "127.0.0.1", 5432, 5672
 BROKER = os.environ.get("INTEGRATIONS_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
-INVALID = ("invalid_email", "missing_email", "inconsistent_country")
 
 
 def _require(port: int, what: str) -> None:
@@ -94,7 +94,7 @@ def test_customer_flow_on_two_celery_workers_with_postgres(database, tmp_path):
         assert executed == 2, [log.read_text()[-2000:] for log in logs]  # ingest and deliver, on workers
 
         report = sb.seed_report("crm")
-        invalid = {i for p in INVALID for i in report["problems"][p]}
+        invalid = crm_parked(report)
         valid = {str(i) for i in range(101, 101 + report["counts"]["contacts"])} - invalid
         preexisting = {str(i) for i in range(101, 101 + sb.seed_report("billing")["counts"]["customers"])}
         held: Counter[str] = Counter()
