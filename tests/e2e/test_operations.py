@@ -104,6 +104,24 @@ def test_dlq_growth_and_volume_alerts_name_the_owner(sandbox, business_env, aler
     assert checks["volume_within_bounds"] is False and checks["valid_share"] is True
 
 
+def test_an_api_deprecation_reaches_the_owner(sandbox, business_env, alert_receiver, monkeypatch):
+    url, alerts = alert_receiver
+    monkeypatch.setenv("INTEGRATIONS_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", business_env["INTEGRATIONS_DATABASE_URL"] + ".deprecation")
+    headers = {"Authorization": f"Bearer {sandbox.token('crm')}"}
+    httpx.put(f"{sandbox.url('crm')}/_sandbox/faults", headers=headers,
+              json={"deprecation": "true", "sunset": "Wed, 01 Jul 2027 00:00:00 GMT"}).raise_for_status()
+    try:
+        result = run()
+    finally:
+        httpx.put(f"{sandbox.url('crm')}/_sandbox/faults", headers=headers, json={}).raise_for_status()
+    assert result.success
+    [source] = [m for m in result.asset_materializations_for_node("ingest_customer") if m.asset_key.path[0] == "crm"]
+    assert any("Sunset: Wed, 01 Jul 2027" in said for said in source.metadata["deprecations"].value.values())
+    alert = next(a for a in alerts() if a["title"] == "CRM API deprecation")
+    assert "team:sales-ops" in alert["owners"] and "/crm/v3/objects/contacts" in alert["text"]
+
+
 def test_a_failed_run_alerts_and_a_dead_alert_receiver_breaks_nothing(sandbox, business_env,
                                                                       alert_receiver, monkeypatch):
     url, alerts = alert_receiver
