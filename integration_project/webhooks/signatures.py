@@ -103,6 +103,14 @@ def _secrets(secret: Secrets) -> list[SecretStr]:
     return [secret] if isinstance(secret, SecretStr) else list(secret)
 
 
+def _literal_key(secret: SecretStr, empty: str) -> bytes:
+    """A secret used as it is, as UTF-8 bytes; `empty` is the error when it is blank."""
+    value = secret.get_secret_value()
+    if not value.strip():
+        raise ValueError(empty)
+    return value.encode()
+
+
 def _hmac(key: bytes, message: bytes) -> bytes:
     """HMAC-SHA256 digest."""
     return hmac.new(key, message, hashlib.sha256).digest()
@@ -262,10 +270,7 @@ class Stripe:
 
     def key(self, secret: SecretStr) -> bytes:
         """The secret's UTF-8 bytes, `whsec_` prefix included (Stripe uses it literally)."""
-        value = secret.get_secret_value()
-        if not value.strip():
-            raise ValueError("a Stripe webhook secret may not be empty")
-        return value.encode()
+        return _literal_key(secret, "a Stripe webhook secret may not be empty")
 
     def sign(
         self,
@@ -350,10 +355,7 @@ class HubSpot:
 
     def key(self, secret: SecretStr) -> bytes:
         """The app's client secret as UTF-8 bytes."""
-        value = secret.get_secret_value()
-        if not value:
-            raise ValueError("a HubSpot client secret may not be empty")
-        return value.encode()
+        return _literal_key(secret, "a HubSpot client secret may not be empty")
 
     def _message(self, method: str, url: str, body: bytes, stamp: str) -> bytes:
         """The signed content."""
@@ -439,10 +441,7 @@ class Shopify:
 
     def key(self, secret: SecretStr) -> bytes:
         """The app's client secret as UTF-8 bytes."""
-        value = secret.get_secret_value()
-        if not value:
-            raise ValueError("a Shopify secret may not be empty")
-        return value.encode()
+        return _literal_key(secret, "a Shopify secret may not be empty")
 
     def sign(
         self,
@@ -512,10 +511,7 @@ class GenericHmac:
 
     def key(self, secret: SecretStr) -> bytes:
         """The shared secret as UTF-8 bytes."""
-        value = secret.get_secret_value()
-        if not value:
-            raise ValueError("an HMAC secret may not be empty")
-        return value.encode()
+        return _literal_key(secret, "an HMAC secret may not be empty")
 
     def sign(
         self,
