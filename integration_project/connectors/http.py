@@ -98,30 +98,43 @@ _retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfte
 
 
 def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
-          **kwargs: Any) -> httpx.Response:
+          **kwargs: Any) -> tuple[httpx.Response, Any]:
+    """One request: the response and its parsed JSON body (None when it has none).
+
+    A truncated or malformed JSON body is a transient failure even with a 2xx: the vendor's answer
+    was lost, so the write may not have happened and must not be recorded as done.
+    """
     try:
         response = http.request(method, url, **kwargs)
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise TransientError(f"{method} {url}: {type(exc).__name__}") from exc
     if response.status_code not in ok:
         _classify(response)
-    return response
+    if not response.content or "json" not in response.headers.get("content-type", ""):
+        return response, None
+    try:
+        return response, response.json()
+    except ValueError as exc:
+        raise TransientError(f"{method} {url}: malformed JSON body") from exc
 
 
 @_retrying
 def call(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
          **kwargs: Any) -> httpx.Response:
-    """One request with retries on timeouts, connection errors, 5xx and 429; `ok` statuses are answers."""
-    return _send(http, method, url, ok, **kwargs)
+    """One request with retries on timeouts, connection errors, 5xx, 429 and broken bodies;
+    `ok` statuses are answers."""
+    return _send(http, method, url, ok, **kwargs)[0]
 
 
 def send_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
     """One request, no retry, then its JSON body: for creates, which must not be sent twice blindly."""
-    response = _send(http, method, url, **kwargs)
-    try:
+    response, body = _send(http, method, url, **kwargs)
+    if body is not None:
+        return body
+    try:  # a JSON answer without a JSON content type
         return response.json()
     except ValueError as exc:
-        raise TransientError(f"{method} {url}: malformed JSON body") from exc
+        raise TransientError(f"{method} {url}: expected a JSON body") from exc
 
 
 call_json = _retrying(send_json)
@@ -131,11 +144,7 @@ call_json.__doc__ = """`send_json` with retries: a truncated or malformed body i
 @_retrying
 def call_read(http: httpx.Client, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
     """`call_json` for reads whose headers matter too (Link, Date): the response and its JSON body."""
-    response = _send(http, method, url, **kwargs)
-    try:
-        return response, response.json()
-    except ValueError as exc:
-        raise TransientError(f"{method} {url}: malformed JSON body") from exc
+    return _send(http, method, url, **kwargs)
 
 
 def server_time(response: httpx.Response) -> datetime:
