@@ -8,13 +8,19 @@ BIN        := $(VENV)/bin
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test deps graphviz chromium clean
+.PHONY: run test bench deps graphviz chromium clean
 
 run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 	$(BIN)/integrations up
 
 test: deps chromium ## set up, then run the whole test suite
 	$(BIN)/pytest
+
+bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in docs/performance.md)
+	$(BIN)/python benchmarks/bench_sync.py
+	$(BIN)/python benchmarks/bench_latency.py
+	$(BIN)/python benchmarks/bench_receiver.py
+	$(BIN)/python benchmarks/bench_docs.py --sizes 10 100 1000
 
 deps: $(VENV)/.synced graphviz
 
