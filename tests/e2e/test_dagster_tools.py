@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from integration_project import load_landscape
 from integration_project.orchestration.instance import ensure_instance
+from tests.servers import dagster_webserver
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -41,36 +41,11 @@ def test_dg_check_defs_rejects_a_bad_yaml_system(tmp_path, project_copy):
     assert "colour" in done.stdout + done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real dagster-webserver on loopback serving workspace.yaml."""
-    port = _free_port()
-    home = ensure_instance(tmp_path_factory.mktemp("dagster_home"))
-    process = subprocess.Popen(
-        [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("dagster-webserver did not answer within 120 s")
+    with dagster_webserver(tmp_path_factory.mktemp("dagster_home")) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path } groupName

@@ -1,0 +1,51 @@
+"""Real servers for tests, on loopback: free ports and a dagster-webserver over workspace.yaml."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dagster_webserver(home: Path, timeout: float = 120) -> Iterator[str]:
+    """`dagster-webserver` serving the project's workspace.yaml with DAGSTER_HOME=home; its URL."""
+    from integration_project.orchestration.instance import ensure_instance
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port),
+         "-w", "workspace.yaml"], cwd=ROOT, env={**os.environ, "DAGSTER_HOME": str(ensure_instance(home))},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"dagster-webserver did not answer within {timeout} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
