@@ -90,17 +90,15 @@ def _hub_checks(store: Store, obj: DataObject, source: System, stats: dict, prev
               f"the limit is {obj.max_invalid_share:.0%}. Consumers were not loaded.", _owners(source, obj))
     yield dg.AssetCheckResult(check_name="valid_share", asset_key=hub_key(obj.name), passed=valid,
                               metadata={"invalid_share": share, "limit": obj.max_invalid_share})
-    parked = [r for r in store.rows(dlq, object=obj.name, status="open")]
+    reasons = store.open_reasons(obj.name)
     if stats["rejected"]:
         alert(f"{obj.name}: {stats['rejected']} record(s) parked in the dead-letter queue",
               f"From {source.title}; `integrations dlq list --object {obj.name}` shows them.",
               _owners(source, obj))
-    reasons: dict[str, int] = {}
-    for row in parked:
-        reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
     yield dg.AssetCheckResult(check_name="dead_letter_queue_empty", asset_key=hub_key(obj.name),
-                              passed=not parked, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"open": len(parked), "reasons": dg.MetadataValue.json(reasons)})
+                              passed=not reasons, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"open": sum(reasons.values()),
+                                        "reasons": dg.MetadataValue.json(dict(list(reasons.items())[:50]))})
     before = (previous.asset_materialization.metadata.get("schema_signature") if previous else None)
     old = before.value if before else signature
     yield dg.AssetCheckResult(
@@ -166,15 +164,16 @@ def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefi
             extractor.close()
             loader.close()
         # a system that keeps no records of ours to list is compared with what it confirmed to us
-        held = set(listed) if listed is not None else {
-            r["record_id"] for r in store.rows(deliveries, system=flow.consumer.name, object=obj.name, status="done")}
-        hub = {r["record_id"]: json.loads(r["data"]) for r in store.rows(hub_records, object=obj.name)}
+        held = set(listed) if listed is not None else store.ids(
+            deliveries.c.record_id, system=flow.consumer.name, object=obj.name, status="done")
+        hub = store.ids(hub_records.c.record_id, object=obj.name)
         # parked records are known differences with a reason, not silent losses
-        parked = {r["record_id"] for r in store.rows(dlq, flow=f"{obj.name}_{source.name}_to_hub", status="open")}
-        waiting = {r["record_id"] for r in store.rows(dlq, flow=flow.name, status="open")}
-        eligible = {i for i, d in hub.items()
-                    if all(str(d.get(f)) in allowed for f, allowed in flow.binding.where.items())}
-        not_in_hub = sorted(source_ids - set(hub) - parked)
+        parked = store.ids(dlq.c.record_id, flow=f"{obj.name}_{source.name}_to_hub", status="open")
+        waiting = store.ids(dlq.c.record_id, flow=flow.name, status="open")
+        eligible = hub if not flow.binding.where else {
+            r["record_id"] for r in store.rows(hub_records, object=obj.name)
+            if all(str(json.loads(r["data"]).get(f)) in allowed for f, allowed in flow.binding.where.items())}
+        not_in_hub = sorted(source_ids - hub - parked)
         not_in_consumer = sorted(eligible - held - waiting)
         passed = not not_in_hub and not not_in_consumer
         if not passed:
@@ -186,6 +185,6 @@ def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefi
             "consumer": len(held),
             "missing_in_hub": dg.MetadataValue.json(not_in_hub[:100]),
             "missing_in_consumer": dg.MetadataValue.json(not_in_consumer[:100]),
-            "only_in_consumer": dg.MetadataValue.json(sorted(held - set(hub))[:100])})
+            "only_in_consumer": dg.MetadataValue.json(sorted(held - hub)[:100])})
 
     return _reconciled

@@ -329,6 +329,19 @@ class Store:
                 (dlq.c.flow == flow) & (dlq.c.record_id.in_(record_ids)) & (dlq.c.status == "open")
             ).values(status="resolved"))
 
+    def open_reasons(self, obj: str) -> dict[str, int]:
+        """Open dead-letter entries of an object, counted by reason (payloads are not loaded)."""
+        q = (sa.select(dlq.c.reason, sa.func.count()).where((dlq.c.object == obj) & (dlq.c.status == "open"))
+             .group_by(dlq.c.reason))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(q).all())
+
+    def ids(self, column: sa.Column, **where: Any) -> set[str]:
+        """One column's values of the rows matching equality filters (ids, without the payloads)."""
+        q = sa.select(column).where(*(column.table.c[k] == v for k, v in where.items()))
+        with self.engine.connect() as conn:
+            return {str(v) for v in conn.execute(q).scalars()}
+
     def rows(self, table: sa.Table, **where: Any) -> list[dict[str, Any]]:
         """Rows of a table matching equality filters (for checks, the CLI and tests)."""
         q = sa.select(table).where(*(table.c[k] == v for k, v in where.items()))
