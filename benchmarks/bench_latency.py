@@ -44,6 +44,22 @@ def wait_http(url: str, timeout: float = 180) -> None:
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
+ACTIVE = ('{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) '
+          '{ ... on Runs { results { runId } } } }')
+
+
+def settle(graphql: str, quiet_for: float = 10, timeout: float = 300) -> None:
+    """Wait until no run has been queued or running for `quiet_for` seconds (steady state)."""
+    deadline, quiet_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        active = httpx.post(graphql, json={"query": ACTIVE}, timeout=30).json()["data"]["runsOrError"]["results"]
+        quiet_since = (quiet_since or time.monotonic()) if not active else None
+        if quiet_since and time.monotonic() - quiet_since >= quiet_for:
+            return
+        time.sleep(1)
+    raise SystemExit("runs did not settle")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20)
@@ -72,7 +88,7 @@ def main() -> None:
             try:
                 wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
                 wait_http(f"http://127.0.0.1:{dagster_port}/server_info")
-                time.sleep(15)  # the daemon's first sensor ticks
+                settle(f"http://127.0.0.1:{dagster_port}/graphql")  # the sensors' initial syncs
                 crm = httpx.Client(base_url=sb.url("crm"), headers={"Authorization": f"Bearer {sb.token('crm')}"})
                 billing = httpx.Client(base_url=sb.url("billing"),
                                        headers={"Authorization": f"Bearer {sb.token('billing')}"})
