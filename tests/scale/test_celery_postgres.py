@@ -3,6 +3,7 @@ Celery workers over RabbitMQ; the customer flow reaches the same end state as on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -60,6 +61,7 @@ def database() -> Iterator[str]:
 def test_customer_flow_on_two_celery_workers_with_postgres(database, tmp_path):
     with free_port_sandbox(tmp_path / "sandbox", ["crm", "billing"], seed=9, size=80) as sb:
         env = {**os.environ, **sandbox_env(load_landscape("definitions"), sb),
+               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dagster-celery runs `celery`
                "DAGSTER_HOME": str(ensure_instance(tmp_path / "home", profile="production")),
                "DAGSTER_POSTGRES_URL": f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{database}",
                "INTEGRATIONS_DATABASE_URL": f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}",
@@ -87,7 +89,8 @@ def test_customer_flow_on_two_celery_workers_with_postgres(database, tmp_path):
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         finally:  # `dagster-celery worker start` runs celery as a child: stop the whole group
             for worker in workers:
-                os.killpg(worker.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGTERM)
             for worker in workers:
                 worker.wait(timeout=60)
         executed = sum(log.read_text().count("succeeded in") for log in logs)
