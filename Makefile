@@ -7,6 +7,8 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# uv trusts the OS certificate store, as pip does (a proxy's CA is there, not in uv's own bundle)
+export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: run test bench deps graphviz chromium clean
 
