@@ -31,6 +31,7 @@ class Stats:
     unchanged: int = 0
     skipped: int = 0
     waiting: int = 0
+    new_rejects: int = 0  # rejects not already parked (a re-read boundary record is not news)
     cursor: str | None = None
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic, repr=False)
@@ -151,8 +152,8 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
         store.resolve_dead_letters(conn, flow, list(valid))
         for raw, rid, why in rejects:
             rid = None if rid is None else str(rid)
-            store.dead_letter(conn, flow=flow, obj=obj.name, stage="validate", record_id=rid,
-                              payload=raw, reason=why, run_id=run_id)
+            stats.new_rejects += store.dead_letter(conn, flow=flow, obj=obj.name, stage="validate",
+                                                   record_id=rid, payload=raw, reason=why, run_id=run_id)
             store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
                          from_system=source, to_system="hub", outcome="dead_lettered")
         if cursor is not None:  # the same transaction as the records it covers

@@ -309,8 +309,9 @@ class Store:
 
     @staticmethod
     def dead_letter(conn: Connection, *, flow: str, obj: str, stage: str, record_id: str | None,
-                    payload: Any, reason: str, run_id: str) -> None:
-        """Park a record with its reason; a record already parked open just counts one more attempt."""
+                    payload: Any, reason: str, run_id: str) -> bool:
+        """Park a record with its reason; a record already parked open just counts one more attempt.
+        True when the entry is new."""
         key = ((dlq.c.flow == flow) & (dlq.c.status == "open") & (dlq.c.stage == stage)
                & (dlq.c.record_id == record_id) & (dlq.c.reason == reason))
         body = json.dumps(payload, sort_keys=True, default=str)
@@ -320,6 +321,7 @@ class Store:
             conn.execute(sa.insert(dlq).values(
                 flow=flow, object=obj, stage=stage, record_id=record_id, payload=body,
                 reason=reason, attempts=1, run_id=run_id, status="open", created_at=now()))
+        return not updated
 
     @staticmethod
     def resolve_dead_letters(conn: Connection, flow: str, record_ids: list[str]) -> None:

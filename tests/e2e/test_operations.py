@@ -143,3 +143,19 @@ def test_a_failed_run_alerts_and_a_dead_alert_receiver_breaks_nothing(sandbox, b
     sensor(context)
     alert = next(a for a in alerts() if a["title"] == f"run of {FLOW} failed")
     assert "team:finance" in alert["owners"] and "team:sales-ops" in alert["owners"]
+
+
+def test_a_known_bad_record_read_again_does_not_block_a_small_run(sandbox, business_env, monkeypatch):
+    monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", business_env["INTEGRATIONS_DATABASE_URL"] + ".small")
+    assert run().success
+    report = sandbox.seed_report("crm")["problems"]
+    bad, good = report["inconsistent_country"][0], next(str(i) for i in range(101, 200) if str(i) not in
+                                                 {x for p in report.values() for x in p})
+    for contact in (bad, good):  # a real-time-sized batch: one parked record, one good one
+        crm(sandbox).patch(f"/crm/v3/objects/contacts/{contact}",
+                           json={"properties": {"phone": "+49 89 555"}}).raise_for_status()
+    result = run()
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert result.success and checks["valid_share"] is True
+    [hub] = [m for m in result.asset_materializations_for_node("ingest_customer") if m.asset_key.path[0] == "hub"]
+    assert hub.metadata["rejected"].value >= 1 and hub.metadata["written"].value >= 1
