@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # uv trusts the OS certificate store, as pip does (a proxy's CA is there, not in uv's own bundle)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: run test bench deps graphviz chromium clean
+.PHONY: run test bench soak deps graphviz chromium clean
 
 run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 	$(BIN)/integrations up
@@ -18,11 +18,15 @@ run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 test: deps chromium ## set up, then run the whole test suite
 	$(BIN)/pytest
 
-bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in docs/performance.md)
+bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in docs/performance.md and .json)
 	$(BIN)/python benchmarks/bench_sync.py
-	$(BIN)/python benchmarks/bench_latency.py
+	$(BIN)/python benchmarks/bench_validate.py
 	$(BIN)/python benchmarks/bench_receiver.py
+	$(BIN)/python benchmarks/bench_latency.py
 	$(BIN)/python benchmarks/bench_docs.py --sizes 10 100 1000
+
+soak: deps ## set up, then run the fault soak (bounded; figures go in docs/reliability.md)
+	$(BIN)/python benchmarks/soak.py
 
 deps: $(VENV)/.synced graphviz
 
