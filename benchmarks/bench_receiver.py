@@ -1,6 +1,8 @@
-"""Benchmark: accepted webhook events/s with durable storage, beside a bare uvicorn hello-world.
+"""Benchmark: accepted webhook events/s with durable storage, beside a bare uvicorn hello-world;
+then a constant-rate load on the receiver with a count of what was lost.
 
-    .venv/bin/python benchmarks/bench_receiver.py [--requests 4000] [--concurrency 16]
+    .venv/bin/python benchmarks/bench_receiver.py [--requests 20000] [--concurrency 16]
+                                                  [--rate 500] [--seconds 60]
                                                   [--postgres-url postgresql+psycopg://...]
 
 Both servers are one uvicorn process on an inherited loopback socket (access log off), driven
@@ -9,6 +11,13 @@ serialised before the clock starts: httpx's async client measured itself, at 82 
 one connection here, not the server); every receiver request carries a distinct,
 correctly signed Stripe event, so each one is verified and committed (SQLite: WAL, fsync per
 commit) before its 200. Prints requests/s, latency percentiles and the receiver/hello-world ratio.
+
+The load phase is open-loop: request i is due at start + i/rate whatever happened before, and
+its latency counts from that due time, so a server that stalls shows the queue it built
+(no coordinated omission). A fresh receiver on SQLite gets `--rate` distinct signed events a
+second for `--seconds`; afterwards every event answered 2xx must be in its inbox (lost = 2xx
+events missing from the inbox). Figures go to docs/performance.{json,md} ("receiver",
+"receiver_load").
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import argparse
 import asyncio
 import json
 import os
-import platform
+import resource
 import socket
 import statistics
 import subprocess
@@ -26,9 +35,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _report import load_average, machine, publish
 
 SECRET = "whsec_benchmark_secret"
 
@@ -122,6 +133,11 @@ def _request(method: str, host: str, path: str, body: bytes, headers: dict[str, 
     )
 
 
+def percentile(ordered: list[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values, nearest rank below; 0 for no values."""
+    return ordered[int(q * (len(ordered) - 1))] if ordered else 0.0
+
+
 async def load(
     url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str
 ) -> dict[str, float]:
@@ -153,7 +169,7 @@ async def load(
         "failures": failures,
         "per_second": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
-        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
+        "p95_ms": 1000 * percentile(latencies, 0.95),
     }
 
 
@@ -170,6 +186,98 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "") -> 
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@dataclass
+class Outcome:
+    """What an open-loop run saw: a status (or None: connection error) and a latency per request."""
+
+    statuses: list[int | None] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    last_answer: float = 0.0
+
+
+async def open_loop(url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, timeout: float) -> Outcome:
+    """POST request i at start + i/rate on an idle kept-alive connection (a new one if none is idle).
+
+    Latency counts from the due time, not from the send, so queueing anywhere is measured.
+    A connection that fails or times out counts as a connection error and is dropped.
+    """
+    target = httpx.URL(url)
+    host, port = target.host, target.port or 80
+    raw = [_request("POST", f"{host}:{port}", target.raw_path.decode(), body, headers) for body, headers in requests]
+    outcome = Outcome(statuses=[None] * len(raw))
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def one(index: int, due: float) -> None:
+        writer = None
+        try:
+            reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+            status = await asyncio.wait_for(_exchange(reader, writer, raw[index]), timeout)
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            if writer is not None:
+                writer.close()
+            return
+        outcome.last_answer = time.perf_counter()
+        outcome.latencies.append(outcome.last_answer - due)
+        outcome.statuses[index] = status
+        idle.append((reader, writer))
+
+    started = time.perf_counter() + 0.1
+    tasks = []
+    for index in range(len(raw)):
+        due = started + index / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    outcome.last_answer -= started
+    return outcome
+
+
+def stored_event_ids(database_url: str) -> set[str]:
+    """The event ids in the receiver's inbox."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(sa.text("SELECT event_id FROM webhook_inbox")).scalars())
+    finally:
+        engine.dispose()
+
+
+def measure_load(rate: float, seconds: float, database_url: str, timeout: float = 30) -> dict[str, float]:
+    """Hold `rate` distinct signed events/s for `seconds` on a fresh receiver; count answers and losses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a stalled server makes the client open many connections
+    count = int(rate * seconds)
+    requests = deliveries(count, "load")
+    base_url, process = start("receiver", database_url)
+    try:
+        asyncio.run(load(base_url + "/webhooks/billing", deliveries(200, "warm"), 16, "POST"))
+        outcome = asyncio.run(open_loop(base_url + "/webhooks/billing", requests, rate, timeout))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    accepted = {json.loads(body)["id"] for (body, _), status in zip(requests, outcome.statuses, strict=True)
+                if status is not None and 200 <= status < 300}
+    stored = stored_event_ids(database_url) & {json.loads(body)["id"] for body, _ in requests}
+    latencies = sorted(outcome.latencies)
+    return {
+        "target_per_second": rate, "seconds": seconds, "sent": count,
+        "2xx": len(accepted),
+        "4xx": sum(1 for s in outcome.statuses if s is not None and 400 <= s < 500),
+        "5xx": sum(1 for s in outcome.statuses if s is not None and s >= 500),
+        "connection_errors": sum(1 for s in outcome.statuses if s is None),
+        "achieved_per_second": len(accepted) / outcome.last_answer if outcome.last_answer > 0 else 0.0,
+        "p50_ms": 1000 * percentile(latencies, 0.50), "p95_ms": 1000 * percentile(latencies, 0.95),
+        "p99_ms": 1000 * percentile(latencies, 0.99), "max_ms": 1000 * (latencies[-1] if latencies else 0.0),
+        "stored": len(stored), "lost": len(accepted - stored), "stored_without_2xx": len(stored - accepted),
+    }
 
 
 @contextmanager
@@ -189,26 +297,39 @@ def scratch_schema(url: str) -> Iterator[str]:
         engine.dispose()
 
 
-def machine() -> str:
-    """One line describing the machine."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown CPU",
-    )
+
+def throughput_table(results: dict[str, dict[str, float]], concurrency: int, requests: int) -> str:
+    """The throughput comparison as a Markdown table (ratios to the hello-world of the same run)."""
+    hello = results["bare uvicorn hello-world"]["per_second"]
+    rows = [f"Closed loop: {concurrency} kept-alive connections, {requests:,} requests per server.\n",
+            "| server | requests/s | p50 (ms) | p95 (ms) | non-200 | ratio to hello-world |",
+            "|---|---:|---:|---:|---:|---:|"]
+    rows += [f"| {name} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
+             f"| {f['per_second'] / hello:.2f} |" for name, f in results.items()]
+    return "\n".join(rows)
+
+
+def load_table(figures: dict[str, float]) -> str:
+    """The load phase as a Markdown table."""
+    f = figures
     return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+        f"Open loop: {f['target_per_second']:.0f} requests/s for {f['seconds']:.0f} s, receiver on SQLite, "
+        "latency from each request's due time.\n\n"
+        "| sent | 2xx | 4xx | 5xx | connection errors | achieved 2xx/s | p50 (ms) | p95 (ms) | p99 (ms) "
+        "| max (ms) | stored | lost |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {f['sent']:,.0f} | {f['2xx']:,.0f} | {f['4xx']:.0f} | {f['5xx']:.0f} | {f['connection_errors']:.0f} "
+        f"| {f['achieved_per_second']:.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['p99_ms']:.1f} "
+        f"| {f['max_ms']:.1f} | {f['stored']:,.0f} | {f['lost']:.0f} |"
     )
 
 
 def main() -> None:
-    """Run the benchmark and print the figures."""
+    """Run the benchmark, print the figures, publish them."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=4000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=20000, help="closed-loop requests per server")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop connections")
+    parser.add_argument("--rate", type=float, default=500, help="load phase: requests per second")
+    parser.add_argument("--seconds", type=float, default=60, help="load phase: duration")
     parser.add_argument(
         "--postgres-url", help="also measure with the inbox on PostgreSQL (in a scratch schema, dropped afterwards)"
     )
@@ -218,7 +339,7 @@ def main() -> None:
         role, fd, url = args.serve
         serve(role, int(fd), url)
         return
-    load_before = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {machine()}; load average before: {load_average()}")
     with tempfile.TemporaryDirectory() as folder:
         results = {"bare uvicorn hello-world": measure("hello", args.requests, args.concurrency)}
         sqlite_url = f"sqlite:///{Path(folder) / 'hub.sqlite'}"
@@ -226,19 +347,12 @@ def main() -> None:
         if args.postgres_url:
             with scratch_schema(args.postgres_url) as url:
                 results["receiver, inbox on PostgreSQL"] = measure("receiver", args.requests, args.concurrency, url)
-    print(f"machine: {machine()}")
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average before: {load_before}")
-    print(f"client: asyncio HTTP/1.1, {args.concurrency} kept-alive connections, {args.requests} requests each")
-    print(f"{'server':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'non-200':>8}")
-    for name, figures in results.items():
-        print(
-            f"{name:<32} {figures['per_second']:>8.0f} {figures['p50_ms']:>8.1f} "
-            f"{figures['p95_ms']:>8.1f} {figures['failures']:>8.0f}"
-        )
-    hello = results["bare uvicorn hello-world"]["per_second"]
-    for name, figures in results.items():
-        if name != "bare uvicorn hello-world":
-            print(f"ratio {name} / hello-world: {figures['per_second'] / hello:.2f}")
+        throughput = throughput_table(results, args.concurrency, args.requests)
+        print(throughput, flush=True)
+        under_load = measure_load(args.rate, args.seconds, f"sqlite:///{Path(folder) / 'load.sqlite'}")
+    print(load_table(under_load))
+    publish("receiver", results, throughput)
+    publish("receiver_load", under_load, load_table(under_load))
 
 
 if __name__ == "__main__":
