@@ -6,13 +6,13 @@ the webhook receiver and `dagster dev` (sensor -> queued run -> ingest -> delive
 Starts the sandbox (every system: the receiver serves every declared webhook), the receiver and
 `dagster dev` on loopback with a fresh
 DAGSTER_HOME and hub, syncs once, then makes one change at a time and waits for billing to show it.
+Figures go to docs/performance.{json,md} ("latency").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+from _report import machine, publish
 
 from integration_project.launcher import sandbox_env
 from integration_project.model import load_landscape
@@ -116,9 +117,13 @@ def main() -> None:
                 for child in children:
                     child.wait(timeout=60)
     q = statistics.quantiles(latencies, n=20)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"change -> billing, {len(latencies)} changes: p50 {statistics.median(latencies):.1f} s, "
-          f"p95 {q[18]:.1f} s, max {max(latencies):.1f} s")
+    figures = {"changes": len(latencies), "p50_s": statistics.median(latencies), "p95_s": q[18],
+               "max_s": max(latencies)}
+    print(f"machine: {machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"change -> billing, {len(latencies)} changes: p50 {figures['p50_s']:.1f} s, "
+          f"p95 {figures['p95_s']:.1f} s, max {figures['max_s']:.1f} s")
+    publish("latency", figures, "| changes | p50 | p95 | max |\n|---:|---:|---:|---:|\n"
+            f"| {len(latencies)} | {figures['p50_s']:.1f} s | {figures['p95_s']:.1f} s | {figures['max_s']:.1f} s |")
 
 
 if __name__ == "__main__":
