@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
@@ -45,6 +45,13 @@ class Connector:
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""
         raise NotImplementedError(f"{type(self).__name__} cannot extract {resource}")
+
+    def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
+        """Every record (a full scan) with how many values each of these source paths has had, for
+        the paths whose history the system keeps ({} for a system that keeps none)."""
+        for page in self.pages(resource, since=None):
+            for record in page.records:
+                yield record, {}
 
     def fetch(self, resource: str, id_path: str, ids: set[str]) -> list[dict[str, Any]]:
         """The current version of these records (by our id at `id_path`); a full scan by default."""

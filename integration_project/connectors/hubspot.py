@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
 PAGE = 100
+HISTORY_PAGE = 50  # HubSpot's largest page when property history is asked for
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 
 
@@ -57,11 +58,20 @@ class HubSpot(Connector):
                     return
                 cursor, offset = newest, 0
 
-    def _scan(self, resource: str) -> Iterator[Page]:
+    def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
+        """Every record with the number of values each `properties.*` path has had (HubSpot's
+        `propertiesWithHistory`)."""
+        names = {path.removeprefix("properties."): path for path in paths if path.startswith("properties.")}
+        for page in self._scan(resource, HISTORY_PAGE, propertiesWithHistory=",".join(names)):
+            for record in page.records:
+                past = record.pop("propertiesWithHistory", {})
+                yield record, {names[name]: len(values) for name, values in past.items() if name in names}
+
+    def _scan(self, resource: str, limit: int = PAGE, **extra: str) -> Iterator[Page]:
         """Every record by id; the cursor is committed only with the last page."""
         after, newest = None, 0
         while True:
-            params = {"limit": PAGE, **({"after": after} if after else {})}
+            params = {"limit": limit, **extra, **({"after": after} if after else {})}
             data = http.call_json(self.http, "GET", f"/crm/v3/objects/{resource}", params=params)
             records = data["results"]
             newest = max([newest, *(_ms(r) for r in records)])

@@ -17,7 +17,8 @@ EXAMPLES = 3
 
 
 def assess(connector: Connector, binding: Binding, obj: DataObject) -> dict[str, Any]:
-    """Per field: invalid and missing counts with examples, code distributions; duplicates.
+    """Per field: invalid and missing counts with examples, code distributions, records whose value
+    changed after creation (where the source keeps history); duplicates.
 
     Reads every record of the source (a full scan) and writes nothing anywhere. Example values of
     personal-data fields are masked.
@@ -29,32 +30,38 @@ def assess(connector: Connector, binding: Binding, obj: DataObject) -> dict[str,
     values: dict[str, Counter[str]] = defaultdict(Counter)
     ids: Counter[str] = Counter()
     keys: dict[str, dict[str, list[str]]] = {k: defaultdict(list) for k in obj.match_keys}
-    for page in connector.pages(binding.resource, since=None):
-        for raw in page.records:
-            total += 1
-            data = to_canonical(raw, binding.mapping)
-            rid = str(data.get(obj.identity_key))
-            ids[rid] += 1
-            for field, value in data.items():
-                if value in (None, ""):
-                    missing[field] += 1
-                elif not isinstance(value, (dict, list)):
-                    values[field][str(value)] += 1
-            for key in obj.match_keys:
-                if data.get(key) not in (None, ""):
-                    keys[key][str(data[key]).strip().lower()].append(rid)
-            try:
-                obj.model.model_validate(data)
-            except ValidationError as exc:
-                invalid_records += 1
-                for error in exc.errors():
-                    field = str(error["loc"][0]) if error["loc"] else "-"
-                    if error["type"] == "missing" or data.get(field) in (None, ""):
-                        continue  # counted as missing
-                    invalid[field] += 1
-                    if len(examples[field]) < EXAMPLES:
-                        shown = "***" if field in obj.pii else str(data.get(field))
-                        examples[field].append({"id": rid, "value": shown, "error": error["msg"]})
+    changed: Counter[str] = Counter()
+    changed_records, has_history = 0, False
+    fields_of = {path: field for field, path in binding.mapping.items()}
+    for raw, versions in connector.versions(binding.resource, list(binding.mapping.values())):
+        total += 1
+        has_history = has_history or bool(versions)
+        edited = [fields_of[path] for path, n in versions.items() if n > 1]
+        changed.update(edited)
+        changed_records += bool(edited)
+        data = to_canonical(raw, binding.mapping)
+        rid = str(data.get(obj.identity_key))
+        ids[rid] += 1
+        for field, value in data.items():
+            if value in (None, ""):
+                missing[field] += 1
+            elif not isinstance(value, (dict, list)):
+                values[field][str(value)] += 1
+        for key in obj.match_keys:
+            if data.get(key) not in (None, ""):
+                keys[key][str(data[key]).strip().lower()].append(rid)
+        try:
+            obj.model.model_validate(data)
+        except ValidationError as exc:
+            invalid_records += 1
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "-"
+                if error["type"] == "missing" or data.get(field) in (None, ""):
+                    continue  # counted as missing
+                invalid[field] += 1
+                if len(examples[field]) < EXAMPLES:
+                    shown = "***" if field in obj.pii else str(data.get(field))
+                    examples[field].append({"id": rid, "value": shown, "error": error["msg"]})
     fields = {}
     for field in binding.mapping:
         distinct = values.get(field, Counter())
@@ -64,9 +71,11 @@ def assess(connector: Connector, binding: Binding, obj: DataObject) -> dict[str,
             "examples": examples.get(field, []),
             "codes": dict(distinct.most_common()) if 0 < len(distinct) <= CODE_CARDINALITY
             and field not in obj.pii else None,
+            "changed": changed[field] if has_history else None,
         }
     return {
         "object": obj.name, "records": total, "invalid_records": invalid_records, "fields": fields,
+        "changed_records": changed_records if has_history else None,
         "duplicate_ids": sorted(i for i, n in ids.items() if n > 1),
         "duplicates": {key: sorted(sorted(group) for group in found.values() if len(group) > 1)
                        for key, found in keys.items()},

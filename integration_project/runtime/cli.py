@@ -144,10 +144,14 @@ def assess(target: str, package: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=1))
         return
-    click.echo(f"{target}: {report['records']} records, {report['invalid_records']} invalid")
+    edited = report["changed_records"]
+    click.echo(f"{target}: {report['records']} records, {report['invalid_records']} invalid, "
+               + ("changed since created: unknown (no history)" if edited is None
+                  else f"{edited} changed since created"))
     for field, r in report["fields"].items():
         click.echo(f"  {field:<14} invalid {r['invalid']:>6} ({r['invalid_rate']:.1%})  "
-                   f"missing {r['missing']:>6} ({r['missing_rate']:.1%})")
+                   f"missing {r['missing']:>6} ({r['missing_rate']:.1%})"
+                   + (f"  changed {r['changed']:>6}" if r["changed"] else ""))
         for example in r["examples"]:
             click.echo(f"      e.g. id {example['id']}: {example['value']!r}: {example['error']}")
         if r["codes"]:

@@ -1,4 +1,5 @@
-"""The sandbox apps' persistent state: typed JSON records, metadata and a webhook outbox in SQLite."""
+"""The sandbox apps' persistent state: typed JSON records, their property history, metadata and a
+webhook outbox in SQLite."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ objects = sa.Table(
     sa.Column("archived", sa.Boolean, nullable=False),
     sa.Column("props", sa.Text, nullable=False),
     sa.Index("ix_objects_updated", "type", "updated_ms", "id"),
+)
+
+# Every value a property has had, once it has had more than one (a never-changed property has no rows).
+versions = sa.Table(
+    "history",
+    _metadata,
+    sa.Column("type", sa.String, primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("property", sa.String, primary_key=True),
+    sa.Column("set_ms", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.Text),
 )
 
 meta = sa.Table(
@@ -64,6 +76,7 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         self.keep_events = True
+        self.keep_history = False
         self.engine = sa.create_engine(f"sqlite:///{path}")
         sa.event.listen(self.engine, "connect", _pragmas)
         _metadata.create_all(self.engine)
@@ -97,7 +110,7 @@ class Store:
     def clear(self) -> None:
         """Delete every record, metadata entry and pending webhook."""
         with self.engine.begin() as conn:
-            for table in (objects, meta, outbox):
+            for table in (objects, versions, meta, outbox):
                 conn.execute(table.delete())
 
     def get_meta(self, key: str) -> str | None:
@@ -147,14 +160,47 @@ class Store:
             if row is None:
                 return None
             record = _record(row)
+            before = dict(record.props)
             record.props.update(changes)
             record.updated_ms = max(now_ms, record.updated_ms + 1)
+            if self.keep_history:
+                self._remember(conn, record, before)
             conn.execute(
                 objects.update()
                 .where(objects.c.type == type_, objects.c.id == id_)
                 .values(updated_ms=record.updated_ms, props=json.dumps(record.props))
             )
         return record
+
+    def _remember(self, conn: sa.Connection, record: Record, before: dict[str, Any]) -> None:
+        """Record the new value of each changed property (and, the first time, the value it replaced)."""
+        for key, value in record.props.items():
+            if before.get(key) == value:
+                continue
+            known = sa.select(versions.c.set_ms).where(
+                versions.c.type == record.type, versions.c.id == record.id, versions.c.property == key).limit(1)
+            rows = [] if conn.execute(known).first() or key not in before else [
+                (record.created_ms, before[key])]
+            rows.append((record.updated_ms, value))
+            conn.execute(versions.insert(), [
+                {"type": record.type, "id": record.id, "property": key, "set_ms": ms, "value": json.dumps(v)}
+                for ms, v in rows])
+
+    def bulk_history(self, rows: Iterable[tuple[str, int, str, int, Any]]) -> None:
+        """Insert past values as (type, id, property, set at ms, value), e.g. a seed's earlier edits."""
+        with self.engine.begin() as conn:
+            conn.execute(versions.insert(), [{"type": t, "id": i, "property": p, "set_ms": ms, "value": json.dumps(v)}
+                                            for t, i, p, ms, v in rows])
+
+    def history(self, type_: str, ids: Sequence[int], keys: Sequence[str]) -> dict[tuple[int, str], list[tuple[int, Any]]]:
+        """(id, property) -> [(set at ms, value)], newest first, for the properties that ever changed."""
+        query = (sa.select(versions).where(versions.c.type == type_, versions.c.id.in_(ids), versions.c.property.in_(keys))
+                 .order_by(versions.c.id, versions.c.property, versions.c.set_ms.desc()))
+        found: dict[tuple[int, str], list[tuple[int, Any]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault((row.id, row.property), []).append((row.set_ms, json.loads(row.value)))
+        return found
 
     def get(self, type_: str, id_: int) -> Record | None:
         """One record, or None."""

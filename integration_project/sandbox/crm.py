@@ -2,7 +2,8 @@
 
 Bearer-token auth; cursor pagination (`after`) on lists; the search endpoint with `lastmodifieddate`
 filters and sorts (capped at 10,000 results, as HubSpot's is); creates and PATCH updates that bump the
-modification date; webhooks signed HubSpot v3 style, one JSON array per delivery.
+modification date and keep each property's past values (`propertiesWithHistory` on reads); webhooks
+signed HubSpot v3 style, one JSON array per delivery.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", 
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
                "contractsent", "closedwon", "closedlost")
 SEARCH_CAP = 10_000
+HISTORY_LIMIT = 50  # HubSpot lists at most 50 records a page when asked for property history
 PROBLEM_RATES = {
     "invalid_email": 0.04,
     "missing_email": 0.03,
@@ -74,6 +76,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
     for dup in problems["duplicate"]:
         duplicate_of[dup] = rng.choice(clean) if clean else contact_ids[0]
     flags = {i: name for name, ids in problems.items() for i in ids}
+    earlier: list[tuple[str, int, str, int, Any]] = []  # the phone numbers the "updated twice" replaced
     companies = max(1, size // 10)
     deals = max(1, size // 5)
 
@@ -100,6 +103,8 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                 case "updated_twice":
                     props["phone"] = p.phone[:-2] + "00"
                     updated += rng.randrange(1, 86_400_000)
+                    earlier.extend([("contacts", cid, "phone", created, p.phone),
+                                    ("contacts", cid, "phone", updated, props["phone"])])
             yield Record("contacts", cid, created, updated, props)
         for i in range(101, 101 + companies):
             name = rng.choice(_fake.COMPANIES) + f" {i}"
@@ -117,6 +122,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                 "contact_id": str(rng.choice(contact_ids))})
 
     store.bulk_insert(contacts())
+    store.bulk_history(earlier)
     report = {
         "system": "crm",
         "seed": seed_,
@@ -204,6 +210,7 @@ def build_app(config: SystemConfig) -> Starlette:
     """The CRM app for a config; seeds its SQLite file on first start."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.database)
+    store.keep_history = True
     if store.is_empty():
         report = seed(store, config.seed, config.size)
         config.seed_report.write_text(json.dumps(report, indent=1))
@@ -221,6 +228,22 @@ def build_app(config: SystemConfig) -> Starlette:
                  "hs_object_id": str(record.id)}
         return {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
                 "updatedAt": iso(record.updated_ms), "archived": record.archived}
+
+    def with_history(request: Request, records: list[Record]) -> list[dict[str, Any]]:
+        """Records as HubSpot shows them, with `propertiesWithHistory` for the properties asked for."""
+        asked = [k for k in request.query_params.get("propertiesWithHistory", "").split(",") if k]
+        if not asked:
+            return [shape(r) for r in records]
+        past = store.history(records[0].type, [r.id for r in records], asked) if records else {}
+        shaped = []
+        for record in records:
+            body = shape(record)
+            body["propertiesWithHistory"] = {key: [
+                {"value": None if value is None else str(value), "timestamp": iso(ms), "sourceType": "API"}
+                for ms, value in past.get((record.id, key)) or [(record.created_ms, body["properties"].get(key))]
+                if value is not None] for key in asked}
+            shaped.append(body)
+        return shaped
 
     def notify(record: Record, kind: str, changes: dict[str, Any]) -> None:
         singular = {"contacts": "contact", "companies": "company", "deals": "deal"}[record.type]
@@ -252,10 +275,11 @@ def build_app(config: SystemConfig) -> Starlette:
 
     async def list_objects(request: Request) -> Response:
         type_ = object_type(request)
-        limit = int_param(request, "limit", 10, 1, 100)
+        history = "propertiesWithHistory" in request.query_params
+        limit = int_param(request, "limit", 10, 1, HISTORY_LIMIT if history else 100)
         after = request.query_params.get("after")
         records = store.after_id(type_, _decode_cursor(after) if after else 0, limit + 1)
-        body: dict[str, Any] = {"results": [shape(r) for r in records[:limit]]}
+        body: dict[str, Any] = {"results": with_history(request, records[:limit])}
         if len(records) > limit:
             cursor = _encode_cursor(records[limit - 1].id)
             link = str(request.url.include_query_params(after=cursor))
@@ -293,7 +317,7 @@ def build_app(config: SystemConfig) -> Starlette:
         record = store.get(type_, path_id(request))
         if record is None:
             raise BadRequest(404, "Object not found")
-        return JSONResponse(shape(record))
+        return JSONResponse(with_history(request, [record])[0])
 
     async def create(request: Request) -> Response:
         type_ = object_type(request)

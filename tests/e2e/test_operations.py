@@ -41,6 +41,8 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     assert found["fields"]["email"]["invalid"] == len(report["invalid_email"])
     assert found["fields"]["email"]["missing"] == len(report["missing_email"])
     assert found["fields"]["country"]["invalid"] == len(report["inconsistent_country"])
+    assert found["changed_records"] == found["fields"]["phone"]["changed"] == len(report["updated_twice"])
+    assert found["fields"]["email"]["changed"] == 0
     grouped = {i for group in found["duplicates"]["email"] for i in group}
     assert set(report["duplicate"]) <= grouped
     assert all(e["value"] == "***" for e in found["fields"]["email"]["examples"])  # PII masked

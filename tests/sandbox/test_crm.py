@@ -137,6 +137,31 @@ def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
         assert [r.status_code for r in missing] == [404] * 4
 
 
+def test_property_history_shows_seeded_and_api_edits_newest_first(tmp_path: Path) -> None:
+    config = SystemConfig(system="crm", data_dir=tmp_path, seed=7, size=200)
+    with TestClient(build_app(config)) as client:
+        client.headers["Authorization"] = f"Bearer {config.token}"
+        edited = json.loads(config.seed_report.read_text())["problems"]["updated_twice"]
+        page = client.get("/crm/v3/objects/contacts", params={"limit": 50, "propertiesWithHistory": "phone,email"})
+        shown = {c["id"]: c["propertiesWithHistory"] for c in page.json()["results"]}
+        assert len(shown) == 50
+        for cid, past in shown.items():
+            assert len(past["phone"]) == (2 if cid in edited else 1)
+            assert past["phone"][0]["value"] == client.get(f"/crm/v3/objects/contacts/{cid}").json()[
+                "properties"]["phone"]
+        cid = next(iter(shown))
+        before = shown[cid]["email"]
+        client.patch(f"/crm/v3/objects/contacts/{cid}", json={"properties": {"email": "moved@example.com"}})
+        client.patch(f"/crm/v3/objects/contacts/{cid}", json={"properties": {"email": "moved@example.com"}})
+        after = client.get(f"/crm/v3/objects/contacts/{cid}", params={"propertiesWithHistory": "email"}).json()
+        assert [v["value"] for v in after["propertiesWithHistory"]["email"]] == [
+            "moved@example.com", *(v["value"] for v in before)]  # an unchanged write adds nothing
+        stamps = [v["timestamp"] for v in after["propertiesWithHistory"]["email"]]
+        assert stamps == sorted(stamps, reverse=True)
+        too_many = client.get("/crm/v3/objects/contacts", params={"limit": 51, "propertiesWithHistory": "email"})
+        assert too_many.status_code == 400
+
+
 def _report(tmp_path: Path, seed: int, size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     config = SystemConfig(system="crm", data_dir=tmp_path, seed=seed, size=size)
     with TestClient(build_app(config)) as client:
