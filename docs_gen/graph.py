@@ -146,6 +146,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "volume": _json(meta.get(c.VOLUME)),
         "freshness_minutes": _plain(meta.get(c.FRESHNESS_MINUTES)),
         "declared_in": _str_or_none(meta.get(c.DECLARED_IN)),
+        "assessment": _json(meta.get(c.ASSESSMENT)),
         "group": node.group_name,
         "owners": sorted(node.owners),
         "kinds": sorted(node.kinds),

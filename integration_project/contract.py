@@ -24,6 +24,7 @@ TRIGGER = "integration/trigger"  # json: {"cron", "timezone"} for batch or {"eve
 VOLUME = "integration/volume"  # json: {"min", "max"} records per run, or null
 FRESHNESS_MINUTES = "integration/freshness_minutes"  # int or null
 DECLARED_IN = "integration/declared_in"  # str: "path:line" of the declaration
+ASSESSMENT = "integration/assessment"  # json or absent: the latest `integrations assess` counts (source assets)
 
 ROLES = ("source", "hub", "consumer")
 MODES = ("realtime", "batch")

@@ -14,6 +14,7 @@ from integration_project import contract as c
 from integration_project.connectors import can_extract, is_live
 from integration_project.model import DataObject, Flow, Landscape, System
 from integration_project.model.binding import Binding
+from integration_project.runtime.assess import latest_summary
 
 HUB = "hub"
 DOCS_URL_ENV = "INTEGRATIONS_DOCS_URL"  # where the generated docs are published
@@ -76,7 +77,9 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
                   c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
-                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
+                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events}),
+                  **({c.ASSESSMENT: dg.MetadataValue.json(assessed)}
+                     if (assessed := latest_summary(source.name, obj.name)) else {})},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,6 +14,7 @@ from integration_project.connectors import Connector
 from integration_project.model.binding import Binding
 from integration_project.model.data_object import DataObject
 from integration_project.model.mapping import to_canonical
+from integration_project.settings import data_dir
 
 CODE_CARDINALITY = 20  # a field with at most this many distinct values is reported as codes
 EXAMPLES = 3
@@ -79,6 +83,33 @@ def assess(connector: Connector, binding: Binding, obj: DataObject) -> dict[str,
         "duplicate_ids": sorted(i for i, n in ids.items() if n > 1),
         "duplicates": {key: sorted(sorted(group) for group in found.values() if len(group) > 1)
                        for key, found in keys.items()},
+    }
+
+
+def report_path(system: str, obj: str) -> Path:
+    """Where the latest assessment of a system's object is kept (the local data folder)."""
+    return data_dir() / "assessments" / f"{system}.{obj}.json"
+
+
+def save(report: dict[str, Any]) -> Path:
+    """Keep a report as the latest assessment of its system's object, stamped with the time."""
+    path = report_path(report["system"], report["object"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**report, "assessed_at": datetime.now(UTC).isoformat(timespec="seconds")}, indent=1))
+    return path
+
+
+def latest_summary(system: str, obj: str) -> dict[str, Any] | None:
+    """The latest assessment's counts (no example values), for asset metadata and the docs; None if never run."""
+    path = report_path(system, obj)
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    return {
+        "assessed_at": report["assessed_at"], "records": report["records"],
+        "invalid_records": report["invalid_records"], "changed_records": report["changed_records"],
+        "duplicate_groups": {key: len(groups) for key, groups in report["duplicates"].items()},
+        "fields": {name: {k: f[k] for k in ("invalid", "missing", "changed")} for name, f in report["fields"].items()},
     }
 
 

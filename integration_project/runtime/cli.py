@@ -15,6 +15,7 @@ from integration_project.errors import DeclarationError
 from integration_project.model import Landscape, load_landscape
 from integration_project.runtime import dlq as ops
 from integration_project.runtime.assess import assess as run_assessment
+from integration_project.runtime.assess import save as save_assessment
 from integration_project.runtime.store import Store
 
 _AGE = re.compile(r"^(\d+)([smhd])$")
@@ -128,7 +129,11 @@ def discard(ids, flow, obj, reason, older_than, package, yes) -> None:
 @click.option("--package", default="definitions", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON.")
 def assess(target: str, package: str, as_json: bool) -> None:
-    """Assess a source's data quality before go-live (reads only; writes nothing anywhere)."""
+    """Assess a source's data quality before go-live.
+
+    Reads the system only and writes nothing to any system; the report is kept in the local data
+    folder as the latest assessment, shown in the asset's metadata and the generated docs.
+    """
     landscape = _landscape(package)
     system_name, _, obj_name = target.partition("/")
     system = landscape.systems.get(system_name)
@@ -141,6 +146,7 @@ def assess(target: str, package: str, as_json: bool) -> None:
     finally:
         connector.close()
     report["system"] = system_name
+    save_assessment(report)
     if as_json:
         click.echo(json.dumps(report, indent=1))
         return

@@ -8,6 +8,8 @@ import dagster as dg
 import httpx
 from click.testing import CliRunner
 
+from docs_gen.graph import build_graph
+from docs_gen.site import build
 from integration_project import Volume, build_definitions, load_landscape
 from integration_project.cli import main
 from integration_project.runtime import Store
@@ -31,7 +33,8 @@ def cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, business_env):
+def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, business_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTEGRATIONS_DATA_DIR", str(tmp_path / "data"))
     report = sandbox.seed_report("crm")["problems"]
     before = crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json()
     code, out = cli("assess", "crm/customer", "--json")
@@ -49,6 +52,19 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     assert found["fields"]["country"]["codes"] is None or "DE" in found["fields"]["country"]["codes"]
     assert crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json() == before
     assert Store(business_env["INTEGRATIONS_DATABASE_URL"]).rows(hub_records) == []
+
+    # the latest assessment shows in the source asset's metadata and on its docs page (counts only)
+    defs = build_definitions(load_landscape("definitions"))
+    shown = defs.resolve_assets_def(dg.AssetKey(["crm", "customer"])).specs_by_key[
+        dg.AssetKey(["crm", "customer"])].metadata["integration/assessment"].data
+    assert shown["invalid_records"] == found["invalid_records"]
+    assert shown["fields"]["email"] == {"invalid": len(report["invalid_email"]),
+                                        "missing": len(report["missing_email"]), "changed": 0}
+    site = tmp_path / "site"
+    build(build_graph(defs, "example"), site, "html")
+    page = (site / "assets" / "crm" / "customer.html").read_text()
+    assert "Data-quality assessment" in page and f"{found['records']} records" in page
+    assert "@" not in page.split("Data-quality assessment")[1].split("</table>")[0]  # no email values
 
 
 def test_fixing_at_the_source_then_replay_delivers_and_discard_is_ledgered(sandbox, business_env):
