@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -12,7 +13,7 @@ _MISSING = object()
 def get_path(record: Any, path: str) -> Any:
     """The value at a dotted path ('properties.email', 'variants.0.sku'); None when absent."""
     value = record
-    for part in path.split("."):
+    for part in _parts(path):
         if isinstance(value, dict):
             value = value.get(part, _MISSING)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -22,6 +23,12 @@ def get_path(record: Any, path: str) -> Any:
         if value is _MISSING:
             return None
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    """A dotted path split once (mappings apply the same few paths to every record)."""
+    return tuple(path.split("."))
 
 
 def set_path(target: dict[str, Any], path: str, value: Any) -> None:

@@ -42,6 +42,9 @@ class Stats:
         return {k: v for k, v in asdict(self).items() if k != "started"}
 
 
+Reject = tuple[dict, object, str]  # the payload parked, its record id (None when unknown), the reason
+
+
 def reason(error: ValidationError) -> str:
     """A one-line, value-free reason: which fields failed and why (no personal data)."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in error.errors())
@@ -65,6 +68,25 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         if isinstance(item, BaseException):
             raise item
         yield item
+
+
+def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject
+                 ) -> tuple[dict[str, HubRecord], list[Reject]]:
+    """Map source records to the canonical shape and validate each against the object's model: the
+    valid ones by id, with their content hash, and the rejects with a reason each."""
+    validate, dump = obj.model.__pydantic_validator__.validate_python, obj.model.__pydantic_serializer__.to_python
+    valid: dict[str, HubRecord] = {}
+    rejects: list[Reject] = []
+    for raw in records:
+        data = to_canonical(raw, mapping)
+        try:
+            canonical = dump(validate(data), mode="json")
+        except ValidationError as exc:
+            rejects.append((raw, data.get(obj.identity_key), reason(exc)))
+            continue
+        rid = str(canonical[obj.identity_key])
+        valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
+    return valid, rejects
 
 
 def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[str, HubRecord],
@@ -103,18 +125,8 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
            cursor: tuple[str, str] | None = None) -> None:
     """Validate raw records and commit the valid ones, the rejects and the cursor in one transaction."""
     flow = f"{obj.name}_{source}_to_hub"
-    valid: dict[str, HubRecord] = {}
-    rejects = []
-    for raw in records:
-        stats.read += 1
-        data = to_canonical(raw, binding.mapping)
-        try:
-            canonical = obj.model.model_validate(data).model_dump(mode="json")
-        except ValidationError as exc:
-            rejects.append((raw, data.get(obj.identity_key), reason(exc)))
-            continue
-        rid = str(canonical[obj.identity_key])
-        valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
+    stats.read += len(records)
+    valid, rejects = canonicalize(records, binding.mapping, obj)
     for field, target in (inbound_refs or {}).items():
         ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
                                                  if r.data.get(field) is not None})
@@ -150,12 +162,12 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
         stats.written += len(new) + len(changed)
         stats.unchanged += len(valid) - len(new) - len(changed)
         store.resolve_dead_letters(conn, flow, list(valid))
-        for raw, rid, why in rejects:
-            rid = None if rid is None else str(rid)
-            stats.new_rejects += store.dead_letter(conn, flow=flow, obj=obj.name, stage="validate",
-                                                   record_id=rid, payload=raw, reason=why, run_id=run_id)
-            store.record(conn, run_id=run_id, flow=flow, obj=obj.name, record_id=rid,
-                         from_system=source, to_system="hub", outcome="dead_lettered")
+        parked = [(None if rid is None else str(rid), raw, why) for raw, rid, why in rejects]
+        stats.new_rejects += store.dead_letter_many(conn, flow=flow, obj=obj.name, stage="validate",
+                                                    run_id=run_id, entries=parked)
+        store.record_many(conn, [
+            {"run_id": run_id, "flow": flow, "obj": obj.name, "record_id": rid, "from_system": source,
+             "to_system": "hub", "outcome": "dead_lettered"} for rid, _, _ in parked])
         if cursor is not None:  # the same transaction as the records it covers
             store.set_cursor(conn, *cursor)
             stats.cursor = cursor[1]

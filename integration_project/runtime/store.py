@@ -91,6 +91,9 @@ dlq = sa.Table(
 )
 
 
+_IDS = sa.bindparam("ids", expanding=True)  # a list of values bound as one parameter, not one literal each
+
+
 def now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
@@ -163,29 +166,29 @@ class Store:
     def hashes(conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each of these hub records that exists."""
         q = sa.select(hub_records.c.record_id, hub_records.c.content_hash).where(
-            hub_records.c.object == obj, hub_records.c.record_id.in_(list(ids)))
-        return dict(conn.execute(q).all())
+            hub_records.c.object == obj, hub_records.c.record_id.in_(_IDS))
+        return dict(conn.execute(q, {"ids": list(ids)}).all())
 
     @staticmethod
     def hub_data(conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored canonical data of each of these hub records that exists."""
         q = sa.select(hub_records.c.record_id, hub_records.c.data).where(
-            hub_records.c.object == obj, hub_records.c.record_id.in_(list(ids)))
-        return {rid: json.loads(data) for rid, data in conn.execute(q).all()}
+            hub_records.c.object == obj, hub_records.c.record_id.in_(_IDS))
+        return {rid: json.loads(data) for rid, data in conn.execute(q, {"ids": list(ids)}).all()}
 
     @staticmethod
     def key_owners(conn: Connection, obj: str, key: str, values: Iterable[str]) -> dict[str, str]:
         """Which hub record holds each of these match-key values."""
         q = sa.select(hub_keys.c.value, hub_keys.c.record_id).where(
-            (hub_keys.c.object == obj) & (hub_keys.c.key == key) & hub_keys.c.value.in_(list(values)))
-        return dict(conn.execute(q).all())
+            (hub_keys.c.object == obj) & (hub_keys.c.key == key) & hub_keys.c.value.in_(_IDS))
+        return dict(conn.execute(q, {"ids": list(values)}).all())
 
     @staticmethod
     def claim_keys(conn: Connection, obj: str, key: str, claims: dict[str, str]) -> None:
         """Record each record's current match-key value (record id -> value), replacing its old one."""
         if claims:
             conn.execute(sa.delete(hub_keys).where((hub_keys.c.object == obj) & (hub_keys.c.key == key)
-                                                   & hub_keys.c.record_id.in_(list(claims))))
+                                                   & hub_keys.c.record_id.in_(_IDS)), {"ids": list(claims)})
             conn.execute(sa.insert(hub_keys), [{"object": obj, "key": key, "value": v, "record_id": rid}
                                                for rid, v in claims.items()])
 
@@ -312,24 +315,50 @@ class Store:
                     payload: Any, reason: str, run_id: str) -> bool:
         """Park a record with its reason; a record already parked open just counts one more attempt.
         True when the entry is new."""
-        key = ((dlq.c.flow == flow) & (dlq.c.status == "open") & (dlq.c.stage == stage)
-               & (dlq.c.record_id == record_id) & (dlq.c.reason == reason))
-        body = json.dumps(payload, sort_keys=True, default=str)
-        updated = conn.execute(sa.update(dlq).where(key).values(
-            attempts=dlq.c.attempts + 1, payload=body, run_id=run_id)).rowcount
-        if not updated:
-            conn.execute(sa.insert(dlq).values(
-                flow=flow, object=obj, stage=stage, record_id=record_id, payload=body,
-                reason=reason, attempts=1, run_id=run_id, status="open", created_at=now()))
-        return not updated
+        return Store.dead_letter_many(conn, flow=flow, obj=obj, stage=stage, run_id=run_id,
+                                      entries=[(record_id, payload, reason)]) == 1
+
+    @staticmethod
+    def dead_letter_many(conn: Connection, *, flow: str, obj: str, stage: str, run_id: str,
+                         entries: list[tuple[str | None, Any, str]]) -> int:
+        """Park records (record id, payload, reason) in three statements, as `dead_letter` would one
+        by one: an entry open for the same record and reason counts more attempts and takes the
+        latest payload. Returns how many entries are new."""
+        parked: dict[tuple[str | None, str], tuple[str, int]] = {}
+        for record_id, payload, reason in entries:
+            attempts = parked.get((record_id, reason), ("", 0))[1] + 1
+            parked[(record_id, reason)] = (json.dumps(payload, sort_keys=True, default=str), attempts)
+        if not parked:
+            return 0
+        ids = [rid for rid, _ in parked if rid is not None]
+        same = dlq.c.record_id.in_(_IDS) | (dlq.c.record_id.is_(None) if len(ids) < len(parked) else sa.false())
+        q = sa.select(dlq.c.id, dlq.c.record_id, dlq.c.reason).where(
+            (dlq.c.flow == flow) & (dlq.c.status == "open") & (dlq.c.stage == stage) & same)
+        open_ids: dict[tuple[str | None, str], list[int]] = {}
+        for row in conn.execute(q, {"ids": ids}):
+            if (row.record_id, row.reason) in parked:
+                open_ids.setdefault((row.record_id, row.reason), []).append(row.id)
+        updates = [{"dlq_id": i, "more": parked[k][1], "body": parked[k][0]} for k, found in open_ids.items()
+                   for i in found]
+        if updates:
+            conn.execute(sa.update(dlq).where(dlq.c.id == sa.bindparam("dlq_id")).values(
+                attempts=dlq.c.attempts + sa.bindparam("more"), payload=sa.bindparam("body"), run_id=run_id),
+                updates)
+        at = now()
+        inserts = [{"flow": flow, "object": obj, "stage": stage, "record_id": rid, "payload": body,
+                    "reason": reason, "attempts": attempts, "run_id": run_id, "status": "open", "created_at": at}
+                   for (rid, reason), (body, attempts) in parked.items() if (rid, reason) not in open_ids]
+        if inserts:
+            conn.execute(sa.insert(dlq), inserts)
+        return len(inserts)
 
     @staticmethod
     def resolve_dead_letters(conn: Connection, flow: str, record_ids: list[str]) -> None:
         """Close the open DLQ entries of records that have now gone through."""
         if record_ids:
             conn.execute(sa.update(dlq).where(
-                (dlq.c.flow == flow) & (dlq.c.record_id.in_(record_ids)) & (dlq.c.status == "open")
-            ).values(status="resolved"))
+                (dlq.c.flow == flow) & (dlq.c.record_id.in_(_IDS)) & (dlq.c.status == "open")
+            ).values(status="resolved"), {"ids": list(record_ids)})
 
     def open_reasons(self, obj: str) -> dict[str, int]:
         """Open dead-letter entries of an object, counted by reason (payloads are not loaded)."""

@@ -69,3 +69,17 @@ def test_undelivered_streams_in_batches_and_skips_confirmed_versions(store):
     assert store.external_id("billing", "customer", "00007") == "cus_7"
     assert store.record_ids("billing", "customer", {"cus_7", "cus_x"}) == {"cus_7": "00007"}
     assert len(store.rows(deliveries)) == 2
+
+
+def test_dead_letters_in_bulk_count_attempts_like_one_by_one(store):
+    def park(entries: list) -> int:
+        with store.transaction() as conn:
+            return store.dead_letter_many(conn, flow="f", obj="customer", stage="validate", run_id="r",
+                                          entries=entries)
+
+    assert park([("1", {"v": 1}, "email: bad"), ("1", {"v": 2}, "email: bad"), (None, {}, "id: missing")]) == 2
+    assert park([("1", {"v": 3}, "email: bad"), ("1", {}, "country: bad"), (None, {}, "id: missing")]) == 1
+    rows = {(r["record_id"], r["reason"]): r for r in store.rows(dlq, flow="f")}
+    assert {k: r["attempts"] for k, r in rows.items()} == {
+        ("1", "email: bad"): 3, ("1", "country: bad"): 1, (None, "id: missing"): 2}
+    assert rows[("1", "email: bad")]["payload"] == '{"v": 3}'
