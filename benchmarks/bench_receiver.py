@@ -173,16 +173,29 @@ async def load(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return 0.0
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(role: str, count: int, concurrency: int, database_url: str = "") -> dict[str, float]:
-    """Start a server, warm it up, measure it, stop it."""
+    """Start a server, warm it up, measure it (throughput, latency, server CPU per request), stop it."""
     base_url, process = start(role, database_url)
     try:
         if role == "hello":
-            asyncio.run(load(base_url + "/", [(b"", {})] * 200, concurrency, "GET"))
-            return asyncio.run(load(base_url + "/", [(b"", {})] * count, concurrency, "GET"))
-        url = base_url + "/webhooks/billing"
-        asyncio.run(load(url, deliveries(200, "warm"), concurrency, "POST"))
-        return asyncio.run(load(url, deliveries(count, "run"), concurrency, "POST"))
+            url, method, warm, run = base_url + "/", "GET", [(b"", {})] * 200, [(b"", {})] * count
+        else:
+            url, method = base_url + "/webhooks/billing", "POST"
+            warm, run = deliveries(200, "warm"), deliveries(count, "run")
+        asyncio.run(load(url, warm, concurrency, method))
+        cpu_before = cpu_seconds(process.pid)
+        figures = asyncio.run(load(url, run, concurrency, method))
+        figures["server_cpu_us"] = 1e6 * (cpu_seconds(process.pid) - cpu_before) / count
+        return figures
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -302,10 +315,11 @@ def throughput_table(results: dict[str, dict[str, float]], concurrency: int, req
     """The throughput comparison as a Markdown table (ratios to the hello-world of the same run)."""
     hello = results["bare uvicorn hello-world"]["per_second"]
     rows = [f"Closed loop: {concurrency} kept-alive connections, {requests:,} requests per server.\n",
-            "| server | requests/s | p50 (ms) | p95 (ms) | non-200 | ratio to hello-world |",
-            "|---|---:|---:|---:|---:|---:|"]
+            "| server | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
+            "| ratio to hello-world |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     rows += [f"| {name} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
-             f"| {f['per_second'] / hello:.2f} |" for name, f in results.items()]
+             f"| {f['server_cpu_us']:.0f} | {f['per_second'] / hello:.2f} |" for name, f in results.items()]
     return "\n".join(rows)
 
 
