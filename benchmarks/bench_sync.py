@@ -1,13 +1,16 @@
-"""Benchmark: the customer sync (CRM -> hub -> billing) beside bare httpx loops over the same API.
+"""Benchmark: the customer sync (CRM -> hub -> billing) beside bare httpx loops and dlt over the same API.
 
-    .venv/bin/python benchmarks/bench_sync.py [--pull 100000] [--memory 100000 1000000] [--load 1000]
+    .venv/bin/python benchmarks/bench_sync.py [--sizes 10000 100000 1000000] [--load 1000]
 
 Side by side, in one run, against the sandbox CRM and localstripe on loopback:
-- pull: the framework's extract + validate + commit to the hub (the `ingest_customer` step) vs a
-  bare httpx loop reading the same pages (the wire limit);
+- pull, at each size in `--sizes` (one sandbox CRM per size, read by every contender in turn):
+  a bare httpx loop reading the pages (the wire limit); the framework's extract + validate +
+  commit to the hub (the `ingest_customer` step, its peak RSS too); dlt's `rest_api` source
+  extracting the same contacts (bearer token, cursor `paging.next.after`) into duckdb, with its
+  defaults and with each loader file format uncompressed (`DLT_CONFIGS`). Each framework and dlt
+  run is a fresh process timed from its first request; dlt writes only under a temp dir, telemetry off;
 - load: the whole flow (pull + idempotent per-record creates in billing) vs a bare httpx loop
-  reading the pages and POSTing each record, on a second, identical sandbox;
-- memory: peak RSS of the ingest at each size in `--memory` (each in its own process).
+  reading the pages and POSTing each record, on a second, identical sandbox.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from _report import load_average, machine, now, publish
 from integration_project.launcher import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.sandbox.testing import free_port_sandbox
@@ -40,6 +42,34 @@ result = defs.resolve_job_def(%r).execute_in_process(instance=dg.DagsterInstance
 print(json.dumps({"seconds": time.perf_counter() - started, "success": result.success,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """ % FLOW
+DLT_CHILD = """
+import json, os, resource, sys, time
+import dlt
+from dlt.sources.rest_api import rest_api_source
+url, token, file_format, workdir = sys.argv[1:]
+source = rest_api_source({
+    "client": {"base_url": url, "auth": {"type": "bearer", "token": token},
+               "paginator": {"type": "cursor", "cursor_path": "paging.next.after", "cursor_param": "after"}},
+    "resources": [{"name": "contacts", "endpoint": {
+        "path": "/crm/v3/objects/contacts", "params": {"limit": 100}, "data_selector": "results"}}],
+})
+pipeline = dlt.pipeline(pipeline_name="bench", pipelines_dir=os.path.join(workdir, "pipelines"), dataset_name="crm",
+                        destination=dlt.destinations.duckdb(os.path.join(workdir, "bench.duckdb")))
+started = time.perf_counter()
+pipeline.run(source, **({"loader_file_format": file_format} if file_format else {}))
+seconds = time.perf_counter() - started
+with pipeline.sql_client() as sql:
+    rows = sql.execute_sql("select count(*) from contacts")[0][0]
+print(json.dumps({"seconds": seconds, "rows": rows,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+# dlt configurations: name -> (loader file format, None for the destination's default; extra environment)
+UNCOMPRESSED = {"NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true"}
+DLT_CONFIGS: dict[str, tuple[str | None, dict[str, str]]] = {
+    "defaults": (None, {}),
+    "jsonl, uncompressed": ("jsonl", UNCOMPRESSED),
+    "parquet, uncompressed": ("parquet", UNCOMPRESSED),
+}
 
 
 def bare_pull(url: str, token: str) -> tuple[int, float]:
@@ -82,24 +112,75 @@ def framework(sb, mode: str, hub: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def dlt_pull(url: str, token: str, file_format: str | None, env: dict[str, str], workdir: Path) -> dict:
+    """Run dlt's rest_api source over the contacts into duckdb in a fresh process: seconds, rows, RSS."""
+    workdir.mkdir()
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "DLT_DATA_DIR": str(workdir / "data"), **env}
+    done = subprocess.run([sys.executable, "-c", DLT_CHILD, url, token, file_format or "", str(workdir)],
+                          env=env, capture_output=True, text=True, cwd=workdir)
+    if done.returncode:
+        raise RuntimeError(f"dlt failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pull(root: Path, size: int) -> dict:
+    """The pull comparison at one size: records/s of each contender and the ratios of the same run."""
+    with free_port_sandbox(root / f"pull-{size}", ["crm"], seed=42, size=size) as sb:
+        url, token = sb.url("crm"), sb.token("crm")
+        n, bare = bare_pull(url, token)
+        print(f"pull {n:,}: bare httpx {n / bare:,.0f} rec/s", flush=True)
+        ours = framework(sb, "ingest", root / f"pull-{size}.sqlite")
+        print(f"pull {n:,}: framework extract + validate + commit {n / ours['seconds']:,.0f} rec/s "
+              f"({bare / ours['seconds']:.2f} × bare), peak RSS {ours['peak_rss_mb']:,.0f} MB", flush=True)
+        dlt_rps = {}
+        for i, (name, (file_format, env)) in enumerate(DLT_CONFIGS.items()):
+            peer = dlt_pull(url, token, file_format, env, root / f"dlt-{size}-{i}")
+            if peer["rows"] != n:
+                raise RuntimeError(f"dlt ({name}) loaded {peer['rows']} of {n} contacts")
+            dlt_rps[name] = n / peer["seconds"]
+            print(f"pull {n:,}: dlt rest_api -> duckdb ({name}) {dlt_rps[name]:,.0f} rec/s, "
+                  f"peak RSS {peer['peak_rss_mb']:,.0f} MB", flush=True)
+    ours_rps, fastest = n / ours["seconds"], max(dlt_rps, key=dlt_rps.get)
+    return {"records": n, "bare_httpx_rps": n / bare, "framework_rps": ours_rps, "dlt_rps": dlt_rps,
+            "dlt_fastest": fastest, "ratio_to_bare": ours_rps / (n / bare),
+            "ratio_to_dlt_fastest": ours_rps / dlt_rps[fastest], "ratio_to_dlt_defaults": ours_rps / dlt_rps["defaults"],
+            "framework_peak_rss_mb": ours["peak_rss_mb"]}
+
+
+def tables(results: dict) -> str:
+    """The Markdown tables of one run."""
+    pulls, load = results["pull"], results["load"]
+    lines = ["Pull: records/s (ratios of the framework, same run). Goals: ≥ 0.35 × bare httpx, ≥ 3 × dlt's fastest.",
+             "", "| contacts | bare httpx | framework | × bare | "
+             + " | ".join(f"dlt {name}" for name in DLT_CONFIGS)
+             + " | × dlt fastest | × dlt defaults | ingest peak RSS (MB) |",
+             "|---:|---:|---:|---:|" + "---:|" * len(DLT_CONFIGS) + "---:|---:|---:|"]
+    for p in pulls:
+        dlt = " | ".join(f"{p['dlt_rps'][name]:,.0f}" for name in DLT_CONFIGS)
+        lines.append(f"| {p['records']:,} | {p['bare_httpx_rps']:,.0f} | {p['framework_rps']:,.0f} | "
+                     f"{p['ratio_to_bare']:.2f} | {dlt} | {p['ratio_to_dlt_fastest']:.2f} | "
+                     f"{p['ratio_to_dlt_defaults']:.2f} | {p['framework_peak_rss_mb']:,.0f} |")
+    lines += ["", "Load: the whole flow vs a bare loop that reads the pages and POSTs every contact to "
+              "localstripe. Goal: ≥ 0.8 × bare.", "",
+              "| contacts | bare httpx pull + POST (records/s) | whole flow (records/s) | × bare |",
+              "|---:|---:|---:|---:|",
+              f"| {load['records']:,} | {load['bare_httpx_rps']:,.0f} | {load['framework_rps']:,.0f} | "
+              f"{load['ratio']:.2f} |"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pull", type=int, default=100_000, help="contacts for the pull comparison")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
+                        help="contacts for the pull comparison, one sandbox each")
     parser.add_argument("--load", type=int, default=1_000, help="contacts for the whole-flow comparison")
-    parser.add_argument("--memory", type=int, nargs="*", default=[100_000, 1_000_000])
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    results: dict = {}
+    print(f"machine: {machine()}; {now()}; load average {load_average()}")
+    results: dict = {"pull": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with free_port_sandbox(root / "pull", ["crm"], seed=42, size=args.pull) as sb:
-            n, bare = bare_pull(sb.url("crm"), sb.token("crm"))
-            ours = framework(sb, "ingest", root / "pull.sqlite")
-            results["pull"] = {"records": n, "bare_httpx_rps": n / bare, "framework_rps": n / ours["seconds"],
-                               "ratio": bare / ours["seconds"], "framework_peak_rss_mb": ours["peak_rss_mb"]}
-        print(f"pull {n:,}: bare httpx {n / bare:,.0f} rec/s; extract+validate+commit "
-              f"{n / ours['seconds']:,.0f} rec/s; ratio {bare / ours['seconds']:.2f}")
+        for size in args.sizes:
+            results["pull"].append(pull(root, size))
         for i, system_set in enumerate(("bare", "framework")):
             with free_port_sandbox(root / f"load-{i}", ["crm", "billing"], seed=42, size=args.load) as sb:
                 if system_set == "bare":
@@ -110,17 +191,7 @@ def main() -> None:
                            "ratio": bare / ours["seconds"]}
         print(f"load {n:,}: bare httpx pull+POST {n / bare:,.0f} rec/s; whole flow {n / ours['seconds']:,.0f} "
               f"rec/s; ratio {bare / ours['seconds']:.2f}")
-        results["memory"] = {}
-        for size in args.memory:
-            with free_port_sandbox(root / f"mem-{size}", ["crm"], seed=42, size=size) as sb:
-                ours = framework(sb, "ingest", root / f"mem-{size}.sqlite")
-            results["memory"][size] = ours["peak_rss_mb"]
-            print(f"memory: ingest of {size:,} contacts peaks at {ours['peak_rss_mb']:,.0f} MB "
-                  f"({size / ours['seconds']:,.0f} rec/s)")
-        if len(args.memory) > 1:
-            first, last = args.memory[0], args.memory[-1]
-            print(f"memory ratio {last:,} / {first:,}: {results['memory'][last] / results['memory'][first]:.2f}")
-    print(json.dumps(results))
+    publish("sync", results, tables(results))
 
 
 if __name__ == "__main__":
