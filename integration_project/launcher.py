@@ -25,9 +25,11 @@ def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
         system = landscape.systems.get(name)
         if system is None or system.api is None:
             continue
-        if system.api.base_url_env:
-            env[system.api.base_url_env] = (sandbox.erp_database_url() if system.api.connector == "sql"
-                                            else sandbox.url(name))
+        for api in (system.api, *(b.api for b in system.bindings if b.api)):
+            if api.base_url_env:
+                env[api.base_url_env] = {"sql": sandbox.erp_database_url,
+                                         "csv": lambda: str(sandbox.erp_drop_folder())}.get(
+                                             api.connector, lambda: sandbox.url(name))()
         auth = system.api.auth
         for var in (auth.token_env, auth.password_env, auth.client_secret_env):
             if var:

@@ -1,4 +1,4 @@
-"""Legacy ERP: an old SQL database plus a nightly CSV export; masters the product catalog."""
+"""Legacy ERP: masters the product catalog, exported as CSV every night; invoices go into its database."""
 
 from integration_project import Api, Auth, Binding, System
 
@@ -21,7 +21,10 @@ legacy_erp = System(
             object="product",
             role="source",
             purpose="Purchasing maintains the catalog and prices in the ERP, nowhere else.",
-            resource="ITM_MST?cursor=CHG_TS",
+            # the ERP exports its whole catalog every night; the database is read for nothing else
+            api=Api(connector="csv", base_url=".data/sandbox/legacy_erp_drop", base_url_env="ERP_DROP_FOLDER",
+                    version="ITM_MST export"),
+            resource="ITM_MST_*.csv?encoding=latin-1&delimiter=;&decimal=,&datetime=%d.%m.%Y %H:%M:%S",
             mapping={"sku": "ITM_NO", "name": "ITM_TXT", "price": "UNIT_PRC",
                      "currency": "CUR_CD", "active": "STAT_CD", "updated_at": "CHG_TS"},
         ),

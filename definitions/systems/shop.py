@@ -34,8 +34,7 @@ shop = System(
             role="consumer",
             purpose="The shop sells what the ERP's catalog lists, at the ERP's prices.",
             resource="products",
-            cron="0 2 * * *",
-            timezone="Europe/Berlin",
+            mode="realtime",  # when the ERP's nightly export lands
             mapping={"sku": "variants.0.sku", "name": "title", "price": "variants.0.price"},
         ),
         Binding(

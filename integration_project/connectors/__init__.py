@@ -9,7 +9,7 @@ from integration_project.connectors.shopify import Shopify
 from integration_project.connectors.sql import Sql
 from integration_project.connectors.stripe import Stripe
 from integration_project.connectors.zendesk import Zendesk
-from integration_project.model import Flow, System
+from integration_project.model import Binding, Flow, System
 
 CONNECTORS: dict[str, type[Connector]] = {
     "hubspot": HubSpot, "stripe": Stripe, "zendesk": Zendesk, "shopify": Shopify, "rest": Rest,
@@ -17,30 +17,33 @@ CONNECTORS: dict[str, type[Connector]] = {
 }
 
 
-def connector_class(system: System) -> type[Connector] | None:
-    """The connector class a system's API declares, if the framework has it."""
-    return CONNECTORS.get(system.api.connector) if system.api else None
+def connector_class(system: System, binding: Binding | None = None) -> type[Connector] | None:
+    """The connector class of the channel a binding uses (the system's API without one), if any."""
+    api = system.api_for(binding) if binding else system.api
+    return CONNECTORS.get(api.connector) if api else None
 
 
-def can_extract(system: System, resource: str | None) -> bool:
-    """True when the framework has a connector that reads this resource of this system."""
-    cls = connector_class(system)
-    return bool(cls and resource in cls.extracts)
+def can_extract(system: System, binding: Binding) -> bool:
+    """True when the framework has a connector that reads this binding's resource."""
+    cls = connector_class(system, binding)
+    return bool(cls and binding.resource in cls.extracts)
 
 
 def is_live(flow: Flow) -> bool:
     """True when there are connectors for both ends of the flow's resources."""
-    src, dst = connector_class(flow.source), connector_class(flow.consumer)
+    src = connector_class(flow.source, flow.source_binding)
+    dst = connector_class(flow.consumer, flow.binding)
     return bool(src and dst and flow.source_binding.resource in src.extracts
                 and flow.binding.resource in dst.loads)
 
 
-def connect(system: System) -> Connector:
-    """A live connector for a system (credentials are read from the environment now)."""
-    cls = connector_class(system)
+def connect(system: System, binding: Binding | None = None) -> Connector:
+    """A live connector for a binding's channel, or the system's API without one (credentials are
+    read from the environment now)."""
+    cls = connector_class(system, binding)
     if cls is None:
-        raise LookupError(f"no connector for system {system.name!r}")
-    return cls(system.api)
+        raise LookupError(f"no connector for {system.name}" + (f"/{binding.object}" if binding else ""))
+    return cls(system.api_for(binding) if binding else system.api)
 
 
-__all__ = ["CONNECTORS", "Connector", "Page", "can_extract", "connect", "connector_class", "is_live"]
+__all__ = ["CONNECTORS", "Connector", "DropFolder", "Page", "can_extract", "connect", "connector_class", "is_live"]

@@ -46,17 +46,20 @@ class Connector:
         """Records changed since the cursor, oldest first, a page at a time."""
         raise NotImplementedError(f"{type(self).__name__} cannot extract {resource}")
 
+    def scan(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every record the system holds now, read-only (a full scan by default)."""
+        for page in self.pages(resource, since=None):
+            yield from page.records
+
     def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
         """Every record (a full scan) with how many values each of these source paths has had, for
         the paths whose history the system keeps ({} for a system that keeps none)."""
-        for page in self.pages(resource, since=None):
-            for record in page.records:
-                yield record, {}
+        for record in self.scan(resource):
+            yield record, {}
 
     def fetch(self, resource: str, id_path: str, ids: set[str]) -> list[dict[str, Any]]:
         """The current version of these records (by our id at `id_path`); a full scan by default."""
-        return [r for page in self.pages(resource, since=None) for r in page.records
-                if str(get_path(r, id_path)) in ids]
+        return [r for r in self.scan(resource) if str(get_path(r, id_path)) in ids]
 
     def index(self, resource: str, id_path: str) -> dict[str, str] | None:
         """Our record id -> the system's id, for records we may have created before; None when

@@ -1,5 +1,8 @@
 """Flat files in a drop folder: CSV exports read once each, then moved to `done/` or `failed/`.
 
+Each file is taken to be a full export (the ERP's nightly snapshot), so the newest one is what the
+system holds now (`scan`). New files are announced by `arrivals`, which the file-arrival sensor polls.
+
 The API's base URL is the folder; the resource is a file pattern with the file's dialect,
 `ITM_MST_*.csv?encoding=latin-1&delimiter=;&decimal=,&datetime=%d.%m.%Y %H:%M:%S`. Rows come
 out as dicts keyed by the header, so a binding maps canonical fields to header names. Decimal
@@ -45,6 +48,23 @@ class DropFolder(Connector):
 
     def __init__(self, api: Api):
         self.folder = Path(api.url().removeprefix("file://"))
+
+    def arrivals(self, resource: str, after: str | None) -> list[str]:
+        """Names of the files of this pattern named after `after`, pending or already done, in order."""
+        pattern, _ = _dialect(resource)
+        names = {p.name for folder in (self.folder, self.folder / "done") for p in folder.glob(pattern) if p.is_file()}
+        return sorted(n for n in names if after is None or n > after)
+
+    def scan(self, resource: str) -> Iterator[dict[str, Any]]:
+        """The rows of the newest readable export, pending or done; nothing is moved."""
+        pattern, options = _dialect(resource)
+        files = [p for folder in (self.folder, self.folder / "done") for p in folder.glob(pattern) if p.is_file()]
+        for path in sorted(files, key=lambda p: p.name, reverse=True):
+            try:
+                yield from self._read(path, options)
+                return
+            except (UnicodeDecodeError, csv.Error, ValueError):
+                continue
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Rows of every file after the cursor, up to PAGE rows at a time."""

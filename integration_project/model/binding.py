@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from integration_project.model.api import Api
+
 
 class Volume(BaseModel):
     """Expected records per run; a run outside the bounds fails its check and alerts."""
@@ -36,6 +38,9 @@ class Binding(BaseModel):
     role: Literal["source", "consumer"]
     purpose: str = Field(description="one sentence: why this binding exists")
     resource: str | None = Field(None, description="the system's endpoint, table or file pattern")
+    api: Api | None = Field(
+        None, description="the channel this binding uses instead of the system's API, e.g. a drop folder "
+        "the system's nightly file export lands in (connector csv)")
     mapping: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> the system's field (dotted path)"
     )

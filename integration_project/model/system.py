@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
-from integration_project.errors import ConnectorError
+from integration_project.model.api import Api, Auth, Strict, check_env
 from integration_project.model.binding import Binding
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
-ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEAM = re.compile(r"^team:[A-Za-z0-9_-]+$")
 
@@ -27,69 +25,11 @@ def check_name(value: str) -> str:
     return value
 
 
-def check_env(value: str | None) -> str | None:
-    """An environment variable name: credentials are never written inline."""
-    if value is not None and not re.match(ENV_RE, value):
-        raise ValueError("expected the NAME of an environment variable (credentials are never inline)")
-    return value
-
-
 def check_owner(value: str) -> str:
     """Dagster's owner format: 'team:<name>' or an email address."""
     if not (_TEAM.match(value) or _EMAIL.match(value)):
         raise ValueError(f"owner {value!r} is neither 'team:<name>' nor an email address")
     return value
-
-
-class Strict(BaseModel):
-    """Base of every declaration: unknown fields are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Auth(Strict):
-    """How to authenticate to a system's API; only environment variable names, never values."""
-
-    type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials", "none"] = "bearer"
-    token_env: str | None = None
-    header: str = "Authorization"
-    username_env: str | None = None
-    password_env: str | None = None
-    client_id_env: str | None = None
-    client_secret_env: str | None = None
-    token_url: str | None = None
-
-    _envs = field_validator("token_env", "username_env", "password_env", "client_id_env",
-                            "client_secret_env")(check_env)
-
-    def env_names(self) -> list[str]:
-        """The environment variables this auth reads."""
-        names = (self.token_env, self.username_env, self.password_env)
-        return [n for n in (*names, self.client_id_env, self.client_secret_env) if n]
-
-    def secret(self, env_name: str) -> SecretStr:
-        """Read one credential from the environment at run time."""
-        value = os.environ.get(env_name)
-        if value is None:
-            raise ConnectorError(f"environment variable {env_name} is not set")
-        return SecretStr(value)
-
-
-class Api(Strict):
-    """A system's API: where it is, which version is pinned, how to authenticate."""
-
-    connector: str = Field(description="connector that speaks this API, e.g. hubspot, stripe, rest")
-    base_url: str
-    base_url_env: str | None = Field(None, description="environment variable overriding base_url")
-    version: str = Field(description="the pinned API version")
-    docs_url: str | None = None
-    auth: Auth = Auth(type="none")
-
-    _env = field_validator("base_url_env")(check_env)
-
-    def url(self) -> str:
-        """The base URL in force: the environment override, else the declared one."""
-        return (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.base_url
 
 
 class Webhook(Strict):
@@ -115,6 +55,10 @@ class System(Strict):
     bindings: list[Binding] = Field(default_factory=list)
 
     _name = field_validator("name")(check_name)
+
+    def api_for(self, binding: Binding) -> Api | None:
+        """The channel a binding reads or writes through: its own (e.g. a file export), else the system's API."""
+        return binding.api or self.api
 
     @field_validator("owners")
     @classmethod

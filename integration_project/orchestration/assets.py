@@ -50,7 +50,7 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
                     check_specs=checks, op_tags={c.TAG_OBJECT: obj.name}, pool=source.name)
     def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
         store = hub_store.open()
-        connector = connect(source)
+        connector = connect(source, binding)
         try:
             stats = ingest(connector, source.name, binding, obj, store, context.run.run_id,
                            inbound_refs).done()
@@ -120,7 +120,7 @@ def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
     @dg.multi_asset(name=f"deliver_{flow.name}", specs=[spec], check_specs=checks,
                     op_tags={c.TAG_FLOW: flow.name}, pool=flow.consumer.name)
     def _deliver(context: dg.AssetExecutionContext, hub_store: HubStore):
-        connector = connect(flow.consumer)
+        connector = connect(flow.consumer, flow.binding)
         try:
             stats = deliver(connector, flow, hub_store.open(), context.run.run_id).done()
             deprecations = _warn_deprecations(connector, flow.consumer, flow.object)
@@ -157,10 +157,10 @@ def reconciliation_check(flow: Flow, landscape: Landscape) -> dg.AssetChecksDefi
                                 "hub record is in the consumer.")
     def _reconciled(hub_store: HubStore) -> dg.AssetCheckResult:
         store = hub_store.open()
-        extractor, loader = connect(source), connect(flow.consumer)
+        extractor, loader = connect(source, binding), connect(flow.consumer, flow.binding)
         try:
             source_ids = {str(get_path(r, binding.mapping[obj.identity_key]))
-                          for page in extractor.pages(binding.resource, since=None) for r in page.records}
+                          for r in extractor.scan(binding.resource)}
             listed = loader.index(flow.binding.resource, flow.binding.mapping[obj.identity_key])
         finally:
             extractor.close()

@@ -1,4 +1,5 @@
-"""Sensors: changes in a source start its flows (webhook inbox, else polling); failures alert.
+"""Sensors: changes in a source start its flows (webhook inbox, new files in a drop folder, else
+polling); failures alert.
 
 A webhook event only says that something changed; the run then reads the source's changes since
 the hub's committed cursor, through the same engine as the batch runs. So duplicate, late or
@@ -8,7 +9,7 @@ out-of-order events can neither overwrite a newer record nor be lost: the source
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import connect
+from integration_project.connectors import DropFolder, connect, connector_class
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.resources import HubStore
 from integration_project.runtime import alert
@@ -17,12 +18,17 @@ from integration_project.webhooks import Inbox
 SENSOR_INTERVAL_SECONDS = 4  # the sensor daemon loops every 5 s; 5 exactly would skip ticks
 BATCH = 1000  # inbox events covered by one run at most
 TAG_INBOX = "integration/inbox"  # "<system>:<first id>:<last id>" of the events a run covers
+TAG_FILES = "integration/files"  # the drop-folder files a run was started for, comma-separated
 
 
 def change_sensor(flow: Flow, job) -> dg.SensorDefinition:
-    """The inbox sensor when the source sends webhooks for the object, else a polling sensor."""
+    """The inbox sensor when the source sends webhooks for the object, the file-arrival sensor when
+    it drops files, else a polling sensor."""
     if flow.source.webhook and flow.source_binding.events:
         return _inbox_sensor(flow, job)
+    cls = connector_class(flow.source, flow.source_binding)
+    if cls is not None and issubclass(cls, DropFolder):
+        return _file_sensor(flow, job)
     return _polling_sensor(flow, job)
 
 
@@ -75,13 +81,40 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
     )
 
 
+def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
+    """One run per batch of new files; the sensor's own cursor is the newest file it ran for, so
+    each flow of the object runs once per file even when another flow's run ingested it first."""
+    binding = flow.source_binding
+
+    def evaluate(context: dg.SensorEvaluationContext):
+        connector = connect(flow.source, binding)
+        try:
+            names = connector.arrivals(binding.resource, context.cursor)
+        except OSError as exc:  # an unmounted share is a skipped tick, not a crashed sensor
+            return dg.SkipReason(f"{flow.source.name} drop folder unreadable: {type(exc).__name__}")
+        finally:
+            connector.close()
+        if not names:
+            return dg.SkipReason(f"no new {flow.source.name} file after {context.cursor}")
+        context.update_cursor(names[-1])
+        return dg.RunRequest(run_key=f"{flow.name}:{names[0]}..{names[-1]}",
+                             tags={c.TAG_FLOW: flow.name, TAG_FILES: ",".join(names)[:1000]})
+
+    return dg.SensorDefinition(
+        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Runs {flow.name} when a new file matching {binding.resource.partition('?')[0]} "
+                    f"lands in {flow.source.title}'s drop folder.",
+    )
+
+
 def _polling_sensor(flow: Flow, job) -> dg.SensorDefinition:
     binding = flow.source_binding
 
     def evaluate(context: dg.SensorEvaluationContext):
         store = HubStore().open()
         since = store.cursor(f"{flow.source.name}/{flow.object.name}")
-        connector = connect(flow.source)
+        connector = connect(flow.source, binding)
         try:
             page = next(iter(connector.pages(binding.resource, since=since)), None)
         except Exception as exc:  # an unreachable source is a skipped tick, not a crashed sensor

@@ -66,7 +66,7 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
     live = [f for f in flows if is_live(f)]
     flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
-    ingestible = can_extract(source, source_binding.resource)
+    ingestible = can_extract(source, source_binding)
     status = "live" if ingestible else "planned"
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
               c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),

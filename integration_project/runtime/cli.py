@@ -140,7 +140,7 @@ def assess(target: str, package: str, as_json: bool) -> None:
     binding = next((b for b in system.bindings if b.object == obj_name), None) if system else None
     if binding is None or obj_name not in landscape.objects:
         raise click.BadParameter(f"{target!r} is not a declared SYSTEM/OBJECT binding", param_hint="target")
-    connector = connect(system)
+    connector = connect(system, binding)
     try:
         report = run_assessment(connector, binding, landscape.objects[obj_name])
     finally:

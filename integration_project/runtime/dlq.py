@@ -121,7 +121,7 @@ def replay(landscape: Landscape, store: Store, rows: list[dict[str, Any]],
 def _replay_source(source: System, binding: Binding, obj: DataObject, store: Store,
                    rows: list[dict[str, Any]], run_id: str, dry_run: bool) -> list[dict[str, Any]]:
     ids = {r["record_id"] for r in rows if r["record_id"]}
-    connector = connect(source)
+    connector = connect(source, binding)
     try:
         current = connector.fetch(binding.resource, binding.mapping[obj.identity_key], ids)
     finally:
@@ -153,7 +153,7 @@ def _preview(flow: Flow, store: Store, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deliver(flow: Flow, store: Store, run_id: str) -> None:
-    connector = connect(flow.consumer)
+    connector = connect(flow.consumer, flow.binding)
     try:
         deliver(connector, flow, store, run_id)
     finally:

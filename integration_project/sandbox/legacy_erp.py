@@ -8,7 +8,7 @@ The export writes `ITM_MST_<YYYYMMDD>.csv` to the drop folder: semicolon-separat
 row, decimal commas and `DD.MM.YYYY HH:MM:SS` times; once at start if today's file is missing, then
 every `export_interval_seconds` (default 86400). The HTTP app is only an admin face:
 `/_sandbox/health`, `/_sandbox/info` (database URL without password, drop folder) and
-`POST /_sandbox/export` (export now).
+`POST /_sandbox/export` (export now; `?night=YYYYMMDD` names the file for another night).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import bearer, sandbox_app
+from ._app import BadRequest, bearer, sandbox_app
 from ._config import SystemConfig
 from ._jsonapi import error_body
 
@@ -173,8 +173,13 @@ def build_app(config: SystemConfig) -> Starlette:
         url = sa.make_url(database_url(config)).render_as_string(hide_password=True)
         return JSONResponse({"database_url": url, "drop_folder": str(folder), "timezone": str(tz)})
 
-    async def export_now(_: Request) -> Response:
-        path, rows = await asyncio.to_thread(export, engine, folder, tz)
+    async def export_now(request: Request) -> Response:
+        night = request.query_params.get("night")
+        try:
+            moment = datetime.strptime(night, "%Y%m%d").replace(tzinfo=tz) if night else None
+        except ValueError:
+            raise BadRequest(400, f"night must be YYYYMMDD, got {night!r}") from None
+        path, rows = await asyncio.to_thread(export, engine, folder, tz, moment)
         return JSONResponse({"file": str(path), "rows": rows})
 
     routes = [

@@ -49,8 +49,8 @@ def test_a_file_is_read_again_until_its_rows_are_committed_then_never(tmp_path: 
 
 def test_the_nightly_export_gives_the_hub_the_same_products_as_the_database(sandbox, landscape, env, tmp_path: Path):
     erp = landscape.systems["legacy_erp"]
-    from_db = next(b for b in erp.bindings if b.object == "product")
-    from_csv = from_db.model_copy(update={"resource": EXPORT})
+    from_csv = next(b for b in erp.bindings if b.object == "product")
+    from_db = from_csv.model_copy(update={"resource": "ITM_MST?cursor=CHG_TS", "api": None})
     product = landscape.objects["product"]
     (tmp_path / "drop").mkdir()
     exported = httpx.post(sandbox.url("legacy_erp") + "/_sandbox/export",

@@ -1,0 +1,71 @@
+"""How to reach a system: its API (or another channel, such as a drop folder) and its credentials."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from integration_project.errors import ConnectorError
+
+ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
+
+
+def check_env(value: str | None) -> str | None:
+    """An environment variable name: credentials are never written inline."""
+    if value is not None and not re.match(ENV_RE, value):
+        raise ValueError("expected the NAME of an environment variable (credentials are never inline)")
+    return value
+
+
+class Strict(BaseModel):
+    """Base of every declaration: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(Strict):
+    """How to authenticate to a system's API; only environment variable names, never values."""
+
+    type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials", "none"] = "bearer"
+    token_env: str | None = None
+    header: str = "Authorization"
+    username_env: str | None = None
+    password_env: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    token_url: str | None = None
+
+    _envs = field_validator("token_env", "username_env", "password_env", "client_id_env",
+                            "client_secret_env")(check_env)
+
+    def env_names(self) -> list[str]:
+        """The environment variables this auth reads."""
+        names = (self.token_env, self.username_env, self.password_env)
+        return [n for n in (*names, self.client_id_env, self.client_secret_env) if n]
+
+    def secret(self, env_name: str) -> SecretStr:
+        """Read one credential from the environment at run time."""
+        value = os.environ.get(env_name)
+        if value is None:
+            raise ConnectorError(f"environment variable {env_name} is not set")
+        return SecretStr(value)
+
+
+class Api(Strict):
+    """A system's API: where it is, which version is pinned, how to authenticate."""
+
+    connector: str = Field(description="connector that speaks this API, e.g. hubspot, stripe, rest")
+    base_url: str
+    base_url_env: str | None = Field(None, description="environment variable overriding base_url")
+    version: str = Field(description="the pinned API version")
+    docs_url: str | None = None
+    auth: Auth = Auth(type="none")
+
+    _env = field_validator("base_url_env")(check_env)
+
+    def url(self) -> str:
+        """The base URL in force: the environment override, else the declared one."""
+        return (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.base_url

@@ -1,0 +1,97 @@
+"""The ERP's nightly CSV export: a new file in the drop folder starts each product flow once, through
+Dagster's sensors, and its changes reach the shop and the warehouse."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from integration_project import build_definitions, load_landscape
+from integration_project.launcher import sandbox_env
+from integration_project.orchestration.sensors import TAG_FILES
+from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
+
+FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
+
+
+@pytest.fixture
+def goods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """ERP, shop and warehouse with 50 products (few enough bad ones for the validity check), a fresh hub."""
+    with free_port_sandbox(tmp_path / "sandbox", ["legacy_erp", "shop", "inventory"], seed=5, size=500) as sb:
+        env = {**sandbox_env(load_landscape("definitions"), sb),
+               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield sb
+
+
+def tick(defs: dg.Definitions, flow: str, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+    sensor = defs.resolve_sensor_def(f"{flow}_sensor")
+    data = sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, definitions=defs))
+    return list(data.run_requests or []), data.cursor
+
+
+def run(defs: dg.Definitions, flow: str, request: dg.RunRequest) -> None:
+    result = defs.resolve_job_def(flow).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                                           tags=request.tags)
+    assert result.success
+
+
+def catalogue(sandbox) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The shop's products and the warehouse's stock rows, by SKU."""
+    with httpx.Client(headers={"X-Shopify-Access-Token": sandbox.token("shop")}) as shop:
+        products = shop.get(f"{sandbox.url('shop')}/admin/api/2024-10/products.json", params={"limit": 250})
+    stock = httpx.get(f"{sandbox.url('inventory')}/v1/stock", params={"limit": 500},
+                      headers={"Authorization": f"Bearer {sandbox.token('inventory')}"})
+    return ({p["variants"][0]["sku"]: p for p in products.json()["products"]},
+            {s["sku"]: s for s in stock.json()["data"]})
+
+
+def test_each_new_export_runs_each_product_flow_once(goods: Sandbox):
+    sandbox = goods
+    defs = build_definitions(load_landscape("definitions"))
+    folder = sandbox.erp_drop_folder()
+    first = sorted(p.name for p in folder.glob("ITM_MST_*.csv"))
+    assert first, "the sandbox ERP exports once at start"
+
+    cursors: dict[str, str | None] = {}
+    for flow in FLOWS:
+        requests, cursors[flow] = tick(defs, flow, None)
+        assert [r.tags[TAG_FILES] for r in requests] == [",".join(first)]
+        run(defs, flow, requests[0])
+        assert tick(defs, flow, cursors[flow])[0] == []  # nothing new: no run
+    shop, stock = catalogue(sandbox)
+    assert shop and set(shop) <= set(stock)
+
+    # the next night: purchasing renames one product and changes its price in the ERP
+    sku = sorted(shop)[0]
+    engine = sa.create_engine(sandbox.erp_database_url())
+    with engine.begin() as conn:
+        conn.execute(sa.text('UPDATE "ITM_MST" SET "ITM_TXT" = :t, "UNIT_PRC" = 123.45, "CHG_TS" = :ts '
+                             'WHERE "ITM_NO" = :no'), {"t": "Renamed widget", "ts": datetime.now(), "no": sku})
+    engine.dispose()
+    night = (datetime.strptime(first[-1][8:16], "%Y%m%d") + timedelta(days=1)).strftime("%Y%m%d")
+    exported = httpx.post(f"{sandbox.url('legacy_erp')}/_sandbox/export", params={"night": night},
+                          headers={"Authorization": f"Bearer {sandbox.token('legacy_erp')}"})
+    assert Path(exported.json()["file"]).name == f"ITM_MST_{night}.csv"
+
+    for flow in FLOWS:  # the shop's run ingests the file; the warehouse's run still runs for it
+        requests, _ = tick(defs, flow, cursors[flow])
+        assert [r.tags[TAG_FILES] for r in requests] == [f"ITM_MST_{night}.csv"]
+        run(defs, flow, requests[0])
+    shop, stock = catalogue(sandbox)
+    assert shop[sku]["title"] == stock[sku]["name"] == "Renamed widget"
+    assert Decimal(shop[sku]["variants"][0]["price"]) == Decimal("123.45")
+    # read, then moved by the next read (the warehouse's run), so never read twice
+    assert sorted(p.name for p in (folder / "done").iterdir()) == [*first, f"ITM_MST_{night}.csv"]
+    assert not list(folder.glob("ITM_MST_*.csv"))
+    bad = httpx.post(f"{sandbox.url('legacy_erp')}/_sandbox/export", params={"night": "tomorrow"},
+                     headers={"Authorization": f"Bearer {sandbox.token('legacy_erp')}"})
+    assert bad.status_code == 400
