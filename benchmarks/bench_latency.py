@@ -12,7 +12,9 @@ Figures go to docs/performance.{json,md} ("latency").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +45,19 @@ def wait_http(url: str, timeout: float = 180) -> None:
             pass
         time.sleep(0.5)
     raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def stop(child: subprocess.Popen[bytes], group: bool = False, timeout: float = 60) -> None:
+    """Wait for a terminated child (killed past `timeout`); with `group`, then kill what is left of its
+    process group too (dagster dev's code server, webserver and daemon outlive it otherwise)."""
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 ACTIVE = ('{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) '
@@ -83,7 +98,7 @@ def main() -> None:
                 subprocess.Popen([str(BIN / "integrations"), "webhooks", "serve", "--port", str(receiver_port)],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                 subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),
-                                  "-w", "workspace.yaml"], env=env, cwd=ROOT,
+                                  "-w", "workspace.yaml"], env=env, cwd=ROOT, start_new_session=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             ]
             try:
@@ -114,8 +129,8 @@ def main() -> None:
             finally:
                 for child in children:
                     child.terminate()
-                for child in children:
-                    child.wait(timeout=60)
+                stop(children[0])
+                stop(children[1], group=True)  # dagster dev leads its own session (start_new_session)
     q = statistics.quantiles(latencies, n=20)
     figures = {"changes": len(latencies), "p50_s": statistics.median(latencies), "p95_s": q[18],
                "max_s": max(latencies)}
