@@ -123,8 +123,19 @@ def dlt_pull(url: str, token: str, file_format: str | None, env: dict[str, str],
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def pull(root: Path, size: int) -> dict:
-    """The pull comparison at one size: records/s of each contender and the ratios of the same run."""
+def projected_rss_mb(previous: dict | None, name: str, size: int) -> float | None:
+    """A dlt configuration's peak RSS at `size`, scaled linearly from the previous size; None if unmeasured."""
+    if previous is None or previous["dlt_peak_rss_mb"].get(name) is None:
+        return None
+    return previous["dlt_peak_rss_mb"][name] * size / previous["records"]
+
+
+def pull(root: Path, size: int, previous: dict | None) -> dict:
+    """The pull comparison at one size: records/s of each contender and the ratios of the same run.
+
+    A dlt configuration whose memory, scaled from the previous size, would pass 3/4 of the machine's
+    RAM is skipped and said so (dlt's default insert_values load holds the whole load in memory)."""
+    ram_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
     with free_port_sandbox(root / f"pull-{size}", ["crm"], seed=42, size=size) as sb:
         url, token = sb.url("crm"), sb.token("crm")
         n, bare = bare_pull(url, token)
@@ -132,18 +143,27 @@ def pull(root: Path, size: int) -> dict:
         ours = framework(sb, "ingest", root / f"pull-{size}.sqlite")
         print(f"pull {n:,}: framework extract + validate + commit {n / ours['seconds']:,.0f} rec/s "
               f"({bare / ours['seconds']:.2f} × bare), peak RSS {ours['peak_rss_mb']:,.0f} MB", flush=True)
-        dlt_rps = {}
+        dlt_rps: dict[str, float | None] = {}
+        dlt_rss: dict[str, float | None] = {}
         for i, (name, (file_format, env)) in enumerate(DLT_CONFIGS.items()):
+            if (projected := projected_rss_mb(previous, name, size)) and projected > 0.75 * ram_mb:
+                dlt_rps[name] = dlt_rss[name] = None
+                print(f"pull {size:,}: dlt ({name}) skipped: ~{projected / 1024:,.0f} GB peak RSS projected "
+                      f"from {previous['records']:,} records, {ram_mb / 1024:,.0f} GB RAM", flush=True)
+                continue
             peer = dlt_pull(url, token, file_format, env, root / f"dlt-{size}-{i}")
             if peer["rows"] != n:
                 raise RuntimeError(f"dlt ({name}) loaded {peer['rows']} of {n} contacts")
-            dlt_rps[name] = n / peer["seconds"]
+            dlt_rps[name], dlt_rss[name] = n / peer["seconds"], peer["peak_rss_mb"]
             print(f"pull {n:,}: dlt rest_api -> duckdb ({name}) {dlt_rps[name]:,.0f} rec/s, "
                   f"peak RSS {peer['peak_rss_mb']:,.0f} MB", flush=True)
-    ours_rps, fastest = n / ours["seconds"], max(dlt_rps, key=dlt_rps.get)
+    ours_rps = n / ours["seconds"]
+    fastest = max((k for k, v in dlt_rps.items() if v), key=lambda k: dlt_rps[k])
+    defaults = dlt_rps["defaults"]
     return {"records": n, "bare_httpx_rps": n / bare, "framework_rps": ours_rps, "dlt_rps": dlt_rps,
-            "dlt_fastest": fastest, "ratio_to_bare": ours_rps / (n / bare),
-            "ratio_to_dlt_fastest": ours_rps / dlt_rps[fastest], "ratio_to_dlt_defaults": ours_rps / dlt_rps["defaults"],
+            "dlt_peak_rss_mb": dlt_rss, "dlt_fastest": fastest, "ratio_to_bare": ours_rps / (n / bare),
+            "ratio_to_dlt_fastest": ours_rps / dlt_rps[fastest],
+            "ratio_to_dlt_defaults": ours_rps / defaults if defaults else None,
             "framework_peak_rss_mb": ours["peak_rss_mb"]}
 
 
@@ -156,10 +176,12 @@ def tables(results: dict) -> str:
              + " | × dlt fastest | × dlt defaults | ingest peak RSS (MB) |",
              "|---:|---:|---:|---:|" + "---:|" * len(DLT_CONFIGS) + "---:|---:|---:|"]
     for p in pulls:
-        dlt = " | ".join(f"{p['dlt_rps'][name]:,.0f}" for name in DLT_CONFIGS)
+        dlt = " | ".join("skipped (memory)" if p["dlt_rps"][name] is None else f"{p['dlt_rps'][name]:,.0f}"
+                         for name in DLT_CONFIGS)
+        to_defaults = "–" if p["ratio_to_dlt_defaults"] is None else f"{p['ratio_to_dlt_defaults']:.2f}"
         lines.append(f"| {p['records']:,} | {p['bare_httpx_rps']:,.0f} | {p['framework_rps']:,.0f} | "
-                     f"{p['ratio_to_bare']:.2f} | {dlt} | {p['ratio_to_dlt_fastest']:.2f} | "
-                     f"{p['ratio_to_dlt_defaults']:.2f} | {p['framework_peak_rss_mb']:,.0f} |")
+                     f"{p['ratio_to_bare']:.2f} | {dlt} | {p['ratio_to_dlt_fastest']:.2f} ({p['dlt_fastest']}) | "
+                     f"{to_defaults} | {p['framework_peak_rss_mb']:,.0f} |")
     lines += ["", "Load: the whole flow vs a bare loop that reads the pages and POSTs every contact to "
               "localstripe. Goal: ≥ 0.8 × bare.", "",
               "| contacts | bare httpx pull + POST (records/s) | whole flow (records/s) | × bare |",
@@ -180,7 +202,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for size in args.sizes:
-            results["pull"].append(pull(root, size))
+            results["pull"].append(pull(root, size, results["pull"][-1] if results["pull"] else None))
         for i, system_set in enumerate(("bare", "framework")):
             with free_port_sandbox(root / f"load-{i}", ["crm", "billing"], seed=42, size=args.load) as sb:
                 if system_set == "bare":
