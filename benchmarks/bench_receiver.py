@@ -33,10 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _report import load_average, machine, publish
@@ -203,38 +205,53 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "") -> 
 
 @dataclass
 class Outcome:
-    """What an open-loop run saw: a status (or None: connection error) and a latency per request."""
+    """What an open-loop run saw: a status (None: connection error) and a latency per request."""
 
     statuses: list[int | None] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)  # connection errors by exception type
     last_answer: float = 0.0
+
+
+KEEP_ALIVE = 4.0  # seconds a connection may sit idle before reuse: uvicorn closes idle ones after 5 s
 
 
 async def open_loop(url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float, timeout: float) -> Outcome:
     """POST request i at start + i/rate on an idle kept-alive connection (a new one if none is idle).
 
     Latency counts from the due time, not from the send, so queueing anywhere is measured.
-    A connection that fails or times out counts as a connection error and is dropped.
+    Connections idle longer than the server keeps them are closed, not reused (as an HTTP client
+    pool does); a request whose connection fails or times out counts as a connection error.
     """
     target = httpx.URL(url)
     host, port = target.host, target.port or 80
     raw = [_request("POST", f"{host}:{port}", target.raw_path.decode(), body, headers) for body, headers in requests]
     outcome = Outcome(statuses=[None] * len(raw))
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The most recently used live idle connection, else a new one."""
+        while idle:
+            reader, writer, since = idle.pop()
+            if time.perf_counter() - since < KEEP_ALIVE and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(host, port)
 
     async def one(index: int, due: float) -> None:
         writer = None
         try:
-            reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
+            reader, writer = await connection()
             status = await asyncio.wait_for(_exchange(reader, writer, raw[index]), timeout)
-        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as error:
+            outcome.errors[type(error).__name__] += 1
             if writer is not None:
                 writer.close()
             return
         outcome.last_answer = time.perf_counter()
         outcome.latencies.append(outcome.last_answer - due)
         outcome.statuses[index] = status
-        idle.append((reader, writer))
+        idle.append((reader, writer, outcome.last_answer))
 
     started = time.perf_counter() + 0.1
     tasks = []
@@ -244,7 +261,7 @@ async def open_loop(url: str, requests: list[tuple[bytes, dict[str, str]]], rate
             await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(one(index, due)))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     outcome.last_answer -= started
     return outcome
@@ -262,7 +279,7 @@ def stored_event_ids(database_url: str) -> set[str]:
         engine.dispose()
 
 
-def measure_load(rate: float, seconds: float, database_url: str, timeout: float = 30) -> dict[str, float]:
+def measure_load(rate: float, seconds: float, database_url: str, timeout: float = 30) -> dict[str, Any]:
     """Hold `rate` distinct signed events/s for `seconds` on a fresh receiver; count answers and losses."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a stalled server makes the client open many connections
@@ -286,6 +303,7 @@ def measure_load(rate: float, seconds: float, database_url: str, timeout: float 
         "4xx": sum(1 for s in outcome.statuses if s is not None and 400 <= s < 500),
         "5xx": sum(1 for s in outcome.statuses if s is not None and s >= 500),
         "connection_errors": sum(1 for s in outcome.statuses if s is None),
+        "connection_errors_by_type": dict(outcome.errors),
         "achieved_per_second": len(accepted) / outcome.last_answer if outcome.last_answer > 0 else 0.0,
         "p50_ms": 1000 * percentile(latencies, 0.50), "p95_ms": 1000 * percentile(latencies, 0.95),
         "p99_ms": 1000 * percentile(latencies, 0.99), "max_ms": 1000 * (latencies[-1] if latencies else 0.0),
@@ -323,9 +341,10 @@ def throughput_table(results: dict[str, dict[str, float]], concurrency: int, req
     return "\n".join(rows)
 
 
-def load_table(figures: dict[str, float]) -> str:
-    """The load phase as a Markdown table."""
+def load_table(figures: dict[str, Any]) -> str:
+    """The load phase as a Markdown table (and the connection errors by type, if any)."""
     f = figures
+    errors = ", ".join(f"{name} {count}" for name, count in f["connection_errors_by_type"].items())
     return (
         f"Open loop: {f['target_per_second']:.0f} requests/s for {f['seconds']:.0f} s, receiver on SQLite, "
         "latency from each request's due time.\n\n"
@@ -334,6 +353,7 @@ def load_table(figures: dict[str, float]) -> str:
         f"| {f['sent']:,.0f} | {f['2xx']:,.0f} | {f['4xx']:.0f} | {f['5xx']:.0f} | {f['connection_errors']:.0f} "
         f"| {f['achieved_per_second']:.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['p99_ms']:.1f} "
         f"| {f['max_ms']:.1f} | {f['stored']:,.0f} | {f['lost']:.0f} |"
+        + (f"\n\nConnection errors: {errors}." if errors else "")
     )
 
 
