@@ -201,7 +201,7 @@ def main() -> None:
     results: dict = {"pull": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for size in args.sizes:
+        for size in sorted(args.sizes):  # ascending: memory projections scale up from a measured size
             results["pull"].append(pull(root, size, results["pull"][-1] if results["pull"] else None))
         for i, system_set in enumerate(("bare", "framework")):
             with free_port_sandbox(root / f"load-{i}", ["crm", "billing"], seed=42, size=args.load) as sb:
