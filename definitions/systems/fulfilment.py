@@ -14,7 +14,8 @@ fulfilment = System(
         base_url="http://127.0.0.1:8106",
         base_url_env="FULFILMENT_BASE_URL",
         version="1",
-        auth=Auth(type="bearer", token_env="FULFILMENT_API_KEY"),
+        auth=Auth(type="oauth2_client_credentials", client_id_env="FULFILMENT_CLIENT_ID",
+                  client_secret_env="FULFILMENT_CLIENT_SECRET", token_url="/oauth/token"),
     ),
     webhook=Webhook(scheme="standard_webhooks", secret_env="FULFILMENT_WEBHOOK_SECRET"),
     bindings=[

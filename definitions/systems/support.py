@@ -16,6 +16,7 @@ support = System(
         version="v2",
         docs_url="https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/",
         auth=Auth(type="bearer", token_env="SUPPORT_TOKEN"),
+        requests_per_second=11,  # Zendesk allows 700 a minute per account; stay under it across flows
     ),
     bindings=[
         Binding(

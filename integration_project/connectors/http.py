@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import threading
+import time
+from collections.abc import Generator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, urljoin
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -16,6 +22,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from integration_project.connectors.budget import Budget
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import Api
 
@@ -48,11 +55,61 @@ def auth_headers(api: Api) -> dict[str, str]:
     return {}
 
 
-class VendorClient(httpx.Client):
-    """An httpx client that remembers the deprecations a vendor announced (Deprecation, Sunset)."""
+class ClientCredentials(httpx.Auth):
+    """OAuth2 client credentials (RFC 6749 4.4): a token from the token URL, kept until shortly
+    before it expires, fetched again once when the API answers 401 (revoked or rotated)."""
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(event_hooks={"response": [self._note_deprecation]}, **kwargs)
+    requires_response_body = True
+
+    def __init__(self, token_url: str, client_id: SecretStr, client_secret: SecretStr):
+        self.token_url = token_url
+        self._basic = "Basic " + base64.b64encode(
+            f"{quote(client_id.get_secret_value(), safe='')}:{quote(client_secret.get_secret_value(), safe='')}"
+            .encode()).decode()
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()  # the engine reads ahead in a thread with the same client
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the bearer token, fetching one first when there is none or it is about to expire."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires:
+                self._take((yield self._token_request()))
+            token = self._token
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            with self._lock:
+                self._take((yield self._token_request()))
+                request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def _token_request(self) -> httpx.Request:
+        return httpx.Request("POST", self.token_url, data={"grant_type": "client_credentials"},
+                             headers={"Authorization": self._basic, "Accept": "application/json"})
+
+    def _take(self, response: httpx.Response) -> None:
+        where = f"token request to {httpx.URL(self.token_url).path}"
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(f"{where}: HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+            error = body.get("error") if isinstance(body, dict) else None
+            raise PermanentError(f"{where}: HTTP {response.status_code}" + (f" ({error})" if error else ""))
+        token, lifetime = str(body["access_token"]), float(body.get("expires_in") or 3600)
+        self._token, self._expires = token, time.monotonic() + max(lifetime - 30, lifetime / 2)
+
+
+class VendorClient(httpx.Client):
+    """An httpx client that keeps to the vendor's request budget (every request, retries too) and
+    remembers the deprecations it announced (Deprecation, Sunset)."""
+
+    def __init__(self, budget: Budget | None = None, **kwargs: Any):
+        hooks = {"request": [lambda _: budget.acquire()] if budget else [], "response": [self._note_deprecation]}
+        super().__init__(event_hooks=hooks, **kwargs)
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
         self.retries = 0  # transient failures retried so far
 
@@ -66,13 +123,18 @@ class VendorClient(httpx.Client):
 
 
 def client(api: Api, headers: dict[str, str] | None = None) -> VendorClient:
-    """A client bound to the API's base URL; basic auth, bearer or API key as declared."""
-    basic = None
-    if api.auth.type == "basic" and api.auth.username_env and api.auth.password_env:
-        basic = httpx.BasicAuth(api.auth.secret(api.auth.username_env).get_secret_value(),
-                                api.auth.secret(api.auth.password_env).get_secret_value())
-    return VendorClient(base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
-                        auth=basic, timeout=TIMEOUT, follow_redirects=False)
+    """A client bound to the API's base URL; bearer, API key, basic auth or OAuth2 client
+    credentials as declared."""
+    auth: httpx.Auth | None = None
+    a = api.auth
+    if a.type == "basic" and a.username_env and a.password_env:
+        auth = httpx.BasicAuth(a.secret(a.username_env).get_secret_value(), a.secret(a.password_env).get_secret_value())
+    if a.type == "oauth2_client_credentials" and a.client_id_env and a.client_secret_env and a.token_url:
+        auth = ClientCredentials(urljoin(api.url().rstrip("/") + "/", a.token_url),
+                                 a.secret(a.client_id_env), a.secret(a.client_secret_env))
+    budget = Budget(httpx.URL(api.url()).netloc.decode(), api.requests_per_second) if api.requests_per_second else None
+    return VendorClient(budget, base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
+                        auth=auth, timeout=TIMEOUT, follow_redirects=False)
 
 
 def _classify(response: httpx.Response) -> None:

@@ -6,7 +6,7 @@ import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from integration_project.errors import ConnectorError
 
@@ -41,6 +41,15 @@ class Auth(Strict):
     _envs = field_validator("token_env", "username_env", "password_env", "client_id_env",
                             "client_secret_env")(check_env)
 
+    @model_validator(mode="after")
+    def _complete(self) -> Auth:
+        needs = {"bearer": ("token_env",), "api_key": ("token_env",), "basic": ("username_env", "password_env"),
+                 "oauth2_client_credentials": ("client_id_env", "client_secret_env", "token_url")}
+        missing = [name for name in needs.get(self.type, ()) if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"auth type {self.type!r} needs {', '.join(missing)}")
+        return self
+
     def env_names(self) -> list[str]:
         """The environment variables this auth reads."""
         names = (self.token_env, self.username_env, self.password_env)
@@ -63,8 +72,17 @@ class Api(Strict):
     version: str = Field(description="the pinned API version")
     docs_url: str | None = None
     auth: Auth = Auth(type="none")
+    requests_per_second: float | None = Field(
+        None, description="the vendor's request budget, shared by every flow and process on this machine")
 
     _env = field_validator("base_url_env")(check_env)
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be a positive number of requests a second")
+        return value
 
     def url(self) -> str:
         """The base URL in force: the environment override, else the declared one."""

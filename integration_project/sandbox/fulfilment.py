@@ -1,6 +1,7 @@
 """The sandbox 3PL (fulfilment): shipment instructions under `/v1/shipments`, a plain JSON API.
 
-Bearer-token auth; cursor pagination by modification time; one shipment per order (a second
+OAuth2 client credentials (`POST /oauth/token`, tokens live `token_ttl_seconds`, default 3600; the
+static token still works as an admin's API key); cursor pagination by modification time; one shipment per order (a second
 instruction for the same order answers 409 with the existing id). Shipments move on by themselves,
 received -> picked -> shipped -> delivered (seeded ones stay as seeded), one step every
 `advance_seconds` (option, default 10), each step announced by a Standard Webhooks event `shipment.updated`.
@@ -22,9 +23,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import _fake
-from ._app import BadRequest, bearer, iso_utc, now_ms, parse_body, path_id, sandbox_app
+from ._app import BadRequest, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
 from ._jsonapi import cursor_list, emit, error_body
+from ._oauth import TokenIssuer
 from ._store import Record, Store, objects
 from ._webhooks import signer
 
@@ -136,11 +138,13 @@ def build_app(config: SystemConfig) -> Starlette:
                 if updated is not None:
                     changed(updated)
 
+    issuer = TokenIssuer(config.token, float(config.options.get("token_ttl_seconds", 3600)))
     routes = [
+        *issuer.routes(),
         Route("/v1/shipments", listing, methods=["GET"]),
         Route("/v1/shipments", create, methods=["POST"]),
         Route("/v1/shipments/{id}", show, methods=["GET"]),
         Route("/v1/shipments/{id}/cancel", cancel, methods=["POST"]),
     ]
-    return sandbox_app(config, routes, store, bearer, error_body, signer("standard_webhooks", config.webhook_secret),
+    return sandbox_app(config, routes, store, issuer.authenticate, error_body, signer("standard_webhooks", config.webhook_secret),
                        background=advance)

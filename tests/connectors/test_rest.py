@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from integration_project.errors import PermanentError
@@ -68,7 +69,21 @@ def test_an_instruction_is_created_once_and_an_existing_one_adopted(connector, s
     assert [(s["id"], s["lines"]) for s in held] == [(created, [{"sku": "SKU-000003", "quantity": 2}])]
 
 
-def test_credentials_come_from_the_declared_variable(connector, monkeypatch):
-    monkeypatch.setenv("FULFILMENT_API_KEY", "wrong")
-    with pytest.raises(PermanentError, match="401"):
+def test_credentials_come_from_the_declared_variables(connector, monkeypatch):
+    monkeypatch.setenv("FULFILMENT_CLIENT_SECRET", "wrong-secret")
+    with pytest.raises(PermanentError, match=r"token request to /oauth/token: HTTP 401 \(invalid_client\)") as err:
         drain(connector("fulfilment"), "shipments", None)
+    assert "wrong-secret" not in str(err.value)
+
+
+def test_oauth2_token_is_reused_and_fetched_again_when_revoked(connector, sandbox):
+    rest = connector("fulfilment")
+    drain(rest, "shipments", None)
+    first = rest.http.auth._token
+    assert first and drain(rest, "shipments", None)[0] and rest.http.auth._token == first  # one token, reused
+    admin = {"Authorization": f"Bearer {sandbox.token('fulfilment')}"}
+    assert httpx.delete(sandbox.url("fulfilment") + "/_sandbox/tokens", headers=admin).status_code == 204
+    old = httpx.get(sandbox.url("fulfilment") + "/v1/shipments", headers={"Authorization": f"Bearer {first}"})
+    assert old.status_code == 401
+    assert drain(rest, "shipments", None)[0]  # 401, a new token, the same request again
+    assert rest.http.auth._token not in (None, first)

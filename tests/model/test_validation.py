@@ -104,6 +104,14 @@ def test_a_credential_written_inline_is_refused_without_echoing_it(landscape_pac
     assert not any("5ecret" in p for p in found)
 
 
+def test_an_auth_without_what_its_type_needs_is_refused(landscape_package):
+    half = CRM.replace('version="v3")', 'version="v3", auth={"type": "oauth2_client_credentials", '
+                                         '"client_id_env": "CRM_CLIENT_ID"})')
+    found = problems(landscape_package(crm_py=half, billing__defs_yaml=BILLING))
+    assert any(re.search(r"crm\.py:7: .*auth: .*auth type 'oauth2_client_credentials' needs "
+                         r"client_secret_env, token_url", p) for p in found), found
+
+
 def test_cli_reports_all_problems_at_once_without_traceback(landscape_package):
     package = landscape_package(
         crm_py=CRM.replace('"team:sales"]', '"sales"]'),
