@@ -8,7 +8,7 @@ from integration_project.orchestration.assets import deliver_asset, ingest_asset
 from integration_project.orchestration.instance import executor
 from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, object_specs
-from integration_project.orchestration.sensors import change_sensor, failure_sensor
+from integration_project.orchestration.sensors import change_sensors, failure_sensor
 
 RECONCILE_CRON = "0 6 * * *"
 
@@ -49,7 +49,7 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
                               description=f"Batch run of {name}: {binding.purpose}")
         for name, s in hub_only.items() if (binding := landscape.source_of(s.obj.name)[1]).cron
     ]
-    sensors = [change_sensor(f, jobs[f.name]) for f in flows if f.mode == "realtime"]
+    sensors = change_sensors(flows, jobs)
     return dg.Definitions.merge(
         *shares,
         dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs, *ingest_jobs.values()],

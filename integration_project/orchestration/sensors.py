@@ -6,6 +6,9 @@ the hub's committed cursor, through the same engine as the batch runs. So duplic
 out-of-order events can neither overwrite a newer record nor be lost: the source is the truth.
 """
 
+from collections import defaultdict
+from typing import Any
+
 import dagster as dg
 
 from integration_project import contract as c
@@ -21,15 +24,19 @@ TAG_INBOX = "integration/inbox"  # "<system>:<first id>:<last id>" of the events
 TAG_FILES = "integration/files"  # the drop-folder files a run was started for, comma-separated
 
 
-def change_sensor(flow: Flow, job) -> dg.SensorDefinition:
-    """The inbox sensor when the source sends webhooks for the object, the file-arrival sensor when
-    it drops files, else a polling sensor."""
-    if flow.source.webhook and flow.source_binding.events:
-        return _inbox_sensor(flow, job)
-    cls = connector_class(flow.source, flow.source_binding)
-    if cls is not None and issubclass(cls, DropFolder):
-        return _file_sensor(flow, job)
-    return _polling_sensor(flow, job)
+def change_sensors(flows: list[Flow], jobs: dict[str, Any]) -> list[dg.SensorDefinition]:
+    """Per realtime flow an inbox sensor (the source sends webhooks) or a file-arrival sensor (it
+    drops files); per object one polling sensor for the rest, so a change starts each flow once."""
+    sensors, polled = [], defaultdict(list)
+    for flow in (f for f in flows if f.mode == "realtime"):
+        cls = connector_class(flow.source, flow.source_binding)
+        if flow.source.webhook and flow.source_binding.events:
+            sensors.append(_inbox_sensor(flow, jobs[flow.name]))
+        elif cls is not None and issubclass(cls, DropFolder):
+            sensors.append(_file_sensor(flow, jobs[flow.name]))
+        else:
+            polled[flow.object.name].append(flow)
+    return [*sensors, *(_polling_sensor(group, jobs) for group in polled.values())]
 
 
 def covered_events(tags: dict[str, str]) -> tuple[str, int, int] | None:
@@ -108,27 +115,29 @@ def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
     )
 
 
-def _polling_sensor(flow: Flow, job) -> dg.SensorDefinition:
-    binding = flow.source_binding
+def _polling_sensor(group: list[Flow], jobs: dict[str, Any]) -> dg.SensorDefinition:
+    """One sensor for an object's polled flows: when the source has changes after the hub's cursor,
+    each flow gets a run (the first to ingest moves the cursor; the others still deliver)."""
+    source, binding, obj = group[0].source, group[0].source_binding, group[0].object
 
     def evaluate(context: dg.SensorEvaluationContext):
-        store = HubStore().open()
-        since = store.cursor(f"{flow.source.name}/{flow.object.name}")
-        connector = connect(flow.source, binding)
+        since = HubStore().open().cursor(f"{source.name}/{obj.name}")
+        connector = connect(source, binding)
         try:
             page = next(iter(connector.pages(binding.resource, since=since)), None)
         except Exception as exc:  # an unreachable source is a skipped tick, not a crashed sensor
-            return dg.SkipReason(f"{flow.source.name} unreachable: {type(exc).__name__}")
+            return dg.SkipReason(f"{source.name} unreachable: {type(exc).__name__}")
         finally:
             connector.close()
-        if page is None or (since is not None and page.cursor == since):
-            return dg.SkipReason(f"no change in {flow.source.name} since {since}")
-        return dg.RunRequest(run_key=f"{flow.name}:{since}:{page.cursor}", tags={c.TAG_FLOW: flow.name})
+        if page is None or not page.records or (since is not None and page.cursor == since):
+            return dg.SkipReason(f"no change in {source.name} since {since}")
+        return [dg.RunRequest(run_key=f"{f.name}:{since}:{page.cursor}", job_name=f.name,
+                              tags={c.TAG_FLOW: f.name}) for f in group]
 
     return dg.SensorDefinition(
-        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
+        name=f"{obj.name}_{source.name}_poll_sensor", jobs=[jobs[f.name] for f in group], evaluation_fn=evaluate,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Polls {flow.source.title} and runs {flow.name} when it has changes.",
+        description=f"Polls {source.title} for {obj.name} changes and runs {', '.join(f.name for f in group)}.",
     )
 
 
