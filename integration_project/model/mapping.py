@@ -56,6 +56,19 @@ def to_system(canonical: dict[str, Any], mapping: dict[str, str],
     return out
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)  # what json.dumps(sort_keys=True, default=str) builds per call
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """A canonical record as the hub stores it: JSON with sorted keys, so the same data is the same text."""
+    return _ENCODER.encode(data)
+
+
+def text_hash(text: str) -> str:
+    """The content hash of a record's canonical JSON (see `content_hash`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def content_hash(data: dict[str, Any]) -> str:
     """A stable hash of a canonical record: the idempotency key's version part."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return text_hash(canonical_json(data))

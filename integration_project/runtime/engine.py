@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from queue import Queue
 from threading import Thread
@@ -16,7 +16,7 @@ from integration_project.connectors.http import ATTEMPTS
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import DataObject, Flow
 from integration_project.model.binding import Binding
-from integration_project.model.mapping import content_hash, to_canonical, to_system
+from integration_project.model.mapping import canonical_json, content_hash, text_hash, to_canonical, to_system
 from integration_project.runtime.store import HubRecord, Store
 
 
@@ -40,6 +40,12 @@ class Stats:
         """The figures as a dict, with the elapsed time."""
         self.seconds = round(time.monotonic() - self.started, 3)
         return {k: v for k, v in asdict(self).items() if k != "started"}
+
+
+def hub_record(record_id: str, data: dict) -> HubRecord:
+    """A canonical record with its stored JSON and that JSON's hash: one dump serves both."""
+    text = canonical_json(data)
+    return HubRecord(record_id, data, text_hash(text), text)
 
 
 Reject = tuple[dict, object, str]  # the payload parked, its record id (None when unknown), the reason
@@ -85,24 +91,27 @@ def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject
             rejects.append((raw, data.get(obj.identity_key), reason(exc)))
             continue
         rid = str(canonical[obj.identity_key])
-        valid[rid] = HubRecord(rid, canonical, content_hash(canonical))
+        valid[rid] = hub_record(rid, canonical)
     return valid, rejects
 
 
 def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[str, HubRecord],
-                     rejects: list) -> None:
+                     rejects: list, in_hub: Iterable[str]) -> None:
     """Move records whose match-key value another record holds (in the hub or earlier in this
-    batch) from `valid` to `rejects`; claim the values of the records that stay."""
+    batch) from `valid` to `rejects`; claim the values of the records that stay (`in_hub`: which of
+    them the hub holds, the only ones that may hold an older value)."""
     values = {rid: str(r.data[key]).strip().lower() for rid, r in valid.items() if r.data.get(key) not in (None, "")}
     owners = store.key_owners(conn, obj.name, key, set(values.values()))
     claims: dict[str, str] = {}
     for rid, value in values.items():
-        owner = owners.setdefault(value, rid)
-        if owner != rid:
-            rejects.append((valid.pop(rid).data, rid, f"{key}: duplicate of {obj.name} {owner}"))
-        else:
+        owner = owners.get(value)
+        if owner is None:
+            owners[value] = rid
             claims[rid] = value
-    store.claim_keys(conn, obj.name, key, claims)
+        elif owner != rid:
+            rejects.append((valid.pop(rid).data, rid, f"{key}: duplicate of {obj.name} {owner}"))
+        # else: the record holds this value already
+    store.claim_keys(conn, obj.name, key, claims, holders=in_hub)
 
 
 def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject, store: Store,
@@ -138,36 +147,32 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
                 del valid[rid]
                 rejects.append((rec.data, rid, f"{field}: {target} {theirs} in {source} is unknown to the hub"))
                 continue
-            data = {**rec.data, field: ours[str(theirs)]}
-            valid[rid] = HubRecord(rid, data, content_hash(data))
+            valid[rid] = hub_record(rid, {**rec.data, field: ours[str(theirs)]})
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
     with store.transaction() as conn:
+        known = store.hashes(conn, obj.name, valid) if valid else {}
         for key in obj.match_keys:  # the same real-world thing under a second id is parked
-            _park_duplicates(conn, store, obj, key, valid, rejects)
+            _park_duplicates(conn, store, obj, key, valid, rejects, known)
         stats.valid += len(valid)
         stats.rejected += len(rejects)
         if owned_elsewhere and valid:
             for rid, held in store.hub_data(conn, obj.name, valid).items():
-                data = {**valid[rid].data, **{f: held.get(f) for f in owned_elsewhere}}
-                valid[rid] = HubRecord(rid, data, content_hash(data))
-        known = store.hashes(conn, obj.name, valid)
+                valid[rid] = hub_record(rid, {**valid[rid].data, **{f: held.get(f) for f in owned_elsewhere}})
         new = [r for rid, r in valid.items() if rid not in known]
         changed = [r for rid, r in valid.items() if rid in known and known[rid] != r.content_hash]
         store.upsert_hub(conn, obj.name, source, new, changed)
-        store.record_many(conn, [
-            {"run_id": run_id, "flow": flow, "obj": obj.name, "record_id": r.record_id,
-             "from_system": source, "to_system": "hub", "outcome": "ingested",
-             "key": f"{r.record_id}:{r.content_hash}"} for r in (*new, *changed)])
         stats.written += len(new) + len(changed)
         stats.unchanged += len(valid) - len(new) - len(changed)
-        store.resolve_dead_letters(conn, flow, list(valid))
         parked = [(None if rid is None else str(rid), raw, why) for raw, rid, why in rejects]
+        # the records gone through close their open entries; the rejects are parked (one SELECT)
         stats.new_rejects += store.dead_letter_many(conn, flow=flow, obj=obj.name, stage="validate",
-                                                    run_id=run_id, entries=parked)
-        store.record_many(conn, [
-            {"run_id": run_id, "flow": flow, "obj": obj.name, "record_id": rid, "from_system": source,
-             "to_system": "hub", "outcome": "dead_lettered"} for rid, _, _ in parked])
+                                                    run_id=run_id, entries=parked, resolved=valid)
+        # a ledger row per transfer: each record ingested, then each parked
+        store.record_page(conn, run_id=run_id, flow=flow, obj=obj.name, from_system=source, to_system="hub",
+                          transfers=[*((r.record_id, "ingested", f"{r.record_id}:{r.content_hash}")
+                                       for r in (*new, *changed)),
+                                     *((rid, "dead_lettered", None) for rid, _, _ in parked)])
         if cursor is not None:  # the same transaction as the records it covers
             store.set_cursor(conn, *cursor)
             stats.cursor = cursor[1]

@@ -9,7 +9,7 @@ import functools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import alembic.config
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from integration_project.model.mapping import canonical_json
 from integration_project.settings import database_url
 
 metadata = sa.MetaData()
@@ -106,6 +107,40 @@ class HubRecord:
     record_id: str
     data: dict[str, Any]
     content_hash: str
+    text: str | None = field(default=None, repr=False, compare=False)  # `data` as stored, when known
+
+
+@functools.cache
+def _insert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> tuple[str, tuple[int, ...] | None]:
+    """A table's INSERT of these columns, compiled once for the dialect: the SQL text and, for a
+    positional paramstyle, where each of its parameters sits in a row of `columns` (None: in order)."""
+    compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(columns))
+    if not dialect.positional:
+        return str(compiled), None
+    order = tuple(columns.index(name) for name in compiled.positiontup)
+    return str(compiled), None if order == tuple(range(len(columns))) else order
+
+
+def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple],
+                **same: Any) -> None:
+    """Insert rows (tuples of `columns`' values) and the values `same` for all of them, as one
+    `executemany` of the driver: SQLAlchemy's per-row parameter processing for a page of rows costs
+    more than the database's own work. Values go to the driver as they are, except the `same` ones,
+    processed once by their column's type (a datetime in SQLite, say)."""
+    if not rows:
+        return
+    for name, value in same.items():
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        same[name] = process(value) if process else value
+    columns = (*columns, *same)
+    if same:
+        tail = tuple(same.values())
+        rows = [(*row, *tail) for row in rows]
+    sql, order = _insert_sql(conn.dialect, table, columns)
+    if not conn.dialect.positional:
+        conn.exec_driver_sql(sql, [dict(zip(columns, row)) for row in rows])
+    else:
+        conn.exec_driver_sql(sql, rows if order is None else [tuple(row[i] for i in order) for row in rows])
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -184,13 +219,19 @@ class Store:
         return dict(conn.execute(q, {"ids": list(values)}).all())
 
     @staticmethod
-    def claim_keys(conn: Connection, obj: str, key: str, claims: dict[str, str]) -> None:
-        """Record each record's current match-key value (record id -> value), replacing its old one."""
+    def claim_keys(conn: Connection, obj: str, key: str, claims: dict[str, str],
+                   holders: Iterable[str] | None = None) -> None:
+        """Record each record's current match-key value (record id -> value), replacing its old one.
+
+        `holders`: the records of `claims` that may hold a value already (those in the hub: a value
+        is claimed only in the transaction that commits its record); None when unknown (all)."""
         if claims:
-            conn.execute(sa.delete(hub_keys).where((hub_keys.c.object == obj) & (hub_keys.c.key == key)
-                                                   & hub_keys.c.record_id.in_(_IDS)), {"ids": list(claims)})
-            conn.execute(sa.insert(hub_keys), [{"object": obj, "key": key, "value": v, "record_id": rid}
-                                               for rid, v in claims.items()])
+            held = list(claims) if holders is None else [rid for rid in holders if rid in claims]
+            if held:
+                conn.execute(sa.delete(hub_keys).where((hub_keys.c.object == obj) & (hub_keys.c.key == key)
+                                                       & hub_keys.c.record_id.in_(_IDS)), {"ids": held})
+            insert_rows(conn, hub_keys, ("value", "record_id"), [(v, rid) for rid, v in claims.items()],
+                        object=obj, key=key)
 
     @staticmethod
     def upsert_hub(conn: Connection, obj: str, source: str, new: list[HubRecord],
@@ -199,14 +240,12 @@ class Store:
         at = now()
 
         def row(rec: HubRecord) -> dict[str, Any]:
-            return {"rid": rec.record_id, "data": json.dumps(rec.data, sort_keys=True, default=str),
+            return {"rid": rec.record_id, "data": rec.text or canonical_json(rec.data),
                     "content_hash": rec.content_hash, "source": source, "updated_at": at}
 
-        if new:
-            conn.execute(sa.insert(hub_records).values(
-                object=obj, record_id=sa.bindparam("rid"), version=1, data=sa.bindparam("data"),
-                content_hash=sa.bindparam("content_hash"), source=sa.bindparam("source"),
-                updated_at=sa.bindparam("updated_at")), [row(r) for r in new])
+        insert_rows(conn, hub_records, ("record_id", "data", "content_hash"),
+                    [(r.record_id, r.text or canonical_json(r.data), r.content_hash) for r in new],
+                    object=obj, source=source, version=1, updated_at=at)
         if changed:
             conn.execute(sa.update(hub_records).where(
                 (hub_records.c.object == obj) & (hub_records.c.record_id == sa.bindparam("rid"))
@@ -303,12 +342,17 @@ class Store:
     def record_many(conn: Connection, transfers: list[dict[str, Any]]) -> None:
         """Write transfers to the ledger: run_id, flow, obj, record_id, from_system, to_system,
         outcome and optionally key (the idempotency key)."""
-        if transfers:
-            at = now()
-            conn.execute(sa.insert(ledger), [
-                {"run_id": t["run_id"], "flow": t["flow"], "object": t["obj"], "record_id": t["record_id"],
-                 "from_system": t["from_system"], "to_system": t["to_system"], "outcome": t["outcome"],
-                 "idempotency_key": t.get("key"), "at": at} for t in transfers])
+        insert_rows(conn, ledger, ("run_id", "flow", "object", "record_id", "from_system", "to_system",
+                                   "outcome", "idempotency_key"),
+                    [(t["run_id"], t["flow"], t["obj"], t["record_id"], t["from_system"], t["to_system"],
+                      t["outcome"], t.get("key")) for t in transfers], at=now())
+
+    @staticmethod
+    def record_page(conn: Connection, *, run_id: str, flow: str, obj: str, from_system: str, to_system: str,
+                    transfers: list[tuple[str | None, str, str | None]]) -> None:
+        """Write one ledger row per transfer (record id, outcome, idempotency key) of one flow's page."""
+        insert_rows(conn, ledger, ("record_id", "outcome", "idempotency_key"), transfers, run_id=run_id,
+                    flow=flow, object=obj, from_system=from_system, to_system=to_system, at=now())
 
     @staticmethod
     def dead_letter(conn: Connection, *, flow: str, obj: str, stage: str, record_id: str | None,
@@ -320,36 +364,43 @@ class Store:
 
     @staticmethod
     def dead_letter_many(conn: Connection, *, flow: str, obj: str, stage: str, run_id: str,
-                         entries: list[tuple[str | None, Any, str]]) -> int:
-        """Park records (record id, payload, reason) in three statements, as `dead_letter` would one
-        by one: an entry open for the same record and reason counts more attempts and takes the
-        latest payload. Returns how many entries are new."""
+                         entries: list[tuple[str | None, Any, str]], resolved: Iterable[str] = ()) -> int:
+        """Park records (record id, payload, reason) in at most three statements, as `dead_letter`
+        would one by one: an entry open for the same record and reason counts more attempts and takes
+        the latest payload. `resolved`: records of the flow that have now gone through, whose open
+        entries (any stage) are closed first, as `resolve_dead_letters` would (the same SELECT finds
+        both). Returns how many entries are new."""
         parked: dict[tuple[str | None, str], tuple[str, int]] = {}
         for record_id, payload, reason in entries:
             attempts = parked.get((record_id, reason), ("", 0))[1] + 1
-            parked[(record_id, reason)] = (json.dumps(payload, sort_keys=True, default=str), attempts)
-        if not parked:
+            parked[(record_id, reason)] = (canonical_json(payload), attempts)
+        through = set(resolved)
+        if not parked and not through:
             return 0
-        ids = [rid for rid, _ in parked if rid is not None]
-        same = dlq.c.record_id.in_(_IDS) | (dlq.c.record_id.is_(None) if len(ids) < len(parked) else sa.false())
-        q = sa.select(dlq.c.id, dlq.c.record_id, dlq.c.reason).where(
-            (dlq.c.flow == flow) & (dlq.c.status == "open") & (dlq.c.stage == stage) & same)
+        ids = [*through, *(rid for rid, _ in parked if rid is not None and rid not in through)]
+        none = any(rid is None for rid, _ in parked)
+        same = dlq.c.record_id.in_(_IDS) | (dlq.c.record_id.is_(None) if none else sa.false())
+        q = sa.select(dlq.c.id, dlq.c.record_id, dlq.c.reason, dlq.c.stage).where(
+            (dlq.c.flow == flow) & (dlq.c.status == "open") & same)
         open_ids: dict[tuple[str | None, str], list[int]] = {}
+        closed: list[int] = []
         for row in conn.execute(q, {"ids": ids}):
-            if (row.record_id, row.reason) in parked:
+            if row.record_id in through:
+                closed.append(row.id)
+            elif row.stage == stage and (row.record_id, row.reason) in parked:
                 open_ids.setdefault((row.record_id, row.reason), []).append(row.id)
+        if closed:
+            conn.execute(sa.update(dlq).where(dlq.c.id.in_(_IDS)).values(status="resolved"), {"ids": closed})
         updates = [{"dlq_id": i, "more": parked[k][1], "body": parked[k][0]} for k, found in open_ids.items()
                    for i in found]
         if updates:
             conn.execute(sa.update(dlq).where(dlq.c.id == sa.bindparam("dlq_id")).values(
                 attempts=dlq.c.attempts + sa.bindparam("more"), payload=sa.bindparam("body"), run_id=run_id),
                 updates)
-        at = now()
-        inserts = [{"flow": flow, "object": obj, "stage": stage, "record_id": rid, "payload": body,
-                    "reason": reason, "attempts": attempts, "run_id": run_id, "status": "open", "created_at": at}
-                   for (rid, reason), (body, attempts) in parked.items() if (rid, reason) not in open_ids]
-        if inserts:
-            conn.execute(sa.insert(dlq), inserts)
+        inserts = [(rid, body, reason, attempts) for (rid, reason), (body, attempts) in parked.items()
+                   if (rid, reason) not in open_ids]
+        insert_rows(conn, dlq, ("record_id", "payload", "reason", "attempts"), inserts, flow=flow, object=obj,
+                    stage=stage, run_id=run_id, status="open", created_at=now())
         return len(inserts)
 
     @staticmethod
