@@ -9,6 +9,7 @@ from queue import Queue
 from threading import Thread
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Connection
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from integration_project.connectors import Connector, Page
@@ -123,16 +124,19 @@ def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject,
     we delivered to the source, and a record whose reference we cannot translate is parked.
     """
     stats, cursor_key = Stats(), f"{source}/{obj.name}"
-    for page in prefetched(connector.pages(binding.resource, since=store.cursor(cursor_key))):
-        commit(page.records, source, binding, obj, store, run_id, stats, inbound_refs,
-               cursor=(cursor_key, page.cursor) if page.cursor is not None else None)
+    pages = prefetched(connector.pages(binding.resource, since=store.cursor(cursor_key)))
+    with store.engine.connect() as conn:  # one connection for every page; a transaction each
+        for page in pages:
+            commit(page.records, source, binding, obj, store, run_id, stats, inbound_refs,
+                   cursor=(cursor_key, page.cursor) if page.cursor is not None else None, conn=conn)
     return stats
 
 
 def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, store: Store,
            run_id: str, stats: Stats, inbound_refs: dict[str, str] | None = None,
-           cursor: tuple[str, str] | None = None) -> None:
-    """Validate raw records and commit the valid ones, the rejects and the cursor in one transaction."""
+           cursor: tuple[str, str] | None = None, conn: Connection | None = None) -> None:
+    """Validate raw records and commit the valid ones, the rejects and the cursor in one transaction
+    (on `conn` if given)."""
     flow = f"{obj.name}_{source}_to_hub"
     stats.read += len(records)
     valid, rejects = canonicalize(records, binding.mapping, obj)
@@ -150,7 +154,7 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
             valid[rid] = hub_record(rid, {**rec.data, field: ours[str(theirs)]})
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
-    with store.transaction() as conn:
+    with store.transaction(conn) as conn:
         known = store.hashes(conn, obj.name, valid) if valid else {}
         for key in obj.match_keys:  # the same real-world thing under a second id is parked
             _park_duplicates(conn, store, obj, key, valid, rejects, known)

@@ -216,10 +216,15 @@ class Store:
         self.engine = _engine(self.url)
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One committed unit of work."""
-        with self.engine.begin() as conn:
-            yield conn
+    def transaction(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """One committed unit of work: on a connection of its own, or on `conn` (one a caller holds
+        for many units, as an ingest does for its pages, sparing a pool checkout and ping each)."""
+        if conn is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with conn.begin():
+                yield conn
 
     def cursor(self, key: str) -> str | None:
         """The committed cursor of an extraction, if any."""
