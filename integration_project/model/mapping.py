@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 _MISSING = object()
@@ -42,6 +43,30 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
 def to_canonical(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
     """A system record in the canonical shape (fields not mapped are left out)."""
     return {canonical: get_path(raw, path) for canonical, path in mapping.items()}
+
+
+def canonical_mapper(mapping: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`to_canonical` for one mapping, for many records: its paths split once, a path of plain
+    keys read without a call per field (the common case); any other path through `get_path`."""
+    plain = [(canonical, _parts(path)) for canonical, path in mapping.items()]
+
+    def mapped(raw: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for canonical, parts in plain:
+            value = raw
+            for part in parts:
+                if type(value) is dict:
+                    value = value.get(part, _MISSING)
+                    if value is _MISSING:
+                        value = None
+                        break
+                else:  # a list index, a value that is no dict, or a dict subclass: the general rule
+                    value = get_path(raw, ".".join(parts))
+                    break
+            out[canonical] = value
+        return out
+
+    return mapped
 
 
 def to_system(canonical: dict[str, Any], mapping: dict[str, str],

@@ -17,7 +17,7 @@ from integration_project.connectors.http import ATTEMPTS
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import DataObject, Flow
 from integration_project.model.binding import Binding
-from integration_project.model.mapping import canonical_json, content_hash, text_hash, to_canonical, to_system
+from integration_project.model.mapping import canonical_json, canonical_mapper, content_hash, text_hash, to_system
 from integration_project.runtime.store import HubRecord, Store
 
 
@@ -82,10 +82,11 @@ def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject
     """Map source records to the canonical shape and validate each against the object's model: the
     valid ones by id, with their content hash, and the rejects with a reason each."""
     validate, dump = obj.model.__pydantic_validator__.validate_python, obj.model.__pydantic_serializer__.to_python
+    to_canonical = canonical_mapper(mapping)
     valid: dict[str, HubRecord] = {}
     rejects: list[Reject] = []
     for raw in records:
-        data = to_canonical(raw, mapping)
+        data = to_canonical(raw)
         try:
             canonical = dump(validate(data), mode="json")
         except ValidationError as exc:

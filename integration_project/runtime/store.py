@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,14 +112,17 @@ class HubRecord:
 
 
 @functools.cache
-def _insert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> tuple[str, tuple[int, ...] | None]:
+def _insert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
+                ) -> tuple[str, operator.itemgetter | None]:
     """A table's INSERT of these columns, compiled once for the dialect: the SQL text and, for a
-    positional paramstyle, where each of its parameters sits in a row of `columns` (None: in order)."""
+    positional paramstyle, what takes its parameters from a row of `columns` (None: in order)."""
     compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(columns))
     if not dialect.positional:
         return str(compiled), None
     order = tuple(columns.index(name) for name in compiled.positiontup)
-    return str(compiled), None if order == tuple(range(len(columns))) else order
+    if order == tuple(range(len(columns))):
+        return str(compiled), None
+    return str(compiled), operator.itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
 
 
 def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple],
@@ -140,7 +144,7 @@ def insert_rows(conn: Connection, table: sa.Table, columns: tuple[str, ...], row
     if not conn.dialect.positional:
         conn.exec_driver_sql(sql, [dict(zip(columns, row)) for row in rows])
     else:
-        conn.exec_driver_sql(sql, rows if order is None else [tuple(row[i] for i in order) for row in rows])
+        conn.exec_driver_sql(sql, rows if order is None else list(map(order, rows)))
 
 
 _IN_CHUNK = 512  # values of one IN list at most (SQLite's oldest limit is 999 parameters a statement)
