@@ -96,16 +96,25 @@ class Rest(Connector):
         wanted: Counter[str] = Counter()
         for line in payload["lines"]:
             wanted[line["sku"]] += int(line["quantity"])
-        # all or nothing: the API has no transaction, so check every line before moving any
+        # all or nothing: the API has no transaction, so check every line before moving any. A line
+        # that looks short may be one an earlier, interrupted attempt already moved: sending it again
+        # under its idempotency key replays that move (200, Idempotent-Replayed) and moves nothing
+        # new, or is refused (409) and moves nothing at all.
         for sku, quantity in wanted.items():
             held = http.call_json(self.http, "GET", f"{self.prefix}/stock/{sku}")
-            if held["on_hand"] < quantity:
+            if held["on_hand"] < quantity and not self._move(reference, sku, quantity, probe=True):
                 raise PermanentError(f"insufficient stock of {sku}: {held['on_hand']} on hand, {quantity} ordered")
         for sku, quantity in wanted.items():
-            body = {"delta": -quantity, "reason": "order", "reference": reference}
-            http.call(self.http, "POST", f"{self.prefix}/stock/{sku}/adjustments", json=body,
-                      headers={"Idempotency-Key": f"order-{reference}-{sku}"})
+            self._move(reference, sku, quantity)
         return reference
+
+    def _move(self, reference: str, sku: str, quantity: int, probe: bool = False) -> bool:
+        """Take an order's quantity of a SKU off the stock, once per order and SKU; True when it is
+        done (now, or replayed from an earlier attempt). With `probe`, a refusal (409) is an answer."""
+        body = {"delta": -quantity, "reason": "order", "reference": reference}
+        response = http.call(self.http, "POST", f"{self.prefix}/stock/{sku}/adjustments", json=body,
+                             ok=(409,) if probe else (), headers={"Idempotency-Key": f"order-{reference}-{sku}"})
+        return response.status_code < 300
 
     def close(self) -> None:
         """Close the HTTP client."""

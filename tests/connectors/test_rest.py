@@ -51,6 +51,21 @@ def test_an_order_the_stock_cannot_serve_in_full_moves_nothing(connector):
     assert {s["sku"]: s["on_hand"] for s in drain(rest, "stock", None)[0]} == before
 
 
+def test_an_order_interrupted_between_its_lines_completes_without_a_second_move(connector, sandbox):
+    rest = connector("inventory")
+    stock = {"Authorization": f"Bearer {sandbox.token('inventory')}"}
+    url = sandbox.url("inventory") + "/v1/stock"
+    for sku, on_hand in (("SKU-000002", 4), ("SKU-000003", 50)):
+        httpx.put(f"{url}/{sku}", json={"on_hand": on_hand}, headers=stock).raise_for_status()
+    lines = [{"sku": "SKU-000002", "quantity": 3}, {"sku": "SKU-000003", "quantity": 5}]
+    # the first attempt moved the first line, then died: 1 left, so the line now looks short
+    httpx.post(f"{url}/SKU-000002/adjustments", json={"delta": -3, "reason": "order", "reference": "7003"},
+               headers={**stock, "Idempotency-Key": "order-7003-SKU-000002"}).raise_for_status()
+    assert rest.upsert("stock/adjustments", None, {"reference": "7003", "lines": lines}) == "7003"
+    after = {s["sku"]: s["on_hand"] for s in drain(rest, "stock", None)[0]}
+    assert (after["SKU-000002"], after["SKU-000003"]) == (1, 45)
+
+
 def test_shipments_extract_and_resume(connector, sandbox):
     rest = connector("fulfilment")
     shipments, cursor = drain(rest, "shipments", None)
