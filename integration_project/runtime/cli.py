@@ -157,11 +157,15 @@ def assess(target: str, package: str, as_json: bool) -> None:
     for field, r in report["fields"].items():
         click.echo(f"  {field:<14} invalid {r['invalid']:>6} ({r['invalid_rate']:.1%})  "
                    f"missing {r['missing']:>6} ({r['missing_rate']:.1%})"
-                   + (f"  changed {r['changed']:>6}" if r["changed"] else ""))
+                   + (f"  changed {r['changed']:>6}" if r["changed"] else "")
+                   + (f"  padded {r['padded']:>6}" if r["padded"] else "")
+                   + (f"  shared values {r['repeated']:>4}" if r["repeated"] else ""))
         for example in r["examples"]:
             click.echo(f"      e.g. id {example['id']}: {example['value']!r}: {example['error']}")
         if r["codes"]:
             click.echo("      codes: " + ", ".join(f"{k}={v}" for k, v in r["codes"].items()))
+    for rule, n in report["rules"].items():
+        click.echo(f"  record rule broken {n:>6}: {rule}")
     click.echo(f"  duplicate ids: {len(report['duplicate_ids'])}")
     for key, groups in report["duplicates"].items():
         click.echo(f"  duplicates by {key}: {len(groups)} group(s) {groups[:5]}")

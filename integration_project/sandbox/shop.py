@@ -1,4 +1,5 @@
-"""The sandbox shop (Shopify-like): orders, products and fulfillments under `/admin/api/{version}`.
+"""The sandbox shop (Shopify-like): orders, products, fulfillments and the Events API (an order's
+`create` and later `update` events) under `/admin/api/{version}`.
 
 Auth with `X-Shopify-Access-Token`. Lists page with a `Link` header (`rel="next"`/`rel="previous"`,
 an opaque `page_info`), `limit` up to 250, `updated_at_min` for incremental reads; times carry the
@@ -56,6 +57,8 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
     problems = _fake.pick_problems(rng, order_ids, PROBLEM_RATES)
     flags = {i: name for name, ids in problems.items() for i in ids}
 
+    events: list[tuple[int, int, str]] = []  # (when, order id, verb), as Shopify's Events API lists them
+
     def records() -> Iterator[Record]:
         for pid in range(1, 1 + products):
             created = _fake.created_ms(rng)
@@ -74,14 +77,17 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                     email = None
                 case "invalid_email":
                     email = p.email.replace("@example.com", "@example")
-                case "updated_twice":
-                    updated += rng.randrange(1, 86_400_000)
+                case "updated_twice":  # edited after checkout: an `update` event tells
+                    edited = updated + rng.randrange(1, 86_400_000)
+                    events.append((edited, oid, "update"))
+                    updated = edited
             lines = []
             for n in range(rng.randint(1, 3)):
                 pid = rng.randrange(1, 1 + products)
                 lines.append({"id": oid * 10 + n, "sku": _fake.sku(pid), "title": _fake.product_name(pid),
                               "quantity": rng.randint(1, 4), "price": f"{rng.randrange(5, 500)}.00", "variant_id": pid})
             total = sum(float(li["price"]) * li["quantity"] for li in lines)
+            events.append((created, oid, "create"))
             yield Record("orders", oid, created, updated, {
                 "name": f"#{oid}", "email": email, "currency": "EUR", "total_price": f"{total:.2f}",
                 "financial_status": rng.choice(["paid", "paid", "pending", "refunded"]), "fulfillment_status": None,
@@ -90,6 +96,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                 "line_items": lines})
 
     store.bulk_insert(records())
+    store.bulk_insert(_event(n, oid, verb, ms) for n, (ms, oid, verb) in enumerate(sorted(events), start=1))
     report = {"system": "shop", "seed": seed_, "size": size, "counts": {"orders": size, "products": products},
               "rates": PROBLEM_RATES, "problems": {k: [str(i) for i in v] for k, v in problems.items()}}
     store.set_meta("seed_report", json.dumps(report))
@@ -97,6 +104,12 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
 
 
 PRICE = r"^\d{1,9}(\.\d{1,2})?$"
+
+
+def _event(event_id: int, order_id: int, verb: str, ms: int) -> Record:
+    """An entry of Shopify's Events API about an order: created, or edited afterwards."""
+    return Record("events", event_id, ms, ms, {"subject_id": order_id, "subject_type": "Order", "verb": verb,
+                                               "message": f"Order #{order_id} was {verb}d."})
 
 
 class _Variant(BaseModel):
@@ -158,7 +171,7 @@ def build_app(config: SystemConfig) -> Starlette:
     if store.is_empty():
         config.seed_report.write_text(json.dumps(seed(store, config.seed, config.size), indent=1))
     tz = ZoneInfo(str(config.options.get("timezone", "Europe/Berlin")))
-    singular = {"orders": "order", "products": "product"}
+    singular = {"orders": "order", "products": "product", "events": "event"}
 
     def version(request: Request) -> None:
         if request.path_params["version"] not in VERSIONS:
@@ -168,6 +181,10 @@ def build_app(config: SystemConfig) -> Starlette:
         return {"id": record.id, **record.props, "created_at": iso_local(record.created_ms, tz),
                 "updated_at": iso_local(record.updated_ms, tz),
                 "admin_graphql_api_id": f"gid://shopify/{singular[record.type].title()}/{record.id}"}
+
+    def log(order: Record, verb: str) -> None:
+        event_ = _event(0, order.id, verb, order.updated_ms)
+        store.create("events", event_.props, order.updated_ms)
 
     def notify(record: Record, topic: str) -> None:
         webhook_id = str(uuid.uuid4())
@@ -223,6 +240,7 @@ def build_app(config: SystemConfig) -> Starlette:
         record = store.create("orders", props, now_ms())
         props["name"] = f"#{record.id}"
         record = store.update("orders", record.id, {"name": props["name"]}, record.updated_ms) or record
+        log(record, "create")
         notify(record, "orders/create")
         return JSONResponse({"order": shape(record)}, 201)
 
@@ -253,6 +271,7 @@ def build_app(config: SystemConfig) -> Starlette:
                                                     "fulfillment": fulfillment.model_dump(exclude_none=True)}, now_ms())
         if record is None:
             raise BadRequest(404, "Not Found")
+        log(record, "update")
         notify(record, "orders/fulfilled" if status else "orders/updated")
         return JSONResponse({"fulfillment": {"order_id": order_id, **fulfillment.model_dump()}}, 201)
 
@@ -263,6 +282,7 @@ def build_app(config: SystemConfig) -> Starlette:
         Route(prefix + "/orders/{id}.json", show, methods=["GET"]),
         Route(prefix + "/orders/{id}/fulfillments.json", fulfil, methods=["POST"]),
         Route(prefix + "/products.json", listing, methods=["GET"]),
+        Route(prefix + "/events.json", listing, methods=["GET"]),
         Route(prefix + "/products.json", create_product, methods=["POST"]),
         Route(prefix + "/products/{id}.json", show, methods=["GET"]),
         Route(prefix + "/products/{id}.json", update_product, methods=["PUT"]),

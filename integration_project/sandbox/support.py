@@ -84,7 +84,9 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
             if uid in invalid:
                 email = p.email.replace("@", "")
             elif uid in duplicate:
-                original = rng.choice([i for i in (uid - 1, uid + 1) if i in user_ids and i not in duplicate] or [101])
+                # the original keeps its own, valid email, or the two would not be one person twice
+                original = rng.choice([i for i in (uid - 1, uid + 1)
+                                       if i in user_ids and i not in duplicate and i not in invalid] or [101])
                 duplicate_of[str(uid)] = str(original)
                 email = _fake.person(original, seed_).email
             created = _fake.created_ms(rng)
