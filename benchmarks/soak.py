@@ -53,7 +53,7 @@ from integration_project.sandbox.testing import free_port_sandbox  # noqa: E402
 from integration_project.webhooks import SCHEMES, Inbox, create_receiver, endpoints_from_landscape  # noqa: E402
 from tests.e2e.conftest import recording, serving  # noqa: E402
 from tests.e2e.test_all_flows import (  # noqa: E402
-    api, crm_list, json_list, json_pages, members, set_weather, shop_list, stripe_list,
+    api, crm_list, erp_products, json_list, json_pages, members, set_weather, shop_list, stripe_list,
     support_records)
 from tests.seeds import crm_parked  # noqa: E402
 
@@ -352,14 +352,6 @@ def reasons(store: Store) -> dict[str, int]:
     """Open DLQ entries by flow and reason (numbers blanked, so alike reasons group)."""
     return dict(Counter(f"{r['flow']}: {re.sub(r'[0-9]+', 'N', r['reason'])}"
                         for r in store.rows(dlq, status="open")).most_common())
-
-
-def erp_products(goods: Sandbox) -> dict[str, dict[str, Any]]:
-    engine = sa.create_engine(goods.erp_database_url())
-    with engine.connect() as conn:
-        rows = {r["ITM_NO"]: dict(r) for r in conn.execute(sa.text('SELECT * FROM "ITM_MST"')).mappings()}
-    engine.dispose()
-    return rows
 
 
 def _price(value: Any) -> Decimal | None:

@@ -213,7 +213,7 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
         for deal in [*won, stranded]:
             won_now = {"properties": {"dealstage": "closedwon"}}
             crm.patch(f"/crm/v3/objects/deals/{deal['id']}", json=won_now).raise_for_status()
-    erp_rows = _erp_products(goods)
+    erp_rows = erp_products(goods)
     erp_report = goods.seed_report("legacy_erp")
     invalid_skus = set(erp_report["problems"]["missing_price"]) | set(erp_report["problems"]["lowercase_status"])
     stock_before = {s["sku"]: s["on_hand"] for s in json_list(goods, "inventory", "/v1/stock")}
@@ -350,7 +350,8 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
     assert len(json_list(goods, "fulfilment", "/v1/shipments")) == len(shipments)
 
 
-def _erp_products(goods: Sandbox) -> dict[str, dict[str, Any]]:
+def erp_products(goods: Sandbox) -> dict[str, dict[str, Any]]:
+    """The ERP's catalogue rows by item number, read from its database."""
     engine = sa.create_engine(goods.erp_database_url())
     with engine.connect() as conn:
         rows = {r["ITM_NO"]: dict(r) for r in conn.execute(sa.text('SELECT * FROM "ITM_MST"')).mappings()}
