@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from integration_project.model.api import Api, Auth, Strict, check_env
+from integration_project.model.api import Api, Strict, check_env
 from integration_project.model.binding import Binding
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
