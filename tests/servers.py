@@ -23,6 +23,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers(url: str, process: subprocess.Popen, timeout: float, interval: float = 0.5) -> bool:
+    """Poll a server's URL until it answers 200; False when its process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
 @contextlib.contextmanager
 def dagster_webserver(home: Path, timeout: float = 120) -> Iterator[str]:
     """`dagster-webserver` serving the project's workspace.yaml with DAGSTER_HOME=home; its URL."""
@@ -35,16 +49,8 @@ def dagster_webserver(home: Path, timeout: float = 120) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"dagster-webserver did not answer within {timeout} s")
-            time.sleep(0.5)
+        if not answers(f"{url}/server_info", process, timeout):
+            raise RuntimeError(f"dagster-webserver did not answer within {timeout} s")
         yield url
     finally:
         process.terminate()

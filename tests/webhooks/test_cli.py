@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from integration_project.cli import main
 from integration_project.model import Webhook, load_landscape
 from integration_project.settings import DATABASE_URL_ENV
 from integration_project.webhooks import SCHEMES, Event, Inbox
+from tests.servers import answers, free_port
 
 DECLARED: dict[str, Webhook] = {
     name: system.webhook for name, system in load_landscape("definitions").systems.items() if system.webhook
@@ -88,24 +87,14 @@ def test_serve_names_a_malformed_secret_without_showing_it(env: dict[str, str]) 
 @pytest.fixture
 def served(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """`integrations webhooks serve` as a real process on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [str(Path(sys.executable).with_name("integrations")), "webhooks", "serve", "--port", str(port)]
     log = tmp_path / "serve.log"
     process = subprocess.Popen(command, env=os.environ | env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
+        if not answers(f"{base_url}/healthz", process, timeout=90, interval=0.2):
+            pytest.fail(f"serve did not start:\n{log.read_text(errors='replace')[-3000:]}")
         yield base_url
     finally:
         process.terminate()
