@@ -84,5 +84,11 @@ class Connector:
         """How many calls were retried after a transient failure."""
         return getattr(getattr(self, "http", None), "retries", 0)
 
+    def note_retry(self) -> None:
+        """Count a retry the engine made itself (a create sent again once looked up)."""
+        if (http := getattr(self, "http", None)) is not None:
+            with http.counting:
+                http.retries += 1
+
     def close(self) -> None:
         """Release connections."""

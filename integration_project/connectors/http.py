@@ -112,6 +112,7 @@ class VendorClient(httpx.Client):
         super().__init__(event_hooks=hooks, **kwargs)
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
         self.retries = 0  # transient failures retried so far
+        self.counting = threading.Lock()  # the engine loads from several threads with one client
 
     def _note_deprecation(self, response: httpx.Response) -> None:
         said = [f"{h}: {response.headers[h]}" for h in ("Deprecation", "Sunset") if h in response.headers]
@@ -152,7 +153,8 @@ def _before_sleep(state) -> None:
     log.warning("retrying after %s", state.outcome.exception())
     client = state.args[0] if state.args else None
     if isinstance(client, VendorClient):
-        client.retries += 1
+        with client.counting:
+            client.retries += 1
 
 
 _retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from integration_project.connectors import http
@@ -25,6 +27,8 @@ class Rest(Connector):
       Idempotency-Key of order and SKU, so a resend never moves stock twice; an order the stock
       cannot serve in full moves nothing and is refused (it is tried again on the next run).
       Later versions of a sent order move nothing (an edit of its lines does not reach the stock).
+      Orders that share a SKU are adjusted one at a time (the check and the move must not
+      interleave); across processes, the system's Dagster pool keeps one writer.
     """
 
     extracts = frozenset({"stock", "shipments"})
@@ -33,6 +37,7 @@ class Rest(Connector):
     def __init__(self, api: Api):
         self.http = http.client(api)
         self.prefix = f"/v{api.version}"
+        self._skus: dict[str, threading.Lock] = {}  # held from an order's stock check to its moves
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Changes oldest first: the API's cursor between pages, then the newest change's time.
@@ -99,7 +104,13 @@ class Rest(Connector):
         # all or nothing: the API has no transaction, so check every line before moving any. A line
         # that looks short may be one an earlier, interrupted attempt already moved: sending it again
         # under its idempotency key replays that move (200, Idempotent-Replayed) and moves nothing
-        # new, or is refused (409) and moves nothing at all.
+        # new, or is refused (409) and moves nothing at all. Locks are taken in SKU order: no deadlock.
+        with ExitStack() as held_skus:
+            for sku in sorted(wanted):
+                held_skus.enter_context(self._skus.setdefault(sku, threading.Lock()))
+            return self._check_and_move(reference, wanted)
+
+    def _check_and_move(self, reference: str, wanted: Counter[str]) -> str:
         for sku, quantity in wanted.items():
             held = http.call_json(self.http, "GET", f"{self.prefix}/stock/{sku}")
             if held["on_hand"] < quantity and not self._move(reference, sku, quantity, probe=True):

@@ -7,6 +7,7 @@ resource names the table. Tables are reflected, so values are converted to each 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,10 +53,12 @@ class Sql(Connector):
     def __init__(self, api: Api):
         self.engine = sa.create_engine(api.url())
         self.metadata = sa.MetaData()
+        self._reflecting = threading.Lock()  # the engine loads from several threads into one MetaData
 
     def _table(self, name: str) -> sa.Table:
         try:
-            return sa.Table(name, self.metadata, autoload_with=self.engine)
+            with self._reflecting:
+                return sa.Table(name, self.metadata, autoload_with=self.engine)
         except NoSuchTableError:
             raise PermanentError(f"no table {name!r} in the database") from None
         except OperationalError as exc:

@@ -74,6 +74,8 @@ class Api(Strict):
     auth: Auth = Auth(type="none")
     requests_per_second: float | None = Field(
         None, description="the vendor's request budget, shared by every flow and process on this machine")
+    concurrency: int = Field(4, ge=1, le=64, description="writes a flow keeps in flight at once to this API "
+                             "(within requests_per_second): the lever when each call waits on the vendor")
 
     _env = field_validator("base_url_env")(check_env)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from queue import Queue
 from threading import Thread
@@ -188,7 +189,8 @@ def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: 
     """Send one record; a create that failed transiently is looked up before it is sent again."""
     retrying = Retrying(retry=retry_if_exception_type(TransientError), reraise=True,
                         stop=stop_after_attempt(ATTEMPTS),
-                        wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2))
+                        wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
+                        before_sleep=lambda _: connector.note_retry())
 
     def send() -> str:
         nonlocal external
@@ -206,6 +208,11 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     receives from us are translated into its own ids, and a record whose referenced record is not
     in the consumer yet is parked (stage `sequence`) and retried by the next run. Fields the consumer
     owns (the object's `field_sources`) are never sent to it.
+
+    Up to the consumer API's `concurrency` sends are in flight at once, in threads; the hub store is
+    used from this thread only: a record is marked pending before it is sent, and done (with its
+    ledger row) once its answer is in. A send that fails for good stops the run after the sends
+    already in flight are recorded.
     """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
@@ -223,59 +230,81 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
         index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
         store.hold(consumer, obj.name, index)
     total = store.count(obj.name)
-    for rec, sent in store.undelivered(consumer, obj.name):
-        stats.read += 1
-        key = f"{rec.record_id}:{rec.content_hash}"
-        if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
-            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
-            stats.skipped += 1
-            continue
-        data, missing = dict(rec.data), []
-        for field, target in refs.items():
-            if data.get(field) is not None:
-                theirs = store.external_id(consumer, target, str(data[field]))
-                data[field] = theirs
-                if theirs is None:
-                    missing.append(f"{target} {rec.data[field]}")
-        if missing:
-            stats.waiting += 1
-            with store.transaction() as conn:
-                store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="sequence",
-                                  record_id=rec.record_id, payload=rec.data, run_id=run_id,
-                                  reason=f"waiting for {', '.join(missing)} in {consumer}")
-            continue
-        external = sent["external_id"] if sent else None
-        if external is None and sent and sent["status"] == "pending":
-            if index is None:
-                index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
-            external = index.get(rec.record_id)
-        payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
-                            binding.compose)
-        sent_as = content_hash(payload)
-        if sent and sent["status"] == "done" and sent["payload_hash"] == sent_as:
-            # the new version differs only where this consumer receives nothing: nothing to send
+    api = flow.consumer.api_for(binding)
+    workers = api.concurrency if api else 1
+    in_flight: dict[Future[str], tuple[HubRecord, str]] = {}
+    failures: list[BaseException] = []
+
+    def settle(done: Iterable[Future[str]]) -> None:
+        for future in done:
+            rec, sent_as = in_flight.pop(future)
+            key = f"{rec.record_id}:{rec.content_hash}"
+            try:
+                external = future.result()
+            except PermanentError as exc:
+                stats.rejected += 1
+                with store.transaction() as conn:
+                    store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="load",
+                                      record_id=rec.record_id, payload=rec.data, reason=str(exc),
+                                      run_id=run_id)
+                    store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
+                                 record_id=rec.record_id, from_system="hub", to_system=consumer,
+                                 outcome="dead_lettered", key=key)
+                continue
+            except Exception as exc:  # retries exhausted: the record stays pending, looked up next run
+                failures.append(exc)
+                continue
             store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
-            stats.unchanged += 1
-            continue
-        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external, sent_as)
-        try:
-            external = _upsert(connector, binding, obj, rec.record_id, external, payload)
-        except PermanentError as exc:
-            stats.rejected += 1
             with store.transaction() as conn:
-                store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="load",
-                                  record_id=rec.record_id, payload=rec.data, reason=str(exc),
-                                  run_id=run_id)
+                store.resolve_dead_letters(conn, flow.name, [rec.record_id])
                 store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
                              record_id=rec.record_id, from_system="hub", to_system=consumer,
-                             outcome="dead_lettered", key=key)
-            continue
-        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
-        with store.transaction() as conn:
-            store.resolve_dead_letters(conn, flow.name, [rec.record_id])
-            store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
-                         record_id=rec.record_id, from_system="hub", to_system=consumer,
-                         outcome="delivered", key=key)
-        stats.written += 1
+                             outcome="delivered", key=key)
+            stats.written += 1
+
+    with ThreadPoolExecutor(workers, thread_name_prefix=f"load-{consumer}") as pool:
+        for rec, sent in store.undelivered(consumer, obj.name):
+            if failures:
+                break
+            stats.read += 1
+            if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
+                store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
+                stats.skipped += 1
+                continue
+            data, missing = dict(rec.data), []
+            for field, target in refs.items():
+                if data.get(field) is not None:
+                    theirs = store.external_id(consumer, target, str(data[field]))
+                    data[field] = theirs
+                    if theirs is None:
+                        missing.append(f"{target} {rec.data[field]}")
+            if missing:
+                stats.waiting += 1
+                with store.transaction() as conn:
+                    store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="sequence",
+                                      record_id=rec.record_id, payload=rec.data, run_id=run_id,
+                                      reason=f"waiting for {', '.join(missing)} in {consumer}")
+                continue
+            external = sent["external_id"] if sent else None
+            if external is None and sent and sent["status"] == "pending":
+                if index is None:
+                    index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
+                external = index.get(rec.record_id)
+            payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
+                                binding.compose)
+            sent_as = content_hash(payload)
+            if sent and sent["status"] == "done" and sent["payload_hash"] == sent_as:
+                # the new version differs only where this consumer receives nothing: nothing to send
+                store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
+                stats.unchanged += 1
+                continue
+            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external, sent_as)
+            future = pool.submit(_upsert, connector, binding, obj, rec.record_id, external, payload)
+            in_flight[future] = (rec, sent_as)
+            if len(in_flight) >= 2 * workers:  # keep the threads busy, memory flat
+                settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+        settle(wait(in_flight).done)
+    if failures:
+        raise failures[0]
     stats.unchanged += total - stats.read
     return stats

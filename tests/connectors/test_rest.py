@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -102,3 +104,27 @@ def test_oauth2_token_is_reused_and_fetched_again_when_revoked(connector, sandbo
     assert old.status_code == 401
     assert drain(rest, "shipments", None)[0]  # 401, a new token, the same request again
     assert rest.http.auth._token not in (None, first)
+
+
+def test_concurrent_orders_sharing_skus_never_half_move_an_order(connector, sandbox):
+    """Orders sent at once from eight threads: each moves all of its lines or none, and the stock
+    serves exactly as many orders as it holds (the check and the moves of one SKU never interleave)."""
+    rest = connector("inventory")
+    stock = {"Authorization": f"Bearer {sandbox.token('inventory')}"}
+    url = sandbox.url("inventory") + "/v1/stock"
+    for sku, on_hand in (("SKU-000007", 10), ("SKU-000008", 6)):
+        httpx.put(f"{url}/{sku}", json={"on_hand": on_hand}, headers=stock).raise_for_status()
+    lines = [{"sku": "SKU-000007", "quantity": 1}, {"sku": "SKU-000008", "quantity": 1}]
+
+    def send(reference: int) -> bool:
+        try:
+            rest.upsert("stock/adjustments", None, {"reference": str(reference), "lines": lines})
+            return True
+        except PermanentError:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        served = sum(pool.map(send, range(7100, 7124)))
+    after = {s["sku"]: s["on_hand"] for s in drain(rest, "stock", None)[0]}
+    assert served == 6
+    assert (after["SKU-000007"], after["SKU-000008"]) == (4, 0)
