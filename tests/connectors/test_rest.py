@@ -11,6 +11,15 @@ from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
 
 
+def set_stock(sandbox, on_hand: dict[str, int]) -> tuple[str, dict[str, str]]:
+    """Put these SKUs' stock in the warehouse directly; its stock URL and auth headers."""
+    headers = {"Authorization": f"Bearer {sandbox.token('inventory')}"}
+    url = sandbox.url("inventory") + "/v1/stock"
+    for sku, count in on_hand.items():
+        httpx.put(f"{url}/{sku}", json={"on_hand": count}, headers=headers).raise_for_status()
+    return url, headers
+
+
 def test_stock_extracts_to_the_end_and_resumes_with_only_changes(connector, sandbox):
     rest = connector("inventory")
     stock, cursor = drain(rest, "stock", None)
@@ -55,10 +64,7 @@ def test_an_order_the_stock_cannot_serve_in_full_moves_nothing(connector):
 
 def test_an_order_interrupted_between_its_lines_completes_without_a_second_move(connector, sandbox):
     rest = connector("inventory")
-    stock = {"Authorization": f"Bearer {sandbox.token('inventory')}"}
-    url = sandbox.url("inventory") + "/v1/stock"
-    for sku, on_hand in (("SKU-000002", 4), ("SKU-000003", 50)):
-        httpx.put(f"{url}/{sku}", json={"on_hand": on_hand}, headers=stock).raise_for_status()
+    url, stock = set_stock(sandbox, {"SKU-000002": 4, "SKU-000003": 50})
     lines = [{"sku": "SKU-000002", "quantity": 3}, {"sku": "SKU-000003", "quantity": 5}]
     # the first attempt moved the first line, then died: 1 left, so the line now looks short
     httpx.post(f"{url}/SKU-000002/adjustments", json={"delta": -3, "reason": "order", "reference": "7003"},
@@ -110,10 +116,7 @@ def test_concurrent_orders_sharing_skus_never_half_move_an_order(connector, sand
     """Orders sent at once from eight threads: each moves all of its lines or none, and the stock
     serves exactly as many orders as it holds (the check and the moves of one SKU never interleave)."""
     rest = connector("inventory")
-    stock = {"Authorization": f"Bearer {sandbox.token('inventory')}"}
-    url = sandbox.url("inventory") + "/v1/stock"
-    for sku, on_hand in (("SKU-000007", 10), ("SKU-000008", 6)):
-        httpx.put(f"{url}/{sku}", json={"on_hand": on_hand}, headers=stock).raise_for_status()
+    set_stock(sandbox, {"SKU-000007": 10, "SKU-000008": 6})
     lines = [{"sku": "SKU-000007", "quantity": 1}, {"sku": "SKU-000008", "quantity": 1}]
 
     def send(reference: int) -> bool:
