@@ -71,7 +71,8 @@ class Connector:
 
         Updates may retry transient failures themselves; a create must be sent once and raise
         TransientError: its answer may be lost after the system acted, so the engine looks the
-        record up before sending it again.
+        record up before sending it again. Called from up to the API's `concurrency` threads at
+        once: a write that checks then acts must hold its own lock.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
