@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -204,11 +205,15 @@ class Runner:
 
 
 def sizes(records: int) -> dict[str, int]:
-    """Seed sizes for about `records` records through flows (a shop order goes to three consumers,
-    a CRM contact to three, ...), most of them on the goods side."""
+    """Seed sizes for at least `records` records through flows, most of them on the goods side.
+
+    As measured: a CRM contact makes 4 (three consumers and its engagement), a new shop order 2.5
+    (warehouse, support, half of them the 3PL), a seeded order about 3.6 (those, its shipment and
+    its share of products); goods are sized at 3.5 a record, to land just above `records`.
+    """
     people = max(20, min(100, records // 100))
     changes = max(10, records // 50)
-    goods = max(50, int((records - 5 * people - 3.5 * changes) / 3.75))
+    goods = max(50, math.ceil((records - 4 * people - 2.5 * changes) / 3.5))
     return {"people": people, "goods": goods, "new_orders": changes, "crm_changes": min(changes, people // 2)}
 
 
