@@ -27,9 +27,8 @@ class Rest(Connector):
       Idempotency-Key of order and SKU, so a resend never moves stock twice; an order the stock
       cannot serve in full moves nothing and is refused (it is tried again on the next run).
       Later versions of a sent order move nothing (an edit of its lines does not reach the stock).
-      Orders that share a SKU are adjusted one at a time within a run (the check and the move must
-      not interleave); two runs adjusting at once are kept apart only by a pool limit of 1 on the
-      warehouse (docs/reliability.md).
+      Orders that share a SKU are adjusted one at a time (the check and the move must not
+      interleave); the instance runs one run of a flow at a time.
     """
 
     extracts = frozenset({"stock", "shipments"})

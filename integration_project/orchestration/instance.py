@@ -7,15 +7,23 @@ from pathlib import Path
 
 import dagster as dg
 
-# Runs start within ~1 s of being queued (the default polls every 5 s); each system is a pool
-# (ops that call it share its limit across runs: the vendor's request budget); telemetry stays
-# off so a local instance never reaches outside the machine.
+# Runs start within ~1 s of being queued (the default polls every 5 s), one run of a flow at a
+# time (a second one waits: two would send the same records, and interleave a consumer's
+# check-then-act writes); each system is a pool (ops that call it share its limit across runs:
+# the vendor's request budget); telemetry stays off so a local instance never reaches outside the
+# machine.
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
 concurrency:
   pools:
     default_limit: 4
+  runs:
+    tag_concurrency_limits:
+      - key: integration/flow
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -39,6 +47,11 @@ concurrency:
     default_limit: 4
   runs:
     max_concurrent_runs: 20
+    tag_concurrency_limits:
+      - key: integration/flow
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator

@@ -7,8 +7,10 @@ from collections import Counter
 
 import dagster as dg
 import pytest
+import yaml
 
 from integration_project import build_definitions, contract, load_landscape
+from integration_project.orchestration.instance import PROFILES, ensure_instance
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,19 @@ def test_the_customer_flow_has_a_job_a_schedule_and_a_sensor(defs):
     assert (schedule.job_name, schedule.cron_schedule) == ("customer_crm_to_billing", "*/15 * * * *")
     sensor = repo.get_sensor_def("customer_crm_to_billing_sensor")
     assert sensor.job_name == "customer_crm_to_billing" and sensor.minimum_interval_seconds <= 4
+
+
+def test_one_run_of_a_flow_at_a_time_every_job_carrying_its_flow(defs, tmp_path):
+    """Two runs of a flow at once would send the same records and interleave a consumer's
+    check-then-act writes: both profiles queue a flow's second run behind its first (the local
+    one loaded by Dagster here, the production one by tests/scale on PostgreSQL)."""
+    limit = {"key": contract.TAG_FLOW, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    instance = dg.DagsterInstance.from_config(str(ensure_instance(tmp_path, "local")))
+    assert limit in instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    for profile in PROFILES.values():
+        assert limit in yaml.safe_load(profile)["concurrency"]["runs"]["tag_concurrency_limits"]
+    jobs = [j for j in defs.get_repository_def().get_all_jobs() if not j.name.startswith("__")]
+    assert jobs and all(j.tags.get(contract.TAG_FLOW) for j in jobs)
 
 
 def test_metadata_names_credentials_never_their_values(monkeypatch):
