@@ -74,8 +74,8 @@ class Api(Strict):
     auth: Auth = Auth(type="none")
     requests_per_second: float | None = Field(
         None, description="the vendor's request budget, shared by every flow and process on this machine")
-    concurrency: int = Field(4, ge=1, le=64, description="writes a flow keeps in flight at once to this API "
-                             "(within requests_per_second): the lever when each call waits on the vendor")
+    concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
+                             "requests_per_second): the lever when each call waits on the vendor")
 
     _env = field_validator("base_url_env")(check_env)
 
@@ -84,6 +84,13 @@ class Api(Strict):
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError("must be a positive number of requests a second")
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _in_flight(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise ValueError("must be 1 to 64 writes in flight")
         return value
 
     def url(self) -> str:

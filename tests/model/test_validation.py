@@ -112,6 +112,12 @@ def test_an_auth_without_what_its_type_needs_is_refused(landscape_package):
                          r"client_secret_env, token_url", p) for p in found), found
 
 
+def test_a_concurrency_out_of_range_is_refused(landscape_package):
+    greedy = CRM.replace('version="v3")', 'version="v3", concurrency=0)')
+    found = problems(landscape_package(crm_py=greedy, billing__defs_yaml=BILLING))
+    assert any(re.search(r"crm\.py:7: .*concurrency: must be 1 to 64 writes in flight", p) for p in found), found
+
+
 def test_cli_reports_all_problems_at_once_without_traceback(landscape_package):
     package = landscape_package(
         crm_py=CRM.replace('"team:sales"]', '"sales"]'),
