@@ -69,10 +69,10 @@ class Connector:
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
         """Create (no external id) or update a record; return the system's id.
 
-        Updates may retry transient failures themselves; a create must be sent once and raise
-        TransientError: its answer may be lost after the system acted, so the engine looks the
-        record up before sending it again. Called from up to the API's `concurrency` threads at
-        once: a write that checks then acts must hold its own lock.
+        An update retries transient failures itself (the engine sends it once); a create is sent
+        once and raises TransientError: its answer may be lost after the system acted, so the
+        engine looks the record up before sending it again. Called from up to the API's
+        `concurrency` threads at once: a write that checks then acts must hold its own lock.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 

@@ -157,7 +157,9 @@ def _before_sleep(state) -> None:
             client.retries += 1
 
 
-_retrying = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
+# transient failures (TransientError) retried with backoff, Retry-After honoured: every call, and
+# the writes that are safe to repeat
+retry_transient = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
                   stop=stop_after_attempt(ATTEMPTS), reraise=True, before_sleep=_before_sleep)
 
 
@@ -182,7 +184,7 @@ def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
         raise TransientError(f"{method} {url}: malformed JSON body") from exc
 
 
-@_retrying
+@retry_transient
 def call(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
          **kwargs: Any) -> httpx.Response:
     """One request with retries on timeouts, connection errors, 5xx, 429 and broken bodies;
@@ -201,11 +203,11 @@ def send_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
         raise TransientError(f"{method} {url}: expected a JSON body") from exc
 
 
-call_json = _retrying(send_json)
+call_json = retry_transient(send_json)
 call_json.__doc__ = """`send_json` with retries: a truncated or malformed body is retried like a 5xx."""
 
 
-@_retrying
+@retry_transient
 def call_read(http: httpx.Client, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
     """`call_json` for reads whose headers matter too (Link, Date): the response and its JSON body."""
     return _send(http, method, url, **kwargs)

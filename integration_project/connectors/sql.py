@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 
 from integration_project.connectors.base import Connector, Page, Patterns
+from integration_project.connectors.http import retry_transient
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import Api
 
@@ -107,15 +108,19 @@ class Sql(Connector):
         if pk is None:
             raise PermanentError(f"{resource}: no value for the primary key {key.name}")
         values[key.name] = _python(key, pk)
+        # an update retries itself; a create is the engine's to retry, after looking the row up
+        (self._write if external_id is None else retry_transient(self._write))(table, key, values)
+        return str(values[key.name])
+
+    def _write(self, table: sa.Table, key: sa.Column[Any], values: dict[str, Any]) -> None:
         try:
             with self.engine.begin() as conn:
                 if not conn.execute(sa.update(table).where(key == values[key.name]).values(**values)).rowcount:
                     conn.execute(sa.insert(table).values(**values))
         except OperationalError as exc:  # locked, gone away: worth another try
-            raise TransientError(f"{resource}: {type(exc.orig).__name__}") from exc
+            raise TransientError(f"{table.name}: {type(exc.orig).__name__}") from exc
         except DBAPIError as exc:  # constraints, bad values: the row itself is wrong
-            raise PermanentError(f"{resource}: rejected by the database: {str(exc.orig)[:200]}") from exc
-        return str(values[key.name])
+            raise PermanentError(f"{table.name}: rejected by the database: {str(exc.orig)[:200]}") from exc
 
     @staticmethod
     def _key(table: sa.Table) -> sa.Column[Any]:

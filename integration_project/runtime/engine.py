@@ -11,7 +11,7 @@ from threading import Thread
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from integration_project.connectors import Connector, Page
 from integration_project.connectors.http import ATTEMPTS
@@ -186,15 +186,19 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
 
 def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: str,
             external: str | None, payload: dict) -> str:
-    """Send one record; a create that failed transiently is looked up before it is sent again."""
-    retrying = Retrying(retry=retry_if_exception_type(TransientError), reraise=True,
-                        stop=stop_after_attempt(ATTEMPTS),
+    """Send one record. An update is retried by the connector; a create that failed transiently
+    is looked up, then sent again until it is found or its attempts are spent (retrying what the
+    connector already retried would multiply the attempts while a consumer is down)."""
+    if external is not None:
+        return connector.upsert(binding.resource, external, payload)
+    retrying = Retrying(retry=retry_if_exception(lambda exc: isinstance(exc, TransientError) and external is None),
+                        reraise=True, stop=stop_after_attempt(ATTEMPTS),
                         wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
                         before_sleep=lambda _: connector.note_retry())
 
     def send() -> str:
         nonlocal external
-        if external is None and retrying.statistics.get("attempt_number", 1) > 1:
+        if retrying.statistics.get("attempt_number", 1) > 1:
             external = (connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}).get(record_id)
         return connector.upsert(binding.resource, external, payload)
 

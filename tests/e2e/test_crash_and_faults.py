@@ -14,7 +14,8 @@ import httpx
 
 from integration_project import build_definitions, load_landscape
 from integration_project.runtime import Store
-from integration_project.runtime.store import ledger
+from integration_project.runtime.store import deliveries, ledger
+from tests.e2e.test_customer_flow import billing_customers
 from tests.seeds import crm_parked
 
 FLOW = "customer_crm_to_billing"
@@ -96,3 +97,36 @@ def test_faults_on_both_ends_reach_the_same_end_state(sandbox, business_env, mon
     assert result.success and retries > 0
     held = billing_ids(sandbox)
     assert set(held) == expected(sandbox) and max(held.values()) == 1
+
+
+def test_a_consumer_that_is_down_stops_the_run_at_the_sends_in_flight(sandbox, business_env, monkeypatch):
+    """Billing answers only 500s: the run fails once the sends in flight have used their retries,
+    without marking the rest of the changes pending; the next run delivers every change once."""
+    monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", business_env["INTEGRATIONS_DATABASE_URL"] + ".down")
+    store = Store(os.environ["INTEGRATIONS_DATABASE_URL"])
+    landscape = load_landscape("definitions")
+    job = build_definitions(landscape).resolve_job_def(FLOW)
+
+    def run() -> bool:
+        return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False).success
+
+    assert run()
+    invalid = crm_parked(sandbox.seed_report("crm"))
+    phones = {str(i): f"+49 30 {7_100_000 + i}" for i in range(101, 200) if str(i) not in invalid}
+    phones = dict(list(phones.items())[:30])
+    with httpx.Client(base_url=sandbox.url("crm"), headers={"Authorization": f"Bearer {sandbox.token('crm')}"}) as crm:
+        for contact, phone in phones.items():
+            crm.patch(f"/crm/v3/objects/contacts/{contact}", json={"properties": {"phone": phone}}).raise_for_status()
+    pending_before = len(store.rows(deliveries, system="billing", status="pending"))
+    faults(sandbox, "billing", error_rate=1.0)
+    try:
+        assert not run()
+    finally:
+        faults(sandbox, "billing")
+    window = 2 * landscape.systems["billing"].api.concurrency  # what deliver keeps submitted at most
+    assert 0 < len(store.rows(deliveries, system="billing", status="pending")) - pending_before <= window
+
+    assert run()
+    held = billing_customers(sandbox)
+    assert {c["metadata"]["crm_contact_id"]: c["phone"] for c in held if c["metadata"]["crm_contact_id"] in phones} == phones
+    assert max(billing_ids(sandbox).values()) == 1
