@@ -160,7 +160,7 @@ def _before_sleep(state) -> None:
 # transient failures (TransientError) retried with backoff, Retry-After honoured: every call, and
 # the writes that are safe to repeat
 retry_transient = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
-                  stop=stop_after_attempt(ATTEMPTS), reraise=True, before_sleep=_before_sleep)
+                        stop=stop_after_attempt(ATTEMPTS), reraise=True, before_sleep=_before_sleep)
 
 
 def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
