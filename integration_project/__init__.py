@@ -17,6 +17,7 @@ from integration_project.model import (
     Binding,
     DataObject,
     Flow,
+    Ingest,
     Landscape,
     System,
     Volume,
@@ -45,7 +46,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow",
+    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow", "Ingest",
     "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
     "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
     "SystemComponent", "system_definitions",

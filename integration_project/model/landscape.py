@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import networkx as nx
@@ -34,15 +35,70 @@ class Location:
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
+def _owners(*groups: list[str]) -> list[str]:
+    """Owners in order of appearance, each once."""
+    return list(dict.fromkeys(o for group in groups for o in group))
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """Records of one object moving from its source of truth into the hub: the first leg of every
+    flow of the object, and the only leg of an object nobody consumes yet."""
+
+    object: DataObject
+    source: System
+    binding: Binding
+
+    @property
+    def name(self) -> str:
+        """Its job and dead-letter flow name, e.g. invoice_billing_to_hub."""
+        return f"{self.object.name}_{self.source.name}_to_hub"
+
+    @property
+    def cursor_key(self) -> str:
+        """Where the hub keeps how far it has read the source, e.g. billing/invoice."""
+        return f"{self.source.name}/{self.object.name}"
+
+    @property
+    def inbound_refs(self) -> dict[str, str]:
+        """References the source writes in its own ids (field -> object): those of objects the
+        source receives from us, e.g. a billing invoice names a billing customer."""
+        consumed = {b.object for b in self.source.bindings if b.role == "consumer"}
+        return {f: target for f, target in self.object.references.items() if target in consumed}
+
+    @property
+    def owners(self) -> list[str]:
+        """Who hears about it: the source system's owners, then the object's steward."""
+        return _owners(self.source.owners, [self.object.owner])
+
+    @property
+    def events(self) -> list[str]:
+        """The webhook event types that announce a change of this object at its source."""
+        return self.binding.events
+
+
 @dataclass(frozen=True)
 class Flow:
     """Records of one object moving from its source of truth, through the hub, to one consumer."""
 
-    object: DataObject
-    source: System
-    source_binding: Binding
+    ingest: Ingest
     consumer: System
     binding: Binding
+
+    @property
+    def object(self) -> DataObject:
+        """The object that moves."""
+        return self.ingest.object
+
+    @property
+    def source(self) -> System:
+        """The object's source of truth."""
+        return self.ingest.source
+
+    @property
+    def source_binding(self) -> Binding:
+        """How the source holds the object."""
+        return self.ingest.binding
 
     @property
     def name(self) -> str:
@@ -53,6 +109,15 @@ class Flow:
     def mode(self) -> str:
         """realtime or batch, as the consumer binding declares."""
         return self.binding.mode
+
+    @property
+    def owners(self) -> list[str]:
+        """Who hears about it: the consumer's owners, the source's, then the object's steward."""
+        return _owners(self.consumer.owners, self.source.owners, [self.object.owner])
+
+    def admits(self, record: dict[str, Any]) -> bool:
+        """True when a canonical record passes the consumer binding's `where` filter."""
+        return all(str(record.get(f)) in allowed for f, allowed in self.binding.where.items())
 
 
 @dataclass
@@ -74,14 +139,25 @@ class Landscape:
             for binding in system.bindings:
                 yield system, binding
 
+    def ingests(self) -> dict[str, Ingest]:
+        """The source -> hub leg of each object that has exactly one source of truth, by object."""
+        legs = {}
+        for name, obj in self.objects.items():
+            if found := self.source_of(name):
+                legs[name] = Ingest(obj, *found)
+        return legs
+
     def flows(self) -> list[Flow]:
         """One flow per consumer binding of an object that has a source of truth."""
-        flows = []
-        for system, binding in self.bindings():
-            source = self.source_of(binding.object)
-            if binding.role == "consumer" and source and binding.object in self.objects:
-                flows.append(Flow(self.objects[binding.object], *source, system, binding))
-        return flows
+        legs = self.ingests()
+        return [Flow(legs[b.object], system, b) for system, b in self.bindings()
+                if b.role == "consumer" and b.object in legs]
+
+    def leg(self, name: str) -> Ingest | Flow | None:
+        """The leg (an ingest or a flow) of this name, as the DLQ and the ledger name it."""
+        legs: dict[str, Ingest | Flow] = {i.name: i for i in self.ingests().values()}
+        legs.update((f.name, f) for f in self.flows())
+        return legs.get(name)
 
     def where(self, declaration: str, field_path: str = "") -> str:
         """'path:line' of a declaration's field, or '<unknown>'."""
