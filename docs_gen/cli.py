@@ -51,10 +51,20 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="Load this module's Definitions instead of the workspace.")(fn)
 
 
-def landscape(module: str | None, workspace: Path) -> nx.MultiDiGraph:
-    """Load the code location and build its graph."""
+def landscape(module: str | None, workspace: Path, dagster_home: Path | None = None) -> nx.MultiDiGraph:
+    """Load the code location and build its graph (with what the instance at `dagster_home` observed)."""
     defs, origin = load_definitions(module, workspace)
-    return build_graph(defs, origin)
+    if dagster_home is None:
+        return build_graph(defs, origin)
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return build_graph(defs, origin, instance)
+
+
+def observed_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--dagster-home: the instance whose observations (assessments) the pages show."""
+    return click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False, exists=True),
+                        envvar="DAGSTER_HOME", default=None, show_envvar=True,
+                        help="Show what this Dagster instance observed (the latest `integrations assess`).")(fn)
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
@@ -72,10 +82,12 @@ def docs() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html", show_default=True)
 @click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True, help="Base URL of the Dagster UI.")
+@observed_option
 @handled
-def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url: str) -> None:
+def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url: str,
+          dagster_home: Path | None) -> None:
     """Build the static site (or a Markdown tree for MkDocs/TechDocs)."""
-    result = site.build(landscape(module, workspace), out, fmt, dagster_url)
+    result = site.build(landscape(module, workspace, dagster_home), out, fmt, dagster_url)
     click.echo(f"built {result.pages} pages and {result.diagrams} diagrams in {result.seconds:.1f} s "
                f"(layout {result.layout_seconds:.1f} s) into {out}; fingerprint {result.fingerprint[:12]}")
     for error in result.layout_errors:
@@ -88,11 +100,13 @@ def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--build/--no-build", "rebuild", default=True, help="Build before serving.")
 @click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True)
+@observed_option
 @handled
-def serve(module: str | None, workspace: Path, out: Path, port: int, rebuild: bool, dagster_url: str) -> None:
+def serve(module: str | None, workspace: Path, out: Path, port: int, rebuild: bool, dagster_url: str,
+          dagster_home: Path | None) -> None:
     """Serve the site on 127.0.0.1."""
     if rebuild:
-        site.build(landscape(module, workspace), out, "html", dagster_url)
+        site.build(landscape(module, workspace, dagster_home), out, "html", dagster_url)
     try:
         server = publish.serve(out, port=port)
     except OSError as exc:

@@ -340,9 +340,21 @@ class GraphBuilder:
                 self.edge(nid, self.node("flow", flow.strip()), "runs_flow")
 
 
-def build_graph(defs: dg.Definitions, origin: str = "") -> nx.MultiDiGraph:
-    """The landscape graph of one loaded Definitions."""
-    return GraphBuilder().add(defs, origin)
+OBSERVED = "assessment"  # the node attribute filled from the instance's observations, not the Definitions
+
+
+def build_graph(defs: dg.Definitions, origin: str = "", instance: dg.DagsterInstance | None = None
+                ) -> nx.MultiDiGraph:
+    """The landscape graph of one loaded Definitions; with an instance, each asset also shows the
+    latest assessment observed there (`integrations assess` records it; observed, not defined)."""
+    g = GraphBuilder().add(defs, origin)
+    if instance is not None:
+        for _, attrs in nodes(g, "asset"):
+            records = instance.fetch_observations(dg.AssetKey(attrs["key"]), limit=1).records
+            observation = records[0].event_log_entry.asset_observation if records else None
+            if observation is not None and (found := _json(observation.metadata.get(c.ASSESSMENT))):
+                attrs["assessment"] = found
+    return g
 
 
 def to_json(g: nx.MultiDiGraph) -> dict[str, Any]:
@@ -362,6 +374,8 @@ def fingerprint(g: nx.MultiDiGraph) -> str:
     """A sha256 of the graph's content; it changes exactly when the Definitions' docs would."""
     data = to_json(g)
     data["graph"] = {}  # where the Definitions were loaded from is not part of what they say
+    for node in data["nodes"]:
+        node.pop(OBSERVED, None)  # what was last observed is not what is defined
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

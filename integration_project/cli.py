@@ -47,7 +47,8 @@ def _register() -> None:
     """Attach each part's commands; each part keeps its commands beside its code."""
     from docs_gen.cli import docs, impact, lint
     from integration_project.launcher import up
-    from integration_project.runtime.cli import assess, dlq
+    from integration_project.orchestration.cli import assess
+    from integration_project.runtime.cli import dlq
     from integration_project.sandbox.cli import sandbox
     from integration_project.webhooks.cli import webhooks
 

@@ -37,3 +37,5 @@ REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)
 TAG_FLOW = "integration/flow"  # the flow name a job, schedule or sensor runs
 TAG_SYSTEM = "integration/system"
 TAG_OBJECT = "integration/object"
+TAG_INBOX = "integration/inbox"  # run tag: "<system>:<first id>:<last id>" of the webhook events it covers
+TAG_FILES = "integration/files"  # run tag: the drop-folder files it was started for, comma-separated

@@ -19,7 +19,7 @@ class Budget:
 
     def __init__(self, vendor: str, per_second: float):
         folder = data_dir() / "budgets"
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{hashlib.sha256(vendor.encode()).hexdigest()[:16]}.slot"
         self.interval = 1.0 / per_second
 

@@ -37,7 +37,7 @@ class Binding(BaseModel):
     object: str
     role: Literal["source", "consumer"]
     purpose: str = Field(description="one sentence: why this binding exists")
-    resource: str | None = Field(None, description="the system's endpoint, table or file pattern")
+    resource: str = Field(description="the system's endpoint, table or file pattern")
     api: Api | None = Field(
         None, description="the channel this binding uses instead of the system's API, e.g. a drop folder "
         "the system's nightly file export lands in (connector csv)")

@@ -7,7 +7,7 @@ from integration_project.model import Flow, Landscape
 from integration_project.orchestration.assets import deliver_asset, ingest_asset, reconciliation_check
 from integration_project.orchestration.instance import executor
 from integration_project.orchestration.resources import HubStore
-from integration_project.orchestration.specs import ObjectSpecs, consumer_key, object_specs
+from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key, object_specs
 from integration_project.orchestration.sensors import change_sensors, failure_sensor
 
 RECONCILE_CRON = "0 6 * * *"
@@ -19,11 +19,11 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
     every = _all_specs(landscape)
     flows = [f for specs in every for f in specs.live_flows]
     # an object nobody consumes yet is still brought into the hub (assessed, checked, kept)
-    hub_only = {s.ingest_flow: s for s in every if s.ingestible and not s.live_flows}
+    hub_only = {s.ingest.name: s for s in every if s.ingestible and not s.live_flows}
     ingest_jobs = {name: dg.define_asset_job(name, selection=dg.AssetSelection.assets(
         s.source_spec.key, s.hub_spec.key), tags={c.TAG_FLOW: name},
         description=f"{s.obj.name}: {s.source.title} -> hub.") for name, s in hub_only.items()}
-    reconciles = {f.name: reconciliation_check(f, landscape) for f in flows}
+    reconciles = {f.name: reconciliation_check(f) for f in flows}
     jobs = {f.name: _job(f, reconciles[f.name]) for f in flows}
     reconcile_jobs = [
         dg.define_asset_job(f"reconcile_{f.name}", selection=dg.AssetSelection.checks(reconciles[f.name]),
@@ -47,7 +47,7 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
                               execution_timezone=binding.timezone, tags={c.TAG_FLOW: name},
                               default_status=dg.DefaultScheduleStatus.RUNNING,
                               description=f"Batch run of {name}: {binding.purpose}")
-        for name, s in hub_only.items() if (binding := landscape.source_of(s.obj.name)[1]).cron
+        for name, s in hub_only.items() if (binding := s.ingest.binding).cron
     ]
     sensors = change_sensors(flows, jobs)
     return dg.Definitions.merge(
@@ -63,7 +63,7 @@ def system_definitions(landscape: Landscape, system: str) -> dg.Definitions:
     assets: list = []
     for specs in _all_specs(landscape):
         if specs.source.name == system:
-            assets += [ingest_asset(specs, landscape)] if specs.ingestible else [specs.source_spec, specs.hub_spec]
+            assets += [ingest_asset(specs)] if specs.ingestible else [specs.source_spec, specs.hub_spec]
         for flow_name, spec in specs.consumer_specs.items():
             if spec.group_name == system:
                 flow = next((f for f in specs.live_flows if f.name == flow_name), None)
@@ -72,12 +72,11 @@ def system_definitions(landscape: Landscape, system: str) -> dg.Definitions:
 
 
 def _all_specs(landscape: Landscape) -> list[ObjectSpecs]:
-    return [object_specs(landscape, o) for o in landscape.objects.values()]
+    return [object_specs(landscape, leg) for leg in landscape.ingests().values()]
 
 
 def _job(flow: Flow, reconcile: dg.AssetChecksDefinition):
-    keys = [dg.AssetKey([flow.source.name, flow.object.name]), dg.AssetKey(["hub", flow.object.name]),
-            consumer_key(flow)]
+    keys = [dg.AssetKey([flow.source.name, flow.object.name]), hub_key(flow.object.name), consumer_key(flow)]
     return dg.define_asset_job(
         flow.name, selection=dg.AssetSelection.assets(*keys) - dg.AssetSelection.checks(reconcile),
         tags={c.TAG_FLOW: flow.name},

@@ -1,9 +1,9 @@
-"""Dagster resources: the hub store."""
-
+"""Dagster resources: the hub store (and the webhook inbox kept in the same database)."""
 
 import dagster as dg
 
 from integration_project.runtime import Store
+from integration_project.webhooks.inbox import Inbox
 
 
 class HubStore(dg.ConfigurableResource):
@@ -14,3 +14,7 @@ class HubStore(dg.ConfigurableResource):
     def open(self) -> Store:
         """A store bound to the configured database."""
         return Store(self.url)
+
+    def inbox(self) -> Inbox:
+        """The webhook inbox in the configured database (close it after use)."""
+        return Inbox(self.url)

@@ -16,12 +16,10 @@ from integration_project.connectors import DropFolder, connect, connector_class
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.resources import HubStore
 from integration_project.runtime import alert
-from integration_project.webhooks import Inbox
+from integration_project.runtime.events import Covered
 
 SENSOR_INTERVAL_SECONDS = 4  # the sensor daemon loops every 5 s; 5 exactly would skip ticks
 BATCH = 1000  # inbox events covered by one run at most
-TAG_INBOX = "integration/inbox"  # "<system>:<first id>:<last id>" of the events a run covers
-TAG_FILES = "integration/files"  # the drop-folder files a run was started for, comma-separated
 
 
 def change_sensors(flows: list[Flow], jobs: dict[str, Any]) -> list[dg.SensorDefinition]:
@@ -30,7 +28,7 @@ def change_sensors(flows: list[Flow], jobs: dict[str, Any]) -> list[dg.SensorDef
     sensors, polled = [], defaultdict(list)
     for flow in (f for f in flows if f.mode == "realtime"):
         cls = connector_class(flow.source, flow.source_binding)
-        if flow.source.webhook and flow.source_binding.events:
+        if flow.source.webhook and flow.ingest.events:
             sensors.append(_inbox_sensor(flow, jobs[flow.name]))
         elif cls is not None and issubclass(cls, DropFolder):
             sensors.append(_file_sensor(flow, jobs[flow.name]))
@@ -39,33 +37,20 @@ def change_sensors(flows: list[Flow], jobs: dict[str, Any]) -> list[dg.SensorDef
     return [*sensors, *(_polling_sensor(group, jobs) for group in polled.values())]
 
 
-def covered_events(tags: dict[str, str]) -> tuple[str, int, int] | None:
-    """The inbox range a run was started for, from its tags."""
-    if TAG_INBOX not in tags:
-        return None
-    system, first, last = tags[TAG_INBOX].rsplit(":", 2)
-    return system, int(first), int(last)
-
-
-def mark_events_processed(inbox: Inbox, tags: dict[str, str], event_types: list[str]) -> int:
-    """After the source's changes are committed, mark the inbox events the run covered."""
-    covered = covered_events(tags)
-    if covered is None:
-        return 0
-    system, first, last = covered
-    rows = inbox.pending(system, after_id=first - 1, limit=last - first + 1)
-    return inbox.mark_processed(r.id for r in rows if r.id <= last and r.event_type in event_types)
-
-
 def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
-    system, events = flow.source.name, set(flow.source_binding.events)
+    leg = flow.ingest
+    system, events = leg.source.name, set(leg.events)
 
-    def evaluate(context: dg.SensorEvaluationContext):
+    @dg.sensor(name=f"{flow.name}_sensor", job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description=f"Runs {flow.name} for new {leg.source.title} webhook events "
+                           f"({', '.join(sorted(events))}); one run covers every new event.")
+    def evaluate(context: dg.SensorEvaluationContext, hub_store: HubStore):
         if context.cursor is None:  # a new deployment syncs at once, then follows the events
             context.update_cursor("0")
             return dg.RunRequest(run_key=f"{flow.name}:initial", tags={c.TAG_FLOW: flow.name})
         after = int(context.cursor)
-        inbox = Inbox()
+        inbox = hub_store.inbox()
         try:
             rows = inbox.pending(system, after_id=after, limit=BATCH)
         finally:
@@ -76,16 +61,11 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
         relevant = [r for r in rows if r.event_type in events]
         if not relevant:
             return dg.SkipReason(f"{len(rows)} {system} event(s), none about {flow.object.name}")
-        first, last = relevant[0].id, relevant[-1].id
-        return dg.RunRequest(run_key=f"{flow.name}:{first}-{last}",
-                             tags={c.TAG_FLOW: flow.name, TAG_INBOX: f"{system}:{first}:{last}"})
+        covered = Covered(system, relevant[0].id, relevant[-1].id)
+        return dg.RunRequest(run_key=f"{flow.name}:{covered.first}-{covered.last}",
+                             tags={c.TAG_FLOW: flow.name, c.TAG_INBOX: str(covered)})
 
-    return dg.SensorDefinition(
-        name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Runs {flow.name} for new {flow.source.title} webhook events "
-                    f"({', '.join(sorted(events))}); one run covers every new event.",
-    )
+    return evaluate
 
 
 def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
@@ -105,7 +85,7 @@ def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
             return dg.SkipReason(f"no new {flow.source.name} file after {context.cursor}")
         context.update_cursor(names[-1])
         return dg.RunRequest(run_key=f"{flow.name}:{names[0]}..{names[-1]}",
-                             tags={c.TAG_FLOW: flow.name, TAG_FILES: ",".join(names)[:1000]})
+                             tags={c.TAG_FLOW: flow.name, c.TAG_FILES: ",".join(names)[:1000]})
 
     return dg.SensorDefinition(
         name=f"{flow.name}_sensor", job=job, evaluation_fn=evaluate,
@@ -118,33 +98,33 @@ def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
 def _polling_sensor(group: list[Flow], jobs: dict[str, Any]) -> dg.SensorDefinition:
     """One sensor for an object's polled flows: when the source has changes after the hub's cursor,
     each flow gets a run (the first to ingest moves the cursor; the others still deliver)."""
-    source, binding, obj = group[0].source, group[0].source_binding, group[0].object
+    leg = group[0].ingest
 
-    def evaluate(context: dg.SensorEvaluationContext):
-        since = HubStore().open().cursor(f"{source.name}/{obj.name}")
-        connector = connect(source, binding)
+    @dg.sensor(name=f"{leg.object.name}_{leg.source.name}_poll_sensor", jobs=[jobs[f.name] for f in group],
+               minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
+               description=f"Polls {leg.source.title} for {leg.object.name} changes and runs "
+                           f"{', '.join(f.name for f in group)}.")
+    def evaluate(context: dg.SensorEvaluationContext, hub_store: HubStore):
+        since = hub_store.open().cursor(leg.cursor_key)
+        connector = connect(leg.source, leg.binding)
         try:
-            page = next(iter(connector.pages(binding.resource, since=since)), None)
+            page = next(iter(connector.pages(leg.binding.resource, since=since)), None)
         except Exception as exc:  # an unreachable source is a skipped tick, not a crashed sensor
-            return dg.SkipReason(f"{source.name} unreachable: {type(exc).__name__}")
+            return dg.SkipReason(f"{leg.source.name} unreachable: {type(exc).__name__}")
         finally:
             connector.close()
         if page is None or not page.records or (since is not None and page.cursor == since):
-            return dg.SkipReason(f"no change in {source.name} since {since}")
+            return dg.SkipReason(f"no change in {leg.source.name} since {since}")
         return [dg.RunRequest(run_key=f"{f.name}:{since}:{page.cursor}", job_name=f.name,
                               tags={c.TAG_FLOW: f.name}) for f in group]
 
-    return dg.SensorDefinition(
-        name=f"{obj.name}_{source.name}_poll_sensor", jobs=[jobs[f.name] for f in group], evaluation_fn=evaluate,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Polls {source.title} for {obj.name} changes and runs {', '.join(f.name for f in group)}.",
-    )
+    return evaluate
 
 
 def failure_sensor(landscape: Landscape) -> dg.SensorDefinition:
     """Alerts the flow's owners when one of its runs fails."""
-    owners = {f.name: list(dict.fromkeys([*f.consumer.owners, *f.source.owners, f.object.owner]))
-              for f in landscape.flows()}
+    owners = {leg.name: leg.owners for leg in landscape.ingests().values()}
+    owners.update((f.name, f.owners) for f in landscape.flows())
 
     @dg.run_failure_sensor(name="alert_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING,
                            minimum_interval_seconds=SENSOR_INTERVAL_SECONDS)

@@ -12,9 +12,8 @@ import dagster as dg
 
 from integration_project import contract as c
 from integration_project.connectors import can_extract, is_live
-from integration_project.model import DataObject, Flow, Landscape, System
+from integration_project.model import DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
-from integration_project.runtime.assess import latest_summary
 
 HUB = "hub"
 DOCS_URL_ENV = "INTEGRATIONS_DOCS_URL"  # where the generated docs are published
@@ -24,12 +23,6 @@ def docs_url(key: dg.AssetKey) -> str:
     """The asset's page in the generated docs: `<docs base URL>/assets/<key path>.html`."""
     base = os.environ.get(DOCS_URL_ENV, "http://127.0.0.1:8000").rstrip("/")
     return f"{base}/assets/{'/'.join(key.path)}.html"
-
-
-def source_key(obj: str, landscape: Landscape) -> dg.AssetKey:
-    """The key of an object's source-of-truth asset."""
-    system, _ = landscape.source_of(obj)
-    return dg.AssetKey([system.name, obj])
 
 
 def hub_key(obj: str) -> dg.AssetKey:
@@ -46,8 +39,7 @@ def consumer_key(flow: Flow) -> dg.AssetKey:
 class ObjectSpecs:
     """The specs of one object's three layers, and which of them a runtime materializes."""
 
-    obj: DataObject
-    source: System
+    ingest: Ingest
     source_spec: dg.AssetSpec
     hub_spec: dg.AssetSpec
     consumer_specs: dict[str, dg.AssetSpec]  # flow name -> spec
@@ -55,14 +47,19 @@ class ObjectSpecs:
     ingestible: bool  # a connector reads the source: source and hub are materialized
 
     @property
-    def ingest_flow(self) -> str:
-        """The name of the source -> hub step, e.g. ticket_support_to_hub (its job and DLQ flow)."""
-        return f"{self.obj.name}_{self.source.name}_to_hub"
+    def obj(self) -> DataObject:
+        """The object of the three layers."""
+        return self.ingest.object
+
+    @property
+    def source(self) -> System:
+        """The object's source of truth."""
+        return self.ingest.source
 
 
-def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
+def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     """Specs for one object: `<sot>/<object>`, `hub/<object>`, `<consumer>/<object>` each."""
-    source, source_binding = landscape.source_of(obj.name)
+    obj, source, source_binding = leg.object, leg.source, leg.binding
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
     live = [f for f in flows if is_live(f)]
     flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
@@ -77,9 +74,7 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
                   c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
-                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events}),
-                  **({c.ASSESSMENT: dg.MetadataValue.json(assessed)}
-                     if (assessed := latest_summary(source.name, obj.name)) else {})},
+                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
@@ -112,7 +107,7 @@ def object_specs(landscape: Landscape, obj: DataObject) -> ObjectSpecs:
     def with_docs(spec: dg.AssetSpec) -> dg.AssetSpec:
         return spec.merge_attributes(metadata={c.DOCS_URL: dg.MetadataValue.url(docs_url(spec.key))})
 
-    return ObjectSpecs(obj, source, with_docs(source_spec), with_docs(hub_spec),
+    return ObjectSpecs(leg, with_docs(source_spec), with_docs(hub_spec),
                        {name: with_docs(spec) for name, spec in consumer_specs.items()}, live, ingestible)
 
 

@@ -120,15 +120,12 @@ def save(report: dict[str, Any]) -> Path:
     return path
 
 
-def latest_summary(system: str, obj: str) -> dict[str, Any] | None:
-    """The latest assessment's counts (no example values), for asset metadata and the docs; None if never run."""
-    path = report_path(system, obj)
-    if not path.exists():
-        return None
-    report = json.loads(path.read_text())
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's counts without example values, for Dagster and the docs."""
     return {
-        "assessed_at": report["assessed_at"], "records": report["records"],
-        "invalid_records": report["invalid_records"], "changed_records": report["changed_records"],
+        "assessed_at": report.get("assessed_at") or datetime.now(UTC).isoformat(timespec="seconds"),
+        "records": report["records"], "invalid_records": report["invalid_records"],
+        "changed_records": report["changed_records"],
         "duplicate_groups": {key: len(groups) for key, groups in report["duplicates"].items()},
         "rules": report["rules"],
         "fields": {name: {k: f[k] for k in ("invalid", "missing", "changed", "padded", "repeated")}

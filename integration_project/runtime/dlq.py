@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,11 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from integration_project.connectors import connect, is_live
+from integration_project.connectors import Connector, connect, is_live
 from integration_project.errors import ConnectorError
-from integration_project.model import Flow, Landscape, System
-from integration_project.model.binding import Binding
-from integration_project.model.data_object import DataObject
+from integration_project.model import Binding, Flow, Ingest, Landscape, System
 from integration_project.model.mapping import to_canonical, to_system
 from integration_project.runtime.engine import Stats, commit, deliver, reason
 from integration_project.runtime.store import Store, dlq, hub_records, now
@@ -51,19 +50,13 @@ def entries(store: Store, f: Filters) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(q).mappings().all()]
 
 
-def _ingest_flows(landscape: Landscape) -> dict[str, tuple[System, Binding, DataObject]]:
-    found = {}
-    for obj in landscape.objects.values():
-        if source := landscape.source_of(obj.name):
-            found[f"{obj.name}_{source[0].name}_to_hub"] = (*source, obj)
-    return found
-
-
 def _ends(landscape: Landscape, flow: str) -> tuple[str, str]:
-    if hit := _ingest_flows(landscape).get(flow):
-        return hit[0].name, "hub"
-    consumer = next(f for f in landscape.flows() if f.name == flow)
-    return "hub", consumer.consumer.name
+    leg = landscape.leg(flow)
+    if isinstance(leg, Ingest):
+        return leg.source.name, "hub"
+    if isinstance(leg, Flow):
+        return "hub", leg.consumer.name
+    raise LookupError(f"no flow {flow!r} in the landscape")
 
 
 def discard(landscape: Landscape, store: Store, rows: list[dict[str, Any]], who: str) -> int:
@@ -78,37 +71,41 @@ def discard(landscape: Landscape, store: Store, rows: list[dict[str, Any]], who:
     return len(rows)
 
 
+Connect = Callable[[System, Binding], Connector]
+
+
 def replay(landscape: Landscape, store: Store, rows: list[dict[str, Any]],
-           dry_run: bool = False) -> list[dict[str, Any]]:
+           dry_run: bool = False, connect: Connect = connect) -> list[dict[str, Any]]:
     """Send entries again through validation and the idempotent load; say what happened to each.
 
-    A record rejected by validation is read again from its source (it may have been fixed there);
-    one rejected by a consumer, or waiting for a prerequisite, is delivered from the hub again.
+    A record rejected by validation is read again from its source (it may have been fixed there)
+    and committed by its leg's rules, as a run would; one rejected by a consumer, or waiting for a
+    prerequisite, is delivered from the hub again.
     """
     run_id = f"replay-{int(time.time())}"
-    ingest_flows = _ingest_flows(landscape)
-    consumer_flows = {f.name: f for f in landscape.flows()}
     by_flow: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_flow[row["flow"]].append(row)
     report: list[dict[str, Any]] = []
     touched: set[str] = set()  # objects whose consumers must be brought up to date
     for flow_name, group in by_flow.items():
-        if flow_name in ingest_flows:
-            source, binding, obj = ingest_flows[flow_name]
-            report += _replay_source(source, binding, obj, store, group, run_id, dry_run)
-            touched.add(obj.name)
-        else:
-            flow = consumer_flows[flow_name]
-            report += [_preview(flow, store, row) if dry_run else {"id": row["id"], "flow": flow_name,
+        leg = landscape.leg(flow_name)
+        if isinstance(leg, Ingest):
+            report += _replay_source(leg, store, group, run_id, dry_run, connect)
+            touched.add(leg.object.name)
+        elif isinstance(leg, Flow):
+            report += [_preview(leg, store, row) if dry_run else {"id": row["id"], "flow": flow_name,
                        "record_id": row["record_id"], "action": "deliver"} for row in group]
             if not dry_run:
-                _deliver(flow, store, run_id)
+                _deliver(leg, store, run_id, connect)
+        else:
+            report += [{"id": row["id"], "flow": flow_name, "record_id": row["record_id"], "action": "none",
+                        "detail": f"no flow {flow_name!r} in the landscape; discard it"} for row in group]
     if not dry_run:
-        for flow in consumer_flows.values():
+        for flow in landscape.flows():
             if flow.object.name in touched and is_live(flow):
                 try:
-                    _deliver(flow, store, run_id)
+                    _deliver(flow, store, run_id, connect)
                 except ConnectorError as exc:  # one unreachable consumer does not stop the others
                     report.append({"id": 0, "flow": flow.name, "record_id": None, "action": "deliver",
                                    "detail": f"{flow.consumer.name} not reached: {exc}"})
@@ -118,10 +115,11 @@ def replay(landscape: Landscape, store: Store, rows: list[dict[str, Any]],
     return report
 
 
-def _replay_source(source: System, binding: Binding, obj: DataObject, store: Store,
-                   rows: list[dict[str, Any]], run_id: str, dry_run: bool) -> list[dict[str, Any]]:
+def _replay_source(leg: Ingest, store: Store, rows: list[dict[str, Any]], run_id: str, dry_run: bool,
+                   connect: Connect) -> list[dict[str, Any]]:
+    binding, obj = leg.binding, leg.object
     ids = {r["record_id"] for r in rows if r["record_id"]}
-    connector = connect(source, binding)
+    connector = connect(leg.source, binding)
     try:
         current = connector.fetch(binding.resource, binding.mapping[obj.identity_key], ids)
     finally:
@@ -132,7 +130,7 @@ def _replay_source(source: System, binding: Binding, obj: DataObject, store: Sto
         item = {"id": row["id"], "flow": row["flow"], "record_id": row["record_id"]}
         raw = by_id.get(row["record_id"] or "")
         if raw is None:
-            out.append({**item, "action": "none", "detail": f"not found in {source.name}; discard it"})
+            out.append({**item, "action": "none", "detail": f"not found in {leg.source.name}; discard it"})
             continue
         try:
             canonical = obj.model.model_validate(to_canonical(raw, binding.mapping)).model_dump(mode="json")
@@ -141,7 +139,7 @@ def _replay_source(source: System, binding: Binding, obj: DataObject, store: Sto
             continue
         out.append({**item, "action": "ingest", "record": canonical})
     if not dry_run and by_id:
-        commit(list(by_id.values()), source.name, binding, obj, store, run_id, Stats())
+        commit(list(by_id.values()), leg, store, run_id, Stats())
     return out
 
 
@@ -152,7 +150,7 @@ def _preview(flow: Flow, store: Store, row: dict[str, Any]) -> dict[str, Any]:
             "payload": payload}
 
 
-def _deliver(flow: Flow, store: Store, run_id: str) -> None:
+def _deliver(flow: Flow, store: Store, run_id: str, connect: Connect) -> None:
     connector = connect(flow.consumer, flow.binding)
     try:
         deliver(connector, flow, store, run_id)

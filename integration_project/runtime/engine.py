@@ -16,7 +16,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from integration_project.connectors import Connector, Page
 from integration_project.connectors.http import ATTEMPTS
 from integration_project.errors import PermanentError, TransientError
-from integration_project.model import DataObject, Flow
+from integration_project.model import DataObject, Flow, Ingest
 from integration_project.model.binding import Binding
 from integration_project.model.mapping import canonical_json, canonical_mapper, content_hash, text_hash, to_system
 from integration_project.runtime.store import HubRecord, Store
@@ -117,32 +117,29 @@ def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[
     store.claim_keys(conn, obj.name, key, claims, holders=in_hub)
 
 
-def ingest(connector: Connector, source: str, binding: Binding, obj: DataObject, store: Store,
-           run_id: str, inbound_refs: dict[str, str] | None = None) -> Stats:
-    """Pull the source's changes since the cursor into the hub; invalid records go to the DLQ.
-
-    `inbound_refs` (field -> object) are references written in the source's own ids (a billing
-    invoice names a billing customer): they are translated back to canonical ids through what
-    we delivered to the source, and a record whose reference we cannot translate is parked.
-    """
-    stats, cursor_key = Stats(), f"{source}/{obj.name}"
-    pages = prefetched(connector.pages(binding.resource, since=store.cursor(cursor_key)))
+def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stats:
+    """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ."""
+    stats = Stats()
+    pages = prefetched(connector.pages(leg.binding.resource, since=store.cursor(leg.cursor_key)))
     with store.engine.connect() as conn:  # one connection for every page; a transaction each
         for page in pages:
-            commit(page.records, source, binding, obj, store, run_id, stats, inbound_refs,
-                   cursor=(cursor_key, page.cursor) if page.cursor is not None else None, conn=conn)
+            commit(page.records, leg, store, run_id, stats, cursor=page.cursor, conn=conn)
     return stats
 
 
-def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, store: Store,
-           run_id: str, stats: Stats, inbound_refs: dict[str, str] | None = None,
-           cursor: tuple[str, str] | None = None, conn: Connection | None = None) -> None:
-    """Validate raw records and commit the valid ones, the rejects and the cursor in one transaction
-    (on `conn` if given)."""
-    flow = f"{obj.name}_{source}_to_hub"
+def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: Stats,
+           cursor: str | None = None, conn: Connection | None = None) -> None:
+    """Validate raw records of a leg's source and commit the valid ones, the rejects and the cursor
+    in one transaction (on `conn` if given).
+
+    References the source writes in its own ids (`leg.inbound_refs`: a billing invoice names a
+    billing customer) are translated back to canonical ids through what we delivered to the
+    source; a record whose reference we cannot translate is parked.
+    """
+    obj, source = leg.object, leg.source.name
     stats.read += len(records)
-    valid, rejects = canonicalize(records, binding.mapping, obj)
-    for field, target in (inbound_refs or {}).items():
+    valid, rejects = canonicalize(records, leg.binding.mapping, obj)
+    for field, target in leg.inbound_refs.items():
         ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
                                                  if r.data.get(field) is not None})
         for rid, rec in list(valid.items()):
@@ -172,16 +169,16 @@ def commit(records: list[dict], source: str, binding: Binding, obj: DataObject, 
         stats.unchanged += len(valid) - len(new) - len(changed)
         parked = [(None if rid is None else str(rid), raw, why) for raw, rid, why in rejects]
         # the records gone through close their open entries; the rejects are parked (one SELECT)
-        stats.new_rejects += store.dead_letter_many(conn, flow=flow, obj=obj.name, stage="validate",
+        stats.new_rejects += store.dead_letter_many(conn, flow=leg.name, obj=obj.name, stage="validate",
                                                     run_id=run_id, entries=parked, resolved=valid)
         # a ledger row per transfer: each record ingested, then each parked
-        store.record_page(conn, run_id=run_id, flow=flow, obj=obj.name, from_system=source, to_system="hub",
+        store.record_page(conn, run_id=run_id, flow=leg.name, obj=obj.name, from_system=source, to_system="hub",
                           transfers=[*((r.record_id, "ingested", f"{r.record_id}:{r.content_hash}")
                                        for r in (*new, *changed)),
                                      *((rid, "dead_lettered", None) for rid, _, _ in parked)])
         if cursor is not None:  # the same transaction as the records it covers
-            store.set_cursor(conn, *cursor)
-            stats.cursor = cursor[1]
+            store.set_cursor(conn, leg.cursor_key, cursor)
+            stats.cursor = cursor
 
 
 def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: str,
@@ -271,7 +268,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
             if failures:
                 break
             stats.read += 1
-            if not all(str(rec.data.get(f)) in allowed for f, allowed in binding.where.items()):
+            if not flow.admits(rec.data):
                 store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
                 stats.skipped += 1
                 continue

@@ -9,7 +9,7 @@ import httpx
 
 from integration_project.connectors.csv import DropFolder
 from integration_project.connectors.sql import Sql
-from integration_project.model import Api
+from integration_project.model import Api, Ingest
 from integration_project.runtime import Store, ingest
 from integration_project.runtime.store import hub_records
 from tests.connectors.conftest import drain
@@ -61,7 +61,7 @@ def test_the_nightly_export_gives_the_hub_the_same_products_as_the_database(sand
             ("db", Sql(erp.api), from_db),
             ("csv", DropFolder(Api(connector="csv", base_url=str(tmp_path / "drop"), version="1")), from_csv)):
         store = Store(f"sqlite:///{tmp_path / name}.sqlite")
-        stats = ingest(connector, "legacy_erp", binding, product, store, run_id=name)
+        stats = ingest(connector, Ingest(product, erp, binding), store, run_id=name)
         connector.close()
         assert stats.rejected == len(set().union(*(sandbox.seed_report("legacy_erp")["problems"][p]
                                                    for p in ("missing_price", "lowercase_status"))))

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from integration_project import build_definitions, load_landscape
 from integration_project.launcher import sandbox_env
-from integration_project.orchestration.sensors import TAG_FILES
+from integration_project.contract import TAG_FILES
 from integration_project.sandbox import Sandbox
 from integration_project.sandbox.testing import free_port_sandbox
 

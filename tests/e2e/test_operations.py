@@ -35,6 +35,9 @@ def cli(*args: str) -> tuple[int, str]:
 
 def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, business_env, tmp_path, monkeypatch):
     monkeypatch.setenv("INTEGRATIONS_DATA_DIR", str(tmp_path / "data"))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     report = sandbox.seed_report("crm")["problems"]
     before = crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json()
     code, out = cli("assess", "crm/customer", "--json")
@@ -53,15 +56,19 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     assert crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json() == before
     assert Store(business_env["INTEGRATIONS_DATABASE_URL"]).rows(hub_records) == []
 
-    # the latest assessment shows in the source asset's metadata and on its docs page (counts only)
+    # the latest assessment is observed on the source asset in the Dagster instance, and shown on
+    # its docs page (counts only); loading the Definitions reads none of it
     defs = build_definitions(load_landscape("definitions"))
-    shown = defs.resolve_assets_def(dg.AssetKey(["crm", "customer"])).specs_by_key[
-        dg.AssetKey(["crm", "customer"])].metadata["integration/assessment"].data
+    assert "integration/assessment" not in defs.resolve_assets_def(dg.AssetKey(["crm", "customer"])).specs_by_key[
+        dg.AssetKey(["crm", "customer"])].metadata
+    instance = dg.DagsterInstance.from_config(str(home))
+    (seen,) = instance.fetch_observations(dg.AssetKey(["crm", "customer"]), limit=1).records
+    shown = seen.event_log_entry.asset_observation.metadata["integration/assessment"].data
     assert shown["invalid_records"] == found["invalid_records"]
     assert {k: shown["fields"]["email"][k] for k in ("invalid", "missing", "changed")} == {
         "invalid": len(report["invalid_email"]), "missing": len(report["missing_email"]), "changed": 0}
     site = tmp_path / "site"
-    build(build_graph(defs, "example"), site, "html")
+    build(build_graph(defs, "example", instance), site, "html")
     page = (site / "assets" / "crm" / "customer.html").read_text()
     assert "Data-quality assessment" in page and f"{found['records']} records" in page
     assert "@" not in page.split("Data-quality assessment")[1].split("</table>")[0]  # no email values

@@ -43,7 +43,7 @@ crm = System(
         Binding(object="customer", role="source", purpose="Sales owns customers.",
                 resource="contacts", mapping={"id": "id", "email": "properties.email"}),
         Binding(object="invoice", role="consumer", purpose="Sales sees invoices.",
-                mode="realtime"),
+                resource="invoices", mode="realtime"),
     ],
 )
 '''
@@ -61,9 +61,11 @@ attributes:
     - object: invoice
       role: source
       purpose: Billing issues invoices.
+      resource: invoices
     - object: customer
       role: consumer
       purpose: Customers need billing accounts.
+      resource: customers
       cron: "0 * * * *"
 '''
 

@@ -22,7 +22,7 @@ def test_a_sound_landscape_loads(landscape_package):
     landscape = load_landscape(landscape_package(crm_py=CRM, billing__defs_yaml=BILLING))
     assert sorted(landscape.systems) == ["billing", "crm"]
     assert [f.name for f in landscape.flows()] == ["invoice_billing_to_crm", "customer_crm_to_billing"]
-    assert landscape.where("system billing", "bindings[1].cron").endswith("billing/defs.yaml:17")
+    assert landscape.where("system billing", "bindings[1].cron").endswith("billing/defs.yaml:19")
 
 
 def test_unknown_object(landscape_package):
@@ -70,9 +70,9 @@ def test_duplicate_names(landscape_package):
 def test_bad_cron_and_timezone(landscape_package):
     bad = BILLING.replace('cron: "0 * * * *"', 'cron: "61 * * * *"\n      timezone: Mars/Olympus')
     found = problems(landscape_package(crm_py=CRM, billing__defs_yaml=bad))
-    assert any(re.search(r"billing/defs\.yaml:17: system billing: bindings\[1\]\.cron: '61 \* \* \* \*' is not a valid cron", p)
+    assert any(re.search(r"billing/defs\.yaml:19: system billing: bindings\[1\]\.cron: '61 \* \* \* \*' is not a valid cron", p)
                for p in found), found
-    assert any(re.search(r"billing/defs\.yaml:18: system billing: bindings\[1\]\.timezone: unknown timezone 'Mars/Olympus'", p)
+    assert any(re.search(r"billing/defs\.yaml:20: system billing: bindings\[1\]\.timezone: unknown timezone 'Mars/Olympus'", p)
                for p in found), found
 
 

@@ -32,16 +32,15 @@ def test_migrations_build_exactly_the_declared_schema(store):
 
 
 def test_commit_writes_records_rejects_and_cursor_together(store):
-    from definitions.objects import customer
     from integration_project import load_landscape
 
-    binding = next(b for b in load_landscape("definitions").systems["crm"].bindings if b.object == "customer")
+    leg = load_landscape("definitions").ingests()["customer"]
     good = {"id": "1", "updatedAt": "2026-01-01T00:00:00Z",
             "properties": {"email": "a@example.com", "firstname": "A", "lastname": "B", "country": "de"}}
     bad = {"id": "2", "updatedAt": "2026-01-01T00:00:00Z",
            "properties": {"email": "not an email", "firstname": "C", "lastname": "D", "country": "FR"}}
     stats = Stats()
-    commit([good, bad], "crm", binding, customer, store, "run-1", stats, cursor=("crm/customer", "42"))
+    commit([good, bad], leg, store, "run-1", stats, cursor="42")
     assert (stats.read, stats.valid, stats.rejected, stats.written) == (2, 1, 1, 1)
     assert store.cursor("crm/customer") == "42"
     assert [r["record_id"] for r in store.rows(hub_records)] == ["1"]
@@ -49,7 +48,7 @@ def test_commit_writes_records_rejects_and_cursor_together(store):
     assert "email" in store.rows(dlq)[0]["reason"] and "not an email" not in store.rows(dlq)[0]["reason"]
 
     again = Stats()
-    commit([good, bad], "crm", binding, customer, store, "run-2", again, cursor=("crm/customer", "43"))
+    commit([good, bad], leg, store, "run-2", again, cursor="43")
     assert (again.written, again.unchanged) == (0, 1)
     assert store.rows(dlq)[0]["attempts"] == 2 and len(store.rows(dlq)) == 1  # one entry, counted twice
 

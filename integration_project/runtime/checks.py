@@ -1,0 +1,175 @@
+"""The rules a run is judged by: validity, the dead-letter queue, schema drift, volume, reconciliation.
+
+Each is a plain function over a leg, a step's figures and the hub store, returning a typed report
+(and alerting the owners when it fails); the Dagster layer only turns reports into check results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from integration_project.connectors import Connector
+from integration_project.model import DataObject, Flow, Ingest
+from integration_project.model.mapping import get_path
+from integration_project.runtime.alerts import alert
+from integration_project.runtime.engine import Stats
+from integration_project.runtime.store import Store, deliveries, dlq, hub_records
+
+
+@dataclass(frozen=True)
+class Validity:
+    """A run's share of new invalid records against the object's limit (blocks the consumers)."""
+
+    read: int
+    new_rejects: int
+    limit: float
+
+    @property
+    def share(self) -> float:
+        """New rejects per record read."""
+        return self.new_rejects / self.read if self.read else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """At most the declared share, and always one: in a real-time run of a handful of records,
+        one bad record is no trend."""
+        return self.new_rejects <= max(self.limit * self.read, 1)
+
+
+def validity(leg: Ingest, stats: Stats) -> Validity:
+    """Judge an ingest on the records it read; only new rejects count (a record already parked and
+    read again is no new problem). Alerts the leg's owners when it fails."""
+    found = Validity(stats.read, stats.new_rejects, leg.object.max_invalid_share)
+    if not found.passed:
+        alert(f"{leg.object.name}: too many invalid records from {leg.source.title}",
+              f"{stats.rejected} of {stats.read} ({found.share:.1%}) failed the canonical model; "
+              f"the limit is {found.limit:.0%}. Consumers were not loaded.", leg.owners)
+    return found
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """What waits in the dead-letter queue for one object, counted by reason."""
+
+    reasons: dict[str, int]
+
+    @property
+    def open(self) -> int:
+        """Entries still open."""
+        return sum(self.reasons.values())
+
+    @property
+    def passed(self) -> bool:
+        """Nothing waits."""
+        return not self.reasons
+
+
+def dead_letters(leg: Ingest, store: Store, parked_now: int) -> DeadLetters:
+    """The object's open entries; alerts the owners when this run parked records."""
+    if parked_now:
+        alert(f"{leg.object.name}: {parked_now} record(s) parked in the dead-letter queue",
+              f"From {leg.source.title}; `integrations dlq list --object {leg.object.name}` shows them.",
+              leg.owners)
+    return DeadLetters(store.open_reasons(leg.object.name))
+
+
+def schema_signature(obj: DataObject) -> list[str]:
+    """The canonical model's columns and types, as compared from run to run."""
+    return sorted(f"{name}:{field.annotation}" for name, field in obj.model.model_fields.items())
+
+
+@dataclass(frozen=True)
+class SchemaDrift:
+    """Columns added to and removed from the canonical model since the last run."""
+
+    added: list[str]
+    removed: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """The model has the columns of the last run."""
+        return not self.added and not self.removed
+
+
+def schema_drift(previous: list[str] | None, current: list[str]) -> SchemaDrift:
+    """Compare this run's signature with the last run's (none yet: no drift)."""
+    old = current if previous is None else previous
+    return SchemaDrift(sorted(set(current) - set(old)), sorted(set(old) - set(current)))
+
+
+@dataclass(frozen=True)
+class VolumeCheck:
+    """A delivery's records against the binding's declared bounds."""
+
+    records: int
+    low: int
+    high: int
+
+    @property
+    def passed(self) -> bool:
+        """Within the bounds."""
+        return self.low <= self.records <= self.high
+
+
+def volume(flow: Flow, stats: Stats) -> VolumeCheck | None:
+    """Judge a delivery's volume (None when the binding declares none); alerts when outside."""
+    bounds = flow.binding.volume
+    if bounds is None:
+        return None
+    found = VolumeCheck(stats.read, bounds.min, bounds.max)
+    if not found.passed:
+        alert(f"{flow.name}: volume outside its bounds", f"{stats.read} changed records "
+              f"this run; expected {bounds.min}..{bounds.max}.", flow.owners)
+    return found
+
+
+def delivered(flow: Flow, stats: Stats) -> None:
+    """Alert the flow's owners when a delivery parked records (rejected, or waiting)."""
+    if stats.rejected or stats.waiting:
+        alert(f"{flow.name}: records parked", f"{stats.rejected} rejected by "
+              f"{flow.consumer.title}, {stats.waiting} waiting for a prerequisite.", flow.owners)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Source, hub and consumer compared by record id; parked records are known differences."""
+
+    source: int
+    hub: int
+    parked: int
+    waiting: int
+    consumer: int
+    missing_in_hub: list[str]
+    missing_in_consumer: list[str]
+    only_in_consumer: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """Every source record is in the hub or parked; every eligible hub record in the consumer."""
+        return not self.missing_in_hub and not self.missing_in_consumer
+
+
+def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store) -> Reconciliation:
+    """Source ids == hub ids (+ those parked as invalid) == the consumer's ids (+ those parked for
+    it); alerts the owners when they disagree."""
+    source, consumer, obj = flow.source_binding, flow.binding, flow.object
+    source_ids = {str(get_path(r, source.mapping[obj.identity_key])) for r in extractor.scan(source.resource)}
+    listed = loader.index(consumer.resource, consumer.mapping[obj.identity_key])
+    # a system that keeps no records of ours to list is compared with what it confirmed to us
+    held = set(listed) if listed is not None else store.ids(
+        deliveries.c.record_id, system=flow.consumer.name, object=obj.name, status="done")
+    hub = store.ids(hub_records.c.record_id, object=obj.name)
+    parked = store.ids(dlq.c.record_id, flow=flow.ingest.name, status="open")
+    waiting = store.ids(dlq.c.record_id, flow=flow.name, status="open")
+    eligible = hub if not consumer.where else {
+        r["record_id"] for r in store.rows(hub_records, object=obj.name) if flow.admits(json.loads(r["data"]))}
+    found = Reconciliation(
+        source=len(source_ids), hub=len(hub), parked=len(parked), waiting=len(waiting), consumer=len(held),
+        missing_in_hub=sorted(source_ids - hub - parked), missing_in_consumer=sorted(eligible - held - waiting),
+        only_in_consumer=sorted(held - hub))
+    if not found.passed:
+        alert(f"{flow.name}: systems disagree", f"{len(found.missing_in_hub)} source record(s) missing in "
+              f"the hub, {len(found.missing_in_consumer)} hub record(s) missing in {flow.consumer.title}.",
+              flow.owners)
+    return found

@@ -1,0 +1,71 @@
+"""Webhook events a run covers: the inbox range it was started for, marked processed once the
+changes they announced are committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from integration_project.model import Ingest
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def event_type(self) -> str: ...
+
+
+class _Depth(Protocol):
+    @property
+    def depth(self) -> int: ...
+    @property
+    def oldest_age_seconds(self) -> float | None: ...
+
+
+class Inbox(Protocol):
+    """What marking needs of the webhook inbox (integration_project.webhooks.Inbox has it)."""
+
+    def pending(self, system: str, after_id: int = 0, limit: int = 100) -> Sequence[_Row]: ...
+    def mark_processed(self, ids: Iterable[int]) -> int: ...
+    def stats(self, systems: Iterable[str] = ()) -> dict[str, _Depth]: ...
+
+
+@dataclass(frozen=True)
+class Covered:
+    """The inbox ids `first`..`last` of one system's events, as one run covers them."""
+
+    system: str
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.first}:{self.last}"
+
+    @classmethod
+    def parse(cls, text: str) -> Covered:
+        """Read back what `str()` wrote."""
+        system, first, last = text.rsplit(":", 2)
+        return cls(system, int(first), int(last))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What is left in the inbox of a leg's source after a run."""
+
+    processed: int
+    depth: int
+    oldest_age_seconds: float
+
+
+def mark_processed(inbox: Inbox, leg: Ingest, covered: Covered | None) -> Backlog:
+    """After the source's changes are committed, mark the covered events of the leg's types
+    processed; report the source's backlog."""
+    processed = 0
+    if covered is not None:
+        rows = inbox.pending(covered.system, after_id=covered.first - 1, limit=covered.last - covered.first + 1)
+        processed = inbox.mark_processed(r.id for r in rows if r.id <= covered.last and r.event_type in leg.events)
+    waiting = inbox.stats([leg.source.name]).get(leg.source.name)
+    return Backlog(processed, waiting.depth if waiting else 0,
+                   (waiting.oldest_age_seconds or 0.0) if waiting else 0.0)
