@@ -1,0 +1,160 @@
+"""The runtime's steps on in-memory systems: ingest, deliver, the checks and inbox marking, in
+milliseconds, through the real engine and a real hub store (SQLite)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from integration_project.model import Flow
+from integration_project.runtime import Store, checks, deliver, ingest
+from integration_project.runtime.events import Covered, mark_processed
+from integration_project.runtime.store import dlq, hub_records
+from integration_project.webhooks import Inbox
+from integration_project.webhooks.signatures import Event
+from tests.runtime.memory import Memory, billing_landscape
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+
+
+@pytest.fixture
+def landscape():
+    return billing_landscape()
+
+
+def crm_with(*emails: str) -> Memory:
+    crm = Memory("c")
+    for i, email in enumerate(emails, 1):
+        crm.put("contacts", {"id": f"c{i}", "email": email})
+    return crm
+
+
+def test_ingest_commits_the_valid_parks_the_invalid_and_moves_the_cursor(store, landscape):
+    leg = landscape.ingests()["customer"]
+    crm = crm_with("ada@example.com", "bob@example.com")
+    crm.put("contacts", {"id": "c3"})  # no email: invalid
+    stats = ingest(crm, leg, store, "run-1")
+    assert (stats.read, stats.valid, stats.rejected, stats.new_rejects) == (3, 2, 1, 1)
+    assert sorted(r["record_id"] for r in store.rows(hub_records, object="customer")) == ["c1", "c2"]
+    (parked,) = store.rows(dlq, flow=leg.name)
+    assert parked["record_id"] == "c3" and parked["stage"] == "validate" and "email" in parked["reason"]
+    assert store.cursor(leg.cursor_key) == "3"
+
+    again = ingest(crm, leg, store, "run-2")  # nothing changed since the cursor
+    assert (again.read, again.written) == (0, 0)
+
+
+def test_a_second_record_with_the_same_email_is_parked_as_a_duplicate(store, landscape):
+    leg = landscape.ingests()["customer"]
+    stats = ingest(crm_with("ada@example.com", "ADA@example.com "), leg, store, "run-1")
+    assert (stats.valid, stats.rejected) == (1, 1)
+    assert store.rows(dlq, flow=leg.name)[0]["reason"] == "email: duplicate of customer c1"
+
+
+def test_deliver_sends_each_version_once_and_updates_in_place(store, landscape):
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    first = deliver(billing, flow, store, "run-1")
+    assert first.written == 2 and [w[1] for w in billing.writes] == [None, None]  # two creates
+    assert deliver(billing, flow, store, "run-2").written == 0  # a rerun sends nothing
+
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, flow.ingest, store, "run-3")
+    assert deliver(billing, flow, store, "run-3").written == 1
+    resource, external, payload = billing.writes[-1]
+    assert external == billing.index("customers", "metadata.ours")["c1"]  # an update, not a create
+    assert payload == {"metadata": {"ours": "c1"}, "email": "ada@example.org"}
+    assert len(billing.records["customers"]) == 2
+
+
+def test_records_outside_the_binding_filter_are_skipped(store, landscape):
+    (flow,) = landscape.flows()
+    only_ada = Flow(flow.ingest, flow.consumer, flow.binding.model_copy(update={"where": {"email": ["ada@example.com"]}}))
+    ingest(crm_with("ada@example.com", "bob@example.com"), flow.ingest, store, "run-1")
+    billing = Memory("cus_")
+    stats = deliver(billing, only_ada, store, "run-1")
+    assert (stats.written, stats.skipped) == (1, 1)
+    assert [p["email"] for _, _, p in billing.writes] == ["ada@example.com"]
+    assert only_ada.admits({"email": "ada@example.com"}) and not only_ada.admits({"email": "bob@example.com"})
+
+
+def test_a_consumers_refusal_is_dead_lettered_with_its_reason(store, landscape):
+    from integration_project.errors import PermanentError
+
+    class Refusing(Memory):
+        def upsert(self, resource, external_id, payload):
+            if payload["email"].startswith("bob"):
+                raise PermanentError("POST /customers: HTTP 400: email rejected")
+            return super().upsert(resource, external_id, payload)
+
+    (flow,) = landscape.flows()
+    ingest(crm_with("ada@example.com", "bob@example.com"), flow.ingest, store, "run-1")
+    stats = deliver(Refusing("cus_"), flow, store, "run-1")
+    assert (stats.written, stats.rejected) == (1, 1)
+    (parked,) = store.rows(dlq, flow=flow.name)
+    assert parked["record_id"] == "c2" and parked["stage"] == "load" and "HTTP 400" in parked["reason"]
+
+
+def test_validity_counts_only_new_rejects_and_always_allows_one(store, landscape):
+    leg = landscape.ingests()["customer"]  # max_invalid_share 5 %
+    crm = crm_with(*[f"p{i}@example.com" for i in range(10)])
+    for i in range(3):
+        crm.put("contacts", {"id": f"bad{i}"})
+    first = checks.validity(leg, ingest(crm, leg, store, "run-1"))
+    assert (first.read, first.new_rejects, first.passed) == (13, 3, False)
+
+    crm.put("contacts", {"id": "bad0"})  # the same bad record read again is no new problem
+    again = checks.validity(leg, ingest(crm, leg, store, "run-2"))
+    assert (again.read, again.new_rejects, again.passed) == (1, 0, True)
+    assert checks.Validity(read=2, new_rejects=1, limit=0.05).passed  # one bad record is no trend
+
+
+def test_dead_letters_and_schema_drift_report_what_they_found(store, landscape):
+    leg = landscape.ingests()["customer"]
+    crm = crm_with("ada@example.com")
+    crm.put("contacts", {"id": "c9"})
+    ingest(crm, leg, store, "run-1")
+    parked = checks.dead_letters(leg, store, parked_now=1)
+    assert parked.open == 1 and not parked.passed
+
+    now = checks.schema_signature(leg.object)
+    assert checks.schema_drift(None, now).passed
+    drift = checks.schema_drift([*now, "phone:<class 'str'>"], now)
+    assert drift.removed == ["phone:<class 'str'>"] and drift.added == [] and not drift.passed
+
+
+def test_reconciliation_names_what_the_consumer_lacks(store, landscape):
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    assert checks.reconcile(flow, crm, billing, store).passed
+
+    del billing.records["customers"][billing.index("customers", "metadata.ours")["c2"]]  # lost at billing
+    crm.put("contacts", {"id": "c3", "email": "cy@example.com"})  # not synced yet
+    found = checks.reconcile(flow, crm, billing, store)
+    assert not found.passed
+    assert (found.missing_in_hub, found.missing_in_consumer) == (["c3"], ["c2"])
+    assert (found.source, found.hub, found.consumer) == (3, 2, 1)
+
+
+def test_marking_covers_only_the_legs_event_types_in_the_run_range(tmp_path, landscape):
+    leg = landscape.ingests()["customer"]
+    leg = type(leg)(leg.object, leg.source, leg.binding.model_copy(update={"events": ["contact.changed"]}))
+    inbox = Inbox(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    try:
+        ids = inbox.add("crm", [Event(f"e{i}", kind, json.dumps({"n": i}).encode())
+                                for i, kind in enumerate(["contact.changed", "deal.changed", "contact.changed",
+                                                          "contact.changed"])])
+        backlog = mark_processed(inbox, leg, Covered("crm", ids[0], ids[2]))
+        assert backlog.processed == 2  # e0 and e2: e1 is another type, e3 after the range
+        assert backlog.depth == 2 and backlog.oldest_age_seconds >= 0
+        assert Covered.parse(str(Covered("crm", 3, 9))) == Covered("crm", 3, 9)
+        assert mark_processed(inbox, leg, None).processed == 0
+    finally:
+        inbox.close()
