@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -104,13 +105,23 @@ def _schema(value: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _local(path: str) -> str:
+    """A file path as the docs show it: relative to the folder the docs are built in when inside it,
+    so two checkouts of one commit give the same docs (and no machine's folders are published)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
 def _code_refs(value: Any) -> list[str]:
     """`dagster/code_references` as `path:line` or URL strings."""
     refs = getattr(value, "code_references", None) or []
     out = []
     for ref in refs:
         if isinstance(ref, dg.LocalFileCodeReference):
-            out.append(f"{ref.file_path}:{ref.line_number}" if ref.line_number else ref.file_path)
+            path = _local(ref.file_path)
+            out.append(f"{path}:{ref.line_number}" if ref.line_number else path)
         elif isinstance(ref, dg.UrlCodeReference):
             out.append(redact_url(ref.url))
     return out
