@@ -53,7 +53,7 @@ def canonical_mapper(mapping: dict[str, str]) -> Callable[[dict[str, Any]], dict
     def mapped(raw: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for canonical, parts in plain:
-            value = raw
+            value: Any = raw
             for part in parts:
                 if type(value) is dict:
                     value = value.get(part, _MISSING)

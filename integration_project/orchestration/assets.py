@@ -5,7 +5,6 @@ the runtime's reports into Dagster materializations, check results and metadata.
 """
 
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 import dagster as dg
@@ -64,7 +63,7 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
         finally:
             inbox.close()
         yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={
-            "read": stats.read, "cursor": stats.cursor or "", "seconds": figures["seconds"],
+            "read": stats.read, "cursor": stats.cursor or "", "seconds": stats.seconds,
             "retries": retries, "events_processed": backlog.processed, "inbox_depth": backlog.depth,
             "inbox_oldest_age_seconds": backlog.oldest_age_seconds, "deprecations": _json(deprecations)})
         signature = checks.schema_signature(leg.object)
@@ -114,8 +113,8 @@ def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
         context.log.info("delivered %s to %s: %s", flow.object.name, flow.consumer.name, figures)
         checks.delivered(flow, stats)
         yield dg.MaterializeResult(asset_key=spec.key, metadata={
-            **{k: figures[k] for k in ("read", "written", "rejected", "skipped", "waiting", "seconds")},
-            "skipped_unchanged": stats.unchanged, "retries": retries, "deprecations": _json(deprecations)})
+            "read": stats.read, "written": stats.written, "rejected": stats.rejected, "skipped": stats.skipped,
+            "waiting": stats.waiting, "seconds": stats.seconds, "skipped_unchanged": stats.unchanged, "retries": retries, "deprecations": _json(deprecations)})
         if (found := checks.volume(flow, stats)) is not None:
             yield dg.AssetCheckResult(check_name="volume_within_bounds", asset_key=spec.key,
                                       passed=found.passed, metadata={"records": found.records})
@@ -136,9 +135,10 @@ def reconciliation_check(flow: Flow) -> dg.AssetChecksDefinition:
         finally:
             extractor.close()
             loader.close()
-        figures = asdict(found)
         return dg.AssetCheckResult(passed=found.passed, metadata={
-            **{k: figures[k] for k in ("source", "hub", "parked", "waiting", "consumer")},
-            **{k: _json(figures[k][:100]) for k in ("missing_in_hub", "missing_in_consumer", "only_in_consumer")}})
+            "source": found.source, "hub": found.hub, "parked": found.parked, "waiting": found.waiting,
+            "consumer": found.consumer, "missing_in_hub": _json(found.missing_in_hub[:100]),
+            "missing_in_consumer": _json(found.missing_in_consumer[:100]),
+            "only_in_consumer": _json(found.only_in_consumer[:100])})
 
     return _reconciled

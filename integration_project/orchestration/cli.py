@@ -30,7 +30,7 @@ def assess(target: str, package: str, as_json: bool) -> None:
     system_name, _, obj_name = target.partition("/")
     system = landscape.systems.get(system_name)
     binding = next((b for b in system.bindings if b.object == obj_name), None) if system else None
-    if binding is None or obj_name not in landscape.objects:
+    if system is None or binding is None or obj_name not in landscape.objects:
         raise click.BadParameter(f"{target!r} is not a declared SYSTEM/OBJECT binding", param_hint="target")
     connector = connect(system, binding)
     try:

@@ -76,6 +76,8 @@ def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:
     def evaluate(context: dg.SensorEvaluationContext):
         connector = connect(flow.source, binding)
         try:
+            if not isinstance(connector, DropFolder):
+                raise TypeError(f"{flow.source.name}/{binding.object} is not read from a drop folder")
             names = connector.arrivals(binding.resource, context.cursor)
         except OSError as exc:  # an unmounted share is a skipped tick, not a crashed sensor
             return dg.SkipReason(f"{flow.source.name} drop folder unreadable: {type(exc).__name__}")

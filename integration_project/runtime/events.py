@@ -3,7 +3,7 @@ changes they announced are committed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +29,7 @@ class Inbox(Protocol):
 
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> Sequence[_Row]: ...
     def mark_processed(self, ids: Iterable[int]) -> int: ...
-    def stats(self, systems: Iterable[str] = ()) -> dict[str, _Depth]: ...
+    def stats(self, systems: Iterable[str] = ()) -> Mapping[str, _Depth]: ...
 
 
 @dataclass(frozen=True)

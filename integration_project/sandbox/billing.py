@@ -23,6 +23,7 @@ import pickle
 import random
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,21 +78,26 @@ def _faults(initial: Faults) -> tuple[Any, Any]:
     """An aiohttp middleware applying the current faults, and the `/_sandbox/faults` handler changing them."""
     from aiohttp import web
 
-    state = {"faults": initial, "rng": random.Random(initial.seed)}
+    @dataclass
+    class State:
+        faults: Faults
+        rng: random.Random
+
+    state = State(initial, random.Random(initial.seed))
 
     def stripe_error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
         return web.json_response({"error": {"type": kind, "message": message}}, status=status, headers=headers)
 
     @web.middleware
     async def inject(request: web.Request, handler: Any) -> web.StreamResponse:
-        f: Faults = state["faults"]
+        f = state.faults
         if request.path.startswith(ADMIN_PREFIX):
             return await handler(request)
         if f.latency_ms:
             await asyncio.sleep(f.latency_ms / 1000)
-        match draw(f, state["rng"]):
+        match draw(f, state.rng):
             case "error":
-                return stripe_error(state["rng"].choice([500, 502, 503]), "api_error", "sandbox: injected server error")
+                return stripe_error(state.rng.choice([500, 502, 503]), "api_error", "sandbox: injected server error")
             case "rate_limit":
                 return stripe_error(429, "rate_limit_error", "sandbox: injected rate limit",
                                     {"Retry-After": str(f.retry_after_seconds)})
@@ -110,18 +116,19 @@ def _faults(initial: Faults) -> tuple[Any, Any]:
         if f.sunset:
             response.headers["Sunset"] = f.sunset
         renames = renames_for(f, request.path, request.headers)
-        if renames and isinstance(response, web.Response) and response.content_type == "application/json":
+        if (renames and isinstance(response, web.Response) and response.content_type == "application/json"
+                and isinstance(response.body, bytes)):
             response.body = json.dumps(rename_fields(json.loads(response.body), renames)).encode()
         return response
 
     async def faults(request: web.Request) -> web.Response:
         if request.method == "PUT":
             try:
-                state["faults"] = Faults.model_validate_json(await request.read() or b"{}")
+                state.faults = Faults.model_validate_json(await request.read() or b"{}")
             except ValidationError as exc:
                 return stripe_error(400, "invalid_request_error", str(exc.errors()[0]["msg"]))
-            state["rng"] = random.Random(state["faults"].seed)
-        return web.json_response(state["faults"].model_dump())
+            state.rng = random.Random(state.faults.seed)
+        return web.json_response(state.faults.model_dump())
 
     return inject, faults
 

@@ -249,7 +249,7 @@ def build_app(config: SystemConfig) -> Starlette:
         singular = {"contacts": "contact", "companies": "company", "deals": "deal"}[record.type]
         base = {"portalId": 1234567, "appId": 7654321, "subscriptionId": 1, "attemptNumber": 0,
                 "objectId": record.id, "occurredAt": record.updated_ms, "changeSource": "API"}
-        items = (
+        items: list[dict[str, Any]] = (
             [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.creation"}]
             if kind == "creation"
             else [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.propertyChange",

@@ -186,7 +186,9 @@ def build_app(config: SystemConfig) -> Starlette:
     async def batch(request: Request) -> Response:
         audience(request)
         body = await parse_body(request, _Batch)
-        created, updated, errors = [], [], []
+        created: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         for item in body.members:
             try:
                 outcome, record = upsert(item, body.update_existing)

@@ -81,7 +81,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                     edited = updated + rng.randrange(1, 86_400_000)
                     events.append((edited, oid, "update"))
                     updated = edited
-            lines = []
+            lines: list[dict[str, Any]] = []
             for n in range(rng.randint(1, 3)):
                 pid = rng.randrange(1, 1 + products)
                 lines.append({"id": oid * 10 + n, "sku": _fake.sku(pid), "title": _fake.product_name(pid),

@@ -235,9 +235,11 @@ def build_app(config: SystemConfig) -> Starlette:
             record = store.create("users", props, now_ms())
             notify(record, "created")
             return JSONResponse({"user": shape(record)}, 201)
-        record = store.update("users", found.id, props, now_ms())
-        notify(record, "updated")
-        return JSONResponse({"user": shape(record)})
+        updated = store.update("users", found.id, props, now_ms())
+        if updated is None:  # deleted between the lookup and the update
+            raise BadRequest(404, "user not found")
+        notify(updated, "updated")
+        return JSONResponse({"user": shape(updated)})
 
     def record_shape(record: Record) -> dict[str, Any]:
         return {"id": str(record.id), "custom_object_key": record.type.removesuffix("_records"),
@@ -254,7 +256,10 @@ def build_app(config: SystemConfig) -> Starlette:
         found = store.find(kind, "external_id", external_id)
         if found is None:
             return JSONResponse({"custom_object_record": record_shape(store.create(kind, props, now_ms()))}, 201)
-        return JSONResponse({"custom_object_record": record_shape(store.update(kind, found.id, props, now_ms()))})
+        updated = store.update(kind, found.id, props, now_ms())
+        if updated is None:  # deleted between the lookup and the update
+            raise BadRequest(404, "record not found")
+        return JSONResponse({"custom_object_record": record_shape(updated)})
 
     async def list_records(request: Request) -> Response:
         """Records of a custom object, cursor-paginated as Zendesk does (`page[size]`, `page[after]`)."""
