@@ -72,12 +72,15 @@ class _RetryAfter(wait_base):
         return self.backoff(state)
 
 
+def _log_retry(state: RetryCallState) -> None:
+    log.warning("retrying after %s", state.outcome.exception() if state.outcome else None)
+
+
 def retrying(**changes: Any) -> Retrying:
     """Transient failures (TransientError) tried again, up to ATTEMPTS in all, with backoff."""
-    return Retrying(**{"retry": retry_if_exception_type(TransientError), "wait": _RetryAfter(),
-                       "stop": stop_after_attempt(ATTEMPTS), "reraise": True,
-                       "before_sleep": lambda state: log.warning("retrying after %s", state.outcome.exception()),
-                       **changes})
+    policy = {"retry": retry_if_exception_type(TransientError), "wait": _RetryAfter(),
+              "stop": stop_after_attempt(ATTEMPTS), "reraise": True, "before_sleep": _log_retry}
+    return Retrying(**{**policy, **changes})
 
 
 def resolve(host: str) -> list[str]:
@@ -286,7 +289,7 @@ class VendorClient:
             check_public(where, url)
 
     def _count(self, state: RetryCallState) -> None:
-        log.warning("retrying after %s", state.outcome.exception() if state.outcome else None)
+        _log_retry(state)
         with self._counting:
             self.retries += 1
 
