@@ -13,14 +13,16 @@ from pathlib import Path
 import click
 import httpx
 
+from integration_project.connectors.http import ALLOW_PRIVATE_ENV
 from integration_project.model import Landscape, load_landscape
 from integration_project.orchestration.instance import ensure_instance
 from integration_project.sandbox import SYSTEMS, Sandbox, SandboxError
 
 
 def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
-    """The environment variables the landscape declares, pointed at the sandbox's systems."""
-    env: dict[str, str] = {}
+    """The environment variables the landscape declares, pointed at the sandbox's systems (which
+    run on loopback: private addresses allowed)."""
+    env: dict[str, str] = {ALLOW_PRIVATE_ENV: "1"}
     for name in sandbox.systems:
         system = landscape.systems.get(name)
         if system is None or system.api is None:

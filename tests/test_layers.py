@@ -27,7 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "orchestration": BASE | {"package", "model", "connectors", "runtime", "webhooks"},
     "sandbox": BASE | {"webhooks"},  # it signs the webhooks it sends with the receiver's schemes
     "package": BASE | {"model"},  # integration_project/__init__.py: the public API (orchestration lazily)
-    "launcher": BASE | {"package", "model", "orchestration", "sandbox"},
+    "launcher": BASE | {"package", "model", "connectors", "orchestration", "sandbox"},
     "cli": BASE | {"package", "model", "connectors", "runtime", "webhooks", "orchestration", "sandbox",
                    "launcher", "docs_gen"},
     "docs_gen": {"contract"},

@@ -1,6 +1,6 @@
 """How to talk to a system: one connector per API style, chosen by the declaration's `api.connector`."""
 
-from integration_project.connectors.base import Connector, Page
+from integration_project.connectors.base import Connector, HttpConnector, Ours, Page
 from integration_project.connectors.csv import DropFolder
 from integration_project.connectors.hubspot import HubSpot
 from integration_project.connectors.mailchimp import Mailchimp
@@ -46,4 +46,5 @@ def connect(system: System, binding: Binding | None = None) -> Connector:
     return cls(system.api_for(binding) if binding else system.api)
 
 
-__all__ = ["CONNECTORS", "Connector", "DropFolder", "Page", "can_extract", "connect", "connector_class", "is_live"]
+__all__ = ["CONNECTORS", "Connector", "DropFolder", "HttpConnector", "Ours", "Page", "can_extract", "connect",
+           "connector_class", "is_live"]

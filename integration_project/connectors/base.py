@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
+import httpx
+
+from integration_project.connectors.http import Reply, VendorClient
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -17,6 +20,14 @@ class Page:
 
     records: list[dict[str, Any]]
     cursor: str | None
+
+
+@dataclass(frozen=True)
+class Ours:
+    """A record we load, known by our id at `path` in the system (the binding's identity field)."""
+
+    path: str
+    id: str
 
 
 class Patterns(frozenset[str]):
@@ -66,30 +77,61 @@ class Connector:
         the system keeps no records of ours to list (writes made safe another way)."""
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """Create (no external id) or update a record; return the system's id.
 
-        An update retries transient failures itself (the engine sends it once); a create is sent
-        once and raises TransientError: its answer may be lost after the system acted, so the
-        engine looks the record up before sending it again. Called from up to the API's
-        `concurrency` threads at once: a write that checks then acts must hold its own lock.
+        Transient failures are retried here (the engine sends each record once). A create whose
+        answer may be lost after the system acted is not sent again blindly: the record is first
+        looked up by `ours` (with `index`) and updated if found; without `ours` it is sent once.
+        Called from up to the API's `concurrency` threads at once: a write that checks then acts
+        must hold its own lock.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
 
     def deprecations(self) -> dict[str, str]:
-        """Endpoints the vendor announced as deprecated during this connector's calls."""
-        http = getattr(self, "http", None)
-        return dict(getattr(http, "deprecations", {}))
+        """Endpoints the vendor announced as deprecated during this connector's calls (none here)."""
+        return {}
 
     def retries(self) -> int:
-        """How many calls were retried after a transient failure."""
-        return getattr(getattr(self, "http", None), "retries", 0)
-
-    def note_retry(self) -> None:
-        """Count a retry the engine made itself (a create sent again once looked up)."""
-        if (http := getattr(self, "http", None)) is not None:
-            with http.counting:
-                http.retries += 1
+        """How many calls were retried after a transient failure (not counted here)."""
+        return 0
 
     def close(self) -> None:
         """Release connections."""
+
+
+class HttpConnector(Connector):
+    """Base of the connectors to an HTTP API: every call goes through one VendorClient, `http`."""
+
+    deprecation_headers: ClassVar[tuple[str, ...]] = ()  # the vendor's own, besides Deprecation and Sunset
+
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
+                 headers: dict[str, str] | None = None):
+        """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in tests)."""
+        self.http = VendorClient(api, headers, transport, self.deprecation_headers)
+
+    def recovery(self, resource: str, ours: Ours | None,
+                 update: Callable[[str], Reply]) -> Callable[[], Reply | None] | None:
+        """How a create whose answer was lost recovers: the record found by our id is updated
+        (`update` with its id), else the create is sent again; None (sent once) without `ours`."""
+        if ours is None:
+            return None
+
+        def recover() -> Reply | None:
+            found = (self.index(resource, ours.path) or {}).get(ours.id)
+            return None if found is None else update(found)
+
+        return recover
+
+    def deprecations(self) -> dict[str, str]:
+        """Endpoints the vendor announced as deprecated during this connector's calls."""
+        return dict(self.http.deprecations)
+
+    def retries(self) -> int:
+        """How many calls were retried after a transient failure."""
+        return self.http.retries
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.close()

@@ -1,25 +1,25 @@
-"""An httpx client for a declared API: auth from the environment, timeouts, retries, no cross-host redirects."""
+"""The one way a connector talks HTTP: a client for a declared API whose `request` keeps every rule
+(credentials on the API's host only, no private targets, the request budget, retries, deprecations)."""
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
+import math
+import os
+import socket
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Collection, Generator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urljoin
 
 import httpx
 from pydantic import SecretStr
-from tenacity import (
-    retry,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from integration_project.connectors.budget import Budget
@@ -30,6 +30,33 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ATTEMPTS = 8
+MAX_RETRY_AFTER = 30.0  # seconds: a longer wait asked for is cut to this
+DEPRECATION_HEADERS = ("Deprecation", "Sunset")  # RFC 9745, RFC 8594; a connector adds its vendor's
+# Set by the sandbox profile (launcher.sandbox_env), where every vendor runs on loopback.
+ALLOW_PRIVATE_ENV = "INTEGRATIONS_ALLOW_PRIVATE_NETWORK"
+PRIVATE_SUFFIXES = (".localhost", ".local", ".internal")  # RFC 6761, RFC 6762, ICANN's .internal
+
+
+class Reply(NamedTuple):
+    """A vendor's answer: the response (status, headers) and its parsed JSON body (None without one)."""
+
+    response: httpx.Response
+    body: Any
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks for: delay-seconds (fractions too, `2.0`) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when.replace(tzinfo=when.tzinfo or UTC) - datetime.now(UTC)).total_seconds()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 class _RetryAfter(wait_base):
@@ -38,11 +65,55 @@ class _RetryAfter(wait_base):
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2)
 
-    def __call__(self, state) -> float:
+    def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, 30.0)
+            return min(exc.retry_after, MAX_RETRY_AFTER)
         return self.backoff(state)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    log.warning("retrying after %s", state.outcome.exception() if state.outcome else None)
+
+
+def retrying(**changes: Any) -> Retrying:
+    """Transient failures (TransientError) tried again, up to ATTEMPTS in all, with backoff."""
+    policy = {"retry": retry_if_exception_type(TransientError), "wait": _RetryAfter(),
+              "stop": stop_after_attempt(ATTEMPTS), "reraise": True, "before_sleep": _log_retry}
+    return Retrying(**{**policy, **changes})
+
+
+def resolve(host: str) -> list[str]:
+    """Every address a host name resolves to."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # a scoped IPv6 address names its interface
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_public(where: str, url: httpx.URL) -> None:
+    """Refuse the request `where` when its URL's host is, or resolves to, a private, loopback or
+    link-local address (every address it resolves to is checked, before any connection)."""
+    host = url.raw_host.decode("ascii").lower()
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        if host == "localhost" or host.endswith(PRIVATE_SUFFIXES):  # refused without asking DNS
+            addresses = []
+        else:
+            try:
+                addresses = resolve(host)
+            except OSError as exc:  # as a connection would fail: worth another try
+                raise TransientError(f"{where}: cannot resolve {host} ({exc})") from exc
+    private = [a for a in addresses if not _public(a)]
+    if private or not addresses:
+        listed = f" ({', '.join(private)})" if private and private != [host] else ""
+        raise PermanentError(f"{where}: refused, {host}{listed} is a private, loopback or link-local "
+                             "address; an API there must be declared with allow_private_network")
 
 
 def auth_headers(api: Api) -> dict[str, str]:
@@ -61,8 +132,10 @@ class ClientCredentials(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, token_url: str, client_id: SecretStr, client_secret: SecretStr):
+    def __init__(self, token_url: str, client_id: SecretStr, client_secret: SecretStr,
+                 check: Callable[[str, httpx.URL], None] | None = None):
         self.token_url = token_url
+        self.check = check  # the client's rule on targets, applied to the token URL too
         self._basic = "Basic " + base64.b64encode(
             f"{quote(client_id.get_secret_value(), safe='')}:{quote(client_secret.get_secret_value(), safe='')}"
             .encode()).decode()
@@ -85,8 +158,11 @@ class ClientCredentials(httpx.Auth):
             yield request
 
     def _token_request(self) -> httpx.Request:
-        return httpx.Request("POST", self.token_url, data={"grant_type": "client_credentials"},
-                             headers={"Authorization": self._basic, "Accept": "application/json"})
+        request = httpx.Request("POST", self.token_url, data={"grant_type": "client_credentials"},
+                                headers={"Authorization": self._basic, "Accept": "application/json"})
+        if self.check:
+            self.check(f"token request to {request.url.path}", request.url)
+        return request
 
     def _take(self, response: httpx.Response) -> None:
         where = f"token request to {httpx.URL(self.token_url).path}"
@@ -103,114 +179,137 @@ class ClientCredentials(httpx.Auth):
         self._token, self._expires = token, time.monotonic() + max(lifetime - 30, lifetime / 2)
 
 
-class VendorClient(httpx.Client):
-    """An httpx client that keeps to the vendor's request budget (every request, retries too) and
-    remembers the deprecations it announced (Deprecation, Sunset)."""
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
-    def __init__(self, budget: Budget | None = None, **kwargs: Any):
-        hooks = {"request": [lambda _: budget.acquire()] if budget else [], "response": [self._note_deprecation]}
-        super().__init__(event_hooks=hooks, **kwargs)
+
+def _classify(response: httpx.Response) -> None:
+    where = f"{response.request.method} {response.request.url.path}"
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientError(f"{where}: HTTP {response.status_code}",
+                             retry_after=retry_after(response.headers.get("Retry-After")))
+    if response.status_code >= 300:  # a redirect is never followed: it may leave the vendor's host
+        raise PermanentError(f"{where}: HTTP {response.status_code}: {response.text[:300]}")
+
+
+class VendorClient:
+    """A declared API over HTTP; `request` is the only way a connector sends anything to it.
+
+    Credentials (auth headers, basic auth, OAuth2 tokens) go to the API's own origin only: an
+    absolute link elsewhere is refused, or followed without them where the declaration lists the
+    host in `follow_hosts`. A private, loopback or link-local target is refused unless the
+    declaration (or the sandbox profile, ALLOW_PRIVATE_ENV=1) allows it. Every request sent, token
+    requests and retries too, takes a slot of the vendor's request budget; deprecation headers are
+    remembered per endpoint.
+    """
+
+    def __init__(self, api: Api, headers: dict[str, str] | None = None,
+                 transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = ()):
+        self.base = httpx.URL(api.url())
+        self.follow_hosts = frozenset(api.follow_hosts)
+        self.allow_private = api.allow_private_network or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
+        self.credentials = auth_headers(api)
+        self.auth: httpx.Auth | None = None
+        a = api.auth
+        if a.type == "basic" and a.username_env and a.password_env:
+            self.auth = httpx.BasicAuth(a.secret(a.username_env).get_secret_value(),
+                                        a.secret(a.password_env).get_secret_value())
+        if a.type == "oauth2_client_credentials" and a.client_id_env and a.client_secret_env and a.token_url:
+            self.auth = ClientCredentials(urljoin(str(self.base).rstrip("/") + "/", a.token_url),
+                                          a.secret(a.client_id_env), a.secret(a.client_secret_env), self._check)
+        budget = Budget(self.base.netloc.decode(), api.requests_per_second) if api.requests_per_second else None
+        self.deprecation_headers = DEPRECATION_HEADERS + deprecation_headers
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
         self.retries = 0  # transient failures retried so far
-        self.counting = threading.Lock()  # the engine loads from several threads with one client
+        self._counting = threading.Lock()  # the engine loads from several threads with one client
+        self._http = httpx.Client(
+            base_url=self.base, headers=headers, timeout=TIMEOUT, follow_redirects=False, transport=transport,
+            event_hooks={"request": [lambda _: budget.acquire()] if budget else [],
+                         "response": [self._note_deprecation]})
+
+    def request(self, method: str, url: str, *, ok: Collection[int] = (), empty_ok: bool = False,
+                idempotent: bool = True, recover: Callable[[], Reply | None] | None = None,
+                **kwargs: Any) -> Reply:
+        """Send a request (a path under the base URL, or an absolute link) until it is answered.
+
+        Timeouts, connection errors, 5xx, 429 and broken JSON bodies are retried with exponential
+        backoff and jitter, waiting what Retry-After asks for, up to ATTEMPTS in all; other statuses
+        >= 300 raise PermanentError, except the `ok` ones, which are answers. A body is expected
+        unless `empty_ok`. A request that is not `idempotent` (a create) is never sent again
+        blindly: its answer may be lost after the vendor acted, so before each new attempt
+        `recover` looks for what an earlier one did, and its answer (e.g. that of an update of the
+        record found) is returned instead; None means nothing was done, send again. Without
+        `recover`, such a request is sent once.
+        """
+        target = httpx.URL(url)
+        if target.is_absolute_url and _origin(target) != _origin(self.base):
+            if target.host not in self.follow_hosts:
+                raise PermanentError(f"{method} {target.scheme}://{target.netloc.decode()}{target.path}: refused, "
+                                     f"not the API's host {self.base.host}: credentials never leave it (a host "
+                                     f"listed in the declaration's follow_hosts is followed without them)")
+            kwargs["auth"] = None
+        else:
+            kwargs["headers"] = {**self.credentials, **kwargs.get("headers", {})}
+            kwargs["auth"] = self.auth
+        tries = 0
+
+        def attempt() -> Reply:
+            nonlocal tries
+            tries += 1
+            if tries > 1 and recover is not None and (found := recover()) is not None:
+                return found
+            return self._once(method, target, ok, empty_ok, kwargs)
+
+        once = not idempotent and recover is None
+        return retrying(stop=stop_after_attempt(1 if once else ATTEMPTS), before_sleep=self._count)(attempt)
+
+    def _once(self, method: str, url: httpx.URL, ok: Collection[int], empty_ok: bool,
+              kwargs: dict[str, Any]) -> Reply:
+        """One attempt. A truncated or malformed JSON body is a transient failure even with a 2xx:
+        the vendor's answer was lost, so a write may not have happened and must not be recorded as done."""
+        where = f"{method} {url.path}"
+        self._check(where, url if url.is_absolute_url else self.base)
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientError(f"{where}: {type(exc).__name__}") from exc
+        if response.status_code not in ok:
+            _classify(response)
+        if response.content and ("json" in response.headers.get("content-type", "") or not empty_ok):
+            try:  # a JSON answer is taken without a JSON content type too
+                return Reply(response, response.json())
+            except ValueError as exc:
+                raise TransientError(f"{where}: malformed JSON body") from exc
+        if not empty_ok:
+            raise TransientError(f"{where}: expected a JSON body")
+        return Reply(response, None)
+
+    def _check(self, where: str, url: httpx.URL) -> None:
+        if not self.allow_private:
+            check_public(where, url)
+
+    def _count(self, state: RetryCallState) -> None:
+        _log_retry(state)
+        with self._counting:
+            self.retries += 1
 
     def _note_deprecation(self, response: httpx.Response) -> None:
-        said = [f"{h}: {response.headers[h]}" for h in ("Deprecation", "Sunset") if h in response.headers]
+        said = [f"{h}: {response.headers[h]}" for h in self.deprecation_headers if h in response.headers]
         if said:
             where = f"{response.request.method} {response.request.url.path}"
             if where not in self.deprecations:
                 log.warning("%s is deprecated by the vendor (%s)", where, "; ".join(said))
             self.deprecations[where] = "; ".join(said)
 
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
 
-def client(api: Api, headers: dict[str, str] | None = None) -> VendorClient:
-    """A client bound to the API's base URL; bearer, API key, basic auth or OAuth2 client
-    credentials as declared."""
-    auth: httpx.Auth | None = None
-    a = api.auth
-    if a.type == "basic" and a.username_env and a.password_env:
-        auth = httpx.BasicAuth(a.secret(a.username_env).get_secret_value(), a.secret(a.password_env).get_secret_value())
-    if a.type == "oauth2_client_credentials" and a.client_id_env and a.client_secret_env and a.token_url:
-        auth = ClientCredentials(urljoin(api.url().rstrip("/") + "/", a.token_url),
-                                 a.secret(a.client_id_env), a.secret(a.client_secret_env))
-    budget = Budget(httpx.URL(api.url()).netloc.decode(), api.requests_per_second) if api.requests_per_second else None
-    return VendorClient(budget, base_url=api.url(), headers={**auth_headers(api), **(headers or {})},
-                        auth=auth, timeout=TIMEOUT, follow_redirects=False)
+    def __enter__(self) -> VendorClient:
+        return self
 
-
-def _classify(response: httpx.Response) -> None:
-    if response.status_code == 429 or response.status_code >= 500:
-        retry_after = response.headers.get("Retry-After")
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        raise TransientError(f"{response.request.method} {response.request.url.path}: "
-                             f"HTTP {response.status_code}", retry_after=seconds)
-    if response.status_code >= 300:  # a redirect is never followed: it may leave the vendor's host
-        raise PermanentError(f"{response.request.method} {response.request.url.path}: "
-                             f"HTTP {response.status_code}: {response.text[:300]}")
-
-
-def _before_sleep(state) -> None:
-    log.warning("retrying after %s", state.outcome.exception())
-    client = state.args[0] if state.args else None
-    if isinstance(client, VendorClient):
-        with client.counting:
-            client.retries += 1
-
-
-# transient failures (TransientError) retried with backoff, Retry-After honoured: every call, and
-# the writes that are safe to repeat
-retry_transient = retry(retry=retry_if_exception_type(TransientError), wait=_RetryAfter(),
-                        stop=stop_after_attempt(ATTEMPTS), reraise=True, before_sleep=_before_sleep)
-
-
-def _send(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
-          **kwargs: Any) -> tuple[httpx.Response, Any]:
-    """One request: the response and its parsed JSON body (None when it has none).
-
-    A truncated or malformed JSON body is a transient failure even with a 2xx: the vendor's answer
-    was lost, so the write may not have happened and must not be recorded as done.
-    """
-    try:
-        response = http.request(method, url, **kwargs)
-    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        raise TransientError(f"{method} {url}: {type(exc).__name__}") from exc
-    if response.status_code not in ok:
-        _classify(response)
-    if not response.content or "json" not in response.headers.get("content-type", ""):
-        return response, None
-    try:
-        return response, response.json()
-    except ValueError as exc:
-        raise TransientError(f"{method} {url}: malformed JSON body") from exc
-
-
-@retry_transient
-def call(http: httpx.Client, method: str, url: str, ok: tuple[int, ...] = (),
-         **kwargs: Any) -> httpx.Response:
-    """One request with retries on timeouts, connection errors, 5xx, 429 and broken bodies;
-    `ok` statuses are answers."""
-    return _send(http, method, url, ok, **kwargs)[0]
-
-
-def send_json(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
-    """One request, no retry, then its JSON body: for creates, which must not be sent twice blindly."""
-    response, body = _send(http, method, url, **kwargs)
-    if body is not None:
-        return body
-    try:  # a JSON answer without a JSON content type
-        return response.json()
-    except ValueError as exc:
-        raise TransientError(f"{method} {url}: expected a JSON body") from exc
-
-
-call_json = retry_transient(send_json)
-call_json.__doc__ = """`send_json` with retries: a truncated or malformed body is retried like a 5xx."""
-
-
-@retry_transient
-def call_read(http: httpx.Client, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
-    """`call_json` for reads whose headers matter too (Link, Date): the response and its JSON body."""
-    return _send(http, method, url, **kwargs)
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def server_time(response: httpx.Response) -> datetime:

@@ -6,10 +6,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page
+from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.errors import PermanentError
-from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
 PAGE = 100
@@ -21,7 +19,7 @@ def _ms(record: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00")).timestamp() * 1000)
 
 
-class HubSpot(Connector):
+class HubSpot(HttpConnector):
     """Reads CRM objects (contacts, deals, companies) oldest change first; updates contacts.
 
     The CRM is the customer master, so a load only updates the contact it finds (by our id, or
@@ -30,9 +28,6 @@ class HubSpot(Connector):
 
     extracts = frozenset({"contacts", "deals", "companies"})
     loads = frozenset({"contacts"})
-
-    def __init__(self, api: Api):
-        self.http = http.client(api)
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """A full scan when there is no cursor (or search cannot progress), else changes since it."""
@@ -45,7 +40,7 @@ class HubSpot(Connector):
                         {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(cursor)}]}],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
                     "limit": PAGE, "after": str(offset)}
-            data = http.call_json(self.http, "POST", f"/crm/v3/objects/{resource}/search", json=body)
+            data = self.http.request("POST", f"/crm/v3/objects/{resource}/search", json=body).body
             records = data["results"]
             newest = max((_ms(r) for r in records), default=cursor)
             yield Page(records, str(newest))
@@ -72,7 +67,7 @@ class HubSpot(Connector):
         after, newest = None, 0
         while True:
             params = {"limit": limit, **extra, **({"after": after} if after else {})}
-            data = http.call_json(self.http, "GET", f"/crm/v3/objects/{resource}", params=params)
+            data = self.http.request("GET", f"/crm/v3/objects/{resource}", params=params).body
             records = data["results"]
             newest = max([newest, *(_ms(r) for r in records)])
             after = data.get("paging", {}).get("next", {}).get("after")
@@ -89,21 +84,17 @@ class HubSpot(Connector):
                     found.setdefault(str(ours), record["id"])
         return found
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """PATCH the record's properties; without its id, find it by email first."""
         properties = payload.get("properties", {})
         if external_id is None and properties.get("email"):
             body = {"filterGroups": [{"filters": [
                         {"propertyName": "email", "operator": "EQ", "value": properties["email"]}]}],
                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 1}
-            found = http.call_json(self.http, "POST", f"/crm/v3/objects/{resource}/search", json=body)
+            found = self.http.request("POST", f"/crm/v3/objects/{resource}/search", json=body).body
             external_id = found["results"][0]["id"] if found["results"] else None
         if external_id is None:
             raise PermanentError(f"no {resource} record to update: the CRM creates its own")
-        http.call_json(self.http, "PATCH", f"/crm/v3/objects/{resource}/{external_id}",
-                       json={"properties": properties})
+        self.http.request("PATCH", f"/crm/v3/objects/{resource}/{external_id}", json={"properties": properties})
         return external_id
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()

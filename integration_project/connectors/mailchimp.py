@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page, Patterns
+import httpx
+
+from integration_project.connectors.base import HttpConnector, Ours, Page, Patterns
+from integration_project.connectors.http import server_time
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -20,7 +22,7 @@ def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.lower().encode()).hexdigest()  # noqa: S324 - the vendor's id, not security
 
 
-class Mailchimp(Connector):
+class Mailchimp(HttpConnector):
     """Audience members (`lists/<list id>/members`) read and written.
 
     Members are listed by offset in id order, so the cursor (the older of the newest change seen
@@ -32,8 +34,8 @@ class Mailchimp(Connector):
     extracts = Patterns({"lists/*/members"})
     loads = Patterns({"lists/*/members"})
 
-    def __init__(self, api: Api):
-        self.http = http.client(api)
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport)
         self.prefix = f"/{api.version}"
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
@@ -42,8 +44,8 @@ class Mailchimp(Connector):
         newest = datetime.fromisoformat(since) if since else None
         while True:
             params = {"offset": offset, "count": PAGE, **({"since_last_changed": since} if since else {})}
-            response, body = http.call_read(self.http, "GET", f"{self.prefix}/{resource}", params=params)
-            began = began or http.server_time(response) - timedelta(seconds=1)
+            response, body = self.http.request("GET", f"{self.prefix}/{resource}", params=params)
+            began = began or server_time(response) - timedelta(seconds=1)
             records = body["members"]
             for record in records:
                 changed = datetime.fromisoformat(record["last_changed"])
@@ -60,14 +62,11 @@ class Mailchimp(Connector):
         return {str(get_path(m, id_path)): m["id"] for page in self.pages(resource, None)
                 for m in page.records if get_path(m, id_path)}
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """PUT the member at the hash of its email (create or update); returns the subscriber hash."""
         member = subscriber_hash(payload["email_address"])
         body = {**payload, "status_if_new": "pending"}
         body["merge_fields"] = {k: str(v) for k, v in body.get("merge_fields", {}).items()}
-        http.call_json(self.http, "PUT", f"{self.prefix}/{resource}/{member}", json=body)
+        self.http.request("PUT", f"{self.prefix}/{resource}/{member}", json=body)
         return member
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()

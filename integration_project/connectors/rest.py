@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page
-from integration_project.errors import PermanentError, TransientError
+import httpx
+
+from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.errors import PermanentError
 from integration_project.model import Api
 
 PAGE = 500
 
 
-class Rest(Connector):
+class Rest(HttpConnector):
     """Collections read by modification-time cursor; shipment instructions, stock items and adjustments written.
 
     - `shipments`: one instruction per order; a second one answers 409 with the existing id, which is
@@ -34,8 +35,8 @@ class Rest(Connector):
     extracts = frozenset({"stock", "shipments"})
     loads = frozenset({"shipments", "stock", "stock/adjustments"})
 
-    def __init__(self, api: Api):
-        self.http = http.client(api)
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport)
         self.prefix = f"/v{api.version}"
         self._skus: dict[str, threading.Lock] = {}  # held from an order's stock check to its moves
 
@@ -48,8 +49,7 @@ class Rest(Connector):
         kind, _, value = (since or "").partition(":")
         params: dict[str, Any] = {"cursor": value} if kind == "c" else {"updated_since": value} if value else {}
         while True:
-            data = http.call_json(self.http, "GET", f"{self.prefix}/{resource}",
-                                  params={"limit": PAGE, **params})
+            data = self.http.request("GET", f"{self.prefix}/{resource}", params={"limit": PAGE, **params}).body
             records, after = data["data"], data["next_cursor"]
             if after:
                 since = f"c:{after}"
@@ -71,14 +71,15 @@ class Rest(Connector):
             return {str(s[id_path]): str(s["sku"]) for s in self._all("stock")}
         return None  # adjustments keep no record of ours: their Idempotency-Key makes them safe
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """Write one record in the resource's own way (see the class docstring); returns the system's id."""
         if resource == "shipments":
             return self._instruct(external_id, payload)
         if resource == "stock":
             sku = payload["sku"]
-            http.call(self.http, "PUT", f"{self.prefix}/stock/{sku}",
-                      json={k: v for k, v in payload.items() if k != "sku"})
+            self.http.request("PUT", f"{self.prefix}/stock/{sku}", empty_ok=True,
+                              json={k: v for k, v in payload.items() if k != "sku"})
             return str(sku)
         if resource == "stock/adjustments":
             # an order moves stock once, when it is first sent; later versions move nothing
@@ -89,11 +90,7 @@ class Rest(Connector):
         if external_id is not None:  # the 3PL takes no change to an instruction once received
             return external_id
         # safe to retry: a second instruction for the order answers 409 with the first one's id
-        response = http.call(self.http, "POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
-        try:
-            body = response.json()
-        except ValueError as exc:  # the 3PL acted or not: the engine looks the order up first
-            raise TransientError("POST shipments: malformed JSON body") from exc
+        response, body = self.http.request("POST", f"{self.prefix}/shipments", ok=(409,), json=payload)
         return str(body["shipment_id"] if response.status_code == 409 else body["id"])
 
     def _adjust(self, payload: dict[str, Any]) -> str:
@@ -112,7 +109,7 @@ class Rest(Connector):
 
     def _check_and_move(self, reference: str, wanted: Counter[str]) -> str:
         for sku, quantity in wanted.items():
-            held = http.call_json(self.http, "GET", f"{self.prefix}/stock/{sku}")
+            held = self.http.request("GET", f"{self.prefix}/stock/{sku}").body
             if held["on_hand"] < quantity and not self._move(reference, sku, quantity, probe=True):
                 raise PermanentError(f"insufficient stock of {sku}: {held['on_hand']} on hand, {quantity} ordered")
         for sku, quantity in wanted.items():
@@ -123,10 +120,6 @@ class Rest(Connector):
         """Take an order's quantity of a SKU off the stock, once per order and SKU; True when it is
         done (now, or replayed from an earlier attempt). With `probe`, a refusal (409) is an answer."""
         body = {"delta": -quantity, "reason": "order", "reference": reference}
-        response = http.call(self.http, "POST", f"{self.prefix}/stock/{sku}/adjustments", json=body,
-                             ok=(409,) if probe else (), headers={"Idempotency-Key": f"order-{reference}-{sku}"})
-        return response.status_code < 300
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()
+        reply = self.http.request("POST", f"{self.prefix}/stock/{sku}/adjustments", json=body, empty_ok=True,
+                                  ok=(409,) if probe else (), headers={"Idempotency-Key": f"order-{reference}-{sku}"})
+        return reply.response.status_code < 300

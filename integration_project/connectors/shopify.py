@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page
+import httpx
+
+from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.connectors.http import Reply, server_time
 from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
@@ -17,7 +19,7 @@ from integration_project.model.mapping import get_path
 PAGE = 250
 
 
-class Shopify(Connector):
+class Shopify(HttpConnector):
     """Orders and products read by modification time; products, variant stock and fulfillments written.
 
     Lists are ordered by id, not by change, so a cursor is safe only once a whole listing is read:
@@ -27,9 +29,10 @@ class Shopify(Connector):
 
     extracts = frozenset({"orders", "products"})
     loads = frozenset({"products", "variants", "fulfillments"})
+    deprecation_headers = ("X-Shopify-API-Deprecated-Reason",)  # a call to a deprecated endpoint or field
 
-    def __init__(self, api: Api):
-        self.http = http.client(api)
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport)
         self.prefix = f"/admin/api/{api.version}"
         self._by_sku: dict[str, str] | None = None
 
@@ -40,8 +43,8 @@ class Shopify(Connector):
         began: datetime | None = None
         newest = datetime.fromisoformat(since) if since else None
         while True:
-            response, body = http.call_read(self.http, "GET", url, params=params)
-            began = began or http.server_time(response) - timedelta(seconds=1)
+            response, body = self.http.request("GET", url, params=params)
+            began = began or server_time(response) - timedelta(seconds=1)
             records = body[resource]
             for record in records:
                 changed = datetime.fromisoformat(record["updated_at"])
@@ -78,14 +81,15 @@ class Shopify(Connector):
         return {str(get_path(p, id_path)): str(p["id"]) for p in self._products()
                 if get_path(p, id_path) is not None}
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """Write a product (or only its variant's stock), or an order's fulfillment; returns the shop id."""
         if resource == "fulfillments":
             order = payload["order_id"]
             fulfillment = {k: v for k, v in payload.items() if k != "order_id"}
             fulfillment["status"] = "success" if payload.get("tracking_number") else "open"
-            http.call(self.http, "POST", f"{self.prefix}/orders/{order}/fulfillments.json",
-                      json={"fulfillment": fulfillment})
+            self.http.request("POST", f"{self.prefix}/orders/{order}/fulfillments.json",
+                              json={"fulfillment": fulfillment}, empty_ok=True)
             return str(order)
         variant = payload.get("variants", {}).get("0", {})
         payload = {k: v for k, v in payload.items() if k != "variants"}
@@ -95,17 +99,17 @@ class Shopify(Connector):
             external_id = self._by_sku.get(str(variant.get("sku")))
             if external_id is None:
                 raise PermanentError(f"no product with SKU {variant.get('sku')} in the shop yet")
-        if external_id is None:  # sent once: after a lost answer the engine finds it by SKU
-            body = {**payload, "variants": [variant]}
-            return str(http.send_json(self.http, "POST", f"{self.prefix}/products.json",
-                                      json={"product": body})["product"]["id"])
-        url = f"{self.prefix}/products/{external_id}.json"
-        held = http.call_json(self.http, "GET", url)["product"]["variants"]
-        # PUT replaces the variants: keep every field of theirs that we do not send
-        variants = [{**(held[0] if held else {}), **variant}, *held[1:]]
-        http.call(self.http, "PUT", url, json={"product": {**payload, "variants": variants}})
+        if external_id is None:  # not idempotent: after a lost answer the product is found by SKU first
+            recover = self.recovery(resource, ours, lambda found: self._update(found, payload, variant))
+            reply = self.http.request("POST", f"{self.prefix}/products.json", idempotent=False, recover=recover,
+                                      json={"product": {**payload, "variants": [variant]}})
+            return str(reply.body["product"]["id"])
+        self._update(external_id, payload, variant)
         return external_id
 
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()
+    def _update(self, external_id: str, payload: dict[str, Any], variant: dict[str, Any]) -> Reply:
+        url = f"{self.prefix}/products/{external_id}.json"
+        held = self.http.request("GET", url).body["product"]["variants"]
+        # PUT replaces the variants: keep every field of theirs that we do not send
+        variants = [{**(held[0] if held else {}), **variant}, *held[1:]]
+        return self.http.request("PUT", url, json={"product": {**payload, "variants": variants}})

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 
-from integration_project.connectors.base import Connector, Page, Patterns
-from integration_project.connectors.http import retry_transient
+from integration_project.connectors.base import Connector, Ours, Page, Patterns
+from integration_project.connectors.http import retrying
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import Api
 
@@ -96,7 +96,8 @@ class Sql(Connector):
             rows = conn.execute(sa.select(table.c[id_path], key)).all()
         return {str(ours): str(pk) for ours, pk in rows if ours is not None}
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """UPDATE the row by primary key, INSERT it when absent; returns the key."""
         table = self._table(resource)
         key = self._key(table)
@@ -108,8 +109,8 @@ class Sql(Connector):
         if pk is None:
             raise PermanentError(f"{resource}: no value for the primary key {key.name}")
         values[key.name] = _python(key, pk)
-        # an update retries itself; a create is the engine's to retry, after looking the row up
-        (self._write if external_id is None else retry_transient(self._write))(table, key, values)
+        # retried freely: UPDATE, else INSERT, in one transaction writes the row once whatever came before
+        retrying()(self._write, table, key, values)
         return str(values[key.name])
 
     def _write(self, table: sa.Table, key: sa.Column[Any], values: dict[str, Any]) -> None:

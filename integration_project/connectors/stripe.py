@@ -2,7 +2,8 @@
 
 Stripe's emulator (localstripe) ignores Idempotency-Key, and a crash between a create and our
 record of it would otherwise duplicate the customer. So the engine marks a send as pending first;
-on a rerun, `index` lists the system's records and finds ours by the id we store in metadata.
+on a rerun, `index` lists the system's records and finds ours by the id we store in metadata. A
+create whose answer is lost is looked up the same way before it is sent again.
 
 Stripe counts money in the currency's minor unit (cents) and writes currencies in lower case;
 the connector speaks decimal amounts and ISO codes (EUR) to the hub, both ways.
@@ -14,8 +15,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page
+import httpx
+
+from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.connectors.http import Reply
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -60,7 +63,7 @@ def to_minor(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, **money, "currency": currency.lower()}
 
 
-class Stripe(Connector):
+class Stripe(HttpConnector):
     """Customers and invoice items into Stripe; invoices and charges out of it.
 
     Stripe's lists have no modified-since filter (changes arrive as events), so extraction reads
@@ -71,15 +74,15 @@ class Stripe(Connector):
     extracts = frozenset({"invoices", "charges"})
     loads = frozenset({"customers", "invoiceitems"})
 
-    def __init__(self, api: Api):
-        self.http = http.client(api, headers={"Stripe-Version": api.version})
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport, headers={"Stripe-Version": api.version})
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Every record of the list, a page at a time, amounts in decimal units."""
         after = None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
-            data = http.call_json(self.http, "GET", f"/v1/{resource}", params=params)
+            data = self.http.request("GET", f"/v1/{resource}", params=params).body
             yield Page([to_decimal(r) for r in data["data"]], None)
             if not data.get("has_more") or not data["data"]:
                 return
@@ -91,7 +94,7 @@ class Stripe(Connector):
         after = None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
-            data = http.call_json(self.http, "GET", f"/v1/{resource}", params=params)
+            data = self.http.request("GET", f"/v1/{resource}", params=params).body
             for item in data["data"]:
                 if (ours := get_path(item, id_path)) is not None:
                     found[str(ours)] = item["id"]
@@ -99,16 +102,18 @@ class Stripe(Connector):
                 return found
             after = data["data"][-1]["id"]
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """POST to create, or POST to the record's URL to update; returns the Stripe id."""
-        url = f"/v1/{resource}/{external_id}" if external_id else f"/v1/{resource}"
         payload = to_minor(payload)
-        if external_id and resource == "invoiceitems":  # an item's customer and currency are fixed
-            payload = {k: v for k, v in payload.items() if k not in ("customer", "currency")}
-        # a create is sent once: after a lost answer the engine finds the record by our id first
-        send = http.call_json if external_id else http.send_json
-        return str(send(self.http, "POST", url, data=dict(form(payload)))["id"])
+        if external_id:
+            return str(self._update(resource, external_id, payload).body["id"])
+        # not idempotent: after a lost answer the record is found by our id before a resend
+        recover = self.recovery(resource, ours, lambda found: self._update(resource, found, payload))
+        return str(self.http.request("POST", f"/v1/{resource}", data=dict(form(payload)), idempotent=False,
+                                     recover=recover).body["id"])
 
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()
+    def _update(self, resource: str, external_id: str, payload: dict[str, Any]) -> Reply:
+        if resource == "invoiceitems":  # an item's customer and currency are fixed
+            payload = {k: v for k, v in payload.items() if k not in ("customer", "currency")}
+        return self.http.request("POST", f"/v1/{resource}/{external_id}", data=dict(form(payload)))

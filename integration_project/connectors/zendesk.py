@@ -6,35 +6,37 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from integration_project.connectors import http
-from integration_project.connectors.base import Connector, Page
+import httpx
+
+from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.model import Api
 
 PAGE = 1000
 
 
-class Zendesk(Connector):
+class Zendesk(HttpConnector):
     """Tickets and users read from the incremental export, oldest change first.
 
     Each page's `after_cursor` resumes exactly after it, so every page's cursor is safe. A ticket
     names its requester by user id; the requester's user record is attached as `requester` (the
-    way Zendesk sideloads users), so a mapping can read `requester.email`.
+    way Zendesk sideloads users), so a mapping can read `requester.email`. Zendesk's `next_page`
+    links are absolute: one to another host is refused (the client never sends the token there).
     """
 
     extracts = frozenset({"tickets", "users"})
     loads = frozenset({"users", "orders"})
     custom_objects = {"orders": "order"}  # our resource -> the account's custom object key
 
-    def __init__(self, api: Api):
-        self.http = http.client(api)
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport)
         self.prefix = f"/api/{api.version}"
         self._users: dict[int, dict[str, Any]] | None = None
 
     def _export(self, resource: str, since: str | None) -> Iterator[tuple[list[dict[str, Any]], str]]:
         params: dict[str, Any] = {"per_page": PAGE, **({"cursor": since} if since else {"start_time": 0})}
         while True:
-            data = http.call_json(self.http, "GET", f"{self.prefix}/incremental/{resource}/cursor.json",
-                                  params=params)
+            data = self.http.request("GET", f"{self.prefix}/incremental/{resource}/cursor.json",
+                                     params=params).body
             yield data[resource], data["after_cursor"]
             if data["end_of_stream"]:
                 return
@@ -61,34 +63,31 @@ class Zendesk(Connector):
         if resource == "users":
             url: str | None = f"{self.prefix}/users.json?per_page=100"
             while url:
-                data = http.call_json(self.http, "GET", url)
+                data = self.http.request("GET", url).body
                 found.update({str(u["external_id"]): str(u["id"]) for u in data["users"] if u.get("external_id")})
                 url = data["next_page"]
             return found
         after = None
         while True:
             params = {"page[size]": 100, **({"page[after]": after} if after else {})}
-            data = http.call_json(self.http, "GET", self._records(resource), params=params)
+            data = self.http.request("GET", self._records(resource), params=params).body
             found.update({str(r["external_id"]): str(r["id"]) for r in data["custom_object_records"]
                           if r.get("external_id")})
             if not data["meta"]["has_more"]:
                 return found
             after = data["meta"]["after_cursor"]
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         """Zendesk's own upserts by external_id, so a repeated send never duplicates (retried freely)."""
         if resource == "users":
-            data = http.call_json(self.http, "POST", f"{self.prefix}/users/create_or_update.json",
-                                  json={"user": payload})
+            data = self.http.request("POST", f"{self.prefix}/users/create_or_update.json",
+                                     json={"user": payload}).body
             return str(data["user"]["id"])
         body = {k: v for k, v in payload.items() if k != "external_id"}
-        data = http.call_json(self.http, "PATCH", self._records(resource), json={"custom_object_record": body},
-                              params={"external_id": payload["external_id"]})
+        data = self.http.request("PATCH", self._records(resource), json={"custom_object_record": body},
+                                 params={"external_id": payload["external_id"]}).body
         return str(data["custom_object_record"]["id"])
 
     def _records(self, resource: str) -> str:
         return f"{self.prefix}/custom_objects/{self.custom_objects[resource]}/records"
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()

@@ -77,7 +77,24 @@ class Api(Strict):
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
 
+    follow_hosts: list[str] = Field(
+        default_factory=list, description="other hosts whose absolute links (a next page, a file) are followed, "
+        "without credentials: credentials are sent to the API's own host only, and a link elsewhere is refused")
+    allow_private_network: bool = Field(
+        False, description="the API is on a private, loopback or link-local address (10/8, 172.16/12, "
+        "192.168/16, 127/8, 169.254/16, fc00::/7, fe80::/10, ::1, localhost, *.internal), checked on every "
+        "address the host resolves to before connecting: refused unless true (or "
+        "INTEGRATIONS_ALLOW_PRIVATE_NETWORK=1, as the sandbox sets)")
+
     _env = field_validator("base_url_env")(check_env)
+
+    @field_validator("follow_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        bad = [h for h in value if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", h)]
+        if bad:
+            raise ValueError(f"expected host names without scheme, port or path: {', '.join(bad)}")
+        return [h.lower() for h in value]
 
     @field_validator("requests_per_second")
     @classmethod

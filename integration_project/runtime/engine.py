@@ -11,13 +11,10 @@ from threading import Thread
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from integration_project.connectors import Connector, Page
-from integration_project.connectors.http import ATTEMPTS
-from integration_project.errors import PermanentError, TransientError
+from integration_project.connectors import Connector, Ours, Page
+from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
-from integration_project.model.binding import Binding
 from integration_project.model.mapping import canonical_json, canonical_mapper, content_hash, text_hash, to_system
 from integration_project.runtime.store import HubRecord, Store
 
@@ -181,27 +178,6 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
             stats.cursor = cursor
 
 
-def _upsert(connector: Connector, binding: Binding, obj: DataObject, record_id: str,
-            external: str | None, payload: dict) -> str:
-    """Send one record. An update is retried by the connector; a create that failed transiently
-    is looked up, then sent again until it is found or its attempts are spent (retrying what the
-    connector already retried would multiply the attempts while a consumer is down)."""
-    if external is not None:
-        return connector.upsert(binding.resource, external, payload)
-    retrying = Retrying(retry=retry_if_exception(lambda exc: isinstance(exc, TransientError) and external is None),
-                        reraise=True, stop=stop_after_attempt(ATTEMPTS),
-                        wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
-                        before_sleep=lambda _: connector.note_retry())
-
-    def send() -> str:
-        nonlocal external
-        if retrying.statistics.get("attempt_number", 1) > 1:
-            external = (connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}).get(record_id)
-        return connector.upsert(binding.resource, external, payload)
-
-    return retrying(send)
-
-
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:
     """Send every hub record the consumer lacks in its current version, exactly once.
 
@@ -300,7 +276,9 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                 stats.unchanged += 1
                 continue
             store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external, sent_as)
-            future = pool.submit(_upsert, connector, binding, obj, rec.record_id, external, payload)
+            # the connector retries the send; a create whose answer is lost it looks up by our id first
+            future = pool.submit(connector.upsert, binding.resource, external, payload,
+                                 Ours(binding.mapping[obj.identity_key], rec.record_id))
             in_flight[future] = (rec, sent_as)
             if len(in_flight) >= 2 * workers:  # keep the threads busy, memory flat
                 settle(wait(in_flight, return_when=FIRST_COMPLETED).done)

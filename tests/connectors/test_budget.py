@@ -15,12 +15,13 @@ from tests.e2e.conftest import serving
 
 CALLS = """
 import sys
-from integration_project.connectors import http
+from integration_project.connectors.http import VendorClient
 from integration_project.model import Api
-api = Api(connector="rest", base_url=sys.argv[1], version="1", requests_per_second=float(sys.argv[2]) or None)
-with http.client(api) as c:
+api = Api(connector="rest", base_url=sys.argv[1], version="1", requests_per_second=float(sys.argv[2]) or None,
+          allow_private_network=True)
+with VendorClient(api) as c:
     for _ in range(int(sys.argv[3])):
-        http.call_json(c, "GET", "/ping")
+        c.request("GET", "/ping")
 """
 
 

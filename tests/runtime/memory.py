@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from integration_project import Api, Binding, DataObject, Landscape, System
-from integration_project.connectors import Connector, Page
+from integration_project.connectors import Connector, Ours, Page
 from integration_project.model.mapping import get_path
 
 
@@ -48,7 +48,8 @@ class Memory(Connector):
         return {str(get_path(r, id_path)): r["id"] for r in self.records.get(resource, {}).values()
                 if get_path(r, id_path) is not None}
 
-    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any]) -> str:
+    def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
+               ours: Ours | None = None) -> str:
         self.writes.append((resource, external_id, payload))
         rid = external_id or f"{self.prefix}{next(self._ids)}"
         self.put(resource, {**payload, "id": rid})

@@ -87,10 +87,10 @@ def test_a_consumers_refusal_is_dead_lettered_with_its_reason(store, landscape):
     from integration_project.errors import PermanentError
 
     class Refusing(Memory):
-        def upsert(self, resource, external_id, payload):
+        def upsert(self, resource, external_id, payload, ours=None):
             if payload["email"].startswith("bob"):
                 raise PermanentError("POST /customers: HTTP 400: email rejected")
-            return super().upsert(resource, external_id, payload)
+            return super().upsert(resource, external_id, payload, ours)
 
     (flow,) = landscape.flows()
     ingest(crm_with("ada@example.com", "bob@example.com"), flow.ingest, store, "run-1")
