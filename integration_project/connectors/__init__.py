@@ -40,10 +40,11 @@ def is_live(flow: Flow) -> bool:
 def connect(system: System, binding: Binding | None = None) -> Connector:
     """A live connector for a binding's channel, or the system's API without one (credentials are
     read from the environment now)."""
+    api = system.api_for(binding) if binding else system.api
     cls = connector_class(system, binding)
-    if cls is None:
+    if cls is None or api is None:
         raise LookupError(f"no connector for {system.name}" + (f"/{binding.object}" if binding else ""))
-    return cls(system.api_for(binding) if binding else system.api)
+    return cls(api)
 
 
 __all__ = ["CONNECTORS", "Connector", "DropFolder", "HttpConnector", "Ours", "Page", "can_extract", "connect",
