@@ -18,7 +18,7 @@ import stripe
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from integration_project.webhooks import SCHEMES, Endpoint, Inbox, ReceiverLimits, create_receiver
 from integration_project.webhooks.inbox import Delivery, inbox_table
 
 SECRETS = {
@@ -44,7 +44,7 @@ def inbox(inbox_url: str) -> Iterator[Inbox]:
 def client(inbox: Inbox) -> Iterator[TestClient]:
     """A test client on a receiver with one endpoint per scheme."""
     endpoints = {name: Endpoint(scheme, SecretStr(secret)) for name, (scheme, secret) in SECRETS.items()}
-    with TestClient(create_receiver(endpoints, inbox, max_body=MAX_BODY), base_url=BASE) as client:
+    with TestClient(create_receiver(endpoints, inbox, ReceiverLimits(max_body=MAX_BODY)), base_url=BASE) as client:
         yield client
 
 
@@ -246,7 +246,8 @@ def test_oversized_body_is_413(client: TestClient, inbox: Inbox) -> None:
 
 def test_content_length_that_lies_is_413(inbox: Inbox) -> None:
     """A Content-Length under the limit does not let a longer body through."""
-    app = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRETS["billing"][1]))}, inbox, max_body=MAX_BODY)
+    app = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRETS["billing"][1]))}, inbox,
+                          ReceiverLimits(max_body=MAX_BODY))
     body = b'{"id": "evt_1", "type": "t", "pad": "' + b"x" * (2 * MAX_BODY) + b'"}'
     headers = signed("billing", body) | {"Content-Length": "10"}
     scope = {
