@@ -81,6 +81,10 @@ class Connector:
         http = getattr(self, "http", None)
         return dict(getattr(http, "deprecations", {}))
 
+    def quarantined(self) -> dict[str, str]:
+        """Inputs set aside unread during this connector's reads (name -> reason), for the owners' alert."""
+        return {}
+
     def retries(self) -> int:
         """How many calls were retried after a transient failure."""
         return getattr(getattr(self, "http", None), "retries", 0)

@@ -55,6 +55,9 @@ def ingest_asset(specs: ObjectSpecs, landscape: Landscape) -> dg.AssetsDefinitio
             stats = ingest(connector, source.name, binding, obj, store, context.run.run_id,
                            inbound_refs).done()
             deprecations = _warn_deprecations(connector, source, obj)
+            for name, reason in connector.quarantined().items():
+                alert(f"{source.title}: {name} quarantined", f"{reason}. It was not read nor committed; it "
+                      f"waits in the drop folder's quarantine/.", _owners(source, obj))
             retries = connector.retries()
         finally:
             connector.close()
