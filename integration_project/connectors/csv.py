@@ -46,7 +46,7 @@ class NotRegularFile(OSError):
     """A name in the drop folder that is a symlink, a pipe or a device, not a file of its own."""
 
 
-def night(name: str) -> date | None:
+def _night(name: str) -> date | None:
     """The night a file is named for (its first 8-digit YYYYMMDD), or None when the name holds no valid date."""
     found = _NIGHT.search(name)
     try:
@@ -57,13 +57,13 @@ def night(name: str) -> date | None:
 
 def _order(name: str) -> tuple[str, str]:
     """Files by night, then name; a name without a night first (it is never read, only quarantined)."""
-    found = night(name)
+    found = _night(name)
     return (found.isoformat() if found else "", name)
 
 
 def _refused_name(name: str) -> str | None:
     """Why a file's name cannot be an export, or None."""
-    found = night(name)
+    found = _night(name)
     if found is None:
         return "its name holds no night (YYYYMMDD)"
     if found > (datetime.now(UTC) + _LATEST_OFFSET).date():

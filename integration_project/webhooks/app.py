@@ -51,7 +51,7 @@ class ReceiverLimits:
     max_body: int = DEFAULT_MAX_BODY  # bytes; more is 413
     read_timeout: float = 10.0  # seconds from connecting (or a request's first byte) to its last; then 408
     keep_alive_timeout: float = 5.0  # seconds an idle kept-alive connection stays open
-    max_connections_per_client: int = 32  # open connections per client address; more are closed at once
+    max_connections_per_client: int = 64  # open connections per client address; more are closed at once
     max_connections: int = 1000  # open connections or requests in progress overall; more are 503
     commit_timeout: float = 2.0  # seconds a delivery waits for the inbox's commit; then 503 + Retry-After
 
