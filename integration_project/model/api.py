@@ -76,6 +76,9 @@ class Api(Strict):
         None, description="the vendor's request budget, shared by every flow and process on this machine")
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
+    min_share_of_previous: float = Field(
+        0.5, description="full exports (connector csv): an export with fewer rows than this share of the last "
+        "one committed is quarantined, not read; 0 turns the check off (an empty export is always quarantined)")
 
     follow_hosts: list[str] = Field(
         default_factory=list, description="other hosts whose absolute links (a next page, a file) are followed, "
@@ -101,6 +104,13 @@ class Api(Strict):
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError("must be a positive number of requests a second")
+        return value
+
+    @field_validator("min_share_of_previous")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("must be a share from 0 to 1")
         return value
 
     @field_validator("concurrency")
