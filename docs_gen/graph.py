@@ -196,9 +196,9 @@ class GraphBuilder:
         for owner in owners:
             self.edge(self.node("owner", owner), target, "owns")
 
-    def add(self, defs: dg.Definitions, origin: str) -> nx.MultiDiGraph:
+    def add(self, defs: dg.Definitions, origin: str, location: str = "") -> nx.MultiDiGraph:
         """Read assets, checks, jobs, schedules and sensors of `defs` into the graph."""
-        self.g.graph.update(origin=origin)
+        self.g.graph.update(origin=origin, location=location)
         asset_graph = defs.resolve_asset_graph()
         repo = defs.get_repository_def()
         checks_by_asset: dict[str, list[str]] = {}
@@ -340,9 +340,9 @@ class GraphBuilder:
                 self.edge(nid, self.node("flow", flow.strip()), "runs_flow")
 
 
-def build_graph(defs: dg.Definitions, origin: str = "") -> nx.MultiDiGraph:
-    """The landscape graph of one loaded Definitions."""
-    return GraphBuilder().add(defs, origin)
+def build_graph(defs: dg.Definitions, origin: str = "", location: str = "") -> nx.MultiDiGraph:
+    """The landscape graph of one loaded Definitions; `location` is its code location's name in Dagster."""
+    return GraphBuilder().add(defs, origin, location)
 
 
 def to_json(g: nx.MultiDiGraph) -> dict[str, Any]:

@@ -145,6 +145,9 @@ def failure_sensor(landscape: Landscape) -> dg.SensorDefinition:
     """Alerts the flow's owners when one of its runs fails."""
     owners = {f.name: list(dict.fromkeys([*f.consumer.owners, *f.source.owners, f.object.owner]))
               for f in landscape.flows()}
+    for obj in landscape.objects.values():  # a source -> hub leg's run (ticket_support_to_hub) is theirs too
+        if found := landscape.source_of(obj.name):
+            owners[f"{obj.name}_{found[0].name}_to_hub"] = list(dict.fromkeys([*found[0].owners, obj.owner]))
 
     @dg.run_failure_sensor(name="alert_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING,
                            minimum_interval_seconds=SENSOR_INTERVAL_SECONDS)

@@ -1,8 +1,9 @@
-"""`integrations sandbox up|down|status|seed|faults`: run the local stand-ins for the vendor systems."""
+"""`integrations sandbox up|down|status|env|seed|faults`: run the local stand-ins for the vendor systems."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import click
 import httpx
 from pydantic import ValidationError
 
+from integration_project.errors import DeclarationError
 from integration_project.settings import data_dir as default_data_dir
 
 from ._config import DEFAULT_PORTS, SYSTEMS
@@ -136,6 +138,31 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         sys.exit(EXIT_NOT_RUNNING)
     if not all(row["answers"] for row in rows):
         sys.exit(EXIT_FAILED)
+
+
+@sandbox.command()
+@data_dir_option
+@click.option("--package", default="definitions", show_default=True, help="The landscape whose variables to set.")
+@click.option("--json", "as_json", is_flag=True, help="Print the variables as a JSON object.")
+def env(data_dir: Path | None, package: str, as_json: bool) -> None:
+    """Print the environment the landscape reads (base URLs, tokens, secrets) for the running sandbox.
+
+    In another shell: eval "$(integrations sandbox env)". Exit 3 if no sandbox runs.
+    """
+    from integration_project.launcher import sandbox_env
+    from integration_project.model import load_landscape
+
+    folder = _data_dir(data_dir)
+    attached = Sandbox.attach(folder)
+    if not attached.systems:
+        _fail(f"no sandbox is running from {folder}", EXIT_NOT_RUNNING)
+    try:
+        landscape = load_landscape(package)
+    except DeclarationError as exc:
+        _fail(f"the landscape {package!r} has {len(exc.problems)} problem(s); `integrations check` lists them")
+    variables = dict(sorted(sandbox_env(landscape, attached).items()))
+    click.echo(json.dumps(variables, indent=1) if as_json else
+               "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items()))
 
 
 @sandbox.command("seed")
