@@ -87,16 +87,19 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def stop_groups(children: list[subprocess.Popen[bytes]], grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM to every child's whole process group, SIGKILL to what still runs after `grace` seconds."""
-    for process in children:
+def stop_groups(children: dict[str, subprocess.Popen[bytes]], grace: float = STOP_GRACE_S) -> list[str]:
+    """SIGTERM to every child's whole process group, SIGKILL to what still runs after `grace` seconds;
+    returns the names of the children whose groups had to be killed."""
+    for process in children.values():
         _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while any(_group_alive(p) for p in children) and time.monotonic() < deadline:
+    while any(_group_alive(p) for p in children.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for process in children:
+    killed = [name for name, process in children.items() if _group_alive(process)]
+    for process in children.values():
         _signal_group(process, signal.SIGKILL)
         process.wait()
+    return killed
 
 
 def _interrupted(signum: int, _frame: object) -> None:
@@ -158,5 +161,7 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
             signal.signal(sig, signal.SIG_IGN)
-        stop_groups(list(children.values()))
+        killed = stop_groups(children)
+        if killed:
+            click.echo(f"killed what was left of {', '.join(killed)} after {STOP_GRACE_S:g} s")
         sandbox.stop()
