@@ -96,8 +96,9 @@ def stop_groups(children: dict[str, subprocess.Popen[bytes]], grace: float = STO
     while any(_group_alive(p) for p in children.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
     killed = [name for name, process in children.items() if _group_alive(process)]
+    for name in killed:  # only groups just seen alive: an emptied group's id may already be reused
+        _signal_group(children[name], signal.SIGKILL)
     for process in children.values():
-        _signal_group(process, signal.SIGKILL)
         process.wait()
     return killed
 

@@ -187,7 +187,8 @@ class Sandbox:
 
     @classmethod
     def attach(cls, data_dir: Path) -> Sandbox:
-        """The live systems recorded in a data folder (started by any process): their URLs and credentials."""
+        """The live systems recorded in a data folder (started by any process), to read their URLs and
+        credentials; it did not start them, so stop them with `stop_running`, not `stop()`."""
         live = running(data_dir)
         sandbox = cls(data_dir, [s.system for s in live], tokens={s.system: s.token for s in live})
         sandbox._bound = {s.system: s.port for s in live}
