@@ -129,4 +129,5 @@ def test_serve_receives_what_the_landscape_declares(served: str, env: dict[str, 
         assert httpx.post(url, content=body, headers=wrong | {"Content-Type": "application/json"}).status_code == 401
     assert httpx.post(f"{served}/webhooks/undeclared", content=b"{}").status_code == 404
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
-    assert {row["system"]: row["depth"] for row in json.loads(result.output)} == dict.fromkeys(DECLARED, 1)
+    by_system = {row["system"]: (row["backlog"], row["ignored_types"]) for row in json.loads(result.output)}
+    assert by_system == dict.fromkeys(DECLARED, (0, {"t": 1}))  # stored once each; no flow subscribes to "t"
