@@ -207,9 +207,9 @@ class GraphBuilder:
         for owner in owners:
             self.edge(self.node("owner", owner), target, "owns")
 
-    def add(self, defs: dg.Definitions, origin: str) -> nx.MultiDiGraph:
+    def add(self, defs: dg.Definitions, origin: str, location: str = "") -> nx.MultiDiGraph:
         """Read assets, checks, jobs, schedules and sensors of `defs` into the graph."""
-        self.g.graph.update(origin=origin)
+        self.g.graph.update(origin=origin, location=location)
         asset_graph = defs.resolve_asset_graph()
         repo = defs.get_repository_def()
         checks_by_asset: dict[str, list[str]] = {}
@@ -354,11 +354,12 @@ class GraphBuilder:
 OBSERVED = "assessment"  # the node attribute filled from the instance's observations, not the Definitions
 
 
-def build_graph(defs: dg.Definitions, origin: str = "", instance: dg.DagsterInstance | None = None
-                ) -> nx.MultiDiGraph:
-    """The landscape graph of one loaded Definitions; with an instance, each asset also shows the
-    latest assessment observed there (`integrations assess` records it; observed, not defined)."""
-    g = GraphBuilder().add(defs, origin)
+def build_graph(defs: dg.Definitions, origin: str = "", location: str = "",
+                instance: dg.DagsterInstance | None = None) -> nx.MultiDiGraph:
+    """The landscape graph of one loaded Definitions; `location` is its code location's name in
+    Dagster; with an instance, each asset also shows the latest assessment observed there
+    (`integrations assess` records it; observed, not defined)."""
+    g = GraphBuilder().add(defs, origin, location)
     if instance is not None:
         for _, attrs in nodes(g, "asset"):
             records = instance.fetch_observations(dg.AssetKey(attrs["key"]), limit=1).records

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import networkx as nx
@@ -88,6 +89,13 @@ class Site:
         """The asset (or its checks tab) in the Dagster UI."""
         url = f"{self.dagster_url}/assets/{'/'.join(asset['key'])}"
         return url + "?view=checks" if checks else url
+
+    def dagster_page(self, node: dict[str, Any]) -> str | None:
+        """A job's, schedule's or sensor's page in the Dagster UI; None when the code location is unknown."""
+        location = self.g.graph.get("location")
+        if not location or node.get("kind") not in ("job", "schedule", "sensor"):
+            return None
+        return f"{self.dagster_url}/locations/{quote(location, safe='')}/{node['kind']}s/{quote(node['name'])}"
 
     def node(self, nid: str) -> dict[str, Any]:
         """A node's attributes plus its id."""
@@ -290,7 +298,7 @@ def _write_page(site: Site, env: jinja2.Environment, page: Page, docs: Path, pri
             (docs / "diagrams" / f"{slug(d.name)}.svg").write_text(d.svg)
     text = env.get_template(f"{page.template}.{'md' if site.fmt == 'markdown' else 'html'}").render(
         page=page, title=page.title, root="../" * path.count("/"), href=site.href(page.path),
-        link=lambda p: relative(site.ext(p), path), nav=NAV, fingerprint=print_,
+        link=lambda p: relative(site.ext(p), path), nav=NAV, fingerprint=print_, dagster_page=site.dagster_page,
         diagram_file=lambda d: relative(f"diagrams/{slug(d.name)}.svg", path), **page.context)
     target.write_text(text)
 

@@ -7,10 +7,25 @@ import sys
 
 import click
 
-from integration_project.errors import DeclarationError
+from integration_project.errors import CredentialError, DeclarationError
+
+EXIT_UNANSWERABLE = 2  # the command could not run: a setting is missing
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Integrations(click.Group):
+    """The entry point: a missing credential, in any command, is one line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; say which environment variable a missing credential is read from."""
+        try:
+            return super().invoke(ctx)
+        except CredentialError as exc:
+            click.echo(f"error: {exc.env_name} is not set: the landscape reads a credential from it "
+                       f"(for the sandbox's: eval \"$(integrations sandbox env)\")", err=True)
+            ctx.exit(EXIT_UNANSWERABLE)
+
+
+@click.group(cls=Integrations, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="integration-project")
 def main() -> None:
     """Integration-as-code on Dagster: declare systems once, run the syncs, generate the docs."""

@@ -2,6 +2,7 @@
 
 IntegrationError
 ├── DeclarationError        a landscape that cannot load (all problems listed at once)
+├── CredentialError         a declared credential's environment variable is not set
 ├── ConnectorError          talking to a system failed
 │   ├── TransientError      worth retrying: timeout, connection reset, 5xx, 429
 │   └── PermanentError      retrying will not help: 4xx, invalid payload
@@ -36,6 +37,14 @@ class DeclarationError(IntegrationError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class CredentialError(IntegrationError):
+    """A credential the landscape declares is missing from the environment; `env_name` says which."""
+
+    def __init__(self, env_name: str):
+        super().__init__(f"environment variable {env_name} is not set")
+        self.env_name = env_name
 
 
 class ConnectorError(IntegrationError):

@@ -23,11 +23,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "model": {"errors"},
     "connectors": BASE | {"model"},
     "runtime": BASE | {"model", "connectors"},
-    "webhooks": BASE | {"model", "runtime"},  # the inbox's table is one of the hub store's migrations
+    "webhooks": BASE | {"model", "connectors", "runtime"},  # the inbox's table is one of the hub store's migrations
     "orchestration": BASE | {"model", "connectors", "runtime", "webhooks"},
     "sandbox": BASE | {"webhooks"},  # it signs the webhooks it sends with the receiver's schemes
     "package": BASE | {"model"},  # integration_project/__init__.py: the public API (orchestration lazily)
-    "launcher": BASE | {"package", "model", "connectors", "orchestration", "sandbox"},
+    "launcher": BASE | {"package", "model", "connectors", "orchestration", "sandbox", "docs_gen"},
     "cli": BASE | {"package", "model", "connectors", "runtime", "webhooks", "orchestration", "sandbox",
                    "launcher", "docs_gen"},
     "docs_gen": {"contract"},

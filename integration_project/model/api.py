@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from integration_project.errors import ConnectorError
+from integration_project.errors import CredentialError
 
 ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
 
@@ -59,7 +59,7 @@ class Auth(Strict):
         """Read one credential from the environment at run time."""
         value = os.environ.get(env_name)
         if value is None:
-            raise ConnectorError(f"environment variable {env_name} is not set")
+            raise CredentialError(env_name)
         return SecretStr(value)
 
 

@@ -1,12 +1,15 @@
-"""`integrations webhooks`: serve the receiver; show the inbox's depth and age per system."""
+"""`integrations webhooks`: serve the receiver; show the inbox's backlog per system."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from integration_project.connectors import is_live
 from integration_project.errors import DeclarationError
 from integration_project.model import Landscape, load_landscape
 from integration_project.settings import database_url
@@ -76,32 +79,54 @@ def serve(host: str, port: int, package: str, **limits: Any) -> None:
     uvicorn.Server(receiver_config(app, settings, host=host, port=port, log_config=log_config())).run()
 
 
+def _subscribed(landscape: Landscape) -> dict[str, set[str]]:
+    """Per system, the event types some flow turns into runs: the `events` of a source binding
+    whose object has a live realtime flow (each such flow gets an inbox sensor)."""
+    subscribed: dict[str, set[str]] = defaultdict(set)
+    for flow in landscape.flows():
+        if flow.mode == "realtime" and flow.source.webhook and is_live(flow):
+            subscribed[flow.source.name] |= set(flow.source_binding.events)
+    return subscribed
+
+
 @webhooks.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_package
 def status(as_json: bool, package: str) -> None:
-    """Inbox depth (events not yet processed) and the oldest one's age, per system."""
-    declared = [name for name, system in _landscape(package).systems.items() if system.webhook]
+    """Per system: the backlog (unprocessed events a flow will process) and its oldest age, apart
+    from the ignored events no flow subscribes to (which are never processed, so they only age)."""
+    landscape = _landscape(package)
+    subscribed = _subscribed(landscape)
+    declared = [name for name, system in landscape.systems.items() if system.webhook]
     inbox = Inbox(database_url())
-    stats = inbox.stats(declared)
-    inbox.close()
+    try:
+        last = {s.system: s.last_received_at for s in inbox.stats(declared).values()}
+        pending = inbox.pending_by_type()
+    finally:
+        inbox.close()
+    now = datetime.now(UTC)
+    rows = {name: {"system": name, "backlog": 0, "oldest_backlog_age_seconds": None, "ignored": 0,
+                   "ignored_types": {}, "subscribed_types": sorted(subscribed.get(name, ())),
+                   "last_received_at": received.isoformat() if received else None}
+            for name, received in last.items()}  # sorted by system, as stats() returns them
+    for p in pending:
+        row = rows[p.system]
+        if p.event_type in subscribed.get(p.system, ()):
+            age = (now - p.oldest_received_at).total_seconds()
+            row["backlog"] += p.count
+            row["oldest_backlog_age_seconds"] = max(age, row["oldest_backlog_age_seconds"] or 0.0)
+        else:
+            row["ignored"] += p.count
+            row["ignored_types"][p.event_type] = p.count
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "system": s.system,
-                        "depth": s.depth,
-                        "oldest_age_seconds": s.oldest_age_seconds,
-                        "last_received_at": s.last_received_at.isoformat() if s.last_received_at else None,
-                    }
-                    for s in stats.values()
-                ]
-            )
-        )
+        click.echo(json.dumps(list(rows.values())))
         return
-    click.echo(f"{'system':<16} {'depth':>7} {'oldest age':>12}  last received")
-    for s in stats.values():
-        age = "-" if s.oldest_age_seconds is None else f"{s.oldest_age_seconds:.0f} s"
-        last = s.last_received_at.isoformat(timespec="seconds") if s.last_received_at else "never"
-        click.echo(f"{s.system:<16} {s.depth:>7} {age:>12}  {last}")
+    click.echo(f"{'system':<16} {'backlog':>8} {'oldest':>9} {'ignored':>8}  last received")
+    for row in rows.values():
+        age = "-" if row["oldest_backlog_age_seconds"] is None else f"{row['oldest_backlog_age_seconds']:.0f} s"
+        received = row["last_received_at"][:19] if row["last_received_at"] else "never"
+        click.echo(f"{row['system']:<16} {row['backlog']:>8} {age:>9} {row['ignored']:>8}  {received}")
+    ignored = [f"{row['system']} " + ", ".join(f"{kind} ({n})" for kind, n in row["ignored_types"].items())
+               for row in rows.values() if row["ignored"]]
+    if ignored:
+        click.echo("ignored (no flow subscribes to them; never processed): " + "; ".join(ignored))

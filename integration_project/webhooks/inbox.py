@@ -91,6 +91,15 @@ class SystemStats:
     last_received_at: datetime | None  # latest event stored, processed or not
 
 
+class PendingType(NamedTuple):
+    """Unprocessed events of one type from one system."""
+
+    system: str
+    event_type: str
+    count: int
+    oldest_received_at: datetime
+
+
 def _utc(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; they were written in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
@@ -246,6 +255,19 @@ class Inbox:
                 age = (now - _utc(oldest)).total_seconds() if oldest is not None else None
                 stats[system] = SystemStats(system, depth, age, _utc(last))
         return dict(sorted(stats.items()))
+
+    def pending_by_type(self) -> list[PendingType]:
+        """Unprocessed events counted per system and event type, with the oldest one's arrival."""
+        t = inbox_table
+        query = (
+            sa.select(t.c.system, t.c.event_type, sa.func.count(), sa.func.min(t.c.received_at))
+            .where(t.c.processed_at.is_(None))
+            .group_by(t.c.system, t.c.event_type)
+            .order_by(t.c.system, t.c.event_type)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query)
+            return [PendingType(system, kind, count, _utc(oldest)) for system, kind, count, oldest in rows]
 
     def purge(self, older_than: timedelta = DEFAULT_RETENTION) -> int:
         """Delete processed events received before `older_than` ago; return how many.
