@@ -90,8 +90,8 @@ def test_orders_from_three_processes_sharing_skus_never_half_move(warehouse: San
     assert {sku: after[sku] for sku in stock} == {sku: count - 1 for sku, count in stock.items()}
 
 
-def test_key_locks_on_postgres_are_taken_in_one_order_and_freed_on_exit(postgres_url: str,
-                                                                        monkeypatch: pytest.MonkeyPatch):
+def test_key_locks_are_held_in_postgres_and_freed_when_the_block_ends(postgres_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch):
     """Held locks are PostgreSQL's (another session cannot take them) and are freed when the block
     ends, also by an exception."""
     import sqlalchemy as sa
