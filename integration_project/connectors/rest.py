@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.connectors.locks import KeyLocks
 from integration_project.errors import PermanentError
 from integration_project.model import Api
 
@@ -29,7 +28,8 @@ class Rest(HttpConnector):
       cannot serve in full moves nothing and is refused (it is tried again on the next run).
       Later versions of a sent order move nothing (an edit of its lines does not reach the stock).
       Orders that share a SKU are adjusted one at a time (the check and the move must not
-      interleave); the instance runs one run of a flow at a time.
+      interleave), in every process on every machine when the hub store is on PostgreSQL
+      (`KeyLocks`); the instance runs one run of a flow at a time.
     """
 
     extracts = frozenset({"stock", "shipments"})
@@ -38,7 +38,7 @@ class Rest(HttpConnector):
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport)
         self.prefix = f"/v{api.version}"
-        self._skus: dict[str, threading.Lock] = {}  # held from an order's stock check to its moves
+        self._skus = KeyLocks(api.url())  # held from an order's stock check to its moves
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Changes oldest first: the API's cursor between pages, then the newest change's time.
@@ -101,10 +101,8 @@ class Rest(HttpConnector):
         # all or nothing: the API has no transaction, so check every line before moving any. A line
         # that looks short may be one an earlier, interrupted attempt already moved: sending it again
         # under its idempotency key replays that move (200, Idempotent-Replayed) and moves nothing
-        # new, or is refused (409) and moves nothing at all. Locks are taken in SKU order: no deadlock.
-        with ExitStack() as held_skus:
-            for sku in sorted(wanted):
-                held_skus.enter_context(self._skus.setdefault(sku, threading.Lock()))
+        # new, or is refused (409) and moves nothing at all.
+        with self._skus.held(wanted):
             return self._check_and_move(reference, wanted)
 
     def _check_and_move(self, reference: str, wanted: Counter[str]) -> str:

@@ -73,7 +73,8 @@ class Api(Strict):
     docs_url: str | None = None
     auth: Auth = Auth(type="none")
     requests_per_second: float | None = Field(
-        None, description="the vendor's request budget, shared by every flow and process on this machine")
+        None, description="the vendor's request budget, shared by every flow and process (on every "
+                          "machine when the hub store is on PostgreSQL)")
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
     min_share_of_previous: float = Field(
