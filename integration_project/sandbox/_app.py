@@ -9,7 +9,7 @@ import collections
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -120,7 +120,7 @@ def sandbox_app(
     authenticate: Authenticate,
     error_body: ErrorBody,
     signer: Signer | None = None,
-    background: Callable[[], Awaitable[None]] | None = None,
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """A vendor app: its routes plus auth, vendor-shaped JSON errors, `/_sandbox/` admin, faults, webhooks.

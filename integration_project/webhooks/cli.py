@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,16 +46,16 @@ _DEFAULTS = ReceiverLimits()
               help="Largest body, in bytes (more: 413).")
 @click.option("--max-header-bytes", default=_DEFAULTS.max_header_bytes, show_default=True, type=click.IntRange(1),
               help="Largest request line and headers, in bytes (more: 431).")
-@click.option("--read-timeout", default=_DEFAULTS.read_timeout, show_default=True, type=click.FloatRange(min_open=0),
+@click.option("--read-timeout", default=_DEFAULTS.read_timeout, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a request may take to arrive whole (slower: 408, connection closed).")
 @click.option("--keep-alive-timeout", default=_DEFAULTS.keep_alive_timeout, show_default=True,
-              type=click.FloatRange(min_open=0), help="Seconds an idle connection stays open.")
+              type=click.FloatRange(min=0, min_open=True), help="Seconds an idle connection stays open.")
 @click.option("--max-connections-per-client", default=_DEFAULTS.max_connections_per_client, show_default=True,
               type=click.IntRange(1), help="Open connections per client address (more are closed).")
 @click.option("--max-connections", default=_DEFAULTS.max_connections, show_default=True, type=click.IntRange(1),
               help="Open connections or requests overall (more: 503).")
 @click.option("--commit-timeout", default=_DEFAULTS.commit_timeout, show_default=True,
-              type=click.FloatRange(min_open=0), help="Seconds to wait for the inbox's commit (longer: 503).")
+              type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for the inbox's commit (longer: 503).")
 @_package
 def serve(host: str, port: int, package: str, **limits: Any) -> None:
     """Receive POST /webhooks/<system> for every system that declares a webhook.
@@ -89,6 +90,19 @@ def _subscribed(landscape: Landscape) -> dict[str, set[str]]:
     return subscribed
 
 
+@dataclass
+class _Health:
+    """One system's line of `webhooks status`."""
+
+    system: str
+    subscribed_types: list[str]
+    last_received_at: str | None
+    backlog: int = 0
+    oldest_backlog_age_seconds: float | None = None
+    ignored: int = 0
+    ignored_types: dict[str, int] = field(default_factory=dict)
+
+
 @webhooks.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_package
@@ -105,28 +119,26 @@ def status(as_json: bool, package: str) -> None:
     finally:
         inbox.close()
     now = datetime.now(UTC)
-    rows = {name: {"system": name, "backlog": 0, "oldest_backlog_age_seconds": None, "ignored": 0,
-                   "ignored_types": {}, "subscribed_types": sorted(subscribed.get(name, ())),
-                   "last_received_at": received.isoformat() if received else None}
+    rows = {name: _Health(name, sorted(subscribed.get(name, ())), received.isoformat() if received else None)
             for name, received in last.items()}  # sorted by system, as stats() returns them
     for p in pending:
         row = rows[p.system]
         if p.event_type in subscribed.get(p.system, ()):
             age = (now - p.oldest_received_at).total_seconds()
-            row["backlog"] += p.count
-            row["oldest_backlog_age_seconds"] = max(age, row["oldest_backlog_age_seconds"] or 0.0)
+            row.backlog += p.count
+            row.oldest_backlog_age_seconds = max(age, row.oldest_backlog_age_seconds or 0.0)
         else:
-            row["ignored"] += p.count
-            row["ignored_types"][p.event_type] = p.count
+            row.ignored += p.count
+            row.ignored_types[p.event_type] = p.count
     if as_json:
-        click.echo(json.dumps(list(rows.values())))
+        click.echo(json.dumps([asdict(row) for row in rows.values()]))
         return
     click.echo(f"{'system':<16} {'backlog':>8} {'oldest':>9} {'ignored':>8}  last received")
     for row in rows.values():
-        age = "-" if row["oldest_backlog_age_seconds"] is None else f"{row['oldest_backlog_age_seconds']:.0f} s"
-        received = row["last_received_at"][:19] if row["last_received_at"] else "never"
-        click.echo(f"{row['system']:<16} {row['backlog']:>8} {age:>9} {row['ignored']:>8}  {received}")
-    ignored = [f"{row['system']} " + ", ".join(f"{kind} ({n})" for kind, n in row["ignored_types"].items())
-               for row in rows.values() if row["ignored"]]
+        oldest = "-" if row.oldest_backlog_age_seconds is None else f"{row.oldest_backlog_age_seconds:.0f} s"
+        received = row.last_received_at[:19] if row.last_received_at else "never"
+        click.echo(f"{row.system:<16} {row.backlog:>8} {oldest:>9} {row.ignored:>8}  {received}")
+    ignored = [f"{row.system} " + ", ".join(f"{kind} ({n})" for kind, n in row.ignored_types.items())
+               for row in rows.values() if row.ignored]
     if ignored:
         click.echo("ignored (no flow subscribes to them; never processed): " + "; ".join(ignored))
