@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 # A query parameter whose name has one of these words carries a credential: ?access_token=,
@@ -42,11 +42,10 @@ def _redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return REDACTED  # not parseable: show nothing rather than a secret
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
+    if "@" in parts.netloc:  # replaced in place: urlunsplit would rewrite some schemes' slashes
+        url = url.replace(parts.netloc, f"{REDACTED}@{parts.netloc.rpartition('@')[2]}", 1)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
     if any(_secret_param(n) for n, _ in pairs):
         query = urlencode([(n, REDACTED if _secret_param(n) else v) for n, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url

@@ -68,8 +68,7 @@ CASES = {
         "query parameter 'api_key': credentials come from environment variables; name one in base_url_env "
         "(the whole URL) or in auth (token_env, password_env, ...)"),
 }
-YAML_CASES = ["empty_defs_yaml", "yaml_binding_without_purpose", "yaml_syntax_error", "two_sources_of_truth",
-              "token_in_a_yaml_url"]
+YAML_CASES = ["empty_defs_yaml", "yaml_binding_without_purpose", "yaml_syntax_error", "two_sources_of_truth"]
 
 
 def _package(landscape_package, tmp_path: Path, case: str) -> tuple[str, str]:
@@ -119,3 +118,21 @@ def test_dg_check_defs_fails_without_a_traceback(case, landscape_package, tmp_pa
         assert expected.replace(f"{tmp_path}/", "") in output.splitlines(), output
     else:  # dg's own schema check answered first: it names the file and the line
         assert re.search(rf"{package}/systems/billing/defs\.yaml:\d+", output), output
+
+
+def test_no_credential_reaches_dagster_metadata_even_unchecked(landscape_package):
+    """Defence in depth: a landscape built without `check` still shows its URLs without credentials."""
+    from integration_project import build_definitions, load_landscape
+
+    landscape = load_landscape(landscape_package(crm_py=CRM, billing__defs_yaml=BILLING))
+    crm = landscape.systems["crm"]
+    leaky = crm.api.model_copy(update={"base_url": "postgresql://app:s3cr3t@127.0.0.1:1/crm?password=k3y",
+                                       "docs_url": "https://docs.example/api?access_token=t0ken"})
+    landscape.systems["crm"] = crm.model_copy(update={"api": leaky})
+    assert [p.field for p in landscape.problems()] == ["api.base_url", "api.docs_url"]  # check refuses both
+    specs = build_definitions(landscape).resolve_all_asset_specs()
+    shown = [str(spec.metadata) for spec in specs if spec.metadata.get("integration/system") == "crm"]
+    assert len(shown) == 2  # crm/customer (source) and crm/invoice (consumer)
+    text = "\n".join(shown)
+    assert "s3cr3t" not in text and "k3y" not in text and "t0ken" not in text
+    assert "postgresql://***@127.0.0.1:1/crm?password=***" in text
