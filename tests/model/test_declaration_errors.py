@@ -108,7 +108,8 @@ def test_dg_check_defs_fails_without_a_traceback(case, landscape_package, tmp_pa
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(tmp_path), "DAGSTER_HOME": str(home)},
+                          env={**os.environ, "DAGSTER_HOME": str(home),
+                               "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))},
                           timeout=300)
     output = ANSI.sub("", done.stdout + done.stderr)
     assert done.returncode == 1, output
