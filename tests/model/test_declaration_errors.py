@@ -44,7 +44,7 @@ CASES = {
     "two_sources_of_truth": (
         {"crm_py": CRM, "billing__defs_yaml": BILLING.replace(
             "role: consumer\n      purpose: Customers", "role: source\n      purpose: Customers")},
-        "{root}/systems/billing/defs.yaml:15: system billing: bindings[1].role: customer has two "
+        "{root}/systems/billing/defs.yaml:16: system billing: bindings[1].role: customer has two "
         "sources of truth: crm ({root}/systems/crm.py:9) and billing; keep one, make the other binding a consumer"),
     "unknown_object": (
         {"crm_py": CRM.replace('object="customer"', 'object="custmer"'), "billing__defs_yaml": BILLING},

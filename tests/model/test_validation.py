@@ -48,7 +48,7 @@ def test_object_without_source_of_truth(landscape_package):
 def test_object_with_two_sources_of_truth(landscape_package):
     found = problems(landscape_package(crm_py=CRM, billing__defs_yaml=BILLING.replace(
         "role: consumer\n      purpose: Customers", "role: source\n      purpose: Customers")))
-    assert any(re.search(r"billing/defs\.yaml:15: system billing: bindings\[1\]\.role: customer has two sources "
+    assert any(re.search(r"billing/defs\.yaml:16: system billing: bindings\[1\]\.role: customer has two sources "
                          r"of truth: crm \(\S+/crm\.py:9\) and billing", p) for p in found), found
 
 
