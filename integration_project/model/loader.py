@@ -68,6 +68,9 @@ def _python_declarations(module: str, path: Path, cls: type, problems: list[Prob
         problems.append(Problem(f"{rel}:{exc.lineno or 1}", f"file {_file(path)}", "-",
                                 f"not valid Python: {exc.msg}"))
         return
+    except OSError as exc:
+        problems.append(Problem(rel, f"file {_file(path)}", "-", f"cannot read it: {exc.strerror}"))
+        return
     try:
         mod = importlib.import_module(module)
     except ValidationError as exc:  # a declaration's field: name its declaration and its line
