@@ -11,7 +11,9 @@ import ast
 import importlib
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from dagster_shared.yaml_utils import parse_yaml_with_source_position
@@ -23,11 +25,16 @@ from integration_project.model.landscape import Landscape, Location
 from integration_project.model.system import System
 
 COMPONENT_TYPE = "integration_project.SystemComponent"
+D = TypeVar("D", System, DataObject)
 
 
 def load_landscape(package: str = "definitions") -> Landscape:
     """Import a landscape package and validate it; raise DeclarationError with every problem."""
-    root = Path(importlib.import_module(package).__file__).parent
+    roots = list(getattr(importlib.import_module(package), "__path__", []))
+    if not roots:
+        raise declaration_error([Problem(package, f"package {package}", "-",
+                                         "not a package: expected a folder with objects.py and systems/")])
+    root = Path(roots[0])
     problems: list[Problem] = []
     landscape = Landscape(systems={}, objects={})
     for obj, loc in _python_declarations(f"{package}.objects", root / "objects.py", DataObject, problems):
@@ -59,7 +66,7 @@ def _register(landscape: Landscape, kind: str, decl, loc: Location, problems: li
     landscape.locations[key] = loc
 
 
-def _python_declarations(module: str, path: Path, cls: type, problems: list[Problem]):
+def _python_declarations(module: str, path: Path, cls: type[D], problems: list[Problem]) -> Iterator[tuple[D, Location]]:
     """Yield each module-level `cls` instance of a module with its location."""
     rel = _relative(path)
     try:
@@ -86,8 +93,8 @@ def _python_declarations(module: str, path: Path, cls: type, problems: list[Prob
         line = frames[-1].lineno if frames else 1
         problems.append(Problem(f"{rel}:{line}", f"file {_file(path)}", "-", f"{type(exc).__name__}: {exc}"))
         return
-    for decl in (v for v in vars(mod).values() if isinstance(v, cls)):
-        yield decl, index.location(f"{index.kind} {decl.name}")
+    for found in (v for v in vars(mod).values() if isinstance(v, cls)):
+        yield found, index.location(f"{index.kind} {found.name}")
 
 
 class _Index:
@@ -107,7 +114,7 @@ class _Index:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _name(node.func) == cls_name:
                 name = next((k.value.value for k in node.keywords if k.arg == "name"
-                             and isinstance(k.value, ast.Constant)), None)
+                             and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
                 decl = f"{kind} {name}" if name else self.anonymous
                 lines: dict[str, int] = {}
                 self._walk(node, "", decl, lines)
@@ -136,7 +143,8 @@ class _Index:
         """The declaration, field path prefix and location of the call a ValidationError came from."""
         frames = _frames_in(exc, path)
         for frame in reversed(frames):  # the innermost call of this file that raised it
-            if found := self.calls.get((frame.lineno, frame.colno)):
+            if frame.lineno is not None and frame.colno is not None and (
+                    found := self.calls.get((frame.lineno, frame.colno))):
                 return found[0], found[1], self.location(found[0])
         return self.anonymous, "", Location(self.rel, frames[-1].lineno if frames else None)
 
@@ -190,7 +198,8 @@ def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location]
     for dotted, loc in _leaf_paths(attributes):
         if (found := positions.lookup(["attributes", *loc])) is not None:
             lines[dotted] = found.start.line
-    return system, Location(rel, positions.lookup(["attributes"]).start.line, lines)
+    start = positions.lookup(["attributes"])
+    return system, Location(rel, start.start.line if start else None, lines)
 
 
 def _leaf_paths(value, prefix: tuple = ()):
