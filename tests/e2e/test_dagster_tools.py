@@ -47,8 +47,8 @@ def test_dg_check_defs_prints_a_landscape_problem_without_a_stack_trace(tmp_path
     """A problem only the whole landscape shows (dg's schema check passes) is its one line, no stack."""
     marketing = project_copy / "definitions" / "systems" / "marketing" / "defs.yaml"
     marketing.write_text(marketing.read_text().replace("role: consumer", "role: source", 1))
-    done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=project_copy,
-                          env={**_env(tmp_path), "PYTHONPATH": str(project_copy)},
+    path = os.pathsep.join(filter(None, [str(project_copy), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=project_copy, env={**_env(tmp_path), "PYTHONPATH": path},
                           capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
