@@ -91,7 +91,8 @@ def _python_declarations(module: str, path: Path, cls: type[D], problems: list[P
         sys.modules.pop(module, None)
         frames = _frames_in(exc, path)
         line = frames[-1].lineno if frames else 1
-        problems.append(Problem(f"{rel}:{line}", f"file {_file(path)}", "-", f"{type(exc).__name__}: {exc}"))
+        first = (str(exc).splitlines() or [""])[0]
+        problems.append(Problem(f"{rel}:{line}", f"file {_file(path)}", "-", f"{type(exc).__name__}: {first}"))
         return
     for found in (v for v in vars(mod).values() if isinstance(v, cls)):
         yield found, index.location(f"{index.kind} {found.name}")
@@ -153,11 +154,11 @@ def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location]
     rel = _relative(path)
     file_decl = f"file {_file(path)}"
     text = path.read_text()
-    if not text.strip() or all(line.lstrip().startswith("#") for line in text.splitlines() if line.strip()):
-        problems.append(Problem(f"{rel}:1", file_decl, "-",
-                                f"the file is empty: expected type: {COMPONENT_TYPE} and attributes"))
-        return None
     try:
+        if yaml.safe_load(text) is None:  # Dagster's parser fails on an empty document
+            problems.append(Problem(f"{rel}:1", file_decl, "-",
+                                    f"the file is empty: expected type: {COMPONENT_TYPE} and attributes"))
+            return None
         parsed = parse_yaml_with_source_position(text, filename=rel)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -171,7 +172,8 @@ def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location]
         problems.append(Problem(f"{rel}:{mark.line + 1 if mark else 1}", file_decl, "-", f"not valid YAML: {problem}"))
         return None
     doc, positions = parsed.value, parsed.source_position_tree
-    name = (doc.get("attributes") or {}).get("name") if isinstance(doc, dict) else None
+    attributes = doc.get("attributes") if isinstance(doc, dict) else None
+    name = attributes.get("name") if isinstance(attributes, dict) else None
     decl = f"system {name if isinstance(name, str) else path.parent.name}"
 
     def line_of(*loc) -> str:
@@ -184,7 +186,6 @@ def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location]
     if not isinstance(doc, dict) or doc.get("type") != COMPONENT_TYPE:
         problems.append(Problem(line_of("type"), decl, "type", f"expected type: {COMPONENT_TYPE}"))
         return None
-    attributes = doc.get("attributes")
     if not isinstance(attributes, dict):
         problems.append(Problem(line_of("attributes"), decl, "attributes", "expected the system's fields here"))
         return None
