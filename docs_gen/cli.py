@@ -31,14 +31,23 @@ class Unanswerable(click.ClickException):
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn DocsError and Dagster definition errors into one-line messages with exit code 2."""
+    """Turn DocsError and Dagster definition errors into one-line messages with exit code 2.
+
+    A code location that does not load says why in its error's lines (a landscape's, one per
+    problem): those are printed as they are, first, then one line saying what could not load.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (DocsError, dg.DagsterError) as exc:
-            raise Unanswerable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            text, cause = str(exc), str(exc.__cause__ or "")
+            if cause and text.endswith(cause) and text != cause:
+                for line in cause.splitlines():
+                    click.echo(line, err=True)
+                text = text.removesuffix(cause).rstrip(": ")
+            raise Unanswerable(text.splitlines()[0] if text else type(exc).__name__) from None
 
     return wrapper
 

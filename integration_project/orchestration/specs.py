@@ -14,6 +14,7 @@ from integration_project import contract as c
 from integration_project.connectors import can_extract, is_live
 from integration_project.model import DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
+from integration_project.model.urls import redact
 
 HUB = "hub"
 DOCS_URL_ENV = "INTEGRATIONS_DOCS_URL"  # where the generated docs are published
@@ -118,14 +119,15 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
         c.SYSTEM: system.name,
         c.PURPOSE: binding.purpose,
         c.MAPPING: dg.MetadataValue.json({**binding.mapping, **binding.compose}),
+        # URLs without credentials, even from a landscape that skipped `check` (which refuses them)
         c.API: dg.MetadataValue.json({
             "vendor": system.vendor, "title": system.title,
             "connector": api.connector if api else None,
-            "base_url": api.base_url if api else None, "version": api.version if api else None,
+            "base_url": redact(api.base_url) if api else None, "version": api.version if api else None,
             "auth": api.auth.type if api else None,
             "credentials_env": api.auth.env_names() if api else [],
             "webhook": system.webhook.scheme if system.webhook else None,
-            "docs_url": api.docs_url if api else None,
+            "docs_url": redact(api.docs_url) if api and api.docs_url else None,
         }),
         c.DECLARED_IN: where,
         "dagster/code_references": _code_ref(where),
