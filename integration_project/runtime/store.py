@@ -12,15 +12,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import alembic.command
-import alembic.config
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from integration_project.model.mapping import canonical_json
+from integration_project.runtime import schema
 from integration_project.settings import database_url
 
 metadata = sa.MetaData()
@@ -183,11 +181,6 @@ def select_in(conn: Connection, columns: tuple[sa.Column, ...], equal: dict[sa.C
     return [tuple(row) for row in rows]
 
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-# The hub store may share a database with Dagster's own storage, which keeps `alembic_version`.
-VERSION_TABLE = "integration_alembic_version"
-
-
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -204,11 +197,7 @@ def _engine(url: str) -> sa.Engine:
         # WAL with synchronous=NORMAL keeps every commit atomic and survives a killed process; a
         # power cut may lose the last commits, and with them their cursor: they are read again.
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    config = alembic.config.Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        alembic.command.upgrade(config, "head")
+    schema.upgrade(engine)
     return engine
 
 
