@@ -183,9 +183,9 @@ def select_in(conn: Connection, columns: tuple[sa.Column, ...], equal: dict[sa.C
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    schema.sqlite_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

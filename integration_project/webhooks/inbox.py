@@ -120,9 +120,9 @@ def _engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")  # the commit survives power loss, not just a crash
             cursor.execute("PRAGMA busy_timeout=30000")
+            schema.sqlite_wal(cursor)
+            cursor.execute("PRAGMA synchronous=FULL")  # the commit survives power loss, not just a crash
             cursor.close()
 
     return engine
