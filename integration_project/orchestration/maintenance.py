@@ -4,11 +4,13 @@ from datetime import timedelta
 
 import dagster as dg
 
+from integration_project import contract as c
 from integration_project.model import Landscape
 from integration_project.orchestration.resources import HubStore
 from integration_project.webhooks.inbox import Inbox
 
 PURGE_CRON = "30 3 * * *"
+PURGE_JOB = "webhook_inbox_purge"
 
 
 def maintenance_definitions(landscape: Landscape) -> dg.Definitions:
@@ -28,12 +30,14 @@ def maintenance_definitions(landscape: Landscape) -> dg.Definitions:
         context.log.info(f"purged {sum(purged.values())} processed events: {purged}")
         return dg.Output(sum(purged.values()), metadata={f"purged/{system}": n for system, n in purged.items()})
 
-    @dg.job(name="webhook_inbox_purge", description="Keeps the webhook inbox to each system's declared retention.")
+    # like every job, it names itself in the flow tag: the instance runs one purge at a time
+    @dg.job(name=PURGE_JOB, tags={c.TAG_FLOW: PURGE_JOB},
+            description="Keeps the webhook inbox to each system's declared retention.")
     def purge_job() -> None:
         purge_webhook_inbox()
 
     schedule = dg.ScheduleDefinition(
-        name="webhook_inbox_purge_schedule", job=purge_job, cron_schedule=PURGE_CRON,
+        name=f"{PURGE_JOB}_schedule", job=purge_job, cron_schedule=PURGE_CRON, tags={c.TAG_FLOW: PURGE_JOB},
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Daily purge of processed webhook events past their retention; unprocessed ones stay.")
     return dg.Definitions(jobs=[purge_job], schedules=[schedule])
