@@ -13,7 +13,6 @@ from typing import Any
 
 import alembic.command
 import alembic.config
-import alembic.script
 import sqlalchemy as sa
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
@@ -41,11 +40,6 @@ def _config() -> alembic.config.Config:
     config = alembic.config.Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
-
-
-def head_revision() -> str:
-    """The latest revision of the migrations."""
-    return alembic.script.ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def upgrade(engine: sa.Engine) -> None:

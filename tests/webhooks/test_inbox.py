@@ -14,9 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from integration_project.runtime import Store
-from integration_project.runtime.schema import VERSION_TABLE, head_revision
+from integration_project.runtime.schema import VERSION_TABLE
 from integration_project.webhooks.inbox import Inbox, inbox_table
 from integration_project.webhooks.signatures import Event
+from tests.runtime.test_schema import HEAD
 
 
 @pytest.fixture
@@ -239,7 +240,7 @@ def test_processes_starting_together_on_a_fresh_database_all_get_an_inbox(inbox_
         versions = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     inbox.close()
     assert tables == 1
-    assert versions == [head_revision()]
+    assert versions == [HEAD]
 
 
 def test_inbox_survives_postgres_dropping_its_connections(postgres_url: str) -> None:
