@@ -1,14 +1,15 @@
-"""`integrations webhooks`: serve the receiver; show the inbox's backlog per system."""
+"""`integrations webhooks`: serve the receiver; show the inbox's backlog per system; purge it."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from integration_project.connectors import is_live
 from integration_project.errors import DeclarationError
@@ -16,7 +17,7 @@ from integration_project.model import Landscape, load_landscape
 from integration_project.settings import database_url
 from integration_project.webhooks.app import ReceiverLimits, create_receiver
 from integration_project.webhooks.endpoints import endpoints_from_landscape
-from integration_project.webhooks.inbox import Inbox
+from integration_project.webhooks.inbox import DEFAULT_RETENTION, MIN_RETENTION, Inbox
 
 _package = click.option(
     "--package", default="definitions", show_default=True, help="The landscape package that declares the systems."
@@ -142,3 +143,71 @@ def status(as_json: bool, package: str) -> None:
                for row in rows.values() if row.ignored]
     if ignored:
         click.echo("ignored (no flow subscribes to them; never processed): " + "; ".join(ignored))
+
+
+class _Age(click.ParamType):
+    """An age such as 7d, 36h, 90m or 600s."""
+
+    name = "age"
+    _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip()
+        if not (text[:-1].isdigit() and text[-1:] in self._UNITS):
+            self.fail(f"{value!r} is not an age like 7d, 36h, 90m or 600s", param, ctx)
+        age = timedelta(**{self._UNITS[text[-1]]: int(text[:-1])})
+        if age < MIN_RETENTION:
+            self.fail(f"{value!r} is under {self.show(MIN_RETENTION)}, twice the signature window", param, ctx)
+        return age
+
+    @staticmethod
+    def show(age: timedelta) -> str:
+        """The age in its largest whole unit: 7d, 36h, 90m, 600s."""
+        seconds = int(age.total_seconds())
+        unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
+        return f"{seconds // size}{unit}"
+
+
+@webhooks.command()
+@click.option("--older-than", type=_Age(), help="Purge every system's events older than this, instead of each "
+              "system's declared retention (webhook.retention_days).")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_package
+def purge(older_than: timedelta | None, dry_run: bool, as_json: bool, package: str) -> None:
+    """Delete processed events older than their system's retention; unprocessed events stay.
+
+    The daily schedule `webhook_inbox_purge_schedule` does the same. Exit status: 0 done (or
+    nothing to purge), 1 the landscape has problems or the hub store cannot be reached, 2 bad usage.
+    """
+    if older_than is None:
+        systems = _landscape(package).systems.values()
+        retention = {s.name: timedelta(days=s.webhook.retention_days) for s in systems if s.webhook}
+    else:
+        retention = {}
+    default = older_than or DEFAULT_RETENTION
+    url = database_url()
+    try:
+        inbox = Inbox(url)
+        try:
+            counts = dict.fromkeys(retention, 0) | inbox.purge(retention, default, dry_run)
+        finally:
+            inbox.close()
+    except sa.exc.OperationalError as error:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot reach the hub store at {shown}: {error.orig}") from error
+    rows = [(system, retention.get(system, default), n) for system, n in sorted(counts.items())]
+    if as_json:
+        click.echo(json.dumps({
+            "dry_run": dry_run,
+            "systems": [{"system": s, "older_than_seconds": age.total_seconds(), "events": n} for s, age, n in rows],
+            "total": sum(n for *_, n in rows),
+        }))
+        return
+    verb = "would purge" if dry_run else "purged"
+    click.echo(f"{'system':<16} {'older than':>12} {verb:>12}")
+    for system, age, n in rows:
+        click.echo(f"{system:<16} {_Age.show(age):>12} {n:>12}")
+    click.echo(f"{'total':<16} {'':>12} {sum(n for *_, n in rows):>12}")
