@@ -11,7 +11,7 @@ import httpx
 import sqlalchemy as sa
 
 from integration_project import build_definitions, load_landscape
-from integration_project.orchestration.sensors import TAG_FILES
+from integration_project.contract import TAG_FILES
 from integration_project.runtime import Store
 from integration_project.sandbox import Sandbox
 from tests.e2e.test_file_arrival import catalogue, goods, run, tick  # noqa: F401 - goods is a fixture
