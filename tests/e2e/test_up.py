@@ -58,7 +58,7 @@ def test_up_starts_the_whole_product_and_stops_it(tmp_path):
             nodes = httpx.post(ui, json={"query": QUERY}, timeout=30).json()["data"]["assetNodes"]
             groups = {n["groupName"] for n in nodes}
             time.sleep(1)
-        assert set(SYSTEMS) | {"hub"} == groups
+        assert set(SYSTEMS) | {f"{s}_source" for s in SYSTEMS} | {"hub"} == groups  # every system is a source here
         runs: list = []
         while not runs and time.monotonic() < deadline:  # the sensor's first tick syncs at once
             runs = httpx.post(ui, json={"query": RUNS}, timeout=30).json()["data"]["runsOrError"]["results"]
