@@ -28,7 +28,7 @@ from docs_gen.lint import report, sources_of_truth
 from docs_gen.paths import page_of, relative, slug
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC = ("style.css", "search.js")
+STATIC = ("style.css", "site.js")
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
 
@@ -146,7 +146,9 @@ class Site:
             "triggers": [self.node(t) for t in sorted(triggers) if self.g.nodes[t]["kind"] != "job"],
             "findings": self.findings_by_subject.get(sid, []),
         }
-        text = " ".join([s["name"], *s.get("owners", []), json.dumps(s.get("api") or {})])
+        api = s.get("api") or {}
+        text = " ".join([s["name"], *s.get("owners", []), *(" ".join(v) if isinstance(v, list) else str(v)
+                                                            for k, v in api.items() if k != "auth")])
         return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.dhref(path))], text)
 
     def _impact(self, s: dict[str, Any]) -> Page:
@@ -326,6 +328,8 @@ def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: st
     for name in STATIC:
         shutil.copy(TEMPLATES / "html" / name, out / "_static" / name)
     index = [{"t": p.title, "u": p.path, "x": p.search_text[:400]} for p in pages]
+    index += [{"t": f"Owner {o['name']}", "u": page_of(o["id"]),  # each owner, where the owners page lists it
+               "x": " ".join(n["name"] for n in site.rel(o["id"], "owns"))[:400]} for o in site.all("owner")]
     (out / "_static" / "search-index.js").write_text("window.SEARCH_INDEX = " + json.dumps(index) + ";\n")
 
 
