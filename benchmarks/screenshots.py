@@ -45,9 +45,11 @@ def until(browser: Chromium, expression: str, timeout: float = 120) -> object:
     raise TimeoutError(f"the page never satisfied {expression!r} within {timeout:.0f} s")
 
 
-def save(browser: Chromium, path: Path, full: bool = False) -> Path:
-    """A PNG of the viewport (or of the whole page)."""
-    data = browser.send("Page.captureScreenshot", session=True, format="png", captureBeyondViewport=full)["data"]
+def save(browser: Chromium, path: Path, scale: float = 1.0) -> Path:
+    """A PNG of the viewport, drawn at `scale`."""
+    width, height = browser.js("[window.innerWidth, window.innerHeight]")
+    data = browser.send("Page.captureScreenshot", session=True, format="png",
+                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": scale})["data"]
     path.write_bytes(base64.b64decode(data))
     return path
 
@@ -93,14 +95,23 @@ def expand_all(browser: Chromium) -> None:
     click_text(browser, "li,[role=menuitem],a", "Expand all groups")
     until(browser, "!document.querySelector('[class*=CollapsedGroupNode_collapsedGroupNodeBox]')", 60)
     settle(browser)
-    fits = """(() => { const svg = document.querySelector('foreignObject').ownerSVGElement.getBoundingClientRect();
-      return Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
-        return r.top >= svg.top && r.bottom <= svg.bottom && r.left >= svg.left && r.right <= svg.right; }); })()"""
-    for _ in range(12):  # zoom out with the graph's own button until every group is in view
-        if browser.js(fits):
+
+
+# the canvas at 1600x1000: right of the groups' list (540 px) and below the toolbar (110 px)
+FITS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
+  return r.top >= 110 && r.bottom <= innerHeight && r.left >= 540 && r.right <= innerWidth; })"""
+
+
+def zoom_to_fit(browser: Chromium) -> None:
+    """Zoom out with Ctrl + the mouse wheel over the canvas until every box is in view (12 steps at most)."""
+    width, height = browser.js("[window.innerWidth, window.innerHeight]")
+    for _ in range(12):
+        if browser.js(FITS):
             break
-        click_text(browser, "[aria-label=zoom_out]", "")
-        settle(browser, 0.3)
+        browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
+                     deltaX=0, deltaY=200, modifiers=2)  # Ctrl: the wheel alone pans the canvas
+        settle(browser, 0.4)
+    until(browser, "!document.body.innerText.includes('Loading...')", 60)
 
 
 def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
@@ -109,9 +120,13 @@ def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
     lineage(browser, url)
     shots = [save(browser, out / "dagster-lineage-collapsed.png")]
     expand_all(browser)
+    zoom_to_fit(browser)
     shots.append(save(browser, out / "dagster-lineage-expanded.png"))
+    viewport(browser, WIDE)
     browser.goto(f"{url}/assets/crm/customer")
     until(browser, "document.body.innerText.includes('integration/system')", 180)
+    browser.js("""Array.from(document.querySelectorAll('div,span')).filter(e => e.innerText.trim() == 'Metadata')
+      .pop().scrollIntoView()""")  # the contract's tables, not the column schema above them
     settle(browser, 0.5)
     shots.append(save(browser, out / "dagster-asset.png"))
     return shots
@@ -140,7 +155,7 @@ def docs_shots(example: Path, large: Path, out: Path, browser: Chromium) -> list
                 assert browser.goto(base + page) == 200, page
                 until(browser, "document.readyState == 'complete'")
                 if name == "docs-landscape-40.png":  # the landscape diagram, in view
-                    browser.js("document.querySelector('figure.diagram').scrollIntoView()")
+                    browser.js("window.scrollTo(0, document.querySelector('figure.diagram').offsetTop - 60)")
                 shots.append(save(browser, out / name))
         finally:
             server.shutdown()

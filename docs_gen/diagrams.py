@@ -2,8 +2,10 @@
 
 `dot` lays out the small views (a system's context, an object's lineage, a flow). The landscape is
 aggregated to systems around the hub (`dot`: senders | hub | receivers) up to SFDP_ABOVE systems,
-and laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing
-edges (DESIGN.md, "Diagrams at scale"). Every layout runs under a timeout.
+each side wrapped into columns of COLUMN systems (edge labels become tooltips) past COLUMN, and
+laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing edges
+(DESIGN.md, "Diagrams at scale"). Every layout runs under a timeout. In the HTML site every
+diagram can be zoomed, panned and focused on one node's neighbourhood (site.js).
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
         status = "planned" if f.get("status") == "planned" else "live"
         mode = f.get("mode") or "batch"
         edges.setdefault((f"system:{f['source']}", "source", mode, status), []).append(str(f.get("object")))
-        edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
+        if f["consumer"] != HUB:  # a hub-only leg ends at the hub
+            edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
     side = {(sid, end) for sid, end, _, _ in edges}
     linked = {sid for sid, _ in side}
     for sid, s in systems:
@@ -162,11 +165,12 @@ def system_context(g: nx.MultiDiGraph, sid: str, href: Href) -> Diagram:
         d.node(ids(oid), f"hub/{f.get('object')}", shape="ellipse", fillcolor=COLOURS["object"], URL=href(oid))
         for end in ("source", "consumer"):
             other = f"system:{f.get(end)}"
-            if other != sid and other in g:
+            if other != sid and other in g and f.get(end) != HUB:
                 d.node(ids(other), str(f.get(end)), URL=href(other))
         style = _edge_style(f.get("mode"), f.get("status"))
         d.edge(ids(f"system:{f.get('source')}"), ids(oid), URL=href(fid), **style)
-        d.edge(ids(oid), ids(f"system:{f.get('consumer')}"), label=str(f.get("mode") or ""), URL=href(fid), **style)
+        if f.get("consumer") != HUB:  # a hub-only leg ends in the hub
+            d.edge(ids(oid), ids(f"system:{f.get('consumer')}"), label=str(f.get("mode") or ""), URL=href(fid), **style)
     return Diagram(f"system_{name}", d)
 
 
