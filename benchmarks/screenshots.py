@@ -45,11 +45,9 @@ def until(browser: Chromium, expression: str, timeout: float = 120) -> object:
     raise TimeoutError(f"the page never satisfied {expression!r} within {timeout:.0f} s")
 
 
-def save(browser: Chromium, path: Path, scale: float = 1.0) -> Path:
-    """A PNG of the viewport, drawn at `scale`."""
-    width, height = browser.js("[window.innerWidth, window.innerHeight]")
-    data = browser.send("Page.captureScreenshot", session=True, format="png",
-                        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": scale})["data"]
+def save(browser: Chromium, path: Path) -> Path:
+    """A PNG of the viewport."""
+    data = browser.send("Page.captureScreenshot", session=True, format="png")["data"]
     path.write_bytes(base64.b64decode(data))
     return path
 
@@ -103,13 +101,13 @@ FITS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { co
 
 
 def zoom_to_fit(browser: Chromium) -> None:
-    """Zoom out with Ctrl + the mouse wheel over the canvas until every box is in view (12 steps at most)."""
+    """Zoom out with Ctrl + the mouse wheel over the canvas until every box is in view."""
     width, height = browser.js("[window.innerWidth, window.innerHeight]")
-    for _ in range(12):
+    for _ in range(40):  # small steps: stop as soon as it fits, the text as large as it can be
         if browser.js(FITS):
             break
         browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
-                     deltaX=0, deltaY=200, modifiers=2)  # Ctrl: the wheel alone pans the canvas
+                     deltaX=0, deltaY=50, modifiers=2)  # Ctrl: the wheel alone pans the canvas
         settle(browser, 0.4)
     until(browser, "!document.body.innerText.includes('Loading...')", 60)
 
