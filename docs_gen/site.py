@@ -23,13 +23,13 @@ import networkx as nx
 
 from docs_gen import diagrams
 from docs_gen.errors import DocsError
-from docs_gen.graph import fingerprint, nodes, related, to_json
+from docs_gen.graph import HUB, fingerprint, nodes, related, to_json
 from docs_gen.impact import impact, lineage
 from docs_gen.lint import report, sources_of_truth
 from docs_gen.paths import page_of, relative, slug
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC = ("style.css", "search.js")
+STATIC = ("style.css", "site.js")
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
 
@@ -131,9 +131,11 @@ class Site:
         """The landscape overview: counts, systems, objects, flows and the landscape diagram."""
         counts = {k: len(nodes(self.g, k)) for k in
                   ("system", "object", "flow", "asset", "check", "schedule", "sensor", "job", "owner")}
-        modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m) for m in ("realtime", "batch")}
+        summary = landscape_counts(self.g)
+        modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m and f.get("consumer") != HUB)
+                 for m in ("realtime", "batch")}
         return Page("index.html", "index", "Integration landscape", {
-            "counts": counts, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
+            "counts": counts, "summary": summary, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
             "flows": self.all("flow"), "lint": self.lint,
             "unclassified": [a for a in self.all("asset") if not a.get("object")],
             "origin": self.g.graph.get("origin", ""),
@@ -152,7 +154,9 @@ class Site:
             "triggers": [self.node(t) for t in sorted(triggers) if self.g.nodes[t]["kind"] != "job"],
             "findings": self.findings_by_subject.get(sid, []),
         }
-        text = " ".join([s["name"], *s.get("owners", []), json.dumps(s.get("api") or {})])
+        api = s.get("api") or {}
+        text = " ".join([s["name"], *s.get("owners", []), *(" ".join(v) if isinstance(v, list) else str(v)
+                                                            for k, v in api.items() if k != "auth")])
         return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.dhref(path))], text)
 
     def _impact(self, s: dict[str, Any]) -> Page:
@@ -186,14 +190,19 @@ class Site:
         jobs = [r for r in runners if r["kind"] == "job"]
         for t in runners:
             jobs += [j for j in self.rel(t["id"], "runs") if j not in jobs]
+        # every schedule and sensor that runs one of the flow's jobs (sensors carry no flow tag)
+        triggers = {r["id"]: r for r in runners if r["kind"] != "job"}
+        triggers.update((t["id"], t) for j in jobs for t in self.rel(j["id"], "runs", outgoing=False))
         order = {"source": 0, "hub": 1, "consumer": 2}  # replaying a flow = extract, hub, load again
         runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(a.get("role"), 3))
         replay = ",".join(a["name"] for a in runnable)
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
         command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
         owners = sorted({o for a in assets for o in a.get("owners", [])})
-        dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")]
-        ctx = {"f": f, "assets": assets, "triggers": [r for r in runners if r["kind"] != "job"], "jobs": jobs,
+        live = f.get("status") != "planned"
+        dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")] if live else []
+        ctx = {"f": f, "leg": f.get("consumer") == HUB, "assets": assets, "ui": self.ui,
+               "triggers": [dict(t, jobs=self.rel(t["id"], "runs")) for _, t in sorted(triggers.items())], "jobs": jobs,
                "replay": command if replay else "", "owners": owners, "dlq": dlq,
                "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
                "findings": self.findings_by_subject.get(fid, [])}
@@ -238,6 +247,17 @@ class Site:
         """Every owner and what they own."""
         owners = [dict(o, owns=self.rel(o["id"], "owns")) for o in self.all("owner")]
         return Page("owners.html", "owners", "Owners", {"owners": owners}, search_text=" ".join(o["name"] for o in owners))
+
+
+def landscape_counts(g: nx.MultiDiGraph) -> str:
+    """"8 systems (+ the hub), 10 objects, 13 flows to consumers, 2 hub-only legs": what
+    `integrations check` says, so the two can be compared."""
+    systems = sum(1 for _, s in nodes(g, "system") if not s.get("hub"))
+    hub = " (+ the hub)" if any(s.get("hub") for _, s in nodes(g, "system")) else ""
+    flows = [f for _, f in nodes(g, "flow")]
+    legs = sum(1 for f in flows if f.get("consumer") == HUB)
+    return (f"{systems} systems{hub}, {len(nodes(g, 'object'))} objects, {len(flows) - legs} flows to consumers"
+            + (f", {legs} hub-only leg{'s' if legs != 1 else ''}" if legs else ""))
 
 
 def _environment(fmt: str) -> jinja2.Environment:
@@ -316,6 +336,8 @@ def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: st
     for name in STATIC:
         shutil.copy(TEMPLATES / "html" / name, out / "_static" / name)
     index = [{"t": p.title, "u": p.path, "x": p.search_text[:400]} for p in pages]
+    index += [{"t": f"Owner {o['name']}", "u": page_of(o["id"]),  # each owner, where the owners page lists it
+               "x": " ".join(n["name"] for n in site.rel(o["id"], "owns"))[:400]} for o in site.all("owner")]
     (out / "_static" / "search-index.js").write_text("window.SEARCH_INDEX = " + json.dumps(index) + ";\n")
 
 

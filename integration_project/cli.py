@@ -52,10 +52,16 @@ def check(package: str, as_json: bool) -> None:
     except ModuleNotFoundError as exc:
         click.echo(f"error: cannot import the landscape package {package!r}: {exc}", err=True)
         sys.exit(2)
+    from integration_project.connectors import is_live
+
+    flows = landscape.flows()
+    # an object no live flow consumes still runs its source -> hub leg (as the docs list it)
+    legs = sum(1 for o in landscape.objects if not any(is_live(f) for f in flows if f.object.name == o))
     summary = {"systems": len(landscape.systems), "objects": len(landscape.objects),
-               "flows": len(landscape.flows()), "problems": []}
+               "flows": len(flows), "hub_only_legs": legs, "problems": []}
     click.echo(json.dumps(summary) if as_json else
-               f"ok: {summary['systems']} systems, {summary['objects']} objects, {summary['flows']} flows")
+               f"ok: {summary['systems']} systems (+ the hub), {summary['objects']} objects, "
+               f"{summary['flows']} flows to consumers" + (f", {legs} hub-only leg{'s' if legs != 1 else ''}" if legs else ""))
 
 
 def _register() -> None:

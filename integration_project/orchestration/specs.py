@@ -63,19 +63,21 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     obj, source, source_binding = leg.object, leg.source, leg.binding
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
     live = [f for f in flows if is_live(f)]
-    flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
     ingestible = can_extract(source, source_binding)
     status = "live" if ingestible else "planned"
-    common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
+    flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
+    if not live:  # the source -> hub leg runs on its own: it is the object's one flow
+        flow_docs.append(_leg_doc(leg, status))
+    common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: _flows_table(flow_docs),
               c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
               "dagster/column_schema": _schema(obj)}
     source_spec = dg.AssetSpec(
-        key=[source.name, obj.name], group_name=source.name, owners=source.owners,
+        key=[source.name, obj.name], group_name=source_group(source.name), owners=source.owners,
         kinds={source.kind}, description=f"{obj.name.replace('_', ' ').title()} records in "
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
                   c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
-                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
+                  c.TRIGGER: _pairs({"events": source_binding.events}, "trigger")},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
@@ -99,8 +101,8 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
             metadata={**common, **_system_meta(landscape, flow.consumer, flow.binding),
                       c.ROLE: "consumer", c.MODE: flow.mode,
                       c.STATUS: "live" if flow in live else "planned",
-                      c.FLOWS: dg.MetadataValue.json([_flow_doc(flow, flow in live)]),
-                      c.TRIGGER: dg.MetadataValue.json(_trigger(flow.binding)),
+                      c.FLOWS: _flows_table([_flow_doc(flow, flow in live)]),
+                      c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
                       c.VOLUME: dg.MetadataValue.json(
                           flow.binding.volume.model_dump() if flow.binding.volume else None),
                       c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
@@ -118,9 +120,9 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
     return {
         c.SYSTEM: system.name,
         c.PURPOSE: binding.purpose,
-        c.MAPPING: dg.MetadataValue.json({**binding.mapping, **binding.compose}),
+        c.MAPPING: _pairs({**binding.mapping, **binding.compose}, "canonical field", system.name),
         # URLs without credentials, even from a landscape that skipped `check` (which refuses them)
-        c.API: dg.MetadataValue.json({
+        c.API: _pairs({
             "vendor": system.vendor, "title": system.title,
             "connector": api.connector if api else None,
             "base_url": redact(api.base_url) if api else None, "version": api.version if api else None,
@@ -128,16 +130,47 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
             "credentials_env": api.auth.env_names() if api else [],
             "webhook": system.webhook.scheme if system.webhook else None,
             "docs_url": redact(api.docs_url) if api and api.docs_url else None,
-        }),
+        }, "field"),
         c.DECLARED_IN: where,
         "dagster/code_references": _code_ref(where),
     }
 
 
+def source_group(system: str) -> str:
+    """The group of a system's source assets: apart from what it consumes (group `<system>`), so
+    the collapsed lineage reads sources -> hub -> consumers with no box drawn both ways."""
+    return f"{system}_source"
+
+
 def _flow_doc(flow: Flow, live: bool) -> dict[str, object]:
     return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
-            "consumer": flow.consumer.name, "mode": flow.mode, "trigger": _trigger(flow.binding),
+            "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
             "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
+
+
+def _leg_doc(leg: Ingest, status: str) -> dict[str, object]:
+    """The source -> hub leg of an object no live flow consumes (its own job, schedule and DLQ name)."""
+    binding = leg.binding
+    trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
+    return {"name": leg.name, "object": leg.object.name, "source": leg.source.name,
+            "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
+            "purpose": binding.purpose, "status": status}
+
+
+def _flows_table(docs: list[dict[str, object]]) -> dg.TableMetadataValue:
+    """`integration/flows`: one row per flow, the columns of contract.FLOW_FIELDS."""
+    columns = [dg.TableColumn(name, "bool" if name == "on_change" else "string") for name in c.FLOW_FIELDS]
+    return dg.MetadataValue.table(records=[dg.TableRecord({k: d.get(k) for k in c.FLOW_FIELDS}) for d in docs],
+                                  schema=dg.TableSchema(columns=columns))
+
+
+def _pairs(values: dict[str, object], key: str, value: str = "value") -> dg.TableMetadataValue:
+    """A two-column table (the UI shows it as one; docs_gen reads it back as a dict); lists are
+    joined with ", ", empty values left out."""
+    rows = [dg.TableRecord({key: k, value: ", ".join(map(str, v)) if isinstance(v, list) else v})
+            for k, v in values.items() if v not in (None, [], "")]
+    return dg.MetadataValue.table(records=rows, schema=dg.TableSchema(
+        columns=[dg.TableColumn(key), dg.TableColumn(value)]))
 
 
 def _trigger(binding: Binding) -> dict[str, object]:

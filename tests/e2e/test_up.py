@@ -207,7 +207,7 @@ def test_up_starts_the_whole_product_and_stops_it_on_sigint(tmp_path):
             nodes = httpx.post(ui, json={"query": QUERY}, timeout=30).json()["data"]["assetNodes"]
             groups = {n["groupName"] for n in nodes}
             time.sleep(1)
-        assert set(SYSTEMS) | {"hub"} == groups
+        assert set(SYSTEMS) | {f"{s}_source" for s in SYSTEMS} | {"hub"} == groups  # every system is a source here
         docs_url = httpx.post(ui, json={"query": '{ assetNodeOrError(assetKey: {path: ["crm", "customer"]}) '
                                                  '{ ... on AssetNode { metadataEntries { label '
                                                  '... on UrlMetadataEntry { url } } } } }'}, timeout=30)
