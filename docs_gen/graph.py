@@ -377,10 +377,11 @@ class GraphBuilder:
         self._flow_tag(tid, tags)
 
     def _flow_tag(self, nid: str, tags: Any) -> None:
-        """Link a job, schedule or sensor to the flow named by its `integration/flow` tag."""
+        """Link a job, schedule or sensor to the flow named by its `integration/flow` tag, when the
+        assets declare that flow (a maintenance job uses the tag only to run one at a time)."""
         for flow in str((tags or {}).get(c.TAG_FLOW, "")).split(","):
-            if flow.strip():
-                self.edge(nid, self.node("flow", flow.strip()), "runs_flow")
+            if flow.strip() and node_id("flow", flow.strip()) in self.g:
+                self.edge(nid, node_id("flow", flow.strip()), "runs_flow")
 
 
 OBSERVED = "assessment"  # the node attribute filled from the instance's observations, not the Definitions

@@ -37,6 +37,7 @@ REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)
 
 # Tags on sensors, schedules and jobs (Dagster tags are strings).
 TAG_FLOW = "integration/flow"  # the flow name a job, schedule or sensor runs
+TAG_MAINTENANCE = "integration/maintenance"  # a job that keeps the framework's own state (one run at a time)
 TAG_SYSTEM = "integration/system"
 TAG_OBJECT = "integration/object"
 TAG_INBOX = "integration/inbox"  # run tag: "<system>:<first id>:<last id>" of the webhook events it covers

@@ -24,6 +24,10 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+      - key: integration/maintenance
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -49,6 +53,10 @@ concurrency:
     max_concurrent_runs: 20
     tag_concurrency_limits:
       - key: integration/flow
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+      - key: integration/maintenance
         value:
           applyLimitPerUniqueValue: true
         limit: 1

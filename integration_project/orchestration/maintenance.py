@@ -30,14 +30,14 @@ def maintenance_definitions(landscape: Landscape) -> dg.Definitions:
         context.log.info(f"purged {sum(purged.values())} processed events: {purged}")
         return dg.Output(sum(purged.values()), metadata={f"purged/{system}": n for system, n in purged.items()})
 
-    # like every job, it names itself in the flow tag: the instance runs one purge at a time
-    @dg.job(name=PURGE_JOB, tags={c.TAG_FLOW: PURGE_JOB},
+    # no flow, so no flow tag; its own tag has the instance run one purge at a time
+    @dg.job(name=PURGE_JOB, tags={c.TAG_MAINTENANCE: PURGE_JOB},
             description="Keeps the webhook inbox to each system's declared retention.")
     def purge_job() -> None:
         purge_webhook_inbox()
 
     schedule = dg.ScheduleDefinition(
-        name=f"{PURGE_JOB}_schedule", job=purge_job, cron_schedule=PURGE_CRON, tags={c.TAG_FLOW: PURGE_JOB},
+        name=f"{PURGE_JOB}_schedule", job=purge_job, cron_schedule=PURGE_CRON, tags={c.TAG_MAINTENANCE: PURGE_JOB},
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Daily purge of processed webhook events past their retention; unprocessed ones stay.")
     return dg.Definitions(jobs=[purge_job], schedules=[schedule])

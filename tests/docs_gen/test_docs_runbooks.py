@@ -105,10 +105,9 @@ def test_printed_dlq_commands_return_the_flows_rejects(example_site: BuildResult
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     store, landscape = Store(url), load_landscape("definitions")
     validation: dict[str, int] = {}  # object -> id of its validation reject
-    for obj in landscape.objects.values():
-        source, binding = landscape.source_of(obj.name)
-        commit([{}], source.name, binding, obj, store, "test-run", Stats())  # {} fails every model
-        validation[obj.name] = store.rows(dlq, object=obj.name)[0]["id"]
+    for obj, leg in landscape.ingests().items():
+        commit([{}], leg, store, "test-run", Stats())  # {} fails every model
+        validation[obj] = store.rows(dlq, object=obj)[0]["id"]
     own: dict[str, int] = {}
     for flow in landscape.flows():
         with store.transaction() as conn:
