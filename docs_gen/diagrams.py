@@ -14,9 +14,9 @@ import html
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import graphviz
 import networkx as nx
@@ -295,7 +295,7 @@ def render_all(diagrams: list[Diagram], timeout: float = TIMEOUT_S, workers: int
     single = [d for d in diagrams if id(d) not in batched]
     chunks = [small[i:i + batch] for i in range(0, len(small), batch)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_batch, chunk, timeout) for chunk in chunks]
+        jobs: list[Future[Any]] = [pool.submit(_batch, chunk, timeout) for chunk in chunks]
         jobs += [pool.submit(render, d, timeout) for d in single]
         for job in jobs:
             job.result()

@@ -347,7 +347,7 @@ class GraphBuilder:
         Resolving every asset job into an executable JobDefinition (`get_all_jobs`) costs Dagster
         ~20 ms a job and grows with the asset count; the selection alone says what a job runs.
         """
-        found = {job.name: job for job in defs.jobs or []}
+        found: dict[str, Any] = {job.name: job for job in defs.jobs or []}
         for automation in [*repo.schedule_defs, *repo.sensor_defs]:
             for target in automation.targets if isinstance(automation, dg.SensorDefinition) else [automation.target]:
                 found.setdefault(target.job_name, target.resolvable_to_job)

@@ -43,7 +43,8 @@ def _resolve(g: nx.MultiDiGraph, target: str) -> tuple[str, str | None, str | No
     parts = target.split(".")
     if not target or len(parts) > 3 or not all(parts):
         raise DocsError(f"bad target {target!r}: expected system[.object[.field]]")
-    system, obj, field = (parts + [None, None])[:3]
+    system = parts[0]
+    obj, field = (parts[1:] + [None, None])[:2]
     if node_id("system", system) not in g:
         known = ", ".join(sorted(a["name"] for _, a in g.nodes(data=True) if a["kind"] == "system"))
         raise DocsError(f"unknown system {system!r}; systems: {known}")

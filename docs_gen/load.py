@@ -44,6 +44,8 @@ def targets_from_workspace(path: Path) -> list[Target]:
     if not path.is_file():
         raise DocsError(f"workspace file not found: {path}")
     workspace = load_yaml_from_path(str(path)) or {}
+    if not isinstance(workspace, dict):
+        raise DocsError(f"{path}: expected a mapping with load_from")
     targets = []
     for entry in workspace.get("load_from", []):
         spec = entry.get("python_module") if isinstance(entry, dict) else None

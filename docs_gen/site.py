@@ -194,7 +194,7 @@ class Site:
         triggers = {r["id"]: r for r in runners if r["kind"] != "job"}
         triggers.update((t["id"], t) for j in jobs for t in self.rel(j["id"], "runs", outgoing=False))
         order = {"source": 0, "hub": 1, "consumer": 2}  # replaying a flow = extract, hub, load again
-        runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(a.get("role"), 3))
+        runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(str(a.get("role")), 3))
         replay = ",".join(a["name"] for a in runnable)
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
         command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"

@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -103,8 +104,8 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
                       c.STATUS: "live" if flow in live else "planned",
                       c.FLOWS: _flows_table([_flow_doc(flow, flow in live)]),
                       c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
-                      c.VOLUME: dg.MetadataValue.json(
-                          flow.binding.volume.model_dump() if flow.binding.volume else None),
+                      c.VOLUME: dg.MetadataValue.json(flow.binding.volume.model_dump())
+                      if flow.binding.volume else dg.MetadataValue.null(),
                       c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
         )
     def with_docs(spec: dg.AssetSpec) -> dg.AssetSpec:
@@ -142,13 +143,13 @@ def source_group(system: str) -> str:
     return f"{system}_source"
 
 
-def _flow_doc(flow: Flow, live: bool) -> dict[str, object]:
+def _flow_doc(flow: Flow, live: bool) -> dict[str, Any]:
     return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
             "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
             "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
 
 
-def _leg_doc(leg: Ingest, status: str) -> dict[str, object]:
+def _leg_doc(leg: Ingest, status: str) -> dict[str, Any]:
     """The source -> hub leg of an object no live flow consumes (its own job, schedule and DLQ name)."""
     binding = leg.binding
     trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
@@ -157,14 +158,14 @@ def _leg_doc(leg: Ingest, status: str) -> dict[str, object]:
             "purpose": binding.purpose, "status": status}
 
 
-def _flows_table(docs: list[dict[str, object]]) -> dg.TableMetadataValue:
+def _flows_table(docs: list[dict[str, Any]]) -> dg.TableMetadataValue:
     """`integration/flows`: one row per flow, the columns of contract.FLOW_FIELDS."""
     columns = [dg.TableColumn(name, "bool" if name == "on_change" else "string") for name in c.FLOW_FIELDS]
     return dg.MetadataValue.table(records=[dg.TableRecord({k: d.get(k) for k in c.FLOW_FIELDS}) for d in docs],
                                   schema=dg.TableSchema(columns=columns))
 
 
-def _pairs(values: dict[str, object], key: str, value: str = "value") -> dg.TableMetadataValue:
+def _pairs(values: dict[str, Any], key: str, value: str = "value") -> dg.TableMetadataValue:
     """A two-column table (the UI shows it as one; docs_gen reads it back as a dict); lists are
     joined with ", ", empty values left out."""
     rows = [dg.TableRecord({key: k, value: ", ".join(map(str, v)) if isinstance(v, list) else v})
