@@ -306,7 +306,7 @@ def realtime_runs(runner: Runner) -> None:
         sensor = defs.get_repository_def().get_sensor_def(f"{flow}_sensor")
         instance, cursor = dg.DagsterInstance.ephemeral(), "0"  # past the first tick's initial sync
         while True:
-            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources))
             for request in result.run_requests:
                 runner.run(flow, dict(request.tags))
             if result.cursor in (None, cursor):

@@ -24,7 +24,7 @@ def polled_definitions() -> dg.Definitions:
 
 def tick(defs: dg.Definitions) -> list[dg.RunRequest]:
     sensor = defs.resolve_sensor_def("customer_crm_poll_sensor")
-    return list(sensor.evaluate_tick(dg.build_sensor_context(definitions=defs)).run_requests or [])
+    return list(sensor.evaluate_tick(dg.build_sensor_context(resources=defs.resources)).run_requests or [])
 
 
 def run_all(defs: dg.Definitions, requests: list[dg.RunRequest]) -> None:

@@ -95,7 +95,7 @@ def test_thousand_changes_delivered_three_times_shuffled_end_in_the_latest_versi
     instance = dg.DagsterInstance.ephemeral()
     cursor, requests = "0", []  # the sensor's first tick (the initial sync) is behind us
     while True:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources)
         result = sensor.evaluate_tick(context)
         requests += result.run_requests
         if result.cursor == cursor:
