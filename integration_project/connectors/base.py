@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
@@ -52,6 +52,12 @@ class Connector:
 
     def __init__(self, api: Api):
         """Connect to the API a system declares (credentials are read from the environment)."""
+
+    @classmethod
+    def supports(cls, api: Api | None) -> tuple[Collection[str], Collection[str]]:
+        """The resources this connector extracts and loads for a declared API (its class's own by
+        default; a declarative connector's come from the declaration)."""
+        return cls.extracts, cls.loads
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""
