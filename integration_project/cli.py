@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+from typing import TYPE_CHECKING
+
 import click
 
 from integration_project.errors import DeclarationError
+
+if TYPE_CHECKING:
+    from integration_project.model import Landscape
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,10 +42,23 @@ def check(package: str, as_json: bool) -> None:
     except ModuleNotFoundError as exc:
         click.echo(f"error: cannot import the landscape package {package!r}: {exc}", err=True)
         sys.exit(2)
+    planned = planned_legs(landscape)
     summary = {"systems": len(landscape.systems), "objects": len(landscape.objects),
-               "flows": len(landscape.flows()), "problems": []}
+               "flows": len(landscape.flows()), "problems": [], "planned": planned}
+    if not as_json:
+        for name, reason in planned.items():  # declared but not run: a warning, not a failure
+            click.echo(f"warning: {name} is planned, not run: {reason}", err=True)
     click.echo(json.dumps(summary) if as_json else
                f"ok: {summary['systems']} systems, {summary['objects']} objects, {summary['flows']} flows")
+
+
+def planned_legs(landscape: Landscape) -> dict[str, str]:
+    """Each leg (ingest or flow) that does not run, with why."""
+    from integration_project.connectors import flow_reason, ingest_reason
+
+    found = {leg.name: ingest_reason(leg) for leg in landscape.ingests().values()}
+    found.update((flow.name, flow_reason(flow)) for flow in landscape.flows())
+    return {name: reason for name, reason in found.items() if reason}
 
 
 def _register() -> None:

@@ -51,6 +51,13 @@ class Sql(Connector):
     extracts = Patterns({"*[?]cursor=*"})
     loads = Patterns({"[A-Za-z_]*"})
 
+    @staticmethod
+    def unsupported(resource: str, verb: str) -> str:
+        """Why a resource name does not fit (see `extracts` and `loads`)."""
+        if verb == "extract":
+            return f"cursor column missing: name the change column, {resource.partition('?')[0]}?cursor=<column>"
+        return "expected a table name"
+
     def __init__(self, api: Api):
         self.engine = sa.create_engine(api.url())
         self.metadata = sa.MetaData()

@@ -176,7 +176,9 @@ class Landscape:
         for system in self.systems.values():
             self._check_bindings(system, add)
         self._check_cycles(add)
-        return problems
+        from integration_project.model.needs import binding_problems  # it reads the landscape
+
+        return problems + binding_problems(self)
 
     def validate(self) -> Landscape:
         """Raise DeclarationError listing every problem; return self when there are none."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import can_extract, is_live
+from integration_project.connectors import flow_reason, ingest_reason
 from integration_project.model import DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
 
@@ -61,10 +61,13 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     """Specs for one object: `<sot>/<object>`, `hub/<object>`, `<consumer>/<object>` each."""
     obj, source, source_binding = leg.object, leg.source, leg.binding
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
-    live = [f for f in flows if is_live(f)]
-    flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
-    ingestible = can_extract(source, source_binding)
+    reasons = {f.name: flow_reason(f) for f in flows}  # None: live
+    live = [f for f in flows if reasons[f.name] is None]
+    flow_docs = [_flow_doc(f, f in live) for f in flows]
+    not_read = ingest_reason(leg)
+    ingestible = not_read is None
     status = "live" if ingestible else "planned"
+    why = {c.STATUS_REASON: not_read} if not_read else {}
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
               c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
               "dagster/column_schema": _schema(obj)}
@@ -73,14 +76,14 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
         kinds={source.kind}, description=f"{obj.name.replace('_', ' ').title()} records in "
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
-                  c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
+                  c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status, **why,
                   c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
         kinds={"pydantic", "sqlalchemy"},
         description=f"{obj.description} Canonical, validated and versioned in the hub.",
-        metadata={**common, c.SYSTEM: HUB, c.ROLE: "hub", c.STATUS: status,
+        metadata={**common, c.SYSTEM: HUB, c.ROLE: "hub", c.STATUS: status, **why,
                   c.MODE: ",".join(sorted({f.mode for f in flows})) or "batch",
                   c.DECLARED_IN: landscape.where(f"object {obj.name}"),
                   "dagster/code_references": _code_ref(landscape.where(f"object {obj.name}"))},
@@ -98,6 +101,7 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
             metadata={**common, **_system_meta(landscape, flow.consumer, flow.binding),
                       c.ROLE: "consumer", c.MODE: flow.mode,
                       c.STATUS: "live" if flow in live else "planned",
+                      **({c.STATUS_REASON: reasons[flow.name]} if reasons[flow.name] else {}),
                       c.FLOWS: dg.MetadataValue.json([_flow_doc(flow, flow in live)]),
                       c.TRIGGER: dg.MetadataValue.json(_trigger(flow.binding)),
                       c.VOLUME: dg.MetadataValue.json(
