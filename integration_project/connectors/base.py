@@ -8,6 +8,7 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import BaseModel
 
 from integration_project.connectors.http import Reply, VendorClient
 from integration_project.model import Api
@@ -58,6 +59,10 @@ class Connector:
         """The resources this connector extracts and loads for a declared API (its class's own by
         default; a declarative connector's come from the declaration)."""
         return cls.extracts, cls.loads
+
+    def prepare(self, resource: str, model: type[BaseModel], mapping: dict[str, str], key: str) -> None:
+        """Make a resource ready to receive an object's records, mapped so (a table created or
+        migrated, say); called before a flow delivers. Nothing to do by default."""
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""

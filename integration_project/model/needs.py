@@ -3,10 +3,15 @@ mapping of the object's identity key, and every payload field a declared write's
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from integration_project.errors import Problem
+from integration_project.model.binding import Binding
 from integration_project.model.landscape import Landscape
 from integration_project.model.rest import placeholders
 
+COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED = {"external_id"}  # filled in by the connector, not the mapping
 
 
@@ -28,6 +33,8 @@ def binding_problems(landscape: Landscape) -> list[Problem]:
             add(f"{at}.mapping", f"no mapping of {obj.name}'s identity key {obj.identity_key!r}: a consumer needs "
                 f"the field that holds our id, so a rerun finds and updates its records instead of creating them again")
         api = system.api_for(binding)
+        if api is not None and api.connector == "sql":
+            _table_problems(binding, at, add)
         resource = api.resources.get(binding.resource) if api else None
         if resource is None or resource.write is None:
             continue
@@ -42,3 +49,14 @@ def binding_problems(landscape: Landscape) -> list[Problem]:
             if field not in produced and field not in RESERVED:
                 add(f"{at}.mapping", f"{where} needs the payload field {field!r}, which the mapping does not produce")
     return problems
+
+
+def _table_problems(binding: Binding, at: str, add: Callable[[str, str], None]) -> None:
+    """A SQL consumer's table is created from its mapping: each target must be a plain column name."""
+    for field, column in binding.mapping.items():
+        if not COLUMN.fullmatch(column):
+            add(f"{at}.mapping.{field}", f"{column!r} is no column name (letters, digits, _): the table "
+                f"{binding.resource!r} cannot be created or migrated from this mapping")
+    for column in binding.compose:
+        if not COLUMN.fullmatch(column):
+            add(f"{at}.compose.{column}", f"{column!r} is no column name (letters, digits, _)")
