@@ -6,9 +6,14 @@ import os
 import re
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from tests.seeds import crm_parked
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -36,12 +41,34 @@ def test_readme_shows_both_ways():
     assert paths == ["definitions/systems/warehouse.py", "definitions/systems/warehouse/defs.yaml"]
 
 
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+
+
+@pytest.fixture
+def warehouse_db() -> Iterator[str]:
+    """A fresh PostgreSQL database for the README's warehouse (dropped afterwards)."""
+    name = f"analytics_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    yield POSTGRES + name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
 @pytest.mark.parametrize("path", sorted(declaration_blocks()))
-def test_adding_a_system_is_one_file(path, tmp_path, project_copy):
+def test_adding_a_system_is_one_file(path, tmp_path, project_copy, sandbox, business_env, warehouse_db):
     project = project_copy
     (project / path).parent.mkdir(parents=True, exist_ok=True)
     (project / path).write_text(declaration_blocks()[path])
-    env = {**os.environ, "PYTHONPATH": str(project), "DAGSTER_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "PYTHONPATH": str(project), "DAGSTER_HOME": str(tmp_path / "home"),
+           "WAREHOUSE_URL": warehouse_db, "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
     (tmp_path / "home").mkdir()
     for command, promise in commands():
         program, *args = command.split()
@@ -57,3 +84,11 @@ def test_adding_a_system_is_one_file(path, tmp_path, project_copy):
     done = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "['hub/customer'] warehouse ['team:data']", done.stderr
+    # the run the README shows created the table and loaded every valid CRM customer once
+    report = sandbox.seed_report("crm")
+    expected = {str(i) for i in range(101, 101 + report["counts"]["contacts"])} - crm_parked(report)
+    engine = sa.create_engine(warehouse_db)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, email FROM customers")).all()
+    engine.dispose()
+    assert sorted(r[0] for r in rows) == sorted(expected) and all("@" in r[1] for r in rows)
