@@ -204,6 +204,7 @@ shipment = DataObject(
 project = DataObject(
     name="project", model=Project, owner="team:services", identity_key="id",
     description="Client projects the services team runs, with their budget.",
+    max_invalid_share=0.15,  # drafts without a name or with a negative budget; parked, not copied
 )
 engagement = DataObject(
     name="engagement", model=Engagement, owner="team:marketing", identity_key="email",

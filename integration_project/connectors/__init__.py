@@ -78,8 +78,9 @@ def _reason(system: System, binding: Binding, verb: str) -> str | None:
     if found is Declared:
         what = "a path to read" if verb == "extract" else "a write"
         return f"{system.name}: resource {binding.resource!r} is not declared with {what} in api.resources"
-    hint = getattr(found, "unsupported", lambda resource, verb: None)(binding.resource, verb)
-    return f"{system.name}: connector {api.connector!r} cannot {verb} {binding.resource!r}" + (f" ({hint})" if hint else "")
+    hint = found.unsupported(binding.resource, verb)
+    cannot = f"{system.name}: connector {api.connector!r} cannot {verb} {binding.resource!r}"
+    return f"{cannot} ({hint})" if hint else cannot
 
 
 def ingest_reason(ingest: Ingest) -> str | None:

@@ -60,6 +60,11 @@ class Connector:
         default; a declarative connector's come from the declaration)."""
         return cls.extracts, cls.loads
 
+    @staticmethod
+    def unsupported(resource: str, verb: str) -> str | None:
+        """What a resource this connector cannot `verb` (extract, load) should look like, if it can say."""
+        return None
+
     def prepare(self, resource: str, model: type[BaseModel], mapping: dict[str, str], key: str) -> None:
         """Make a resource ready to receive an object's records, mapped so (a table created or
         migrated, say); called before a flow delivers. Nothing to do by default."""

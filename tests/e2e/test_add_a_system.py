@@ -32,15 +32,30 @@ def declaration_blocks() -> dict[str, str]:
     return {path: body for body, path in blocks}
 
 
-def commands() -> list[tuple[str, str]]:
+def commands(after: str = "Then check it") -> list[tuple[str, str]]:
     """README's follow-up commands with the output each promises (after '#')."""
-    block = readme_section().split("Then check it", 1)[1].split("```", 2)[1]
+    block = readme_section().split(after, 1)[1].split("```", 2)[1]
     return [tuple(part.strip() for part in line.split("#", 1)) for line in block.strip().splitlines()]
 
 
-def test_readme_shows_both_ways():
-    paths = sorted(declaration_blocks())
-    assert paths == ["definitions/systems/warehouse.py", "definitions/systems/warehouse/defs.yaml"]
+WAREHOUSE = ["definitions/systems/warehouse.py", "definitions/systems/warehouse/defs.yaml"]
+PROJECTS = "definitions/systems/projects/defs.yaml"
+
+
+def test_readme_shows_both_ways_and_a_new_vendor():
+    assert sorted(declaration_blocks()) == sorted([*WAREHOUSE, PROJECTS])
+    assert declaration_blocks()[PROJECTS] == (ROOT / PROJECTS).read_text()  # the README shows the real file
+
+
+def run(commands: list[tuple[str, str]], project: Path, env: dict[str, str]) -> None:
+    """Each command as a user types it; `integrations check` must print what the README promises."""
+    for command, promise in commands:
+        program, *args = command.split()
+        done = subprocess.run([str(BIN / program), *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        if command == "integrations check":
+            assert done.stdout.strip() == promise
 
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -64,7 +79,27 @@ def warehouse_db() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.mark.parametrize("path", sorted(declaration_blocks()))
+def test_a_new_vendor_declared_in_yaml_runs_its_flows(tmp_path, project_copy, sandbox, business_env):
+    """README's project tool, written into a copy without it, checked and run against the sandbox."""
+    shutil.rmtree(project_copy / "definitions" / "systems" / "projects")
+    (project_copy / PROJECTS).parent.mkdir(parents=True)
+    (project_copy / PROJECTS).write_text(declaration_blocks()[PROJECTS])
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(project_copy), "DAGSTER_HOME": str(tmp_path / "home"),
+           "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
+    run(commands("Then run its flows"), project_copy, env)
+    report = sandbox.seed_report("crm")
+    expected = {str(i) for i in range(101, 101 + report["counts"]["contacts"])} - crm_parked(report)
+    with httpx.Client(base_url=sandbox.url("projects"), headers={"X-Api-Key": sandbox.token("projects")}) as http:
+        held, url = [], "/api/v2/clients?per_page=100"
+        while url:
+            response = http.get(url).raise_for_status()
+            held += response.json()
+            url = response.links.get("next", {}).get("url")
+    assert sorted(c["reference"] for c in held) == sorted(expected)
+
+
+@pytest.mark.parametrize("path", WAREHOUSE)
 def test_adding_a_system_is_one_file(path, tmp_path, project_copy, sandbox, business_env, warehouse_db):
     project = project_copy
     (project / path).parent.mkdir(parents=True, exist_ok=True)
