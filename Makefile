@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # uv trusts the OS certificate store, as pip does (a proxy's CA is there, not in uv's own bundle)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: run test bench soak deps graphviz chromium clean
+.PHONY: run test bench soak screenshots deps graphviz chromium clean
 
 run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 	$(BIN)/integrations up
@@ -27,6 +27,9 @@ bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in d
 
 soak: deps ## set up, then run the fault soak (bounded; figures go in docs/reliability.md)
 	$(BIN)/python benchmarks/soak.py
+
+screenshots: deps chromium ## set up, then redraw docs/screenshots/ (the Dagster UI and the docs in headless chromium)
+	$(BIN)/python benchmarks/screenshots.py --out docs/screenshots
 
 deps: $(VENV)/.synced graphviz
 

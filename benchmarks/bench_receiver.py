@@ -69,10 +69,13 @@ def serve(role: str, fd: int, database_url: str) -> None:
         return
     from pydantic import SecretStr
 
-    from integration_project.webhooks import Endpoint, Inbox, create_receiver
+    from integration_project.webhooks import Endpoint, Inbox, ReceiverLimits, create_receiver
+    from integration_project.webhooks.server import receiver_config
 
-    receiver = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRET))}, Inbox(database_url))
-    run(receiver)
+    limits = ReceiverLimits()  # served as `integrations webhooks serve` serves it, under its default limits
+    receiver = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRET))}, Inbox(database_url), limits)
+    config = receiver_config(receiver, limits, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 def start(role: str, database_url: str = "") -> tuple[str, subprocess.Popen[bytes]]:

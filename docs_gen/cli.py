@@ -16,7 +16,7 @@ import click
 import dagster as dg
 import networkx as nx
 
-from docs_gen.load import load as load_definitions
+from docs_gen.load import load as load_definitions, targets
 from docs_gen import publish, site
 from docs_gen.errors import DocsError
 from docs_gen.graph import build_graph
@@ -31,14 +31,23 @@ class Unanswerable(click.ClickException):
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn DocsError and Dagster definition errors into one-line messages with exit code 2."""
+    """Turn DocsError and Dagster definition errors into one-line messages with exit code 2.
+
+    A code location that does not load says why in its error's lines (a landscape's, one per
+    problem): those are printed as they are, first, then one line saying what could not load.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (DocsError, dg.DagsterError) as exc:
-            raise Unanswerable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            text, cause = str(exc), str(exc.__cause__ or "")
+            if cause and text.endswith(cause) and text != cause:
+                for line in cause.splitlines():
+                    click.echo(line, err=True)
+                text = text.removesuffix(cause).rstrip(": ")
+            raise Unanswerable(text.splitlines()[0] if text else type(exc).__name__) from None
 
     return wrapper
 
@@ -51,13 +60,21 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="Load this module's Definitions instead of the workspace.")(fn)
 
 
+DAGSTER_URL_ENV = "INTEGRATIONS_DAGSTER_URL"  # where the Dagster UI is; the docs link to its pages
+dagster_url_option = click.option("--dagster-url", envvar=DAGSTER_URL_ENV, default="http://127.0.0.1:3000",
+                                  show_default=True, help=f"Base URL of the Dagster UI [env {DAGSTER_URL_ENV}].")
+
+
 def landscape(module: str | None, workspace: Path, dagster_home: Path | None = None) -> nx.MultiDiGraph:
-    """Load the code location and build its graph (with what the instance at `dagster_home` observed)."""
+    """Load the code location and build its graph (one location: the docs can link to its UI pages),
+    with what the instance at `dagster_home` observed."""
     defs, origin = load_definitions(module, workspace)
+    found = targets(module, workspace)
+    location = found[0].location if len(found) == 1 else ""
     if dagster_home is None:
-        return build_graph(defs, origin)
+        return build_graph(defs, origin, location)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        return build_graph(defs, origin, instance)
+        return build_graph(defs, origin, location, instance)
 
 
 def observed_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,7 +98,7 @@ def docs() -> None:
 @location_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html", show_default=True)
-@click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True, help="Base URL of the Dagster UI.")
+@dagster_url_option
 @observed_option
 @handled
 def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url: str,
@@ -99,7 +116,7 @@ def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--build/--no-build", "rebuild", default=True, help="Build before serving.")
-@click.option("--dagster-url", default="http://127.0.0.1:3000", show_default=True)
+@dagster_url_option
 @observed_option
 @handled
 def serve(module: str | None, workspace: Path, out: Path, port: int, rebuild: bool, dagster_url: str,

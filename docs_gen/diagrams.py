@@ -2,8 +2,10 @@
 
 `dot` lays out the small views (a system's context, an object's lineage, a flow). The landscape is
 aggregated to systems around the hub (`dot`: senders | hub | receivers) up to SFDP_ABOVE systems,
-and laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing
-edges (DESIGN.md, "Diagrams at scale"). Every layout runs under a timeout.
+each side wrapped into columns of COLUMN systems (edge labels become tooltips) past COLUMN, and
+laid out by `sfdp` without edge labels beyond, because `dot` time explodes with crossing edges
+(DESIGN.md, "Diagrams at scale"). Every layout runs under a timeout. In the HTML site every
+diagram can be zoomed, panned and focused on one node's neighbourhood (site.js).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from docs_gen.graph import HUB, nodes, related
 from docs_gen.lint import topology
 
 SFDP_ABOVE = 40  # systems; beyond this the landscape is laid out by sfdp, without edge labels
+COLUMN = 10  # systems per column on each side of the hub; more wrap into further columns, unlabelled
 TIMEOUT_S = 60.0
 COLOURS = {
     "realtime": "#1F6FB2", "batch": "#6B6B6B", "planned": "#B5B5B5", "planned_realtime": "#9DBBD6", "hub": "#F2A900",
@@ -95,7 +98,8 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
         status = "planned" if f.get("status") == "planned" else "live"
         mode = f.get("mode") or "batch"
         edges.setdefault((f"system:{f['source']}", "source", mode, status), []).append(str(f.get("object")))
-        edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
+        if f["consumer"] != HUB:  # a hub-only leg ends at the hub
+            edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
     side = {(sid, end) for sid, end, _, _ in edges}
     linked = {sid for sid, _ in side}
     for sid, s in systems:
@@ -111,10 +115,13 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
             direction = "both" if len(both) == 2 else "forward" if "consumer" in both else "back"
             d.edge(hub, ids(sid), dir=direction, **_edge_style(mode, status))
     else:
+        wrapped = _columns(d, hub, [(sid, end) for sid, _ in systems for end in ("source", "consumer")
+                                    if (sid, end) in side], ids)
         for (sid, end, mode, status), objects in sorted(edges.items()):
             node = ids(f"{end}:{sid}")
             tail, head = (node, hub) if end == "source" else (hub, node)
-            d.edge(tail, head, label=", ".join(sorted(set(objects))), **_edge_style(mode, status))
+            carried = ", ".join(sorted(set(objects)))  # on the edge while it fits, else its tooltip
+            d.edge(tail, head, **({"tooltip": carried} if wrapped else {"label": carried}), **_edge_style(mode, status))
     for link in topology(g)["point_to_point"]:  # lineage that bypasses the hub, in red
         src, dst = (f"system:{name}" for name in link.split(" -> "))
         for sid, end in ((src, "source"), (dst, "consumer")):
@@ -124,6 +131,25 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
         tail, head = (ids(src), ids(dst)) if large else (ids(f"source:{src}"), ids(f"consumer:{dst}"))
         d.edge(tail, head, label="" if large else "point-to-point", color=COLOURS["p2p"], penwidth="1.6")
     return Diagram("landscape", d, "sfdp" if large else "dot")
+
+
+def _columns(d: graphviz.Digraph, hub: str, ends: list[tuple[str, str]], ids: _Ids) -> bool:
+    """Past COLUMN systems a side, wrap each side into columns of COLUMN (same rank, chained by
+    invisible edges away from the hub), so the landscape grows wide in steps, not into one tall fan."""
+    by_side = {end: [ids(f"{end}:{sid}") for sid, e in ends if e == end] for end in ("source", "consumer")}
+    if max(len(v) for v in by_side.values()) <= COLUMN:
+        return False
+    for end, members in by_side.items():
+        columns = [members[i:i + COLUMN] for i in range(0, len(members), COLUMN)]
+        for column in columns:
+            with d.subgraph() as rank:
+                rank.attr(rank="same")
+                for node in column:
+                    rank.node(node)
+        chain = [hub, *(c[len(c) // 2] for c in columns)]  # nearest column first, through each middle
+        for a, b in zip(chain, chain[1:]):
+            d.edge(*((b, a) if end == "source" else (a, b)), style="invis", weight="10")
+    return True
 
 
 def system_context(g: nx.MultiDiGraph, sid: str, href: Href) -> Diagram:
@@ -139,11 +165,12 @@ def system_context(g: nx.MultiDiGraph, sid: str, href: Href) -> Diagram:
         d.node(ids(oid), f"hub/{f.get('object')}", shape="ellipse", fillcolor=COLOURS["object"], URL=href(oid))
         for end in ("source", "consumer"):
             other = f"system:{f.get(end)}"
-            if other != sid and other in g:
+            if other != sid and other in g and f.get(end) != HUB:
                 d.node(ids(other), str(f.get(end)), URL=href(other))
         style = _edge_style(f.get("mode"), f.get("status"))
         d.edge(ids(f"system:{f.get('source')}"), ids(oid), URL=href(fid), **style)
-        d.edge(ids(oid), ids(f"system:{f.get('consumer')}"), label=str(f.get("mode") or ""), URL=href(fid), **style)
+        if f.get("consumer") != HUB:  # a hub-only leg ends in the hub
+            d.edge(ids(oid), ids(f"system:{f.get('consumer')}"), label=str(f.get("mode") or ""), URL=href(fid), **style)
     return Diagram(f"system_{name}", d)
 
 

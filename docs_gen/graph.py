@@ -72,9 +72,39 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _records(value: Any) -> list[dict[str, Any]]:
+    """A table value's rows as dicts (a JSON list of dicts, from a hand-written asset, as well)."""
+    if isinstance(value, dg.TableMetadataValue):
+        return [_plain(dict(r.data)) for r in value.records]
+    data = _json(value)
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def _pairs(value: Any) -> Any:
+    """A two-column (key, value) table as a dict; other values as `_json` reads them."""
+    if not isinstance(value, dg.TableMetadataValue):
+        return _json(value)
+    key, val = (col.name for col in value.schema.columns[:2])
+    return {str(r.data.get(key)): _plain(r.data.get(val)) for r in value.records}
+
+
+def _listed(value: Any) -> list[str]:
+    """A list field: a list, or the ", "-joined text a table cell holds."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value or []]
+
+
+def _flow(row: dict[str, Any]) -> dict[str, Any]:
+    """One `integration/flows` row as flow attributes; `trigger` gathers when it runs."""
+    trigger = dict(row["trigger"]) if isinstance(row.get("trigger"), dict) else {}  # the JSON form
+    trigger.update({k: row[k] for k in c.TRIGGER_FIELDS if row.get(k) not in (None, "", False)})
+    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, "trigger": trigger}
+
+
 def _api(value: Any) -> dict[str, Any] | None:
     """The `integration/api` dict restricted to its documented fields, URLs without credentials."""
-    data = _json(value)
+    data = _pairs(value)
     if not isinstance(data, dict):
         return None
     api = {k: data.get(k) for k in API_FIELDS if data.get(k) is not None}
@@ -82,10 +112,10 @@ def _api(value: Any) -> dict[str, Any] | None:
         if key in api:
             api[key] = redact_url(api[key])
     env = api.get("credentials_env")
-    if isinstance(env, str):
-        api["credentials_env"] = [env]
-    elif isinstance(env, dict):  # {purpose: ENV_NAME}: keep the names only
+    if isinstance(env, dict):  # {purpose: ENV_NAME}: keep the names only
         api["credentials_env"] = sorted(str(v) for v in env.values())
+    elif env is not None:
+        api["credentials_env"] = _listed(env)
     return api
 
 
@@ -136,14 +166,16 @@ def _str_or_none(value: Any) -> str | None:
 def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
     """Everything docs show about one asset, read from its Dagster asset node and metadata."""
     meta = dict(node.metadata)
-    flows = _json(meta.get(c.FLOWS))
+    trigger = _pairs(meta.get(c.TRIGGER))
+    if isinstance(trigger, dict) and "events" in trigger:
+        trigger["events"] = _listed(trigger["events"])
     return {
         "key": list(node.key.path),
         "system": _str_or_none(meta.get(c.SYSTEM)),
         "object": _str_or_none(meta.get(c.OBJECT)),
         "role": _str_or_none(meta.get(c.ROLE)),
         "source_of_truth": _str_or_none(meta.get(c.SOURCE_OF_TRUTH)),
-        "flows": [f for f in flows if isinstance(f, dict)] if isinstance(flows, list) else [],
+        "flows": [_flow(f) for f in _records(meta.get(c.FLOWS))],
         "mode": _str_or_none(meta.get(c.MODE)),
         "status": _str_or_none(meta.get(c.STATUS)),
         "status_reason": _str_or_none(meta.get(c.STATUS_REASON)),
@@ -152,9 +184,9 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "docs_url": _str_or_none(meta.get(c.DOCS_URL)),
         "identity_key": _str_or_none(meta.get(c.IDENTITY_KEY)),
         "pii": [str(f) for f in _json(meta.get(c.PII)) or []],
-        "mapping": {str(k): str(v) for k, v in (_json(meta.get(c.MAPPING)) or {}).items()},
+        "mapping": {str(k): str(v) for k, v in (_pairs(meta.get(c.MAPPING)) or {}).items()},
         "owned_fields": [str(f) for f in _json(meta.get(c.OWNED_FIELDS)) or []],
-        "trigger": _json(meta.get(c.TRIGGER)),
+        "trigger": trigger,
         "volume": _json(meta.get(c.VOLUME)),
         "freshness_minutes": _plain(meta.get(c.FRESHNESS_MINUTES)),
         "declared_in": _str_or_none(meta.get(c.DECLARED_IN)),
@@ -208,9 +240,9 @@ class GraphBuilder:
         for owner in owners:
             self.edge(self.node("owner", owner), target, "owns")
 
-    def add(self, defs: dg.Definitions, origin: str) -> nx.MultiDiGraph:
+    def add(self, defs: dg.Definitions, origin: str, location: str = "") -> nx.MultiDiGraph:
         """Read assets, checks, jobs, schedules and sensors of `defs` into the graph."""
-        self.g.graph.update(origin=origin)
+        self.g.graph.update(origin=origin, location=location)
         asset_graph = defs.resolve_asset_graph()
         repo = defs.get_repository_def()
         checks_by_asset: dict[str, list[str]] = {}
@@ -253,7 +285,7 @@ class GraphBuilder:
             name = str(flow.get("name") or "")
             if not name:
                 continue
-            fid = self.node("flow", name, **{k: _plain(flow.get(k)) for k in c.FLOW_FIELDS if k != "name"})
+            fid = self.node("flow", name, **{k: v for k, v in flow.items() if k != "name"})
             self.edge(fid, aid, "materializes")
 
     def _systems_and_objects(self) -> None:
@@ -355,11 +387,12 @@ class GraphBuilder:
 OBSERVED = "assessment"  # the node attribute filled from the instance's observations, not the Definitions
 
 
-def build_graph(defs: dg.Definitions, origin: str = "", instance: dg.DagsterInstance | None = None
-                ) -> nx.MultiDiGraph:
-    """The landscape graph of one loaded Definitions; with an instance, each asset also shows the
-    latest assessment observed there (`integrations assess` records it; observed, not defined)."""
-    g = GraphBuilder().add(defs, origin)
+def build_graph(defs: dg.Definitions, origin: str = "", location: str = "",
+                instance: dg.DagsterInstance | None = None) -> nx.MultiDiGraph:
+    """The landscape graph of one loaded Definitions; `location` is its code location's name in
+    Dagster; with an instance, each asset also shows the latest assessment observed there
+    (`integrations assess` records it; observed, not defined)."""
+    g = GraphBuilder().add(defs, origin, location)
     if instance is not None:
         for _, attrs in nodes(g, "asset"):
             records = instance.fetch_observations(dg.AssetKey(attrs["key"]), limit=1).records

@@ -20,9 +20,15 @@ class Target:
     module: str
     attribute: str | None = None
     working_directory: str | None = None
+    location_name: str | None = None
 
     def __str__(self) -> str:
         return f"{self.module}:{self.attribute}" if self.attribute else self.module
+
+    @property
+    def location(self) -> str:
+        """The code location's name in Dagster (and its UI's URLs): location_name, else module[:attribute]."""
+        return self.location_name or str(self)
 
 
 def parse_module(spec: str) -> Target:
@@ -46,7 +52,7 @@ def targets_from_workspace(path: Path) -> list[Target]:
         elif isinstance(spec, dict):
             workdir = spec.get("working_directory")
             base = str(path.parent / workdir) if workdir else str(path.parent)
-            targets.append(Target(spec["module_name"], spec.get("attribute"), base))
+            targets.append(Target(spec["module_name"], spec.get("attribute"), base, spec.get("location_name")))
     if not targets:
         raise DocsError(f"{path}: no python_module code location under load_from")
     return targets
@@ -75,9 +81,14 @@ def load_target(target: Target) -> dg.Definitions:
     return candidates[0]
 
 
+def targets(module: str | None = None, workspace: Path | None = None) -> list[Target]:
+    """The code locations to document: `--module` if given, else workspace.yaml's."""
+    return [parse_module(module)] if module else targets_from_workspace(workspace or Path("workspace.yaml"))
+
+
 def load(module: str | None = None, workspace: Path | None = None) -> tuple[dg.Definitions, str]:
     """Load from `--module` if given, else workspace.yaml; return the Definitions and their origin."""
-    targets = [parse_module(module)] if module else targets_from_workspace(workspace or Path("workspace.yaml"))
-    loaded = [load_target(t) for t in targets]
+    found = targets(module, workspace)
+    loaded = [load_target(t) for t in found]
     defs = loaded[0] if len(loaded) == 1 else dg.Definitions.merge(*loaded)
-    return defs, ",".join(str(t) for t in targets)
+    return defs, ",".join(str(t) for t in found)

@@ -62,8 +62,10 @@ def backstage_entities(g: nx.MultiDiGraph) -> list[dict[str, Any]]:
     apis = {s["name"] for _, s in nodes(g, "system") if s.get("api")}
     for fid, f in nodes(g, "flow"):
         assets = [g.nodes[a] for a in related(g, fid, "materializes")]
-        consumer = [a for a in assets if a.get("system") == f.get("consumer")]
-        owners = (consumer or assets or [{}])[0].get("owners", [])
+        consumer = [a for a in assets if a.get("role") == "consumer" and a.get("system") == f.get("consumer")]
+        # a hub-only leg belongs to its source's team first, then the object's steward
+        by_role = sorted(assets, key=lambda a: a.get("role") != "source")
+        owners = consumer[0].get("owners", []) if consumer else [o for a in by_role for o in a.get("owners", [])]
         spec: dict[str, Any] = {
             "type": "integration-flow", "owner": _owner_ref(owners),
             "lifecycle": "experimental" if f.get("status") == "planned" else "production",

@@ -16,19 +16,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import networkx as nx
 
 from docs_gen import diagrams
 from docs_gen.errors import DocsError
-from docs_gen.graph import fingerprint, nodes, related, to_json
+from docs_gen.graph import HUB, fingerprint, nodes, related, to_json
 from docs_gen.impact import impact, lineage
 from docs_gen.lint import report, sources_of_truth
 from docs_gen.paths import page_of, relative, slug
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC = ("style.css", "search.js")
+STATIC = ("style.css", "site.js")
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
 
@@ -89,6 +90,13 @@ class Site:
         url = f"{self.dagster_url}/assets/{'/'.join(asset['key'])}"
         return url + "?view=checks" if checks else url
 
+    def dagster_page(self, node: dict[str, Any]) -> str | None:
+        """A job's, schedule's or sensor's page in the Dagster UI; None when the code location is unknown."""
+        location = self.g.graph.get("location")
+        if not location or node.get("kind") not in ("job", "schedule", "sensor"):
+            return None
+        return f"{self.dagster_url}/locations/{quote(location, safe='')}/{node['kind']}s/{quote(node['name'])}"
+
     def node(self, nid: str) -> dict[str, Any]:
         """A node's attributes plus its id."""
         return {"id": nid, **self.g.nodes[nid]}
@@ -123,9 +131,11 @@ class Site:
         """The landscape overview: counts, systems, objects, flows and the landscape diagram."""
         counts = {k: len(nodes(self.g, k)) for k in
                   ("system", "object", "flow", "asset", "check", "schedule", "sensor", "job", "owner")}
-        modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m) for m in ("realtime", "batch")}
+        summary = landscape_counts(self.g)
+        modes = {m: sum(1 for _, f in nodes(self.g, "flow") if f.get("mode") == m and f.get("consumer") != HUB)
+                 for m in ("realtime", "batch")}
         return Page("index.html", "index", "Integration landscape", {
-            "counts": counts, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
+            "counts": counts, "summary": summary, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
             "flows": self.all("flow"), "lint": self.lint,
             "unclassified": [a for a in self.all("asset") if not a.get("object")],
             "origin": self.g.graph.get("origin", ""),
@@ -144,7 +154,9 @@ class Site:
             "triggers": [self.node(t) for t in sorted(triggers) if self.g.nodes[t]["kind"] != "job"],
             "findings": self.findings_by_subject.get(sid, []),
         }
-        text = " ".join([s["name"], *s.get("owners", []), json.dumps(s.get("api") or {})])
+        api = s.get("api") or {}
+        text = " ".join([s["name"], *s.get("owners", []), *(" ".join(v) if isinstance(v, list) else str(v)
+                                                            for k, v in api.items() if k != "auth")])
         return Page(path, "system", f"System {s['name']}", ctx, [diagrams.system_context(self.g, sid, self.dhref(path))], text)
 
     def _impact(self, s: dict[str, Any]) -> Page:
@@ -178,14 +190,19 @@ class Site:
         jobs = [r for r in runners if r["kind"] == "job"]
         for t in runners:
             jobs += [j for j in self.rel(t["id"], "runs") if j not in jobs]
+        # every schedule and sensor that runs one of the flow's jobs (sensors carry no flow tag)
+        triggers = {r["id"]: r for r in runners if r["kind"] != "job"}
+        triggers.update((t["id"], t) for j in jobs for t in self.rel(j["id"], "runs", outgoing=False))
         order = {"source": 0, "hub": 1, "consumer": 2}  # replaying a flow = extract, hub, load again
         runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(a.get("role"), 3))
         replay = ",".join(a["name"] for a in runnable)
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
         command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
         owners = sorted({o for a in assets for o in a.get("owners", [])})
-        dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")]
-        ctx = {"f": f, "assets": assets, "triggers": [r for r in runners if r["kind"] != "job"], "jobs": jobs,
+        live = f.get("status") != "planned"
+        dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")] if live else []
+        ctx = {"f": f, "leg": f.get("consumer") == HUB, "assets": assets, "ui": self.ui,
+               "triggers": [dict(t, jobs=self.rel(t["id"], "runs")) for _, t in sorted(triggers.items())], "jobs": jobs,
                "replay": command if replay else "", "owners": owners, "dlq": dlq,
                "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
                "findings": self.findings_by_subject.get(fid, [])}
@@ -230,6 +247,17 @@ class Site:
         """Every owner and what they own."""
         owners = [dict(o, owns=self.rel(o["id"], "owns")) for o in self.all("owner")]
         return Page("owners.html", "owners", "Owners", {"owners": owners}, search_text=" ".join(o["name"] for o in owners))
+
+
+def landscape_counts(g: nx.MultiDiGraph) -> str:
+    """"8 systems (+ the hub), 10 objects, 13 flows to consumers, 2 hub-only legs": what
+    `integrations check` says, so the two can be compared."""
+    systems = sum(1 for _, s in nodes(g, "system") if not s.get("hub"))
+    hub = " (+ the hub)" if any(s.get("hub") for _, s in nodes(g, "system")) else ""
+    flows = [f for _, f in nodes(g, "flow")]
+    legs = sum(1 for f in flows if f.get("consumer") == HUB)
+    return (f"{systems} systems{hub}, {len(nodes(g, 'object'))} objects, {len(flows) - legs} flows to consumers"
+            + (f", {legs} hub-only leg{'s' if legs != 1 else ''}" if legs else ""))
 
 
 def _environment(fmt: str) -> jinja2.Environment:
@@ -290,7 +318,7 @@ def _write_page(site: Site, env: jinja2.Environment, page: Page, docs: Path, pri
             (docs / "diagrams" / f"{slug(d.name)}.svg").write_text(d.svg)
     text = env.get_template(f"{page.template}.{'md' if site.fmt == 'markdown' else 'html'}").render(
         page=page, title=page.title, root="../" * path.count("/"), href=site.href(page.path),
-        link=lambda p: relative(site.ext(p), path), nav=NAV, fingerprint=print_,
+        link=lambda p: relative(site.ext(p), path), nav=NAV, fingerprint=print_, dagster_page=site.dagster_page,
         diagram_file=lambda d: relative(f"diagrams/{slug(d.name)}.svg", path), **page.context)
     target.write_text(text)
 
@@ -308,6 +336,8 @@ def _write_support(site: Site, pages: list[Page], out: Path, docs: Path, fmt: st
     for name in STATIC:
         shutil.copy(TEMPLATES / "html" / name, out / "_static" / name)
     index = [{"t": p.title, "u": p.path, "x": p.search_text[:400]} for p in pages]
+    index += [{"t": f"Owner {o['name']}", "u": page_of(o["id"]),  # each owner, where the owners page lists it
+               "x": " ".join(n["name"] for n in site.rel(o["id"], "owns"))[:400]} for o in site.all("owner")]
     (out / "_static" / "search-index.js").write_text("window.SEARCH_INDEX = " + json.dumps(index) + ";\n")
 
 

@@ -1,6 +1,14 @@
-"""Integration as code on Dagster: declare systems and objects once; get syncs, lineage and docs."""
+"""Integration as code on Dagster: declare systems and objects once; get syncs, lineage and docs.
+
+The public API is this module's `__all__`. Each name is imported when first used: a command that
+needs no declaration (`integrations --help`) starts without pydantic or networkx, the receiver and
+the sandbox without Dagster.
+"""
+
+from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from integration_project.errors import (
     ConnectorError,
@@ -11,33 +19,38 @@ from integration_project.errors import (
     TransientError,
     WebhookError,
 )
-from integration_project.model import (
-    Api,
-    Auth,
-    Binding,
-    DataObject,
-    Flow,
-    Ingest,
-    Landscape,
-    System,
-    Volume,
-    Webhook,
-    load_landscape,
-)
 
-# Dagster is imported only when these are first used: the receiver and the sandbox need the
-# declarations, not the orchestration, and importing Dagster costs seconds of CPU.
+if TYPE_CHECKING:
+    from integration_project.model import (
+        Api,
+        Auth,
+        Binding,
+        DataObject,
+        Flow,
+        Ingest,
+        Landscape,
+        System,
+        Volume,
+        Webhook,
+        load_landscape,
+    )
+    from integration_project.orchestration import HubStore, build_definitions, system_definitions
+    from integration_project.orchestration.component import SystemComponent
+
+_MODEL = "integration_project.model"
 _LAZY = {
-    "HubStore": "integration_project.orchestration",
-    "build_definitions": "integration_project.orchestration",
-    "system_definitions": "integration_project.orchestration",
+    **dict.fromkeys(["Api", "Auth", "Binding", "DataObject", "Flow", "Ingest", "Landscape", "System",
+                     "Volume", "Webhook", "load_landscape"], _MODEL),
+    **dict.fromkeys(["HubStore", "build_definitions", "system_definitions"], "integration_project.orchestration"),
     "SystemComponent": "integration_project.orchestration.component",
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # the next use is a plain attribute
+        return value
     raise AttributeError(f"module 'integration_project' has no attribute {name!r}")
 
 

@@ -9,13 +9,28 @@ from typing import TYPE_CHECKING
 
 import click
 
-from integration_project.errors import DeclarationError
+from integration_project.errors import CredentialError, DeclarationError
+
+EXIT_UNANSWERABLE = 2  # the command could not run: a setting is missing
 
 if TYPE_CHECKING:
     from integration_project.model import Landscape
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Integrations(click.Group):
+    """The entry point: a missing credential, in any command, is one line and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; say which environment variable a missing credential is read from."""
+        try:
+            return super().invoke(ctx)
+        except CredentialError as exc:
+            click.echo(f"error: {exc.env_name} is not set: the landscape reads a credential from it "
+                       f"(for the sandbox's: eval \"$(integrations sandbox env)\")", err=True)
+            ctx.exit(EXIT_UNANSWERABLE)
+
+
+@click.group(cls=Integrations, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="integration-project")
 def main() -> None:
     """Integration-as-code on Dagster: declare systems once, run the syncs, generate the docs."""
@@ -42,14 +57,20 @@ def check(package: str, as_json: bool) -> None:
     except ModuleNotFoundError as exc:
         click.echo(f"error: cannot import the landscape package {package!r}: {exc}", err=True)
         sys.exit(2)
+    from integration_project.connectors import is_live
+
+    flows = landscape.flows()
+    # an object no live flow consumes still runs its source -> hub leg (as the docs list it)
+    legs = sum(1 for o in landscape.objects if not any(is_live(f) for f in flows if f.object.name == o))
     planned = planned_legs(landscape)
     summary = {"systems": len(landscape.systems), "objects": len(landscape.objects),
-               "flows": len(landscape.flows()), "problems": [], "planned": planned}
+               "flows": len(flows), "hub_only_legs": legs, "problems": [], "planned": planned}
     if not as_json:
         for name, reason in planned.items():  # declared but not run: a warning, not a failure
             click.echo(f"warning: {name} is planned, not run: {reason}", err=True)
     click.echo(json.dumps(summary) if as_json else
-               f"ok: {summary['systems']} systems, {summary['objects']} objects, {summary['flows']} flows")
+               f"ok: {summary['systems']} systems (+ the hub), {summary['objects']} objects, "
+               f"{summary['flows']} flows to consumers" + (f", {legs} hub-only leg{'s' if legs != 1 else ''}" if legs else ""))
 
 
 def planned_legs(landscape: Landscape) -> dict[str, str]:

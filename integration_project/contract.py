@@ -10,18 +10,18 @@ SYSTEM = "integration/system"  # str: the system an asset belongs to ("hub" for 
 OBJECT = "integration/object"  # str: the canonical data object (customer, order, ...)
 ROLE = "integration/role"  # str: "source" | "hub" | "consumer"
 SOURCE_OF_TRUTH = "integration/source_of_truth"  # str: the system that owns the object
-FLOWS = "integration/flows"  # json list of flow dicts (see FLOW_FIELDS)
+FLOWS = "integration/flows"  # table: one row per flow, columns FLOW_FIELDS
 MODE = "integration/mode"  # str: "realtime" | "batch" (hub: the modes of its flows, joined by ",")
 STATUS = "integration/status"  # str: "live" (a runtime syncs it) | "planned" (declared, not run yet)
 STATUS_REASON = "integration/status_reason"  # str or absent: why a planned asset does not run (one sentence)
 PURPOSE = "integration/purpose"  # str: one sentence, why this binding exists
-API = "integration/api"  # json: {vendor, title, base_url, version, auth, credentials_env, docs_url}
+API = "integration/api"  # table (field, value): vendor, title, base_url, version, auth, credentials_env, docs_url
 DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for this asset
 IDENTITY_KEY = "integration/identity_key"  # str: the canonical field that identifies a record
 PII = "integration/pii"  # json list of canonical field names holding personal data
-MAPPING = "integration/mapping"  # json {canonical field: system field}
+MAPPING = "integration/mapping"  # table (canonical field, system field)
 OWNED_FIELDS = "integration/owned_fields"  # json list: fields a consumer owns (field-level SoT)
-TRIGGER = "integration/trigger"  # json: {"cron", "timezone"} for batch or {"events"} for realtime
+TRIGGER = "integration/trigger"  # table (trigger, value): cron, timezone, on_change; a source: events
 VOLUME = "integration/volume"  # json: {"min", "max"} records per run, or null
 FRESHNESS_MINUTES = "integration/freshness_minutes"  # int or null
 DECLARED_IN = "integration/declared_in"  # str: "path:line" of the declaration
@@ -29,7 +29,9 @@ ASSESSMENT = "integration/assessment"  # json or absent: the latest `integration
 
 ROLES = ("source", "hub", "consumer")
 MODES = ("realtime", "batch")
-FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "trigger", "purpose", "status")
+# a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
+FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "purpose", "status")
+TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the flow columns that say when it runs
 
 # Keys every asset the framework builds carries; the lint flags assets that lack them.
 REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)

@@ -2,6 +2,7 @@
 
 IntegrationError
 ├── DeclarationError        a landscape that cannot load (all problems listed at once)
+├── CredentialError         a declared credential's environment variable is not set
 ├── ConnectorError          talking to a system failed
 │   ├── TransientError      worth retrying: timeout, connection reset, 5xx, 429
 │   ├── PermanentError      retrying will not help: 4xx, invalid payload
@@ -11,7 +12,9 @@ IntegrationError
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import cache
 
 
 class IntegrationError(Exception):
@@ -37,6 +40,41 @@ class DeclarationError(IntegrationError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def declaration_error(problems: list[Problem]) -> DeclarationError:
+    """A DeclarationError; raised inside a Dagster process, one Dagster prints as its lines alone.
+
+    Dagster prints a stack trace under any error raised while it loads a code location, except an
+    error it forwards from a code server (DagsterUserCodeProcessError), printed as its message:
+    so `dg check defs` and the UI show the problems as `integrations check` does, no traceback.
+    """
+    if "dagster" not in sys.modules:  # importing Dagster costs seconds; only in its processes
+        return DeclarationError(problems)
+    return _dagster_declaration_error()(problems)
+
+
+@cache
+def _dagster_declaration_error() -> type[DeclarationError]:
+    from dagster._core.errors import DagsterUserCodeProcessError
+    from dagster_shared.error import SerializableErrorInfo
+
+    class DagsterDeclarationError(DeclarationError, DagsterUserCodeProcessError):
+        def __init__(self, problems: list[Problem]):
+            self.problems = problems
+            text = "\n".join(str(p) for p in problems)
+            info = SerializableErrorInfo(text, [], "DeclarationError")
+            DagsterUserCodeProcessError.__init__(self, text, user_code_process_error_infos=[info])
+
+    return DagsterDeclarationError
+
+
+class CredentialError(IntegrationError):
+    """A credential the landscape declares is missing from the environment; `env_name` says which."""
+
+    def __init__(self, env_name: str):
+        super().__init__(f"environment variable {env_name} is not set")
+        self.env_name = env_name
 
 
 class ConnectorError(IntegrationError):

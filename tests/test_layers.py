@@ -23,11 +23,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "model": {"errors"},
     "connectors": BASE | {"model"},
     "runtime": BASE | {"model", "connectors"},
-    "webhooks": BASE | {"model", "runtime"},  # the inbox's table is one of the hub store's migrations
-    "orchestration": BASE | {"package", "model", "connectors", "runtime", "webhooks"},
+    "webhooks": BASE | {"model", "connectors", "runtime"},  # the inbox's table is one of the hub store's migrations
+    "orchestration": BASE | {"model", "connectors", "runtime", "webhooks"},
     "sandbox": BASE | {"webhooks"},  # it signs the webhooks it sends with the receiver's schemes
     "package": BASE | {"model"},  # integration_project/__init__.py: the public API (orchestration lazily)
-    "launcher": BASE | {"package", "model", "connectors", "orchestration", "sandbox"},
+    "launcher": BASE | {"package", "model", "connectors", "orchestration", "sandbox", "docs_gen"},
     "cli": BASE | {"package", "model", "connectors", "runtime", "webhooks", "orchestration", "sandbox",
                    "launcher", "docs_gen"},
     "docs_gen": {"contract"},
@@ -55,7 +55,11 @@ def imported(path: Path) -> set[str]:
     the module integration_project.contract, `from integration_project import Api` as the package)."""
     found: set[str] = set()
     package = module_of(path) if path.name == "__init__.py" else module_of(path).rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for block in ast.walk(tree):  # imports for the type checker only are not imports at run time
+        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            block.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

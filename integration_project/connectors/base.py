@@ -109,6 +109,10 @@ class Connector:
         """Endpoints the vendor announced as deprecated during this connector's calls (none here)."""
         return {}
 
+    def quarantined(self) -> dict[str, str]:
+        """Inputs set aside unread during this connector's reads (name -> reason), for the owners' alert."""
+        return {}
+
     def retries(self) -> int:
         """How many calls were retried after a transient failure (not counted here)."""
         return 0

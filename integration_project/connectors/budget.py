@@ -1,30 +1,44 @@
-"""A vendor's request budget, shared by every flow and process on this machine."""
+"""A vendor's request budget, shared by every flow and process that calls it."""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import threading
 import time
 
+from integration_project.connectors import locks
 from integration_project.settings import data_dir
 
 
 class Budget:
     """At most `per_second` requests a second to one vendor: each request takes the next free slot.
 
-    The next free slot lives in a small file under the data folder, read and moved on under an
-    exclusive lock, so concurrent runs (separate processes) share one budget. Across machines,
-    Dagster's pool per system caps how many steps call the vendor at once.
+    With the hub store on PostgreSQL, a slot is the vendor's advisory lock, taken and kept for one
+    interval (`locks.hold_for`): the next request, from any process on any machine, starts no
+    sooner. Otherwise the next free slot lives in a small file under the data folder, read and
+    moved on under an exclusive lock, so the processes of this machine share one budget.
     """
 
     def __init__(self, vendor: str, per_second: float):
+        self.interval = 1.0 / per_second
+        self.engine = locks.shared_engine()
+        self.key = locks.lock_key("budget", vendor)
+        self._turn = threading.Lock()  # this process's threads queue here: one waits in PostgreSQL
         folder = data_dir() / "budgets"
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{hashlib.sha256(vendor.encode()).hexdigest()[:16]}.slot"
-        self.interval = 1.0 / per_second
 
     def acquire(self) -> float:
         """Wait for this request's slot; returns the seconds waited."""
+        if self.engine is None:
+            return self._from_file()
+        started = time.monotonic()
+        with self._turn:
+            locks.hold_for(self.engine, self.key, self.interval)
+        return time.monotonic() - started
+
+    def _from_file(self) -> float:
         with self.path.open("a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0)

@@ -9,9 +9,8 @@ number, with the start it belongs to).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.connectors.http import Reply
+from integration_project.connectors.locks import KeyLocks
 from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path, set_path
@@ -78,8 +78,8 @@ class Declared(HttpConnector):
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport, headers=dict(api.defaults.headers))
         self.api = api
-        self._locks: dict[str, threading.Lock] = {}  # serialize_by value -> its lock
-        self._locking = threading.Lock()
+        # serialize_by: across every process on the hub's PostgreSQL, else this process's threads
+        self._locks = KeyLocks(api.url())
 
     @classmethod
     def supports(cls, api: Api | None) -> tuple[frozenset[str], frozenset[str]]:
@@ -298,16 +298,11 @@ class Declared(HttpConnector):
     def _key(write: Write, values: dict[str, Any]) -> dict[str, str]:
         return {write.idempotency_header: str(value(write.idempotency_key, values))} if write.idempotency_key else {}
 
-    def _serial(self, write: Write, items: list[dict[str, Any]]) -> ExitStack:
-        """Hold the lock of every `serialize_by` value of these items, in sorted order (no deadlock)."""
-        held = ExitStack()
-        if write.serialize_by:
-            keys = sorted({str(get_path(item, write.serialize_by)) for item in items})
-            for key in keys:
-                with self._locking:
-                    lock = self._locks.setdefault(key, threading.Lock())
-                held.enter_context(lock)
-        return held
+    def _serial(self, write: Write, items: list[dict[str, Any]]) -> AbstractContextManager[None]:
+        """Hold the lock of every `serialize_by` value of these items (KeyLocks: no deadlock)."""
+        if not write.serialize_by:
+            return nullcontext()
+        return self._locks.held(str(get_path(item, write.serialize_by)) for item in items)
 
     def _fan_out(self, write: Write, payload: dict[str, Any]) -> str:
         """One call per item group, all or nothing where `require` says so: every group is checked

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from integration_project.errors import ConnectorError
+from integration_project.errors import CredentialError
 from integration_project.model.rest import Endpoint, Errors, Resource
 from integration_project.model.strict import Strict
 
@@ -59,7 +59,7 @@ class Auth(Strict):
         """Read one credential from the environment at run time."""
         value = os.environ.get(env_name)
         if value is None:
-            raise ConnectorError(f"environment variable {env_name} is not set")
+            raise CredentialError(env_name)
         return SecretStr(value)
 
 
@@ -73,9 +73,13 @@ class Api(Strict):
     docs_url: str | None = None
     auth: Auth = Auth(type="none")
     requests_per_second: float | None = Field(
-        None, description="the vendor's request budget, shared by every flow and process on this machine")
+        None, description="the vendor's request budget, shared by every flow and process (on every "
+                          "machine when the hub store is on PostgreSQL)")
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
+    min_share_of_previous: float = Field(
+        0.5, description="full exports (connector csv): an export with fewer rows than this share of the last "
+        "one committed is quarantined, not read; 0 turns the check off (an empty export is always quarantined)")
 
     follow_hosts: list[str] = Field(
         default_factory=list, description="other hosts whose absolute links (a next page, a file) are followed, "
@@ -109,6 +113,13 @@ class Api(Strict):
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError("must be a positive number of requests a second")
+        return value
+
+    @field_validator("min_share_of_previous")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("must be a share from 0 to 1")
         return value
 
     @field_validator("concurrency")

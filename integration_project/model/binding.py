@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from integration_project.model.api import Api
 
@@ -62,10 +62,17 @@ class Binding(BaseModel):
         False, description="ignore our own writes when this system sends them back as changes"
     )
 
-    @model_validator(mode="after")
-    def _sane(self) -> "Binding":
-        if not self.purpose.strip():
-            raise ValueError("purpose: say in one sentence why this binding exists")
-        if self.freshness_minutes is not None and self.freshness_minutes <= 0:
-            raise ValueError("freshness_minutes must be positive")
-        return self
+    # Field validators, not one model validator: an error then names its field (and so its line).
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say in one sentence why this binding exists")
+        return value
+
+    @field_validator("freshness_minutes")
+    @classmethod
+    def _freshness(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be a positive number of minutes")
+        return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,10 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import networkx as nx
 from croniter import croniter
 
-from integration_project.errors import DeclarationError, Problem
+from integration_project.errors import Problem, declaration_error
 from integration_project.model.binding import Binding
 from integration_project.model.data_object import DataObject
 from integration_project.model.system import System
+from integration_project.model.urls import credentials_in
+
+_LAST = re.compile(r"\.?[^.\[\]]+$|\[\d+\]$")  # the last segment of a dotted field path
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,8 @@ class Location:
         while probe:
             if probe in self.field_lines:
                 return f"{self.path}:{self.field_lines[probe]}"
-            probe = probe.rpartition(".")[0]
+            parent = _LAST.sub("", probe)
+            probe = parent if parent != probe else ""
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
@@ -133,6 +139,10 @@ class Landscape:
         found = [(s, b) for s, b in self.bindings() if b.object == obj and b.role == "source"]
         return found[0] if len(found) == 1 else None
 
+    def _first_source(self, obj: str) -> tuple[System, Binding] | None:
+        """The first source binding of an object, in declaration order."""
+        return next(((s, b) for s, b in self.bindings() if b.object == obj and b.role == "source"), None)
+
     def bindings(self) -> Iterator[tuple[System, Binding]]:
         """Every (system, binding) pair."""
         for system in self.systems.values():
@@ -171,10 +181,14 @@ class Landscape:
         def add(decl: str, field_path: str, message: str) -> None:
             problems.append(Problem(self.where(decl, field_path), decl, field_path, message))
 
-        for obj in self.objects.values():
-            self._check_object(obj, add)
+        # Root causes first: a binding's unknown object or second source of truth, then what an
+        # object lacks because of it (no source of truth), then the cycles across systems.
         for system in self.systems.values():
+            self._check_credentials(f"system {system.name}", system.model_dump(), add)
             self._check_bindings(system, add)
+        for obj in self.objects.values():
+            self._check_credentials(f"object {obj.name}", obj.model_dump(exclude={"model"}), add)
+            self._check_object(obj, add)
         self._check_cycles(add)
         from integration_project.model.needs import binding_problems  # it reads the landscape
 
@@ -183,8 +197,20 @@ class Landscape:
     def validate(self) -> Landscape:
         """Raise DeclarationError listing every problem; return self when there are none."""
         if problems := self.problems():
-            raise DeclarationError(problems)
+            raise declaration_error(problems)
         return self
+
+    def _check_credentials(self, decl: str, value, add, path: str = "") -> None:
+        """Refuse a credential written into any URL of a declaration (the value is never echoed)."""
+        if isinstance(value, dict):
+            for key, child in value.items():
+                self._check_credentials(decl, child, add, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            for i, child in enumerate(value):
+                self._check_credentials(decl, child, add, f"{path}[{i}]")
+        elif isinstance(value, str) and (found := credentials_in(value)):
+            add(decl, path, f"the URL holds a credential, {found}: credentials come from environment "
+                "variables; name one in base_url_env (the whole URL) or in auth (token_env, password_env, ...)")
 
     def _check_object(self, obj: DataObject, add) -> None:
         decl = f"object {obj.name}"
@@ -196,11 +222,8 @@ class Landscape:
         for i, pii in enumerate(obj.pii):
             if pii not in obj.fields:
                 add(decl, f"pii[{i}]", f"{pii!r} is not a field of {obj.model.__name__}")
-        sources = [s.name for s, b in self.bindings() if b.object == obj.name and b.role == "source"]
-        if not sources:
+        if not any(b.object == obj.name and b.role == "source" for _, b in self.bindings()):
             add(decl, "source_of_truth", "no system declares it as source of truth")
-        elif len(sources) > 1:
-            add(decl, "source_of_truth", f"several sources of truth: {', '.join(sources)}")
         for fname, target in obj.references.items():
             if fname not in obj.fields:
                 add(decl, f"references.{fname}", f"{fname!r} is not a field of {obj.model.__name__}")
@@ -228,8 +251,15 @@ class Landscape:
             seen.add(b.object)
             obj = self.objects.get(b.object)
             if obj is None:
-                add(decl, f"{at}.object", f"unknown object {b.object!r}")
+                near = difflib.get_close_matches(b.object, list(self.objects), n=1)
+                add(decl, f"{at}.object", f"unknown object {b.object!r}"
+                    + (f" (did you mean {near[0]!r}?)" if near else ""))
                 continue
+            if b.role == "source" and (first := self._first_source(b.object)) and first[0] is not system:
+                other, other_binding = first
+                where = self.where(f"system {other.name}", f"bindings[{other.bindings.index(other_binding)}]")
+                add(decl, f"{at}.role", f"{b.object} has two sources of truth: {other.name} ({where}) and "
+                    f"{system.name}; keep one, make the other binding a consumer")
             for canonical in b.mapping:
                 if canonical not in obj.fields:
                     add(decl, f"{at}.mapping.{canonical}",

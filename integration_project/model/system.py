@@ -37,8 +37,18 @@ class Webhook(Strict):
 
     scheme: Literal["standard_webhooks", "stripe", "hubspot_v3", "shopify", "hmac"]
     secret_env: str
+    retention_days: int = Field(7, description="days a processed event stays in the inbox, refusing a "
+                                "replay of it, before the daily purge deletes it")
 
     _env = field_validator("secret_env")(check_env)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        # a day is well over twice the signature window (the inbox's own minimum)
+        if value < 1:
+            raise ValueError("must be at least 1 day")
+        return value
 
 
 class System(Strict):

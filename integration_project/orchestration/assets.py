@@ -51,6 +51,7 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
         try:
             stats = ingest(connector, leg, store, context.run.run_id)
             deprecations = _deprecations(connector, leg.source.title, leg.owners)
+            checks.quarantined(leg, connector.quarantined())
             retries = connector.retries()
         finally:
             connector.close()

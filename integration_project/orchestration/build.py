@@ -6,6 +6,7 @@ from integration_project import contract as c
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.assets import deliver_asset, ingest_asset, reconciliation_check
 from integration_project.orchestration.instance import executor
+from integration_project.orchestration.maintenance import maintenance_definitions
 from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key, object_specs
 from integration_project.orchestration.sensors import change_sensors, failure_sensor
@@ -51,7 +52,7 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
     ]
     sensors = change_sensors(flows, jobs)
     return dg.Definitions.merge(
-        *shares,
+        *shares, maintenance_definitions(landscape),
         dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs, *ingest_jobs.values()],
                        schedules=schedules, sensors=[*sensors, failure_sensor(landscape)],
                        resources={"hub_store": HubStore()}, executor=executor()),

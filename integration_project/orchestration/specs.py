@@ -14,6 +14,7 @@ from integration_project import contract as c
 from integration_project.connectors import flow_reason, ingest_reason
 from integration_project.model import DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
+from integration_project.model.urls import redact
 
 HUB = "hub"
 DOCS_URL_ENV = "INTEGRATIONS_DOCS_URL"  # where the generated docs are published
@@ -63,21 +64,23 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
     reasons = {f.name: flow_reason(f) for f in flows}  # None: live
     live = [f for f in flows if reasons[f.name] is None]
-    flow_docs = [_flow_doc(f, f in live) for f in flows]
     not_read = ingest_reason(leg)
     ingestible = not_read is None
     status = "live" if ingestible else "planned"
     why = {c.STATUS_REASON: not_read} if not_read else {}
-    common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: dg.MetadataValue.json(flow_docs),
+    flow_docs = [_flow_doc(f, f in live) for f in flows]
+    if not live:  # the source -> hub leg runs on its own: it is the object's one flow
+        flow_docs.append(_leg_doc(leg, status))
+    common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: _flows_table(flow_docs),
               c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
               "dagster/column_schema": _schema(obj)}
     source_spec = dg.AssetSpec(
-        key=[source.name, obj.name], group_name=source.name, owners=source.owners,
+        key=[source.name, obj.name], group_name=source_group(source.name), owners=source.owners,
         kinds={source.kind}, description=f"{obj.name.replace('_', ' ').title()} records in "
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
                   c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status, **why,
-                  c.TRIGGER: dg.MetadataValue.json({"events": source_binding.events})},
+                  c.TRIGGER: _pairs({"events": source_binding.events}, "trigger")},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
@@ -102,8 +105,8 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
                       c.ROLE: "consumer", c.MODE: flow.mode,
                       c.STATUS: "live" if flow in live else "planned",
                       **({c.STATUS_REASON: reasons[flow.name]} if reasons[flow.name] else {}),
-                      c.FLOWS: dg.MetadataValue.json([_flow_doc(flow, flow in live)]),
-                      c.TRIGGER: dg.MetadataValue.json(_trigger(flow.binding)),
+                      c.FLOWS: _flows_table([_flow_doc(flow, flow in live)]),
+                      c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
                       c.VOLUME: dg.MetadataValue.json(
                           flow.binding.volume.model_dump() if flow.binding.volume else None),
                       c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
@@ -121,25 +124,57 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
     return {
         c.SYSTEM: system.name,
         c.PURPOSE: binding.purpose,
-        c.MAPPING: dg.MetadataValue.json({**binding.mapping, **binding.compose}),
-        c.API: dg.MetadataValue.json({
+        c.MAPPING: _pairs({**binding.mapping, **binding.compose}, "canonical field", system.name),
+        # URLs without credentials, even from a landscape that skipped `check` (which refuses them)
+        c.API: _pairs({
             "vendor": system.vendor, "title": system.title,
             "connector": api.connector if api else None,
-            "base_url": api.base_url if api else None, "version": api.version if api else None,
+            "base_url": redact(api.base_url) if api else None, "version": api.version if api else None,
             "auth": api.auth.type if api else None,
             "credentials_env": api.auth.env_names() if api else [],
             "webhook": system.webhook.scheme if system.webhook else None,
-            "docs_url": api.docs_url if api else None,
-        }),
+            "docs_url": redact(api.docs_url) if api and api.docs_url else None,
+        }, "field"),
         c.DECLARED_IN: where,
         "dagster/code_references": _code_ref(where),
     }
 
 
+def source_group(system: str) -> str:
+    """The group of a system's source assets: apart from what it consumes (group `<system>`), so
+    the collapsed lineage reads sources -> hub -> consumers with no box drawn both ways."""
+    return f"{system}_source"
+
+
 def _flow_doc(flow: Flow, live: bool) -> dict[str, object]:
     return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
-            "consumer": flow.consumer.name, "mode": flow.mode, "trigger": _trigger(flow.binding),
+            "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
             "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
+
+
+def _leg_doc(leg: Ingest, status: str) -> dict[str, object]:
+    """The source -> hub leg of an object no live flow consumes (its own job, schedule and DLQ name)."""
+    binding = leg.binding
+    trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
+    return {"name": leg.name, "object": leg.object.name, "source": leg.source.name,
+            "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
+            "purpose": binding.purpose, "status": status}
+
+
+def _flows_table(docs: list[dict[str, object]]) -> dg.TableMetadataValue:
+    """`integration/flows`: one row per flow, the columns of contract.FLOW_FIELDS."""
+    columns = [dg.TableColumn(name, "bool" if name == "on_change" else "string") for name in c.FLOW_FIELDS]
+    return dg.MetadataValue.table(records=[dg.TableRecord({k: d.get(k) for k in c.FLOW_FIELDS}) for d in docs],
+                                  schema=dg.TableSchema(columns=columns))
+
+
+def _pairs(values: dict[str, object], key: str, value: str = "value") -> dg.TableMetadataValue:
+    """A two-column table (the UI shows it as one; docs_gen reads it back as a dict); lists are
+    joined with ", ", empty values left out."""
+    rows = [dg.TableRecord({key: k, value: ", ".join(map(str, v)) if isinstance(v, list) else v})
+            for k, v in values.items() if v not in (None, [], "")]
+    return dg.MetadataValue.table(records=rows, schema=dg.TableSchema(
+        columns=[dg.TableColumn(key), dg.TableColumn(value)]))
 
 
 def _trigger(binding: Binding) -> dict[str, object]:

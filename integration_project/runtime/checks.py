@@ -74,6 +74,13 @@ def dead_letters(leg: Ingest, store: Store, parked_now: int) -> DeadLetters:
     return DeadLetters(store.open_reasons(leg.object.name))
 
 
+def quarantined(leg: Ingest, files: dict[str, str]) -> None:
+    """Alert the leg's owners of each file its source set aside unread (file name -> reason)."""
+    for name, why in files.items():
+        alert(f"{leg.source.title}: {name} quarantined", f"{why}. It was not read nor committed; it "
+              f"waits in the drop folder's quarantine/.", leg.owners)
+
+
 def schema_signature(obj: DataObject) -> list[str]:
     """The canonical model's columns and types, as compared from run to run."""
     return sorted(f"{name}:{field.annotation}" for name, field in obj.model.model_fields.items())

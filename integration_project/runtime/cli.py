@@ -38,7 +38,8 @@ def _age(_ctx: Any, _param: Any, value: str | None) -> timedelta | None:
 def _filters(fn):
     for option in reversed([
         click.argument("ids", nargs=-1, type=int),
-        click.option("--flow", help="Only this flow (e.g. customer_crm_to_billing)."),
+        click.option("--flow", help="Only this flow (e.g. customer_crm_to_billing), with the records "
+                                    "validation rejected on its way into the hub."),
         click.option("--object", "obj", help="Only this object."),
         click.option("--reason", help="Only entries whose reason contains this text."),
         click.option("--older-than", callback=_age, help="Only entries older than this (30m, 6h, 2d)."),
@@ -48,8 +49,9 @@ def _filters(fn):
     return fn
 
 
-def _select(store: Store, ids, flow, obj, reason, older_than, status: str = "open") -> list[dict]:
-    return ops.entries(store, ops.Filters(tuple(ids), flow, obj, reason, older_than, status))
+def _select(store: Store, package: str, ids, flow, obj, reason, older_than, status: str = "open") -> list[dict]:
+    flows = ops.legs(_landscape(package), flow) if flow else ()
+    return ops.entries(store, ops.Filters(tuple(ids), flows, obj, reason, older_than, status))
 
 
 @click.group()
@@ -63,7 +65,7 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def list_(ids, flow, obj, reason, older_than, package, status, as_json) -> None:
     """List entries: id, age, flow, stage, record, attempts, reason."""
-    rows = _select(Store(), ids, flow, obj, reason, older_than, status)
+    rows = _select(Store(), package, ids, flow, obj, reason, older_than, status)
     if as_json:
         click.echo(json.dumps([{k: v for k, v in r.items() if k != "payload"} for r in rows], default=str, indent=1))
         return
@@ -97,7 +99,7 @@ def show(entry: int, as_json: bool) -> None:
 def replay(ids, flow, obj, reason, older_than, package, dry_run, as_json) -> None:
     """Send entries again through validation and the idempotent load (exit 1 if some stay open)."""
     store = Store()
-    rows = _select(store, ids, flow, obj, reason, older_than)
+    rows = _select(store, package, ids, flow, obj, reason, older_than)
     results = ops.replay(_landscape(package), store, rows, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(results, default=str, indent=1))
@@ -115,7 +117,7 @@ def replay(ids, flow, obj, reason, older_than, package, dry_run, as_json) -> Non
 def discard(ids, flow, obj, reason, older_than, package, yes) -> None:
     """Give up on entries; each discard is recorded in the ledger."""
     store = Store()
-    rows = _select(store, ids, flow, obj, reason, older_than)
+    rows = _select(store, package, ids, flow, obj, reason, older_than)
     if rows and not yes:
         click.confirm(f"discard {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}?", abort=True)
     click.echo(f"discarded {ops.discard(_landscape(package), store, rows, who='cli')}")

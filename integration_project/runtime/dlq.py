@@ -26,7 +26,7 @@ class Filters:
     """Which DLQ entries an operation applies to."""
 
     ids: tuple[int, ...] = ()
-    flow: str | None = None
+    flows: tuple[str, ...] = ()  # any of these flows (see `legs`)
     object: str | None = None
     reason: str | None = None  # a substring of the reason
     older_than: timedelta | None = None
@@ -38,8 +38,8 @@ def entries(store: Store, f: Filters) -> list[dict[str, Any]]:
     q = sa.select(dlq).where(dlq.c.status == f.status).order_by(dlq.c.id)
     if f.ids:
         q = q.where(dlq.c.id.in_(f.ids))
-    if f.flow:
-        q = q.where(dlq.c.flow == f.flow)
+    if f.flows:
+        q = q.where(dlq.c.flow.in_(f.flows))
     if f.object:
         q = q.where(dlq.c.object == f.object)
     if f.reason:
@@ -48,6 +48,13 @@ def entries(store: Store, f: Filters) -> list[dict[str, Any]]:
         q = q.where(dlq.c.created_at <= now() - f.older_than)
     with store.engine.connect() as conn:
         return [dict(r) for r in conn.execute(q).mappings().all()]
+
+
+def legs(landscape: Landscape, flow: str) -> tuple[str, ...]:
+    """The DLQ flows holding records a flow misses: its own and, for a flow to a consumer, its
+    source's leg into the hub (validation rejects are parked once, under that leg)."""
+    found = landscape.leg(flow)
+    return (flow, found.ingest.name) if isinstance(found, Flow) else (flow,)
 
 
 def _ends(landscape: Landscape, flow: str) -> tuple[str, str]:

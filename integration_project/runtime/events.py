@@ -3,8 +3,9 @@ changes they announced are committed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from integration_project.model import Ingest
@@ -17,11 +18,15 @@ class _Row(Protocol):
     def event_type(self) -> str: ...
 
 
-class _Depth(Protocol):
+class _Pending(Protocol):
     @property
-    def depth(self) -> int: ...
+    def system(self) -> str: ...
     @property
-    def oldest_age_seconds(self) -> float | None: ...
+    def event_type(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def oldest_received_at(self) -> datetime: ...
 
 
 class Inbox(Protocol):
@@ -29,7 +34,7 @@ class Inbox(Protocol):
 
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> Sequence[_Row]: ...
     def mark_processed(self, ids: Iterable[int]) -> int: ...
-    def stats(self, systems: Iterable[str] = ()) -> Mapping[str, _Depth]: ...
+    def pending_by_type(self) -> Sequence[_Pending]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class Covered:
 
 @dataclass(frozen=True)
 class Backlog:
-    """What is left in the inbox of a leg's source after a run."""
+    """What is left in the inbox of a leg's source after a run: events of the leg's types only
+    (events no flow subscribes to are not a backlog)."""
 
     processed: int
     depth: int
@@ -66,6 +72,7 @@ def mark_processed(inbox: Inbox, leg: Ingest, covered: Covered | None) -> Backlo
     if covered is not None:
         rows = inbox.pending(covered.system, after_id=covered.first - 1, limit=covered.last - covered.first + 1)
         processed = inbox.mark_processed(r.id for r in rows if r.id <= covered.last and r.event_type in leg.events)
-    waiting = inbox.stats([leg.source.name]).get(leg.source.name)
-    return Backlog(processed, waiting.depth if waiting else 0,
-                   (waiting.oldest_age_seconds or 0.0) if waiting else 0.0)
+    waiting = [p for p in inbox.pending_by_type() if p.system == leg.source.name and p.event_type in leg.events]
+    oldest = min((p.oldest_received_at for p in waiting), default=None)
+    return Backlog(processed, sum(p.count for p in waiting),
+                   (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)

@@ -8,19 +8,17 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import alembic.command
-import alembic.config
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from integration_project.model.mapping import canonical_json
+from integration_project.runtime import schema
 from integration_project.settings import database_url
 
 metadata = sa.MetaData()
@@ -93,7 +91,7 @@ dlq = sa.Table(
 )
 
 
-_IDS = sa.bindparam("ids", expanding=True)  # a list of values bound as one parameter, not one literal each
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)  # a list of values bound as one parameter, not one literal each
 
 
 def now() -> datetime:
@@ -113,13 +111,13 @@ class HubRecord:
 
 @functools.cache
 def _insert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
-                ) -> tuple[str, operator.itemgetter | None]:
+                ) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]] | None]:
     """A table's INSERT of these columns, compiled once for the dialect: the SQL text and, for a
     positional paramstyle, what takes its parameters from a row of `columns` (None: in order)."""
     compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(columns))
     if not dialect.positional:
         return str(compiled), None
-    order = tuple(columns.index(name) for name in compiled.positiontup)
+    order = tuple(columns.index(name) for name in compiled.positiontup or ())
     if order == tuple(range(len(columns))):
         return str(compiled), None
     return str(compiled), operator.itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
@@ -160,7 +158,7 @@ def _in_sql(dialect: sa.Dialect, columns: tuple[sa.Column, ...], equal: tuple[sa
     names = (*(f"e{i}" for i in range(len(equal))), *(f"v{i}" for i in range(n)))
     if not dialect.positional:
         return str(compiled), None, names
-    return str(compiled), tuple(names.index(name) for name in compiled.positiontup), names
+    return str(compiled), tuple(names.index(name) for name in compiled.positiontup or ()), names
 
 
 def select_in(conn: Connection, columns: tuple[sa.Column, ...], equal: dict[sa.Column, Any], among: sa.Column,
@@ -170,7 +168,8 @@ def select_in(conn: Connection, columns: tuple[sa.Column, ...], equal: dict[sa.C
     length rounded up to a power of two (the list is padded with its last value), so a page's
     lookups skip SQLAlchemy's per-execution expansion of the IN list. The columns must need no
     result processing (strings, numbers)."""
-    values, rows = list(values), []
+    values = list(values)
+    rows: list[tuple] = []
     for start in range(0, len(values), _IN_CHUNK):
         chunk = values[start:start + _IN_CHUNK]
         n = 1 << (len(chunk) - 1).bit_length()
@@ -183,16 +182,11 @@ def select_in(conn: Connection, columns: tuple[sa.Column, ...], equal: dict[sa.C
     return [tuple(row) for row in rows]
 
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-# The hub store may share a database with Dagster's own storage, which keeps `alembic_version`.
-VERSION_TABLE = "integration_alembic_version"
-
-
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    schema.sqlite_wal(cursor)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -204,11 +198,7 @@ def _engine(url: str) -> sa.Engine:
         # WAL with synchronous=NORMAL keeps every commit atomic and survives a killed process; a
         # power cut may lose the last commits, and with them their cursor: they are read again.
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    config = alembic.config.Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        alembic.command.upgrade(config, "head")
+    schema.upgrade(engine)
     return engine
 
 

@@ -19,7 +19,8 @@ options=None, webhook_url=None, webhook_duplicate_rate=0.05, startup_timeout=120
 Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108, projects 8109); 0 picks a free port.
 `webhook_url` may contain `{system}`, e.g. `http://127.0.0.1:8100/webhooks/{system}`.
 `running(data_dir)` lists the live systems started from a folder (by any process, e.g. `integrations
-sandbox up`); `stop_running(data_dir)` stops them; `reseed(data_dir, systems, seed, size)` regenerates
+sandbox up`); `Sandbox.attach(data_dir)` gives their URLs and credentials
+(read-only); `stop_running(data_dir)` stops them; `reseed(data_dir, systems, seed, size)` regenerates
 stopped systems' data. Failures raise `SandboxError` with a one-line message.
 `testing.free_port_sandbox(data_dir, systems, **kwargs)` is the same on free ports, for test suites.
 
@@ -37,6 +38,8 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 
 Every system but billing serves `/_sandbox/health`; every one serves `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
 the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.
+Every system but billing serves `/_sandbox/requests`: the arrival times (epoch seconds) of the requests
+it received outside `/_sandbox/`, to measure a client's request rate where the vendor would.
 """
 
 from ._config import DEFAULT_PORTS, DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, SYSTEMS, SystemConfig

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -85,6 +86,19 @@ def path_id(request: Request, name: str = "id") -> int:
     return int(raw)
 
 
+class _Arrivals:
+    """ASGI middleware: when each request outside `/_sandbox/` arrived (the last 100,000), faulted
+    ones and retries included, so a test measures the request rate where the vendor would."""
+
+    def __init__(self, app: ASGIApp, times: collections.deque[float]):
+        self.app, self.times = app, times
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(ADMIN_PREFIX):
+            self.times.append(time.time())
+        await self.app(scope, receive, send)
+
+
 class _Auth:
     """ASGI middleware: requests outside the health check must carry the system's credentials."""
 
@@ -106,7 +120,7 @@ def sandbox_app(
     authenticate: Authenticate,
     error_body: ErrorBody,
     signer: Signer | None = None,
-    background: Callable[[], Awaitable[None]] | None = None,
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """A vendor app: its routes plus auth, vendor-shaped JSON errors, `/_sandbox/` admin, faults, webhooks.
@@ -114,6 +128,7 @@ def sandbox_app(
     `background` runs as a task for the app's lifetime (e.g. shipments progressing on their own).
     """
     holder: dict[str, FaultInjector] = {}
+    arrivals: collections.deque[float] = collections.deque(maxlen=100_000)
     if store is not None:
         # Like the vendors: no subscription (receiver URL), no events kept for later.
         store.keep_events = signer is not None and bool(config.webhook_url)
@@ -130,6 +145,9 @@ def sandbox_app(
         if request.method == "PUT":
             current.set(await parse_body(request, Faults))
         return JSONResponse(current.faults.model_dump())
+
+    async def requests(_: Request) -> Response:
+        return JSONResponse({"arrived": list(arrivals)})
 
     async def bad_request(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadRequest)
@@ -161,10 +179,12 @@ def sandbox_app(
     admin = [
         Route(ADMIN_PREFIX + "health", health),
         Route(ADMIN_PREFIX + "faults", faults, methods=["GET", "PUT"]),
+        Route(ADMIN_PREFIX + "requests", requests),
     ]
     app = Starlette(
         routes=[*admin, *routes],
         middleware=[
+            Middleware(_Arrivals, times=arrivals),
             Middleware(injector, faults=config.faults),
             Middleware(_Auth, token=config.token, authenticate=authenticate, error_body=error_body),
             *middleware,

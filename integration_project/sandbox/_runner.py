@@ -185,6 +185,15 @@ class Sandbox:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._bound: dict[str, int] = {}
 
+    @classmethod
+    def attach(cls, data_dir: Path) -> Sandbox:
+        """The live systems recorded in a data folder (started by any process), to read their URLs and
+        credentials; it did not start them, so stop them with `stop_running`, not `stop()`."""
+        live = running(data_dir)
+        sandbox = cls(data_dir, [s.system for s in live], tokens={s.system: s.token for s in live})
+        sandbox._bound = {s.system: s.port for s in live}
+        return sandbox
+
     @property
     def systems(self) -> list[str]:
         """The systems this sandbox runs."""

@@ -1,4 +1,4 @@
-"""`integrations sandbox up|down|status|seed|faults`: run the local stand-ins for the vendor systems."""
+"""`integrations sandbox up|down|status|env|seed|faults`: run the local stand-ins for the vendor systems."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
 
 
-def _data_dir(value: Path | None) -> Path:
+def sandbox_folder(value: Path | None) -> Path:
+    """The sandbox's folder: the one given, else the data folder's sandbox/."""
     return (value or default_data_dir() / "sandbox").resolve()
 
 
@@ -94,7 +95,7 @@ def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], 
         fault_map = {k: Faults.model_validate_json(v) for k, v in _pairs(fault_specs, "json").items()}
     except ValidationError as exc:
         raise click.BadParameter(_reasons(exc), param_hint="--faults") from None
-    folder = _data_dir(data_dir)
+    folder = sandbox_folder(data_dir)
     sb = Sandbox(folder, chosen, port_map, seed, size, tokens=_pairs(tokens, "token"), faults=fault_map,
                  webhook_url=webhook_url, startup_timeout=timeout, detach=True)
     try:
@@ -110,9 +111,9 @@ def up(data_dir: Path | None, systems: tuple[str, ...], ports: tuple[str, ...], 
 @data_dir_option
 def down(data_dir: Path | None) -> None:
     """Stop a running sandbox."""
-    stopped = stop_running(_data_dir(data_dir))
+    stopped = stop_running(sandbox_folder(data_dir))
     if not stopped:
-        _fail(f"no sandbox is running from {_data_dir(data_dir)}", EXIT_NOT_RUNNING)
+        _fail(f"no sandbox is running from {sandbox_folder(data_dir)}", EXIT_NOT_RUNNING)
     click.echo(f"sandbox down: stopped {', '.join(s.system for s in stopped)}")
 
 
@@ -121,7 +122,7 @@ def down(data_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(data_dir: Path | None, as_json: bool) -> None:
     """Show which systems run, where, and whether each answers (exit 1 if one does not, 3 if none runs)."""
-    systems = recorded(_data_dir(data_dir))
+    systems = recorded(sandbox_folder(data_dir))
     rows = [{"system": s.system, "url": s.url, "pid": s.pid, "alive": s.alive(),
              "answers": s.alive() and answers(s.system, s.url, s.token)} for s in systems]
     if as_json:
@@ -131,7 +132,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
             state = "ok" if row["answers"] else "NOT ANSWERING" if row["alive"] else "STOPPED (see its log)"
             click.echo(f"{row['system']:<11} {row['url']:<24} pid {row['pid']:<8} {state}")
     else:
-        click.echo(f"no sandbox is running from {_data_dir(data_dir)}")
+        click.echo(f"no sandbox is running from {sandbox_folder(data_dir)}")
     if not any(row["alive"] for row in rows):
         sys.exit(EXIT_NOT_RUNNING)
     if not all(row["answers"] for row in rows):
@@ -145,7 +146,7 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 @size_option
 def seed_command(data_dir: Path | None, systems: tuple[str, ...], seed: int, size: int) -> None:
     """Wipe the (stopped) systems' data and generate it afresh; prints where each seed report is."""
-    folder = _data_dir(data_dir)
+    folder = sandbox_folder(data_dir)
     try:
         reports = reseed(folder, _systems(systems), seed, size)
     except SandboxError as exc:
@@ -177,9 +178,9 @@ def seed_command(data_dir: Path | None, systems: tuple[str, ...], seed: int, siz
 @click.option("--clear", is_flag=True, help="Remove every fault first.")
 def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: bool, **settings: Any) -> None:
     """Show a running system's faults, or change them live (unset options keep their value)."""
-    live = {s.system: s for s in running(_data_dir(data_dir))}
+    live = {s.system: s for s in running(sandbox_folder(data_dir))}
     if system not in live:
-        _fail(f"{system} is not running from {_data_dir(data_dir)}", EXIT_NOT_RUNNING)
+        _fail(f"{system} is not running from {sandbox_folder(data_dir)}", EXIT_NOT_RUNNING)
     target = live[system]
     headers = {"Authorization": f"Bearer {target.token}"}
     url = target.url + "/_sandbox/faults"

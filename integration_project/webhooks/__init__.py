@@ -1,6 +1,6 @@
 """Inbound webhooks: signature schemes, the durable inbox and the receiver app."""
 
-from integration_project.webhooks.app import DEFAULT_MAX_BODY, create_receiver
+from integration_project.webhooks.app import DEFAULT_MAX_BODY, ReceiverLimits, create_receiver
 from integration_project.webhooks.endpoints import Endpoint, endpoints_from_landscape
 from integration_project.webhooks.inbox import Delivery, Inbox, InboxRow, SystemStats
 from integration_project.webhooks.signatures import (
@@ -26,6 +26,7 @@ __all__ = [
     "HubSpot",
     "Inbox",
     "InboxRow",
+    "ReceiverLimits",
     "Scheme",
     "Shopify",
     "StandardWebhooks",

@@ -1,6 +1,7 @@
 """The durable webhook inbox: verified events, committed before the sender hears 2xx.
 
-One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL). The unique constraint on
+One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL), made by the hub store's
+migrations (runtime/migrations; `inbox_table` mirrors it for queries). The unique constraint on
 (system, event_id) makes a repeated delivery a no-op. Ids only grow and are committed in id order
 (SQLite has one writer; on PostgreSQL inserts take a transaction-scoped advisory lock), so a
 reader that remembers the last id it saw never skips a row committed later:
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from integration_project.runtime import schema
 from integration_project.settings import database_url
 from integration_project.webhooks.signatures import TOLERANCE, Event
 
@@ -29,6 +31,7 @@ MIN_RETENTION = timedelta(seconds=2 * TOLERANCE)
 _PG_LOCK_KEY = 0x1B0C_5EED  # arbitrary constant naming the inbox's advisory lock
 _INSERTED = ("system", "event_id", "event_type", "received_at", "headers", "body")
 _ROWS_PER_INSERT = 500  # 3,000 parameters a statement: under SQLite's and PostgreSQL's limits
+_ROWS_PER_PURGE = 10_000  # a purge holds SQLite's write lock for one chunk at a time
 
 metadata = sa.MetaData()
 inbox_table = sa.Table(
@@ -91,6 +94,16 @@ class SystemStats:
     last_received_at: datetime | None  # latest event stored, processed or not
 
 
+@dataclass(frozen=True)
+class PendingType:
+    """Unprocessed events of one type from one system."""
+
+    system: str
+    event_type: str
+    count: int
+    oldest_received_at: datetime
+
+
 def _utc(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; they were written in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
@@ -117,26 +130,23 @@ def _engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")  # the commit survives power loss, not just a crash
             cursor.execute("PRAGMA busy_timeout=30000")
+            schema.sqlite_wal(cursor)
+            cursor.execute("PRAGMA synchronous=FULL")  # the commit survives power loss, not just a crash
             cursor.close()
 
     return engine
 
 
 class Inbox:
-    """The webhook inbox in the hub store (default `settings.database_url()`); creates its table if missing."""
+    """The webhook inbox in the hub store (default `settings.database_url()`), upgraded to the latest schema."""
 
     def __init__(self, url: str | None = None) -> None:
         self._engine = _engine(url or database_url())
         self._received_at = _bind_processor(inbox_table.c.received_at, self._engine.dialect)
         self._headers = _bind_processor(inbox_table.c.headers, self._engine.dialect)
         self._insert_cache: dict[int, str] = {}
-        try:
-            metadata.create_all(self._engine, checkfirst=True)
-        except sa.exc.DatabaseError:  # another process created it between our check and our create
-            metadata.create_all(self._engine, checkfirst=True)
+        schema.upgrade(self._engine)
 
     def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[int]:
         """Store one delivery's events; return the ids of those stored (repeats are skipped)."""
@@ -247,20 +257,59 @@ class Inbox:
                 stats[system] = SystemStats(system, depth, age, _utc(last))
         return dict(sorted(stats.items()))
 
-    def purge(self, older_than: timedelta = DEFAULT_RETENTION) -> int:
-        """Delete processed events received before `older_than` ago; return how many.
-
-        Retention is at least twice the signature window, so a delivery replayed after its row is
-        gone is already refused as stale. Schemes without a signed timestamp (Shopify, generic
-        HMAC) rely on the row alone to refuse a replay: keep the default week or longer.
-        """
-        if older_than < MIN_RETENTION:
-            raise ValueError(f"retention must be at least {MIN_RETENTION} (twice the signature window)")
+    def pending_by_type(self) -> list[PendingType]:
+        """Unprocessed events counted per system and event type, with the oldest one's arrival."""
         t = inbox_table
-        cutoff = datetime.now(UTC) - older_than
-        statement = sa.delete(t).where(t.c.processed_at.is_not(None), t.c.received_at < cutoff)
-        with self._engine.begin() as connection:
-            return connection.execute(statement).rowcount
+        query = (
+            sa.select(t.c.system, t.c.event_type, sa.func.count(), sa.func.min(t.c.received_at))
+            .where(t.c.processed_at.is_(None))
+            .group_by(t.c.system, t.c.event_type)
+            .order_by(t.c.system, t.c.event_type)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query)
+            return [PendingType(system, kind, count, _utc(oldest)) for system, kind, count, oldest in rows]
+
+    def purge(self, retention: Mapping[str, timedelta] | None = None, default: timedelta = DEFAULT_RETENTION,
+              dry_run: bool = False) -> dict[str, int]:
+        """Delete processed events received longer ago than their system's retention (`default` for
+        a system not in `retention`); per system in the inbox, how many (only counted when dry_run).
+
+        Unprocessed events are never deleted. Retention is at least twice the signature window, so
+        a delivery replayed after its row is gone is already refused as stale. Schemes without a
+        signed timestamp (Shopify, generic HMAC) rely on the row alone to refuse a replay: keep
+        the default week or longer.
+        """
+        retention = dict(retention or {})
+        for age in (default, *retention.values()):
+            if age < MIN_RETENTION:
+                raise ValueError(f"retention must be at least {MIN_RETENTION} (twice the signature window)")
+        t = inbox_table
+        now = datetime.now(UTC)
+        with self._engine.connect() as connection:
+            systems = sorted(connection.execute(sa.select(t.c.system).distinct()).scalars())
+        purged = {}
+        for system in systems:
+            old = sa.and_(t.c.system == system, t.c.processed_at.is_not(None),
+                          t.c.received_at < now - retention.get(system, default))
+            if dry_run:
+                with self._engine.connect() as connection:
+                    purged[system] = connection.execute(sa.select(sa.func.count()).where(old)).scalar_one()
+            else:
+                purged[system] = self._delete(old)
+        return purged
+
+    def _delete(self, condition: sa.ColumnElement[bool]) -> int:
+        """Delete the rows matching `condition`, a chunk a transaction, so the receiver commits in between."""
+        t = inbox_table
+        deleted = 0
+        while True:
+            chunk = sa.select(t.c.id).where(condition).limit(_ROWS_PER_PURGE)
+            with self._engine.begin() as connection:
+                count = connection.execute(sa.delete(t).where(t.c.id.in_(chunk))).rowcount
+            deleted += count
+            if count < _ROWS_PER_PURGE:
+                return deleted
 
     def close(self) -> None:
         """Release the database connections."""

@@ -22,7 +22,7 @@ def test_each_export_is_read_once_then_moved_and_a_broken_one_fails(sandbox, tmp
     assert exported
     for path in exported:
         shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "ITM_MST_20990101.csv").write_bytes(b"ITM_NO;ITM_TXT\r\nSKU-1;a;b\r\n")
+    (tmp_path / "ITM_MST_20000101.csv").write_bytes(b"ITM_NO;ITM_TXT\r\nSKU-1;a;b\r\n")
     folder = DropFolder(Api(connector="csv", base_url=str(tmp_path), version="1"))
 
     rows, cursor = drain(folder, EXPORT, None)
@@ -31,7 +31,7 @@ def test_each_export_is_read_once_then_moved_and_a_broken_one_fails(sandbox, tmp
     assert first["ITM_NO"] == "SKU-000001"
     assert "," not in (first["UNIT_PRC"] or "") and first["CHG_TS"][4] == "-"  # 12,06 -> 12.06; ISO time
     assert cursor == exported[-1].name
-    assert [p.name for p in (tmp_path / "failed").iterdir()] == ["ITM_MST_20990101.csv"]
+    assert [p.name for p in (tmp_path / "failed").iterdir()] == ["ITM_MST_20000101.csv"]
     assert not (tmp_path / "done").exists()  # nothing leaves before its rows are committed
     assert drain(folder, EXPORT, cursor)[0] == []  # the next read, from the committed cursor
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == [p.name for p in exported]
@@ -67,3 +67,78 @@ def test_the_nightly_export_gives_the_hub_the_same_products_as_the_database(sand
                                                    for p in ("missing_price", "lowercase_status"))))
         hubs.append({r["record_id"]: r["data"] for r in store.rows(hub_records, object="product")})
     assert hubs[0] == hubs[1] and len(hubs[0]) > 0
+
+
+def export(folder: Path, night: str, rows: int, sku: str = "SKU") -> Path:
+    """A Latin-1 export of `rows` products named for `night`."""
+    path = folder / f"ITM_MST_{night}.csv"
+    lines = ["ITM_NO;UNIT_PRC", *(f"{sku}-{n};{n},50" for n in range(rows))]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="latin-1")
+    return path
+
+
+def drop_folder(path: Path, **api: object) -> DropFolder:
+    return DropFolder(Api(connector="csv", base_url=str(path), version="1", **api))
+
+
+def test_a_symlink_is_quarantined_never_followed_out_of_the_folder(tmp_path: Path):
+    (tmp_path / "drop").mkdir()
+    outside = export(tmp_path, "20260102", 3, sku="SECRET")  # a file beside the folder, not in it
+    export(tmp_path / "drop", "20260101", 2)
+    (tmp_path / "drop" / "ITM_MST_20260102.csv").symlink_to(outside)
+    (tmp_path / "elsewhere").mkdir()
+    export(tmp_path / "elsewhere", "20260103", 3, sku="SECRET")
+    (tmp_path / "drop" / "done").symlink_to(tmp_path / "elsewhere")  # done/ itself leading out
+    folder = drop_folder(tmp_path / "drop")
+
+    assert folder.arrivals(EXPORT, None) == ["ITM_MST_20260101.csv"]
+    rows, cursor = drain(folder, EXPORT, None)
+    assert [r["ITM_NO"] for r in rows] == ["SKU-0", "SKU-1"] and cursor == "ITM_MST_20260101.csv"
+    assert (tmp_path / "drop" / "quarantine" / "ITM_MST_20260102.csv").is_symlink()
+    assert outside.exists() and "symlink" in folder.quarantined()["ITM_MST_20260102.csv"]
+    assert all(r["ITM_NO"].startswith("SKU") for r in folder.scan(EXPORT))
+
+
+def test_a_header_only_or_shrunken_export_is_quarantined_and_the_cursor_stays(tmp_path: Path):
+    folder = drop_folder(tmp_path)
+    export(tmp_path, "20260101", 10)
+    _, cursor = drain(folder, EXPORT, None)
+    export(tmp_path, "20260102", 0)  # header only
+    export(tmp_path, "20260103", 4)  # under half of the 10 committed
+
+    assert drain(folder, EXPORT, cursor) == ([], "ITM_MST_20260101.csv")
+    assert sorted(p.name for p in (tmp_path / "quarantine").iterdir()) == ["ITM_MST_20260102.csv",
+                                                                          "ITM_MST_20260103.csv"]
+    assert folder.quarantined() == {
+        "ITM_MST_20260102.csv": "it has no rows (header only)",
+        "ITM_MST_20260103.csv": "it has 4 rows, under 50% of the 10 of the last export committed"}
+    export(tmp_path, "20260104", 6)  # the next night's full export is read
+    rows, cursor = drain(folder, EXPORT, cursor)
+    assert len(rows) == 6 and cursor == "ITM_MST_20260104.csv"
+    export(tmp_path, "20260105", 2)
+    assert len(drain(drop_folder(tmp_path, min_share_of_previous=0.3), EXPORT, cursor)[0]) == 2  # declared lower
+
+
+def test_a_name_for_a_future_night_hides_no_export(tmp_path: Path):
+    folder = drop_folder(tmp_path)
+    export(tmp_path, "99999999", 0)  # no such night, and sorts after everything
+    export(tmp_path, "20991231", 3, sku="FAKE")
+    export(tmp_path, "20260101", 2)
+
+    assert folder.arrivals(EXPORT, None) == ["ITM_MST_20260101.csv"]  # the sensor never sees them
+    rows, cursor = drain(folder, EXPORT, None)
+    assert [r["ITM_NO"] for r in rows] == ["SKU-0", "SKU-1"] and cursor == "ITM_MST_20260101.csv"
+    assert sorted(folder.quarantined()) == ["ITM_MST_20991231.csv", "ITM_MST_99999999.csv"]
+    assert "not come yet" in folder.quarantined()["ITM_MST_20991231.csv"]
+    export(tmp_path, "20260102", 2)  # the next real export is announced and read
+    assert folder.arrivals(EXPORT, cursor) == ["ITM_MST_20260102.csv"]
+    assert drain(folder, EXPORT, cursor)[1] == "ITM_MST_20260102.csv"
+
+
+def test_exports_are_taken_by_night_not_by_name(tmp_path: Path):
+    pattern = "*.csv?delimiter=;&decimal=,"
+    folder = drop_folder(tmp_path)
+    (tmp_path / "b_20260101.csv").write_text("ITM_NO\r\nfirst\r\n")
+    (tmp_path / "a_20260102.csv").write_text("ITM_NO\r\nsecond\r\n")
+    assert folder.arrivals(pattern, None) == ["b_20260101.csv", "a_20260102.csv"]
+    assert drain(folder, pattern, None) == ([{"ITM_NO": "first"}, {"ITM_NO": "second"}], "a_20260102.csv")

@@ -49,8 +49,19 @@ def served(site: Path) -> Iterator[str]:
         server.server_close()
 
 
+WIDE, PHONE = (1600, 1000), (390, 844)
+FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+
+
+def viewport(browser: Chromium, size: tuple[int, int]) -> None:
+    """A desktop window, or a phone's (mobile) viewport."""
+    browser.send("Emulation.setDeviceMetricsOverride", session=True, width=size[0], height=size[1],
+                 deviceScaleFactor=1, mobile=size[0] < 600)
+
+
 def crawl(browser: Chromium, base: str, shots: Path, prefix: str) -> dict[str, int]:
-    """Follow every internal link from index.html; assert each loads, anchors exist, SVGs render."""
+    """Follow every internal link from index.html; assert each loads, anchors exist, SVGs render,
+    and no page scrolls sideways (tables and diagrams scroll or zoom inside themselves)."""
     todo, seen, shot, anchors, diagrams = [base + "index.html"], set(), set(), [], 0
     ids: dict[str, set[str]] = {}
     while todo:
@@ -60,6 +71,7 @@ def crawl(browser: Chromium, base: str, shots: Path, prefix: str) -> dict[str, i
         seen.add(url)
         assert browser.goto(url) == 200, url
         ids[url] = set(browser.js(IDS))
+        assert browser.js(FITS), f"{url} scrolls sideways"
         for width, height, boxes in browser.js(SVGS):
             assert width > 50 and height > 20 and boxes > 0, url
             diagrams += 1
@@ -88,11 +100,84 @@ def test_fixture_site_in_chromium(browser: Chromium, good_site: BuildResult, scr
     assert len(shots) == 6 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in shots)
 
 
-def test_example_site_in_chromium(browser: Chromium, example_site: BuildResult, screenshots: Path) -> None:
-    """The same for the example business's site."""
-    for base in served(example_site.out):
-        seen = crawl(browser, base, screenshots, "example")
+@pytest.mark.parametrize("size", [WIDE, PHONE], ids=["1600x1000", "390x844"])
+def test_example_site_in_chromium(browser: Chromium, example_site: BuildResult, screenshots: Path,
+                                  size: tuple[int, int]) -> None:
+    """The same for the example business's site, on a desktop and on a phone."""
+    viewport(browser, size)
+    try:
+        for base in served(example_site.out):
+            seen = crawl(browser, base, screenshots, f"example-{size[0]}")
+    finally:
+        viewport(browser, WIDE)
     assert seen["pages"] == example_site.pages and seen["diagrams"] == example_site.diagrams
+
+
+SEARCH = """(q => { const box = document.getElementById('search'); box.focus(); box.value = q; box.dispatchEvent(new Event('input'));
+  return Array.from(document.querySelectorAll('#search-results a')).map(a => [a.textContent, a.getAttribute('href')]); })"""
+
+
+def test_search_finds_systems_objects_flows_owners_and_fields(browser: Chromium, example_site: BuildResult) -> None:
+    """Typing a system, an object, a flow, an owner or a field lists the page that has it first or
+    among the first; Enter opens the first hit."""
+    for base in served(example_site.out):
+        assert browser.goto(base + "flows/order_shop_to_fulfilment.html") == 200
+        wanted = {"billing": "System billing", "stock_level": "Object stock_level",
+                  "customer_crm_to_billing": "Flow customer_crm_to_billing", "team:finance": "Owner team:finance",
+                  "email": "Object customer", "stripe": "System billing"}
+        for query, title in wanted.items():
+            hits = [t for t, _ in browser.js(f"({SEARCH})({query!r})")]
+            assert title in hits[:5], (query, hits[:8])
+        browser.js(f"({SEARCH})('customer_crm_to_marketing')")
+        browser.events.clear()
+        browser.send("Input.dispatchKeyEvent", session=True, type="keyDown", key="Enter", code="Enter",
+                     windowsVirtualKeyCode=13)
+        browser.wait_for("Page.loadEventFired")  # bounded by the client's reply timeout
+        assert browser.js("location.pathname").endswith("/flows/customer_crm_to_marketing.html")
+
+
+DIAGRAM = """(() => { const f = document.querySelector('figure.diagram'), svg = f.querySelector('svg');
+  return {box: svg.getAttribute('viewBox').split(' ').map(Number), focused: f.classList.contains('focused'),
+          near: f.querySelectorAll('g.node.near').length, nodes: f.querySelectorAll('g.node').length}; })()"""
+
+
+def _press(browser: Chromium, action: str) -> dict:
+    browser.js(f"document.querySelector('figure.diagram [data-action=\"{action}\"]').click()")
+    return browser.js(DIAGRAM)
+
+
+def test_diagram_zoom_pan_reset_and_focus(browser: Chromium, example_site: BuildResult) -> None:
+    """On the landscape: + and − zoom, a drag pans, Reset restores the whole diagram, and Focus on a
+    system dims all but it, the hub and their edges, framing them; the phone menu opens the sidebar."""
+    for base in served(example_site.out):
+        assert browser.goto(base + "index.html") == 200
+        home = browser.js(DIAGRAM)
+        zoomed = _press(browser, "zoom in")
+        assert zoomed["box"][2] < home["box"][2] and zoomed["box"][3] < home["box"][3]
+        assert _press(browser, "zoom out")["box"][2] == pytest.approx(home["box"][2])
+        x, y = browser.js("(() => { const r = document.querySelector('figure.diagram svg').getBoundingClientRect(); return [r.x + r.width / 2, r.y + 40]; })()")
+        for kind, at in (("mousePressed", x), ("mouseMoved", x + 120), ("mouseReleased", x + 120)):
+            browser.send("Input.dispatchMouseEvent", session=True, type=kind, x=at, y=y, button="left", buttons=1, clickCount=1)
+        panned = browser.js(DIAGRAM)
+        assert panned["box"][0] < home["box"][0] and panned["box"][2] == pytest.approx(home["box"][2])
+        assert _press(browser, "whole diagram")["box"] == home["box"]
+        options = browser.js("Array.from(document.querySelectorAll('figure.diagram select option')).map(o => [o.textContent, o.value])")
+        crm = next(value for label, value in options if label == "crm")
+        browser.js(f"(() => {{ const s = document.querySelector('figure.diagram select'); s.value = {crm!r}; s.dispatchEvent(new Event('change')); }})()")
+        focused = browser.js(DIAGRAM)
+        assert focused["focused"] and 2 <= focused["near"] < focused["nodes"] and focused["box"] != home["box"]
+        near = browser.js("Array.from(document.querySelectorAll('figure.diagram g.node.near text')).map(t => t.textContent)")
+        assert "crm" in near and "hub" in near
+        assert _press(browser, "whole diagram") == home
+        viewport(browser, PHONE)
+        try:
+            assert browser.goto(base + "index.html") == 200
+            assert browser.js("getComputedStyle(document.getElementById('sidebar')).display") == "none"
+            browser.js("document.getElementById('menu').click()")
+            assert browser.js("getComputedStyle(document.getElementById('sidebar')).display") == "block"
+            assert "customer_crm_to_billing" in browser.js("document.getElementById('sidebar').innerText")
+        finally:
+            viewport(browser, WIDE)
 
 
 def test_search_works_from_file_url(browser: Chromium, good_site: BuildResult) -> None:

@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 import yaml
 from click.testing import CliRunner
-from docs_fixtures import good_graph, good_site  # noqa: F401 (pytest fixtures)
+from docs_fixtures import example_graph, good_graph, good_site  # noqa: F401 (pytest fixtures)
 
 from docs_gen.cli import docs
 from docs_gen.graph import build_graph
@@ -109,3 +109,16 @@ def test_serve_answers_pages_and_404(good_site: object, tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert CliRunner().invoke(docs, ["serve", "--no-build", "--out", str(tmp_path)]).exit_code == 2
+
+
+def test_backstage_hub_only_legs_are_owned_legs(example_graph: nx.MultiDiGraph) -> None:
+    """The example's legs no system consumes (payment, ticket) export as their source's team's
+    component on the real object, never `unowned` or `object-None`."""
+    entities = list(yaml.safe_load_all(backstage_yaml(example_graph)))
+    by_name = {e["metadata"]["name"]: e for e in entities}
+    text = backstage_yaml(example_graph)
+    assert "unowned" not in text and "object-None" not in text
+    for leg, obj, team in (("payment_billing_to_hub", "payment", "finance"), ("ticket_support_to_hub", "ticket", "support")):
+        spec = by_name[f"flow-{leg}"]["spec"]
+        assert spec["owner"] == f"group:default/{team}" and spec["dependsOn"] == [f"resource:default/object-{obj}"]
+        assert spec["system"] == "hub"

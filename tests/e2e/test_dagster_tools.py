@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +40,22 @@ def test_dg_check_defs_rejects_a_bad_yaml_system(tmp_path, project_copy):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "colour" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_dg_check_defs_prints_a_landscape_problem_without_a_stack_trace(tmp_path, project_copy):
+    """A problem only the whole landscape shows (dg's schema check passes) is its one line, no stack."""
+    marketing = project_copy / "definitions" / "systems" / "marketing" / "defs.yaml"
+    marketing.write_text(marketing.read_text().replace("role: consumer", "role: source", 1))
+    path = os.pathsep.join(filter(None, [str(project_copy), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=project_copy, env={**_env(tmp_path), "PYTHONPATH": path},
+                          capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and "Stack Trace" not in output, output
+    assert re.search(r"^definitions/systems/marketing/defs\.yaml:\d+: system marketing: bindings\[1\]\.role: "
+                     r"customer has two sources of truth: crm \(definitions/systems/crm\.py:\d+\) and marketing",
+                     output, re.M), output
 
 
 @pytest.fixture(scope="module")

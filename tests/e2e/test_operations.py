@@ -68,7 +68,7 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     assert {k: shown["fields"]["email"][k] for k in ("invalid", "missing", "changed")} == {
         "invalid": len(report["invalid_email"]), "missing": len(report["missing_email"]), "changed": 0}
     site = tmp_path / "site"
-    build(build_graph(defs, "example", instance), site, "html")
+    build(build_graph(defs, "example", instance=instance), site, "html")
     page = (site / "assets" / "crm" / "customer.html").read_text()
     assert "Data-quality assessment" in page and f"{found['records']} records" in page
     assert "@" not in page.split("Data-quality assessment")[1].split("</table>")[0]  # no email values

@@ -71,9 +71,29 @@ attributes:
 '''
 
 
+DEFINITIONS = """
+from integration_project import build_definitions, load_landscape
+
+defs = build_definitions(load_landscape("{package}"))
+"""
+
+PYPROJECT = """
+[project]
+name = "{package}"
+version = "0"
+
+[tool.dg]
+directory_type = "project"
+
+[tool.dg.project]
+root_module = "{package}"
+defs_module = "{package}.systems"
+"""
+
+
 @pytest.fixture
 def landscape_package(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Write a package (objects.py + systems/); return its importable name."""
+    """Write a package (objects.py, systems/, definitions.py; a dg project); return its importable name."""
     sys.path.insert(0, str(tmp_path))
     names: list[str] = []
 
@@ -81,9 +101,11 @@ def landscape_package(tmp_path: Path) -> Iterator[Callable[..., str]]:
         name = f"landscape_{next(_ids)}"
         root = tmp_path / name
         (root / "systems").mkdir(parents=True)
+        (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(package=name))  # for dg, the last one
         (root / "__init__.py").write_text("")
         (root / "systems" / "__init__.py").write_text("")
         (root / "objects.py").write_text(textwrap.dedent(objects))
+        (root / "definitions.py").write_text(DEFINITIONS.format(package=name))
         for filename, text in systems.items():
             path = root / "systems" / filename.replace("__", "/").replace("_yaml", ".yaml").replace("_py", ".py")
             path.parent.mkdir(parents=True, exist_ok=True)

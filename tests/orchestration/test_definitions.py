@@ -33,7 +33,8 @@ def test_every_asset_has_owners_kinds_group_description_and_contract_keys(defs):
         assert isinstance(spec.metadata["dagster/column_schema"], dg.TableSchema)
         assert spec.metadata["dagster/code_references"].code_references[0].file_path.endswith(
             (".py", ".yaml")), name
-        expected_group = "hub" if spec.metadata[contract.ROLE] == "hub" else spec.key.path[0]
+        role, system = spec.metadata[contract.ROLE], spec.key.path[0]
+        expected_group = {"hub": "hub", "source": f"{system}_source"}.get(role, system)
         assert spec.group_name == expected_group
 
 
@@ -67,7 +68,7 @@ def test_only_flows_with_a_runtime_are_executable_the_rest_are_planned(defs):
     jobs = {j.name for j in defs.get_repository_def().get_all_jobs()}
     for spec in defs.resolve_all_asset_specs():  # every live consumer has its flow's job
         if spec.metadata[contract.ROLE] == "consumer" and statuses[spec.key.to_user_string()] == "live":
-            assert spec.metadata[contract.FLOWS].data[0]["name"] in jobs
+            assert spec.metadata[contract.FLOWS].records[0].data["name"] in jobs
 
 
 def test_the_customer_flow_has_a_job_a_schedule_and_a_sensor(defs):
@@ -101,4 +102,5 @@ def test_metadata_names_credentials_never_their_values(monkeypatch):
     dumped = json.dumps([{k: str(v) for k, v in s.metadata.items()} for s in specs])
     assert "very-secret" not in dumped and "very_secret" not in dumped
     crm = next(s for s in specs if s.key.to_user_string() == "crm/customer")
-    assert crm.metadata[contract.API].data["credentials_env"] == ["CRM_TOKEN"]
+    api = {r.data["field"]: r.data["value"] for r in crm.metadata[contract.API].records}
+    assert api["credentials_env"] == "CRM_TOKEN"

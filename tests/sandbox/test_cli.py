@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from integration_project.cli import main
+from integration_project.launcher import sandbox_env
+from integration_project.model import load_landscape
 from integration_project.sandbox import running
+from integration_project.sandbox.testing import free_port_sandbox
 
 pytestmark = pytest.mark.server
 
@@ -88,3 +93,45 @@ def test_seed_writes_reports_offline(tmp_path: Path) -> None:
     assert (report["seed"], report["size"]) == (9, 300)
     code, again = _run("seed", "--data-dir", str(tmp_path), "--system", "crm", "--size", "300", "--seed", "9")
     assert code == 0 and json.loads((tmp_path / "crm.seed-report.json").read_text()) == report
+
+
+BIN = Path(sys.executable).parent
+MISSING_CRM_TOKEN = ('error: CRM_TOKEN is not set: the landscape reads a credential from it '
+                     '(for the sandbox\'s: eval "$(integrations sandbox env)")\n')
+
+
+def _declared_env() -> set[str]:
+    """Every environment variable the example landscape's declarations read."""
+    names = set()
+    for system in load_landscape("definitions").systems.values():
+        for api in [system.api, *(b.api for b in system.bindings)]:
+            if api:
+                names |= {n for n in (api.base_url_env, *api.auth.env_names()) if n}
+        if system.webhook:
+            names.add(system.webhook.secret_env)
+    return names
+
+
+def test_sandbox_env_evals_in_bash_and_a_missing_credential_is_one_line(tmp_path: Path) -> None:
+    """Without the variables, assess names the missing one (exit 2, no traceback); after
+    `eval "$(integrations sandbox env)"` the same command works, with a token that needs quoting."""
+    token = "crm tok'en $HOME \"x\""
+    env = {k: v for k, v in os.environ.items() if k not in _declared_env()}
+    env |= {"INTEGRATIONS_DATA_DIR": str(tmp_path / "data"), "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+    folder = tmp_path / "sandbox"
+    with free_port_sandbox(folder, ["crm"], size=30, tokens={"crm": token}) as sb:
+        missing = subprocess.run([str(BIN / "integrations"), "assess", "crm/customer"], env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert (missing.returncode, missing.stdout, missing.stderr) == (2, "", MISSING_CRM_TOKEN)
+
+        code, out = _run("env", "--data-dir", str(folder), "--json")
+        assert code == 0 and json.loads(out) == sandbox_env(load_landscape("definitions"), sb)
+        assert json.loads(out)["CRM_TOKEN"] == token and json.loads(out)["CRM_BASE_URL"] == sb.url("crm")
+        script = f'eval "$({BIN / "integrations"} sandbox env --data-dir {folder})" && ' \
+                 f'printf %s "$CRM_TOKEN" > {tmp_path / "token"} && {BIN / "integrations"} assess crm/customer --json'
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "token").read_text() == token
+        assert json.loads(done.stdout)["records"] == sb.seed_report("crm")["counts"]["contacts"]
+    code, out = _run("env", "--data-dir", str(folder))
+    assert code == 3 and out == f"error: no sandbox is running from {folder.resolve()}\n"

@@ -18,7 +18,7 @@ import stripe
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from integration_project.webhooks import SCHEMES, Endpoint, Inbox, ReceiverLimits, create_receiver
 from integration_project.webhooks.inbox import Delivery, inbox_table
 
 SECRETS = {
@@ -44,7 +44,7 @@ def inbox(inbox_url: str) -> Iterator[Inbox]:
 def client(inbox: Inbox) -> Iterator[TestClient]:
     """A test client on a receiver with one endpoint per scheme."""
     endpoints = {name: Endpoint(scheme, SecretStr(secret)) for name, (scheme, secret) in SECRETS.items()}
-    with TestClient(create_receiver(endpoints, inbox, max_body=MAX_BODY), base_url=BASE) as client:
+    with TestClient(create_receiver(endpoints, inbox, ReceiverLimits(max_body=MAX_BODY)), base_url=BASE) as client:
         yield client
 
 
@@ -246,7 +246,8 @@ def test_oversized_body_is_413(client: TestClient, inbox: Inbox) -> None:
 
 def test_content_length_that_lies_is_413(inbox: Inbox) -> None:
     """A Content-Length under the limit does not let a longer body through."""
-    app = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRETS["billing"][1]))}, inbox, max_body=MAX_BODY)
+    app = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRETS["billing"][1]))}, inbox,
+                          ReceiverLimits(max_body=MAX_BODY))
     body = b'{"id": "evt_1", "type": "t", "pad": "' + b"x" * (2 * MAX_BODY) + b'"}'
     headers = signed("billing", body) | {"Content-Length": "10"}
     scope = {
@@ -307,10 +308,16 @@ def test_malformed_content_length_is_400(inbox: Inbox) -> None:
         (b'{"id": "evt_1", "type": "t"} trailing', "body is not valid JSON"),
         (b'{"type": "t"}', "missing event id"),
         (b'["not", "an", "object"]', "payload is not a JSON object"),
+        (b'{"id": "evt_1", "type": "t", "amount": NaN}', "body is not valid JSON"),
+        (b'{"id": "evt_1", "type": "t", "amount": Infinity}', "body is not valid JSON"),
+        (b'{"id": "evt_1", "type": "t", "amount": -Infinity}', "body is not valid JSON"),
+        (b'{"id": "evt_1", "type": "t", "amount": 1e999999}', "body is not valid JSON"),
+        (b'{"id": "evt_1", "type": "t", "amount": -1e400}', "body is not valid JSON"),
     ],
 )
 def test_signed_but_unusable_bodies_are_400(client: TestClient, inbox: Inbox, body: bytes, detail: str) -> None:
-    """A correctly signed body that is not UTF-8, not JSON or lacks an id is a 400 that stores nothing."""
+    """A correctly signed body that is not UTF-8, not strict JSON (NaN, Infinity, a number no float holds)
+    or lacks an id is a 400 that stores nothing."""
     assert refused(client, inbox, 400, "billing", body, signed("billing", body)).json() == {"error": detail}
 
 
@@ -319,6 +326,13 @@ def test_wrong_content_type_is_415(client: TestClient, inbox: Inbox, content_typ
     """Only application/json (or application/*+json) is accepted."""
     body = body_of("billing")
     refused(client, inbox, 415, "billing", body, signed("billing", body) | {"Content-Type": content_type})
+
+
+def test_large_but_finite_numbers_are_json(client: TestClient, inbox: Inbox) -> None:
+    """Strictness refuses only what is not JSON: 1e308, -0.0 and a 30-digit integer are stored."""
+    body = b'{"id": "evt_1", "type": "t", "a": 1e308, "b": -0.0, "c": 123456789012345678901234567890}'
+    assert post(client, "billing", body, signed("billing", body)).status_code == 200
+    assert [row.event_id for row in inbox.pending("billing")] == ["evt_1"]
 
 
 def test_vendor_json_media_type_is_accepted(client: TestClient) -> None:

@@ -47,23 +47,35 @@ def env(sqlite_url: str) -> dict[str, str]:
     return {DATABASE_URL_ENV: sqlite_url} | {hook.secret_env: " ".join(secrets_of(s)) for s, hook in DECLARED.items()}
 
 
-def test_status_reports_depth_and_age_per_declared_system(env: dict[str, str], sqlite_url: str) -> None:
-    """Depth counts unprocessed events; every system that declares a webhook is listed."""
-    busy, idle = sorted(DECLARED)[:2]
+def test_status_tells_backlog_from_ignored_events(env: dict[str, str], sqlite_url: str) -> None:
+    """Backlog counts unprocessed events a realtime flow will process; events no flow subscribes to
+    (our own writes echoed by billing, invoice events whose flows are batch) are ignored, apart."""
     inbox = Inbox(sqlite_url)
-    done = inbox.add(busy, [Event("e1", "t", b"{}")])
-    inbox.add(busy, [Event("e2", "t", b"{}"), Event("e3", "t", b"{}")])
+    done = inbox.add("crm", [Event("c1", "contact.creation", b"{}")])
+    inbox.add("crm", [Event("c2", "contact.creation", b"{}"), Event("d1", "deal.propertyChange", b"{}"),
+                      Event("x1", "contact.deletion", b"{}")])
+    inbox.add("billing", [Event(f"cu{n}", "customer.created", b"{}") for n in range(3)]
+              + [Event("in1", "invoice.paid", b"{}")])
     inbox.mark_processed(done)
     inbox.close()
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
     assert result.exit_code == 0, result.output
     by_system = {row["system"]: row for row in json.loads(result.output)}
     assert set(by_system) == set(DECLARED)
-    assert by_system[busy]["depth"] == 2 and by_system[busy]["oldest_age_seconds"] < 60
-    assert by_system[idle] == {"system": idle, "depth": 0, "oldest_age_seconds": None, "last_received_at": None}
-    table = CliRunner().invoke(main, ["webhooks", "status"], env=env)
-    assert table.exit_code == 0
-    assert [line.split()[:2] for line in table.output.splitlines() if line.startswith(busy)] == [[busy, "2"]]
+    crm, billing, idle = by_system["crm"], by_system["billing"], by_system["inventory"]
+    assert (crm["backlog"], crm["ignored"], crm["ignored_types"]) == (2, 1, {"contact.deletion": 1})
+    assert 0 <= crm["oldest_backlog_age_seconds"] < 60
+    assert crm["subscribed_types"] == ["contact.creation", "contact.propertyChange", "deal.propertyChange"]
+    assert (billing["backlog"], billing["oldest_backlog_age_seconds"]) == (0, None)
+    assert billing["ignored_types"] == {"customer.created": 3, "invoice.paid": 1} and billing["subscribed_types"] == []
+    assert idle == {"system": "inventory", "backlog": 0, "oldest_backlog_age_seconds": None, "ignored": 0,
+                    "ignored_types": {}, "subscribed_types": [], "last_received_at": None}
+    table = CliRunner().invoke(main, ["webhooks", "status"], env=env).output.splitlines()
+    rows = {line.split()[0]: line.split() for line in table[1:-1]}
+    assert rows["billing"][:4] == ["billing", "0", "-", "4"] and rows["crm"][:2] == ["crm", "2"]
+    assert rows["crm"][4] == "1" and rows["inventory"][1:] == ["0", "-", "0", "never"]
+    assert table[-1] == ("ignored (no flow subscribes to them; never processed): "
+                         "billing customer.created (3), invoice.paid (1); crm contact.deletion (1)")
 
 
 def test_serve_refuses_to_start_without_secrets(env: dict[str, str]) -> None:
@@ -117,4 +129,5 @@ def test_serve_receives_what_the_landscape_declares(served: str, env: dict[str, 
         assert httpx.post(url, content=body, headers=wrong | {"Content-Type": "application/json"}).status_code == 401
     assert httpx.post(f"{served}/webhooks/undeclared", content=b"{}").status_code == 404
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
-    assert {row["system"]: row["depth"] for row in json.loads(result.output)} == dict.fromkeys(DECLARED, 1)
+    by_system = {row["system"]: (row["backlog"], row["ignored_types"]) for row in json.loads(result.output)}
+    assert by_system == dict.fromkeys(DECLARED, (0, {"t": 1}))  # stored once each; no flow subscribes to "t"

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import uuid
 from collections.abc import Iterator
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from integration_project.runtime import Store
+from integration_project.runtime.schema import VERSION_TABLE
 from integration_project.webhooks.inbox import Inbox, inbox_table
 from integration_project.webhooks.signatures import Event
+from tests.runtime.test_schema import HEAD
 
 
 @pytest.fixture
@@ -108,9 +114,9 @@ def test_purge_keeps_recent_and_unprocessed_and_never_reuses_ids(inbox: Inbox) -
             sa.update(inbox_table).where(inbox_table.c.id == recent_done).values(received_at=datetime.now(UTC))
         )
     with pytest.raises(ValueError, match="twice the signature window"):
-        inbox.purge(timedelta(minutes=9))
-    assert inbox.purge() == 1
-    assert inbox.purge() == 0
+        inbox.purge(default=timedelta(minutes=9))
+    assert inbox.purge() == {"shop": 1}
+    assert inbox.purge() == {"shop": 0}
     inbox.mark_processed([old_pending])
     with inbox._engine.begin() as connection:
         connection.execute(
@@ -118,9 +124,37 @@ def test_purge_keeps_recent_and_unprocessed_and_never_reuses_ids(inbox: Inbox) -
             .where(inbox_table.c.id == recent_done)
             .values(received_at=datetime.now(UTC) - timedelta(days=8))
         )
-    assert inbox.purge() == 2
+    assert inbox.purge() == {"shop": 2}
     [newest] = inbox.add("shop", [event(3)])
     assert newest > recent_done
+
+
+def age(inbox: Inbox, ids: list[int], days: float) -> None:
+    """Backdate events: received `days` ago."""
+    with inbox._engine.begin() as connection:
+        connection.execute(sa.update(inbox_table).where(inbox_table.c.id.in_(ids))
+                           .values(received_at=datetime.now(UTC) - timedelta(days=days)))
+
+
+def test_purge_honours_each_systems_retention_and_never_deletes_unprocessed(
+        inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per system its own retention (the default for one not listed), a chunk at a time; a dry
+    run counts the same and deletes nothing; unprocessed events stay however old."""
+    monkeypatch.setattr("integration_project.webhooks.inbox._ROWS_PER_PURGE", 2)
+    done = {s: inbox.add(s, [event(n) for n in range(5)]) for s in ("shop", "crm", "legacy")}
+    waiting = {s: inbox.add(s, [event(n) for n in range(5, 8)]) for s in done}
+    inbox.mark_processed(i for ids in done.values() for i in ids)
+    for ids in [*done.values(), *waiting.values()]:
+        age(inbox, ids, 10)
+    age(inbox, waiting["shop"], 400)
+    retention = {"shop": timedelta(days=2), "crm": timedelta(days=30)}  # legacy: the default week
+    assert inbox.purge(retention, dry_run=True) == {"crm": 0, "legacy": 5, "shop": 5}
+    assert inbox.stats()["shop"].depth == 3 and len(inbox.get(range(1, 100))) == 24
+    assert inbox.purge(retention) == {"crm": 0, "legacy": 5, "shop": 5}
+    left = inbox.get(range(1, 100))
+    assert sorted(r.id for r in left) == sorted(done["crm"] + [i for ids in waiting.values() for i in ids])
+    assert {s: v.depth for s, v in inbox.stats().items()} == {"crm": 3, "legacy": 3, "shop": 3}
+    assert inbox.purge(retention) == {"crm": 0, "legacy": 0, "shop": 0}
 
 
 def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox) -> None:
@@ -161,29 +195,52 @@ def test_inbox_refuses_other_databases() -> None:
         Inbox("mysql+pymysql://nobody@127.0.0.1/none")
 
 
+STARTING = 10  # processes opening the inbox of one fresh database at once
+
+
+def _open_inbox(url: str, n: int, start: Barrier, results: Queue) -> None:
+    """In a forked process: wait for the others, open the inbox (odd ones the hub store first, as a
+    Dagster run does), store event n; report its id or the error."""
+    try:
+        start.wait(timeout=60)
+        if n % 2:
+            Store(url)
+        inbox = Inbox(url)
+        results.put((n, inbox.add("shop", [event(n)])))
+    except BaseException as error:  # noqa: BLE001 - reported to the test
+        results.put((n, repr(error)))
+
+
 def test_processes_starting_together_on_a_fresh_database_all_get_an_inbox(inbox_url: str) -> None:
-    """The receiver and a sensor may both create the table at once; neither fails."""
-    errors: list[BaseException] = []
-    inboxes: list[Inbox] = []
-    start = threading.Barrier(6)
-
-    def open_inbox() -> None:
-        start.wait()
-        try:
-            inboxes.append(Inbox(inbox_url))
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
-            errors.append(error)
-
-    threads = [threading.Thread(target=open_inbox) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(inboxes) == 6
-    assert len(inboxes[0].add("shop", [event(1)])) == 1
-    for inbox in inboxes:
-        inbox.close()
+    """Receivers, sensors and runs may all make the schema at once: every process gets a working
+    inbox, and the database ends with one inbox table at the latest revision."""
+    context = multiprocessing.get_context("fork")  # the imports are done once, so the processes race on the schema
+    start, results = context.Barrier(STARTING), context.Queue()
+    processes = [context.Process(target=_open_inbox, args=(inbox_url, n, start, results)) for n in range(STARTING)]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = dict(results.get(timeout=120) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            process.kill()
+    assert {n: type(ids) for n, ids in outcomes.items()} == {n: list for n in range(STARTING)}, outcomes
+    inbox = Inbox(inbox_url)
+    stored = inbox.pending("shop", limit=100)
+    assert sorted(r.event_id for r in stored) == sorted(f"evt_{n}" for n in range(STARTING))
+    assert sorted(r.id for r in stored) == sorted(i for ids in outcomes.values() for i in ids)
+    with inbox._engine.connect() as connection:
+        tables = connection.execute(sa.text(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'webhook_inbox'"
+            if connection.dialect.name == "sqlite" else
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'webhook_inbox'"
+            " AND table_schema = current_schema()"
+        )).scalar_one()
+        versions = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    inbox.close()
+    assert tables == 1
+    assert versions == [HEAD]
 
 
 def test_inbox_survives_postgres_dropping_its_connections(postgres_url: str) -> None:

@@ -1,0 +1,138 @@
+"""Every generated runbook, read back and checked against the loaded Definitions: each trigger with
+its default state, each printed DLQ command run for real, each link."""
+
+import html
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+from docs_fixtures import example_site  # noqa: F401 (pytest fixtures)
+from sitecheck import parse
+
+from docs_gen.load import load
+from docs_gen.site import BuildResult
+from integration_project import contract as c
+from integration_project.cli import main
+from integration_project.model import load_landscape
+from integration_project.runtime.engine import Stats, commit
+from integration_project.runtime.store import Store, dlq
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGSTER_UI = "http://127.0.0.1:3000"  # the docs build's default Dagster UI base
+TRIGGER_ROW = re.compile(r'<tr><td><a href="[^"]+">(schedule|sensor) <code>([^<]+)</code></a></td>.*?'
+                         r'<td>(.*?)</td><td class="state-(\w+)">', re.S)
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    """The example's Definitions, loaded as Dagster loads them."""
+    return load(workspace=ROOT / "workspace.yaml")[0]
+
+
+def _flow_jobs(defs: dg.Definitions) -> dict[str, set[str]]:
+    """Flow name -> the jobs tagged with it."""
+    out: dict[str, set[str]] = {}
+    for job in defs.jobs or []:
+        if flow := job.tags.get(c.TAG_FLOW):
+            out.setdefault(flow, set()).add(job.name)
+    return out
+
+
+def _runbooks(site: BuildResult) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted((site.out / "flows").glob("*.html"))}
+
+
+def test_every_flow_that_runs_has_a_runbook(example_site: BuildResult, defs: dg.Definitions) -> None:
+    """Each flow a job runs has its page, and no page is blank (a hub-only leg says what it is)."""
+    books = _runbooks(example_site)
+    assert set(_flow_jobs(defs)) <= set(books) and len(books) == 15
+    for name in ("payment_billing_to_hub", "ticket_support_to_hub"):
+        what = re.sub(r"<[^>]+>", "", books[name].split("<dt>What</dt>", 1)[1].split("</dd>", 1)[0])
+        assert "into the hub: a hub-only leg" in what and "to ," not in what, what
+    index = (example_site.out / "index.html").read_text()
+    rows = re.findall(r'<tr><td><a href="flows/[^"]+">[^<]+</a></td><td>(.*?)</td>\s*<td>(.*?)</td><td>(.*?)</td>', index)
+    assert len(rows) == 15 and all(all(cell.strip() for cell in row) for row in rows)  # no blank cells
+
+
+def test_each_runbook_lists_every_trigger_of_its_flow(example_site: BuildResult, defs: dg.Definitions) -> None:
+    """A runbook's schedules and sensors are exactly those running its flow's jobs, with their default
+    state and job (a realtime flow's sensor included: sensors carry no flow tag)."""
+    repo = defs.get_repository_def()
+    automations = [(s.name, {s.job_name}, s.default_status.value) for s in repo.schedule_defs]
+    automations += [(s.name, {t.job_name for t in s.targets}, s.default_status.value)
+                    for s in repo.sensor_defs if s.targets]
+    books = _runbooks(example_site)
+    sensors_seen = 0
+    for flow, jobs in _flow_jobs(defs).items():
+        expected = {name: (targets & jobs, state.lower()) for name, targets, state in automations if targets & jobs}
+        shown = {name: (set(re.findall(r">([^<]+)</a>", job_cell)), state)
+                 for _, name, job_cell, state in TRIGGER_ROW.findall(books[flow])}
+        assert shown == expected, flow
+        sensors_seen += sum(1 for name in shown if name.endswith("sensor"))
+    assert sensors_seen == 7  # every realtime flow's sensor is on its runbook
+    assert "order_shop_to_fulfilment_sensor" in books["order_shop_to_fulfilment"]
+    billing = {name for _, name, _, _ in TRIGGER_ROW.findall(books["customer_crm_to_billing"])}
+    assert billing == {"customer_crm_to_billing_schedule", "customer_crm_to_billing_sensor",
+                       "reconcile_customer_crm_to_billing_schedule"}
+
+
+def test_each_runbook_link_resolves_to_a_definition(example_site: BuildResult, defs: dg.Definitions) -> None:
+    """Links inside the site lead to a page; links to the Dagster UI name an asset, job, schedule or
+    sensor of the loaded Definitions; there is no other link and no placeholder."""
+    repo = defs.get_repository_def()
+    names = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    names |= {j.name for j in defs.jobs or []} | {s.name for s in [*repo.schedule_defs, *repo.sensor_defs]}
+    for page in sorted((example_site.out / "flows").glob("*.html")):
+        text = page.read_text()
+        assert "{{" not in text and "None" not in re.sub(r"<[^>]+>", "", text), page.name
+        for link in parse(page).links:
+            parts = urlsplit(link)
+            if not parts.scheme:
+                assert (page.parent / parts.path).resolve().is_file(), (page.name, link)
+                continue
+            assert link.startswith(DAGSTER_UI + "/"), (page.name, link)
+            path = parts.path.strip("/").split("/", 1)[1]
+            assert path in names, (page.name, link)
+
+
+def test_printed_dlq_commands_return_the_flows_rejects(example_site: BuildResult, tmp_path: Path) -> None:
+    """Park a validation reject per object (the engine files it under the source's leg into the hub)
+    and a load reject per flow; each runbook's `dlq list` command, run as printed, lists exactly the
+    rejects its flow misses: its own and its object's validation rejects."""
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    store, landscape = Store(url), load_landscape("definitions")
+    validation: dict[str, int] = {}  # object -> id of its validation reject
+    for obj in landscape.objects.values():
+        source, binding = landscape.source_of(obj.name)
+        commit([{}], source.name, binding, obj, store, "test-run", Stats())  # {} fails every model
+        validation[obj.name] = store.rows(dlq, object=obj.name)[0]["id"]
+    own: dict[str, int] = {}
+    for flow in landscape.flows():
+        with store.transaction() as conn:
+            store.dead_letter(conn, flow=flow.name, obj=flow.object.name, stage="load", record_id="r1",
+                              payload={}, reason=f"{flow.consumer.name} said 422", run_id="test-run")
+        own[flow.name] = max(r["id"] for r in store.rows(dlq, flow=flow.name))
+    objects = {f.name: f.object.name for f in landscape.flows()}
+    for name, text in _runbooks(example_site).items():
+        commands = [html.unescape(cmd) for cmd in re.findall(r"^(?:<pre><code>)?(integrations dlq [^\n<]+)$", text, re.M)]
+        assert [cmd.split(" --flow ")[0] for cmd in commands] == [
+            "integrations dlq list", "integrations dlq replay --dry-run", "integrations dlq replay"], name
+        assert len({cmd.split(" --flow ")[1] for cmd in commands}) == 1  # replay selects what list shows
+        done = CliRunner().invoke(main, commands[0].split()[1:], env={"INTEGRATIONS_DATABASE_URL": url})
+        assert done.exit_code == 0, done.output
+        listed = {int(line.split()[0]) for line in done.stdout.splitlines() if line.strip()}
+        obj = objects.get(name) or max((o for o in landscape.objects if name.startswith(f"{o}_")), key=len)
+        expected = {validation[obj]} | ({own[name]} if name in own else set())
+        assert listed == expected, (name, done.stdout)
+
+
+def test_check_and_the_docs_count_alike(example_site: BuildResult) -> None:
+    """`integrations check` and the landing page say the same counts, labelled the same way."""
+    done = CliRunner().invoke(main, ["check"])
+    assert done.exit_code == 0 and done.stdout.startswith("ok: ")
+    said = done.stdout.strip()[len("ok: "):]
+    assert said == "8 systems (+ the hub), 10 objects, 13 flows to consumers, 2 hub-only legs"
+    assert f'<p class="lead">{said} ·' in (example_site.out / "index.html").read_text()
