@@ -9,6 +9,10 @@ Side by side, in one run, against the sandbox CRM and localstripe on loopback:
   extracting the same contacts (bearer token, cursor `paging.next.after`) into duckdb, with its
   defaults and with each loader file format uncompressed (`DLT_CONFIGS`). Each framework and dlt
   run is a fresh process timed from its first request; dlt writes only under a temp dir, telemetry off;
+- connector read: the hand-written HubSpot connector and the declarative one (`connector: rest`, the
+  same contacts listing declared: cursor `paging.next.after`, `data_selector: results`) reading the
+  same pull in this process, alternately, best of REPEATS each: the declarative cost per record
+  against the hand-written one (goal: within 1.2x);
 - load: the whole flow (pull + idempotent per-record creates in billing) vs a bare httpx loop
   reading the pages and POSTing each record, on a second, identical sandbox.
 """
@@ -27,8 +31,9 @@ from pathlib import Path
 import httpx
 
 from _report import load_average, machine, now, publish
+from integration_project.connectors import Declared, HubSpot
 from integration_project.launcher import sandbox_env
-from integration_project.model import load_landscape
+from integration_project.model import Api, Auth, load_landscape
 from integration_project.sandbox.testing import free_port_sandbox
 
 FLOW = "customer_crm_to_billing"
@@ -123,6 +128,30 @@ def dlt_pull(url: str, token: str, file_format: str | None, env: dict[str, str],
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+REPEATS = 3
+# as the hand-written one reads: pages by `after`, the newest change seen kept as the cursor
+CONTACTS = {"path": "/crm/v3/objects/contacts", "data_selector": "results",
+            "paginator": {"type": "cursor", "cursor_path": "paging.next.after", "cursor_param": "after", "limit": 100},
+            "incremental": {"start_param": "updated_after", "cursor_path": "updatedAt"}}
+
+
+def connector_reads(url: str, token: str) -> dict[str, float]:
+    """Seconds per record of a full read of the contacts by each connector, best of REPEATS, alternating."""
+    os.environ["CRM_BENCH_TOKEN"] = token
+    api = Api(connector="rest", base_url=url, version="v3", auth=Auth(type="bearer", token_env="CRM_BENCH_TOKEN"),
+              allow_private_network=True, resources={"contacts": CONTACTS})
+    best = {"hand-written": float("inf"), "declarative": float("inf")}
+    for _ in range(REPEATS):
+        for name, cls in (("hand-written", HubSpot), ("declarative", Declared)):
+            connector = cls(api)
+            started, count = time.perf_counter(), 0
+            for page in connector.pages("contacts", None):
+                count += len(page.records)
+            best[name] = min(best[name], (time.perf_counter() - started) / count)
+            connector.close()
+    return best
+
+
 def projected_rss_mb(previous: dict | None, name: str, size: int) -> float | None:
     """A dlt configuration's peak RSS at `size`, scaled linearly from the previous size; None if unmeasured."""
     if previous is None or previous["dlt_peak_rss_mb"].get(name) is None:
@@ -143,6 +172,10 @@ def pull(root: Path, size: int, previous: dict | None) -> dict:
         ours = framework(sb, "ingest", root / f"pull-{size}.sqlite")
         print(f"pull {n:,}: framework extract + validate + commit {n / ours['seconds']:,.0f} rec/s "
               f"({bare / ours['seconds']:.2f} × bare), peak RSS {ours['peak_rss_mb']:,.0f} MB", flush=True)
+        reads = connector_reads(url, token)
+        print(f"pull {n:,}: connector read, hand-written {1 / reads['hand-written']:,.0f} rec/s, declarative "
+              f"{1 / reads['declarative']:,.0f} rec/s ({reads['declarative'] / reads['hand-written']:.2f} × the "
+              "hand-written cost per record)", flush=True)
         dlt_rps: dict[str, float | None] = {}
         dlt_rss: dict[str, float | None] = {}
         for i, (name, (file_format, env)) in enumerate(DLT_CONFIGS.items()):
@@ -164,7 +197,9 @@ def pull(root: Path, size: int, previous: dict | None) -> dict:
             "dlt_peak_rss_mb": dlt_rss, "dlt_fastest": fastest, "ratio_to_bare": ours_rps / (n / bare),
             "ratio_to_dlt_fastest": ours_rps / dlt_rps[fastest],
             "ratio_to_dlt_defaults": ours_rps / defaults if defaults else None,
-            "framework_peak_rss_mb": ours["peak_rss_mb"]}
+            "framework_peak_rss_mb": ours["peak_rss_mb"],
+            "connector_read_rps": {name: 1 / cost for name, cost in reads.items()},
+            "declarative_cost_ratio": reads["declarative"] / reads["hand-written"]}
 
 
 def tables(results: dict) -> str:
@@ -182,6 +217,12 @@ def tables(results: dict) -> str:
         lines.append(f"| {p['records']:,} | {p['bare_httpx_rps']:,.0f} | {p['framework_rps']:,.0f} | "
                      f"{p['ratio_to_bare']:.2f} | {dlt} | {p['ratio_to_dlt_fastest']:.2f} ({p['dlt_fastest']}) | "
                      f"{to_defaults} | {p['framework_peak_rss_mb']:,.0f} |")
+    lines += ["", "Connector read: the same pull by the hand-written HubSpot connector and the declarative one "
+              f"(best of {REPEATS}). Goal: declarative cost per record ≤ 1.2 × hand-written.", "",
+              "| contacts | hand-written (records/s) | declarative (records/s) | declarative cost × hand-written |",
+              "|---:|---:|---:|---:|"]
+    lines += [f"| {p['records']:,} | {p['connector_read_rps']['hand-written']:,.0f} | "
+              f"{p['connector_read_rps']['declarative']:,.0f} | {p['declarative_cost_ratio']:.2f} |" for p in pulls]
     lines += ["", "Load: the whole flow vs a bare loop that reads the pages and POSTs every contact to "
               "localstripe. Goal: ≥ 0.8 × bare.", "",
               "| contacts | bare httpx pull + POST (records/s) | whole flow (records/s) | × bare |",

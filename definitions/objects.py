@@ -140,6 +140,17 @@ class Shipment(BaseModel):
         return self
 
 
+class Project(BaseModel):
+    """A piece of client work the services team plans, runs and closes."""
+
+    id: Id
+    code: Text
+    name: Text
+    status: Literal["planned", "active", "closed"]
+    budget: Money
+    updated_at: datetime
+
+
 class Engagement(BaseModel):
     """How engaged one contact is with our campaigns; it feeds the CRM's lead score."""
 
@@ -189,6 +200,11 @@ shipment = DataObject(
     name="shipment", model=Shipment, owner="team:operations", identity_key="order_id",
     description="Parcels shipped by the 3PL for orders.",
     # no reference to translate: the 3PL keeps our order id, and the shop is the order's source
+)
+project = DataObject(
+    name="project", model=Project, owner="team:services", identity_key="id",
+    description="Client projects the services team runs, with their budget.",
+    max_invalid_share=0.15,  # drafts without a name or with a negative budget; parked, not copied
 )
 engagement = DataObject(
     name="engagement", model=Engagement, owner="team:marketing", identity_key="email",

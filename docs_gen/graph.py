@@ -178,6 +178,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "flows": [_flow(f) for f in _records(meta.get(c.FLOWS))],
         "mode": _str_or_none(meta.get(c.MODE)),
         "status": _str_or_none(meta.get(c.STATUS)),
+        "status_reason": _str_or_none(meta.get(c.STATUS_REASON)),
         "purpose": _str_or_none(meta.get(c.PURPOSE)),
         "api": _api(meta.get(c.API)),
         "docs_url": _str_or_none(meta.get(c.DOCS_URL)),

@@ -34,6 +34,7 @@ RULES = {  # rule -> (severity, what it flags); errors fail `integrations lint`
     "no_owner": ("warning", "an asset with no owner"),
     "no_description": ("warning", "an asset with no description"),
     "unused_system": ("warning", "a system that sends and receives nothing"),
+    "planned": ("warning", "a declared asset that does not run, and why"),
     "docs_url_mismatch": ("warning", "an asset whose integration/docs_url is not its page in these docs"),
 }
 
@@ -62,6 +63,8 @@ def _asset_findings(g: nx.MultiDiGraph) -> list[Finding]:
             out.append(finding("no_owner", aid, "no owners"))
         if not a["description"]:
             out.append(finding("no_description", aid, "no description"))
+        if a.get("status") == "planned":
+            out.append(finding("planned", aid, a.get("status_reason") or "planned, no reason given"))
         if a.get("docs_url") and not a["docs_url"].endswith("/" + page_of(aid)):
             out.append(finding("docs_url_mismatch", aid, f"{a['docs_url']} does not end with /{page_of(aid)}"))
     return out

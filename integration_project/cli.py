@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
+from typing import TYPE_CHECKING
+
 import click
 
 from integration_project.errors import CredentialError, DeclarationError
 
 EXIT_UNANSWERABLE = 2  # the command could not run: a setting is missing
+
+if TYPE_CHECKING:
+    from integration_project.model import Landscape
 
 
 class Integrations(click.Group):
@@ -57,11 +62,24 @@ def check(package: str, as_json: bool) -> None:
     flows = landscape.flows()
     # an object no live flow consumes still runs its source -> hub leg (as the docs list it)
     legs = sum(1 for o in landscape.objects if not any(is_live(f) for f in flows if f.object.name == o))
+    planned = planned_legs(landscape)
     summary = {"systems": len(landscape.systems), "objects": len(landscape.objects),
-               "flows": len(flows), "hub_only_legs": legs, "problems": []}
+               "flows": len(flows), "hub_only_legs": legs, "problems": [], "planned": planned}
+    if not as_json:
+        for name, reason in planned.items():  # declared but not run: a warning, not a failure
+            click.echo(f"warning: {name} is planned, not run: {reason}", err=True)
     click.echo(json.dumps(summary) if as_json else
                f"ok: {summary['systems']} systems (+ the hub), {summary['objects']} objects, "
                f"{summary['flows']} flows to consumers" + (f", {legs} hub-only leg{'s' if legs != 1 else ''}" if legs else ""))
+
+
+def planned_legs(landscape: Landscape) -> dict[str, str]:
+    """Each leg (ingest or flow) that does not run, with why."""
+    from integration_project.connectors import flow_reason, ingest_reason
+
+    found = {leg.name: ingest_reason(leg) for leg in landscape.ingests().values()}
+    found.update((flow.name, flow_reason(flow)) for flow in landscape.flows())
+    return {name: reason for name, reason in found.items() if reason}
 
 
 def _register() -> None:

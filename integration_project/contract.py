@@ -13,6 +13,7 @@ SOURCE_OF_TRUTH = "integration/source_of_truth"  # str: the system that owns the
 FLOWS = "integration/flows"  # table: one row per flow, columns FLOW_FIELDS
 MODE = "integration/mode"  # str: "realtime" | "batch" (hub: the modes of its flows, joined by ",")
 STATUS = "integration/status"  # str: "live" (a runtime syncs it) | "planned" (declared, not run yet)
+STATUS_REASON = "integration/status_reason"  # str or absent: why a planned asset does not run (one sentence)
 PURPOSE = "integration/purpose"  # str: one sentence, why this binding exists
 API = "integration/api"  # table (field, value): vendor, title, base_url, version, auth, credentials_env, docs_url
 DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for this asset

@@ -5,7 +5,8 @@ IntegrationError
 ├── CredentialError         a declared credential's environment variable is not set
 ├── ConnectorError          talking to a system failed
 │   ├── TransientError      worth retrying: timeout, connection reset, 5xx, 429
-│   └── PermanentError      retrying will not help: 4xx, invalid payload
+│   ├── PermanentError      retrying will not help: 4xx, invalid payload
+│   └── StopRun             the vendor refuses every call (401, a revoked permission): stop, refuse no record
 └── WebhookError            an inbound request was refused (carries the HTTP status)
 """
 
@@ -90,6 +91,11 @@ class TransientError(ConnectorError):
 
 class PermanentError(ConnectorError):
     """A failure retrying will not fix (4xx other than 429, a payload the system rejects)."""
+
+
+class StopRun(ConnectorError):
+    """The vendor refuses every call, not one record (a rotated token, a revoked permission): the run
+    stops with its records pending, none dead-lettered, and the next run sends them."""
 
 
 class WebhookError(IntegrationError):

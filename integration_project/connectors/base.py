@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import BaseModel
 
 from integration_project.connectors.http import Reply, VendorClient
 from integration_project.model import Api
@@ -52,6 +53,21 @@ class Connector:
 
     def __init__(self, api: Api):
         """Connect to the API a system declares (credentials are read from the environment)."""
+
+    @classmethod
+    def supports(cls, api: Api | None) -> tuple[Collection[str], Collection[str]]:
+        """The resources this connector extracts and loads for a declared API (its class's own by
+        default; a declarative connector's come from the declaration)."""
+        return cls.extracts, cls.loads
+
+    @staticmethod
+    def unsupported(resource: str, verb: str) -> str | None:
+        """What a resource this connector cannot `verb` (extract, load) should look like, if it can say."""
+        return None
+
+    def prepare(self, resource: str, model: type[BaseModel], mapping: dict[str, str], key: str) -> None:
+        """Make a resource ready to receive an object's records, mapped so (a table created or
+        migrated, say); called before a flow delivers. Nothing to do by default."""
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""

@@ -23,8 +23,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_base
 
 from integration_project.connectors.budget import Budget
-from integration_project.errors import PermanentError, TransientError
+from integration_project.errors import PermanentError, StopRun, TransientError
 from integration_project.model import Api
+from integration_project.model.rest import Errors
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,16 @@ def auth_headers(api: Api) -> dict[str, str]:
     auth = api.auth
     if auth.type == "bearer" and auth.token_env:
         return {"Authorization": f"Bearer {auth.secret(auth.token_env).get_secret_value()}"}
-    if auth.type == "api_key" and auth.token_env:
+    if auth.type == "api_key" and auth.token_env and auth.location == "header":
         return {auth.header: auth.secret(auth.token_env).get_secret_value()}
+    return {}
+
+
+def auth_params(api: Api) -> dict[str, str]:
+    """Query parameters carrying the credentials (an API key in the query), read from the environment now."""
+    auth = api.auth
+    if auth.type == "api_key" and auth.token_env and auth.location == "query":
+        return {auth.param: auth.secret(auth.token_env).get_secret_value()}
     return {}
 
 
@@ -183,13 +192,17 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
-def _classify(response: httpx.Response) -> None:
+def _classify(response: httpx.Response, rules: Errors, wait: float | None = None) -> None:
+    """Raise what a status means under the vendor's rules (a stop status is checked by the caller)."""
     where = f"{response.request.method} {response.request.url.path}"
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(f"{where}: HTTP {response.status_code}",
-                             retry_after=retry_after(response.headers.get("Retry-After")))
-    if response.status_code >= 300:  # a redirect is never followed: it may leave the vendor's host
-        raise PermanentError(f"{where}: HTTP {response.status_code}: {response.text[:300]}")
+    status = response.status_code
+    if status in rules.permanent:
+        raise PermanentError(f"{where}: HTTP {status}: {response.text[:300]}")
+    if status == 429 or status >= 500 or status in rules.transient:
+        after = retry_after(response.headers.get("Retry-After"))
+        raise TransientError(f"{where}: HTTP {status}", retry_after=after if after is not None else wait)
+    if status >= 300:  # a redirect is never followed: it may leave the vendor's host
+        raise PermanentError(f"{where}: HTTP {status}: {response.text[:300]}")
 
 
 class VendorClient:
@@ -209,6 +222,10 @@ class VendorClient:
         self.follow_hosts = frozenset(api.follow_hosts)
         self.allow_private = api.allow_private_network or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
         self.credentials = auth_headers(api)
+        self.credential_params = auth_params(api)
+        self.rules = api.errors
+        self._refusals = 0  # calls in a row answered by a stop_when_repeated status
+        self._resume_at = 0.0  # monotonic time before which the rate limit says wait
         self.auth: httpx.Auth | None = None
         a = api.auth
         if a.type == "basic" and a.username_env and a.password_env:
@@ -251,6 +268,8 @@ class VendorClient:
         else:
             kwargs["headers"] = {**self.credentials, **kwargs.get("headers", {})}
             kwargs["auth"] = self.auth
+            if self.credential_params:
+                kwargs["params"] = {**dict(kwargs.get("params") or {}), **self.credential_params}
         tries = 0
 
         def attempt() -> Reply:
@@ -269,12 +288,16 @@ class VendorClient:
         the vendor's answer was lost, so a write may not have happened and must not be recorded as done."""
         where = f"{method} {url.path}"
         self._check(where, url if url.is_absolute_url else self.base)
+        if (pause := self._resume_at - time.monotonic()) > 0:  # the vendor said its quota is spent
+            time.sleep(min(pause, MAX_RETRY_AFTER))
         try:
             response = self._http.request(method, url, **kwargs)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientError(f"{where}: {type(exc).__name__}") from exc
+        wait = self._rate_limit(response)
+        self._stop_if_refused(where, response.status_code)
         if response.status_code not in ok:
-            _classify(response)
+            _classify(response, self.rules, wait)
         if response.content and ("json" in response.headers.get("content-type", "") or not empty_ok):
             try:  # a JSON answer is taken without a JSON content type too
                 return Reply(response, response.json())
@@ -283,6 +306,32 @@ class VendorClient:
         if not empty_ok:
             raise TransientError(f"{where}: expected a JSON body")
         return Reply(response, None)
+
+    def _rate_limit(self, response: httpx.Response) -> float | None:
+        """Seconds until the vendor's quota resets when its rate-limit headers say it is spent."""
+        limit = self.rules.rate_limit
+        if limit is None or response.headers.get(limit.remaining_header, "").strip() != "0":
+            return None
+        try:
+            reset = float(response.headers.get(limit.reset_header, ""))
+        except ValueError:
+            return None
+        seconds = max(reset - time.time() if limit.reset == "epoch" else reset, 0.0)
+        with self._counting:
+            self._resume_at = max(self._resume_at, time.monotonic() + min(seconds, MAX_RETRY_AFTER))
+        return seconds
+
+    def _stop_if_refused(self, where: str, status: int) -> None:
+        """Stop the run (StopRun) on a status that refuses every call, not one record."""
+        if status in self.rules.stop:
+            raise StopRun(f"{where}: HTTP {status}: the vendor refuses our credentials; the run stops, "
+                          "its records stay pending")
+        with self._counting:
+            self._refusals = self._refusals + 1 if status in self.rules.stop_when_repeated else 0
+            refused = self._refusals >= self.rules.repeats
+        if refused:
+            raise StopRun(f"{where}: HTTP {status} on {self.rules.repeats} calls in a row: the vendor refuses "
+                          "every call; the run stops, its records stay pending")
 
     def _check(self, where: str, url: httpx.URL) -> None:
         if not self.allow_private:

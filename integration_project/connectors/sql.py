@@ -1,7 +1,9 @@
 """SQL databases (SQLAlchemy): tables read by a cursor column, rows written by primary-key upsert.
 
 A source resource names the table and its change column, `ITM_MST?cursor=CHG_TS`; a consumer
-resource names the table. Tables are reflected, so values are converted to each column's type.
+resource names the table, created from the canonical model and the mapping when absent (our id's
+column its primary key), a mapped column it lacks added. Tables are reflected, so values are
+converted to each column's type.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 
 from integration_project.connectors.base import Connector, Ours, Page, Patterns
@@ -45,11 +49,32 @@ def _json(value: Any) -> Any:
         if isinstance(value, Decimal) else value
 
 
+def column_type(annotation: Any) -> sa.types.TypeEngine[Any]:
+    """The column type of a canonical field's annotation (Optional unwrapped; text when unsure)."""
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [a for a in get_args(annotation) if a is not NoneType]
+        annotation = kinds[0] if len(kinds) == 1 else str
+    if get_origin(annotation) in (list, dict) or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return sa.JSON()
+    for kind, column in ((bool, sa.Boolean()), (int, sa.BigInteger()), (float, sa.Float()),
+                         (Decimal, sa.Numeric()), (datetime, sa.DateTime(timezone=True)), (date, sa.Date())):
+        if isinstance(annotation, type) and issubclass(annotation, kind):
+            return column
+    return sa.Text()
+
+
 class Sql(Connector):
     """Any table with a change column out, any table with a primary key in."""
 
     extracts = Patterns({"*[?]cursor=*"})
     loads = Patterns({"[A-Za-z_]*"})
+
+    @staticmethod
+    def unsupported(resource: str, verb: str) -> str:
+        """Why a resource name does not fit (see `extracts` and `loads`)."""
+        if verb == "extract":
+            return f"cursor column missing: name the change column, {resource.partition('?')[0]}?cursor=<column>"
+        return "expected a table name"
 
     def __init__(self, api: Api):
         self.engine = sa.create_engine(api.url())
@@ -64,6 +89,39 @@ class Sql(Connector):
             raise PermanentError(f"no table {name!r} in the database") from None
         except OperationalError as exc:
             raise TransientError(f"database unreachable: {type(exc.orig).__name__}") from exc
+
+    def prepare(self, resource: str, model: type[BaseModel], mapping: dict[str, str], key: str) -> None:
+        """Create the table from the mapped canonical fields (our id's column the primary key), or
+        add the mapped columns an existing table lacks (nullable: its rows have no value yet)."""
+        columns = {column: column_type(model.model_fields[field].annotation)
+                   for field, column in mapping.items() if field in model.model_fields}
+        try:
+            existing = self._table(resource)
+        except PermanentError:  # no such table: ours to create
+            if isinstance(columns.get(mapping[key]), sa.Text):  # a key needs a bounded length (MySQL)
+                columns[mapping[key]] = sa.String(255)
+            table = sa.Table(resource, sa.MetaData(), *(
+                sa.Column(name, kind, primary_key=name == mapping[key]) for name, kind in columns.items()))
+            retrying()(self._create, table)
+            return
+        missing = {name: kind for name, kind in columns.items() if name not in existing.c}
+        if missing:
+            with self.engine.begin() as conn:
+                for name, kind in missing.items():
+                    column = sa.Column(name, kind)
+                    conn.execute(sa.text(f"ALTER TABLE {self._quote(existing.name)} ADD COLUMN "
+                                         f"{self._quote(name)} {column.type.compile(self.engine.dialect)}"))
+            with self._reflecting:
+                self.metadata.remove(existing)
+
+    def _create(self, table: sa.Table) -> None:
+        try:
+            table.create(self.engine, checkfirst=True)
+        except OperationalError as exc:
+            raise TransientError(f"{table.name}: {type(exc.orig).__name__}") from exc
+
+    def _quote(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Rows in (change column, primary key) order after the cursor; each page's cursor is safe."""

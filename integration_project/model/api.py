@@ -6,9 +6,11 @@ import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from integration_project.errors import CredentialError
+from integration_project.model.rest import Endpoint, Errors, Resource
+from integration_project.model.strict import Strict
 
 ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
 
@@ -20,10 +22,6 @@ def check_env(value: str | None) -> str | None:
     return value
 
 
-class Strict(BaseModel):
-    """Base of every declaration: unknown fields are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Auth(Strict):
@@ -31,7 +29,9 @@ class Auth(Strict):
 
     type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials", "none"] = "bearer"
     token_env: str | None = None
-    header: str = "Authorization"
+    header: str = Field("Authorization", description="api_key in the header: the header's name")
+    location: Literal["header", "query"] = Field("header", description="api_key: sent in a header or a query parameter")
+    param: str = Field("api_key", description="api_key in the query: the parameter's name")
     username_env: str | None = None
     password_env: str | None = None
     client_id_env: str | None = None
@@ -89,6 +89,14 @@ class Api(Strict):
         "192.168/16, 127/8, 169.254/16, fc00::/7, fe80::/10, ::1, localhost, *.internal), checked on every "
         "address the host resolves to before connecting: refused unless true (or "
         "INTEGRATIONS_ALLOW_PRIVATE_NETWORK=1, as the sandbox sets)")
+
+    # the declarative connector's description of the API (connector: rest); see model/rest.py
+    defaults: Endpoint = Field(default_factory=Endpoint, description="what every resource's listing shares "
+                               "(params, headers, data_selector, paginator), overridable per resource")
+    resources: dict[str, Resource] = Field(default_factory=dict, description="each resource read or written, "
+                                           "by the name bindings give as `resource`")
+    errors: Errors = Field(default_factory=Errors, description="how the vendor's statuses answer: transient, "
+                           "permanent, stop the run; rate-limit headers")
 
     _env = field_validator("base_url_env")(check_env)
 

@@ -190,7 +190,9 @@ class Landscape:
             self._check_credentials(f"object {obj.name}", obj.model_dump(exclude={"model"}), add)
             self._check_object(obj, add)
         self._check_cycles(add)
-        return problems
+        from integration_project.model.needs import binding_problems  # it reads the landscape
+
+        return problems + binding_problems(self)
 
     def validate(self) -> Landscape:
         """Raise DeclarationError listing every problem; return self when there are none."""

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from integration_project import contract as c
-from integration_project.connectors import can_extract, is_live
+from integration_project.connectors import flow_reason, ingest_reason
 from integration_project.model import DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
 from integration_project.model.urls import redact
@@ -63,10 +63,13 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     """Specs for one object: `<sot>/<object>`, `hub/<object>`, `<consumer>/<object>` each."""
     obj, source, source_binding = leg.object, leg.source, leg.binding
     flows = [f for f in landscape.flows() if f.object.name == obj.name]
-    live = [f for f in flows if is_live(f)]
-    ingestible = can_extract(source, source_binding)
+    reasons = {f.name: flow_reason(f) for f in flows}  # None: live
+    live = [f for f in flows if reasons[f.name] is None]
+    not_read = ingest_reason(leg)
+    ingestible = not_read is None
     status = "live" if ingestible else "planned"
-    flow_docs = [_flow_doc(f, is_live(f)) for f in flows]
+    why = {c.STATUS_REASON: not_read} if not_read else {}
+    flow_docs = [_flow_doc(f, f in live) for f in flows]
     if not live:  # the source -> hub leg runs on its own: it is the object's one flow
         flow_docs.append(_leg_doc(leg, status))
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: _flows_table(flow_docs),
@@ -77,14 +80,14 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
         kinds={source.kind}, description=f"{obj.name.replace('_', ' ').title()} records in "
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
-                  c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status,
+                  c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status, **why,
                   c.TRIGGER: _pairs({"events": source_binding.events}, "trigger")},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
         kinds={"pydantic", "sqlalchemy"},
         description=f"{obj.description} Canonical, validated and versioned in the hub.",
-        metadata={**common, c.SYSTEM: HUB, c.ROLE: "hub", c.STATUS: status,
+        metadata={**common, c.SYSTEM: HUB, c.ROLE: "hub", c.STATUS: status, **why,
                   c.MODE: ",".join(sorted({f.mode for f in flows})) or "batch",
                   c.DECLARED_IN: landscape.where(f"object {obj.name}"),
                   "dagster/code_references": _code_ref(landscape.where(f"object {obj.name}"))},
@@ -102,6 +105,7 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
             metadata={**common, **_system_meta(landscape, flow.consumer, flow.binding),
                       c.ROLE: "consumer", c.MODE: flow.mode,
                       c.STATUS: "live" if flow in live else "planned",
+                      **({c.STATUS_REASON: reasons[flow.name]} if reasons[flow.name] else {}),
                       c.FLOWS: _flows_table([_flow_doc(flow, flow in live)]),
                       c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
                       c.VOLUME: dg.MetadataValue.json(flow.binding.volume.model_dump())

@@ -202,6 +202,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     # them all as held, so that a record sent later, even one parked today, updates instead of
     # duplicating. After a crash a create may have been sent whose answer was never recorded:
     # look those up too before sending again.
+    connector.prepare(binding.resource, obj.model, binding.mapping, obj.identity_key)  # e.g. create its table
     index: dict[str, str] | None = None
     if not store.has_deliveries(consumer, obj.name):
         index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}

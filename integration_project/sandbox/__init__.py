@@ -1,4 +1,4 @@
-"""Local stand-ins for the example business's eight vendor systems, for the demo and the tests.
+"""Local stand-ins for the example business's nine vendor systems, for the demo and the tests.
 
 Each system runs in its own process on 127.0.0.1 with the habits of the vendor it stands for, keeps
 its state under a data folder (SQLite; billing: localstripe's pickle), is seeded reproducibly on its
@@ -16,7 +16,7 @@ first start (seed number, size 1..1,000,000) with deliberate quality problems li
 options=None, webhook_url=None, webhook_duplicate_rate=0.05, startup_timeout=120.0, detach=False)`:
 `.start()` / `.stop()` or `with`; `.url(system)`, `.port(system)`, `.token(system)`,
 `.webhook_secret(system)`, `.seed_report(system)`, `.erp_database_url()`, `.erp_drop_folder()`.
-Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108); 0 picks a free port.
+Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108, projects 8109); 0 picks a free port.
 `webhook_url` may contain `{system}`, e.g. `http://127.0.0.1:8100/webhooks/{system}`.
 `running(data_dir)` lists the live systems started from a folder (by any process, e.g. `integrations
 sandbox up`); `Sandbox.attach(data_dir)` gives their URLs and credentials
@@ -34,6 +34,7 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 | fulfilment | 3PL       | Bearer                                 | /v1/shipments[/{id}[/cancel]]                   | standard_webhooks   |
 | marketing  | Mailchimp | Basic `any:KEY` or Bearer              | /3.0/lists/{id}/members, /3.0/campaigns, reports | hmac               |
 | legacy_erp | old ERP   | Bearer (admin face only)               | SQL database + CSV drop folder; /_sandbox/export | none               |
+| projects   | Harvest   | X-Api-Key                              | /api/v2/{projects,clients[/{id}]}, Link-header pages | none            |
 
 Every system but billing serves `/_sandbox/health`; every one serves `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
 the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.

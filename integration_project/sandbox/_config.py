@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._faults import Faults
 
-SYSTEMS = ("crm", "billing", "support", "shop", "inventory", "fulfilment", "marketing", "legacy_erp")
+SYSTEMS = ("crm", "billing", "support", "shop", "inventory", "fulfilment", "marketing", "legacy_erp", "projects")
 CONFIG_ENV = "INTEGRATIONS_SANDBOX_CONFIG"  # how a system process receives its config (JSON)
 DEFAULT_PORTS = {name: 8101 + i for i, name in enumerate(SYSTEMS)}
 
@@ -24,6 +24,7 @@ DEFAULT_TOKENS = {
     "fulfilment": "sandbox-fulfilment-token",
     "marketing": "sandbox-marketing-key-us1",
     "legacy_erp": "sandbox-legacy-erp-token",
+    "projects": "sandbox-projects-api-key",
 }
 DEFAULT_WEBHOOK_SECRETS = {
     "crm": "sandbox-crm-client-secret",
@@ -35,6 +36,7 @@ DEFAULT_WEBHOOK_SECRETS = {
     "fulfilment": "whsec_" + base64.b64encode(b"sandbox-fulfilment-webhook-key").decode(),
     "marketing": "sandbox-marketing-webhook-secret",
     "legacy_erp": "sandbox-legacy-erp-unused",
+    "projects": "sandbox-projects-unused",
 }
 
 

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from ._config import SystemConfig
 
 # billing is localstripe's aiohttp app, served by `billing.serve`, not built here.
-STARLETTE_SYSTEMS = ("crm", "support", "shop", "inventory", "fulfilment", "marketing", "legacy_erp")
+STARLETTE_SYSTEMS = ("crm", "support", "shop", "inventory", "fulfilment", "marketing", "legacy_erp", "projects")
 
 
 def build_app(config: SystemConfig) -> Starlette:

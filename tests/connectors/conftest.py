@@ -21,7 +21,7 @@ def landscape() -> Landscape:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """All eight systems, seed 11, 40 records each; shipments stay as they are during the tests."""
+    """All nine systems, seed 11, 40 records each; shipments stay as they are during the tests."""
     options = {"fulfilment": {"advance_seconds": 3600}}
     with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), None, seed=11, size=40, options=options) as sb:
         yield sb

@@ -23,11 +23,11 @@ PAIRS = 8
 ORDERS = """
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from integration_project.connectors.rest import Rest
+from integration_project.connectors import Declared
 from integration_project.errors import PermanentError
-from integration_project.model import Api, Auth
-rest = Rest(Api(connector="rest", base_url=sys.argv[1], version="1",
-                auth=Auth(type="bearer", token_env="INVENTORY_API_KEY")))
+from integration_project.model import load_landscape
+# the warehouse as declared (definitions/systems/inventory/defs.yaml), at the sandbox's URL
+rest = Declared(load_landscape("definitions").systems["inventory"].api.model_copy(update={"base_url": sys.argv[1]}))
 
 def send(pair):
     lines = [{"sku": f"SKU-1000{pair:02d}", "quantity": 1}, {"sku": f"SKU-2000{pair:02d}", "quantity": 1}]

@@ -150,7 +150,7 @@ def build(systems: list[System], sot: dict[str, str], flows: list[Flow], live: s
         else:
             assets.extend(dg.AssetSpec(s.key, **{k: getattr(s, k) for k in (
                 "group_name", "owners", "kinds", "description", "deps")},
-                metadata={**s.metadata, c.STATUS: "planned"}) for s in specs)
+                metadata={**s.metadata, c.STATUS: "planned", c.STATUS_REASON: "no connector yet"}) for s in specs)
         if not triggers or obj not in live:
             continue
         for f in obj_flows:

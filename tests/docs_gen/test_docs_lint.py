@@ -28,8 +28,11 @@ EXPECTED = {
 
 
 def test_good_landscape_is_clean(good_graph: nx.MultiDiGraph) -> None:
-    """No finding at all in a correct landscape."""
-    assert lint(good_graph) == []
+    """No finding in a correct landscape but its planned assets, each with why it does not run."""
+    found = lint(good_graph)
+    assert found and {(f.rule, f.message) for f in found} == {("planned", "no connector yet")}
+    assert {f.subject for f in found} == {aid for aid, a in good_graph.nodes(data=True)
+                                          if a.get("kind") == "asset" and a.get("status") == "planned"}
 
 
 @pytest.mark.parametrize("name", sorted(L.BROKEN))
@@ -65,7 +68,7 @@ def test_lint_command_exit_codes() -> None:
     """Exit 0 when clean, 1 on errors (listed), 2 when the code location cannot load; JSON on request."""
     runner = CliRunner()
     clean = runner.invoke(lint_command, ["-m", "docs_landscapes:defs"])
-    assert clean.exit_code == 0 and "0 errors, 0 warnings" in clean.output
+    assert clean.exit_code == 0 and "0 errors, 3 warnings" in clean.output  # the 3 planned assets, with reasons
     broken = runner.invoke(lint_command, ["-m", "docs_landscapes:realtime_cycle", "--json"])
     assert broken.exit_code == 1
     data = json.loads(broken.output)

@@ -86,5 +86,5 @@ def test_webserver_graphql_shows_the_declared_lineage(webserver):
         assert consumer["groupName"] == dst
         assert {o.get("team") or o.get("email") for o in consumer["owners"]} == {
             o.removeprefix("team:") for o in flow.consumer.owners}
-    assert len(nodes) == 33
+    assert len(nodes) == 36
     assert nodes["hub/customer"]["groupName"] == "hub"

@@ -43,7 +43,7 @@ crm = System(
         Binding(object="customer", role="source", purpose="Sales owns customers.",
                 resource="contacts", mapping={"id": "id", "email": "properties.email"}),
         Binding(object="invoice", role="consumer", purpose="Sales sees invoices.",
-                resource="invoices", mode="realtime"),
+                resource="invoices", mapping={"id": "id"}, mode="realtime"),
     ],
 )
 '''
@@ -67,6 +67,7 @@ attributes:
       purpose: Customers need billing accounts.
       resource: customers
       cron: "0 * * * *"
+      mapping: {id: metadata.crm_id}
 '''
 
 

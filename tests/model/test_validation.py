@@ -135,4 +135,4 @@ def test_cli_reports_all_problems_at_once_without_traceback(landscape_package):
 def test_cli_check_passes_on_the_example_business():
     result = CliRunner().invoke(main, ["check", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"systems": 8' in result.output and '"objects": 10' in result.output
+    assert '"systems": 9' in result.output and '"objects": 11' in result.output

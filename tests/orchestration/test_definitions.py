@@ -20,7 +20,7 @@ def defs() -> dg.Definitions:
 
 def test_every_asset_has_owners_kinds_group_description_and_contract_keys(defs):
     specs = defs.resolve_all_asset_specs()
-    assert len(specs) == 33  # 10 sources + 10 hub objects + 13 consumers
+    assert len(specs) == 36  # 11 sources + 11 hub objects + 14 consumers
     for spec in specs:
         name = spec.key.to_user_string()
         assert spec.owners, name
@@ -42,7 +42,7 @@ def test_every_object_has_exactly_one_source_of_truth(defs):
     specs = defs.resolve_all_asset_specs()
     sources = Counter(s.metadata[contract.OBJECT] for s in specs if s.metadata[contract.ROLE] == "source")
     objects = {s.metadata[contract.OBJECT] for s in specs}
-    assert len(objects) == 10
+    assert len(objects) == 11
     assert all(sources[o] == 1 for o in objects), sources
     for spec in specs:  # every layer names the same source of truth as the object's source asset
         sot = next(s for s in specs if s.metadata[contract.ROLE] == "source"
@@ -54,7 +54,7 @@ def test_lineage_runs_source_to_hub_to_consumers(defs):
     graph = defs.resolve_asset_graph()
     hub = dg.AssetKey(["hub", "customer"])
     assert graph.get(hub).parent_keys == {dg.AssetKey(["crm", "customer"])}
-    assert graph.get(hub).child_keys == {dg.AssetKey([s, "customer"]) for s in ("billing", "support", "marketing")}
+    assert graph.get(hub).child_keys == {dg.AssetKey([s, "customer"]) for s in ("billing", "support", "marketing", "projects")}
 
 
 def test_only_flows_with_a_runtime_are_executable_the_rest_are_planned(defs):

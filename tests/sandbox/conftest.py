@@ -77,7 +77,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Sandbox]:
-    """All eight systems, seed 42, size 50, webhooks to `receiver` at /hooks/<system> (30% duplicated)."""
+    """All nine systems, seed 42, size 50, webhooks to `receiver` at /hooks/<system> (30% duplicated)."""
     options = {"fulfilment": {"advance_seconds": 1}}
     with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), None, seed=42, size=50, options=options,
                            webhook_url=receiver.url + "/{system}", webhook_duplicate_rate=0.3) as sb:

@@ -17,6 +17,7 @@ LIST_PATHS = {
     "fulfilment": "/v1/shipments",
     "marketing": "/3.0/lists/a1b2c3d4e5/members",
     "billing": "/v1/customers",
+    "projects": "/api/v2/projects",
 }
 
 
@@ -31,6 +32,8 @@ def client(sandbox: Sandbox, system: str) -> httpx.Client:
         auth = ("anystring", token)
     elif system == "shop":
         headers["X-Shopify-Access-Token"] = token
+    elif system == "projects":
+        headers["X-Api-Key"] = token
     else:
         headers["Authorization"] = f"Bearer {token}"
     return httpx.Client(base_url=sandbox.url(system), auth=auth, headers=headers, timeout=10)
@@ -55,11 +58,11 @@ def read_all(http: httpx.Client, system: str, page_size: int = 7) -> list[dict[s
             out += body["users"]
             url = body["next_page"]
         return out
-    if system == "shop":
-        url = f"{path}?limit={page_size}"
+    if system in ("shop", "projects"):
+        url = f"{path}?limit={page_size}" if system == "shop" else f"{path}?per_page={page_size}"
         while url:
             response = http.get(url).raise_for_status()
-            out += response.json()["orders"]
+            out += response.json()["orders"] if system == "shop" else response.json()
             match = re.search(r'<([^>]+)>; rel="next"', response.headers.get("link", ""))
             url = match.group(1) if match else None
         return out

@@ -28,8 +28,10 @@ UNAUTHORIZED = {
     "fulfilment": lambda b: b["error"]["code"] == "unauthorized",
     "marketing": lambda b: b["title"] == "API Key Invalid" and b["status"] == 401,
     "billing": lambda b: "error" in b,
+    "projects": lambda b: b["error"] == "unauthorized",
 }
-ID_KEY = {"crm": "id", "support": "id", "shop": "id", "inventory": "sku", "fulfilment": "id", "marketing": "email_address"}
+ID_KEY = {"crm": "id", "support": "id", "shop": "id", "inventory": "sku", "fulfilment": "id", "marketing": "email_address",
+          "projects": "id"}
 
 
 @pytest.mark.server
@@ -51,7 +53,7 @@ def test_pagination_reaches_the_end_with_every_seeded_record_once(sandbox: Sandb
     keys = [str(r[ID_KEY[system]]) for r in records]
     assert len(keys) == len(set(keys)), "a record was served twice"
     main = {"crm": "contacts", "support": "users", "shop": "orders", "inventory": "stock",
-            "fulfilment": "shipments", "marketing": "members"}[system]
+            "fulfilment": "shipments", "marketing": "members", "projects": "projects"}[system]
     assert len(records) >= report["counts"][main]
 
 
