@@ -32,7 +32,7 @@ def test_a_replayed_invoice_lands_in_the_hub_with_our_customer_id(store):
     billing.put("invoices", {"id": "in_1", "customer": theirs, "amount": "lots"})
     leg = legs["invoice"]
     ingest(billing, leg, store, "run-2")
-    (parked,) = dlq_ops.entries(store, dlq_ops.Filters(flow=leg.name))
+    (parked,) = dlq_ops.entries(store, dlq_ops.Filters(flows=(leg.name,)))
     assert store.rows(dlq_ops.hub_records, object="invoice") == []
 
     # fixed at the source, then replayed from the dead-letter queue
