@@ -9,7 +9,7 @@ import httpx
 from integration_project import build_definitions, load_landscape
 from tests.seeds import crm_parked
 
-FLOWS = {"customer_crm_to_billing", "customer_crm_to_support"}
+FLOWS = {"customer_crm_to_billing", "customer_crm_to_support", "customer_crm_to_projects"}  # the realtime ones
 
 
 def polled_definitions() -> dg.Definitions:
@@ -37,7 +37,7 @@ def run_all(defs: dg.Definitions, requests: list[dg.RunRequest]) -> None:
 def test_one_change_runs_each_polled_flow_once(sandbox, business_env):
     defs = polled_definitions()
     first = tick(defs)
-    assert {r.job_name for r in first} == FLOWS and len(first) == 2  # the initial sync of each flow
+    assert {r.job_name for r in first} == FLOWS and len(first) == len(FLOWS)  # the initial sync of each flow
     run_all(defs, first)
     assert tick(defs) == []  # nothing changed since the hub's cursor
 
@@ -47,8 +47,8 @@ def test_one_change_runs_each_polled_flow_once(sandbox, business_env):
     crm.patch(f"/crm/v3/objects/contacts/{contact}", json={"properties": {"phone": "+49 30 1234567"}}
               ).raise_for_status()
     second = tick(defs)
-    assert {r.job_name for r in second} == FLOWS and len(second) == 2
-    assert len({r.run_key for r in [*first, *second]}) == 4
+    assert {r.job_name for r in second} == FLOWS and len(second) == len(FLOWS)
+    assert len({r.run_key for r in [*first, *second]}) == 2 * len(FLOWS)
     run_all(defs, second)
 
     billing = [c for c in httpx.get(f"{sandbox.url('billing')}/v1/customers", params={"limit": 100},
