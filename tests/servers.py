@@ -55,3 +55,10 @@ def dagster_webserver(home: Path, timeout: float = 120) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def graphql(url: str, query: str) -> dict:
+    """POST one GraphQL query to a dagster-webserver; its JSON answer."""
+    answer = httpx.post(f"{url}/graphql", json={"query": query}, timeout=60)
+    answer.raise_for_status()
+    return answer.json()

@@ -6,6 +6,7 @@ builders below make a session fixture imported by several modules run once.
 """
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import docs_landscapes as L
@@ -15,6 +16,7 @@ import pytest
 from docs_gen.graph import build_graph
 from docs_gen.load import load
 from docs_gen.site import BuildResult, build
+from tests.servers import dagster_webserver
 
 MODULE = "docs_landscapes:defs"
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,3 +58,11 @@ def example_graph() -> nx.MultiDiGraph:
 def example_site(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The HTML site of the example landscape."""
     return _site("example", tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real dagster-webserver on loopback serving workspace.yaml (a throwaway DAGSTER_HOME, a
+    free port), for the tests that compare the docs with what Dagster serves."""
+    with dagster_webserver(tmp_path_factory.mktemp("dagster_home")) as url:
+        yield url

@@ -1,22 +1,19 @@
 """Every job, schedule and sensor in the docs links to its page in a real dagster-webserver, and it loads."""
 
-import json
 import re
 import shutil
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from cdp import Chromium
 from click.testing import CliRunner
-from docs_fixtures import example_graph  # noqa: F401 (pytest fixture)
+from docs_fixtures import example_graph, webserver  # noqa: F401 (pytest fixtures)
 
 from docs_gen.cli import DAGSTER_URL_ENV, docs
 from docs_gen.graph import nodes
-from tests.servers import dagster_webserver
+from tests.servers import graphql
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = {"jobs": "job", "schedules": "schedule", "sensors": "sensor"}
@@ -33,24 +30,14 @@ EXISTS = {
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real dagster-webserver on loopback serving workspace.yaml (a non-default port)."""
-    with dagster_webserver(tmp_path_factory.mktemp("dagster_home")) as url:
-        yield url
 
 
-def _graphql(url: str, query: str) -> dict:
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def _exists(url: str, kind: str, location: str, name: str) -> bool:
     """Whether the webserver knows this job, schedule or sensor in this code location."""
     field, typename = EXISTS[kind]
-    answer = _graphql(url, "{ found: %s { __typename } }" % (field % (location, name)))
+    answer = graphql(url, "{ found: %s { __typename } }" % (field % (location, name)))
     return answer["data"]["found"]["__typename"] == typename
 
 

@@ -7,21 +7,19 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
 import pytest
 from sitecheck import all_text, broken_links, parse
-from docs_fixtures import example_graph, example_site  # noqa: F401 (pytest fixtures)
+from docs_fixtures import example_graph, example_site, webserver  # noqa: F401 (pytest fixtures)
 
 from docs_gen.graph import asset_name, nodes
 from docs_gen.lint import lint
 from docs_gen.load import load
 from docs_gen.paths import page_of
 from docs_gen.site import BuildResult
-from tests.servers import dagster_webserver
+from tests.servers import graphql
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,19 +50,8 @@ def test_example_lints_clean(example_graph: nx.MultiDiGraph) -> None:
     assert [str(f) for f in lint(example_graph)] == []
 
 
-@pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real dagster-webserver on loopback serving workspace.yaml, with a throwaway DAGSTER_HOME."""
-    with dagster_webserver(tmp_path_factory.mktemp("dagster_home")) as url:
-        yield url
 
 
-def _graphql(url: str, query: str) -> dict:
-    """POST one GraphQL query."""
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 @pytest.mark.server
@@ -74,7 +61,7 @@ def test_lineage_equals_the_webservers(webserver: str, example_graph: nx.MultiDi
     assets: list[dict] = []
     deadline = time.monotonic() + 60
     while not assets and time.monotonic() < deadline:  # the code location loads after the server answers
-        assets = _graphql(webserver, query)["data"]["assetNodes"]
+        assets = graphql(webserver, query)["data"]["assetNodes"]
         time.sleep(0 if assets else 0.5)
     served = {("/".join(d["path"]), "/".join(a["assetKey"]["path"])) for a in assets for d in a["dependencyKeys"]}
     docs = {(example_graph.nodes[u]["name"], example_graph.nodes[v]["name"])
