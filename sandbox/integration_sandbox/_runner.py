@@ -22,7 +22,7 @@ from ._config import CONFIG_ENV, DEFAULT_PORTS, SYSTEMS, SystemConfig
 from ._faults import Faults
 
 STATE_FILE = "sandbox.json"
-_SERVE_MODULE = "integration_project.sandbox._serve"
+_SERVE_MODULE = "integration_sandbox._serve"
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # A system process needs a few of the framework's modules, not its whole public API: registering the
 # packages bare skips their __init__ (the declaration model, networkx, ...), which measured here saves
