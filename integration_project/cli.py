@@ -97,9 +97,10 @@ def _register() -> None:
     from integration_project.launcher import sandbox_commands, up
     from integration_project.orchestration.cli import assess
     from integration_project.runtime.cli import dlq
+    from integration_project.scaffold.cli import init
     from integration_project.webhooks.cli import webhooks
 
-    for command in (up, sandbox_commands(), webhooks, dlq, assess, docs, lint, impact):
+    for command in (init, up, sandbox_commands(), webhooks, dlq, assess, docs, lint, impact):
         main.add_command(command)
 
 

@@ -33,9 +33,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     # beside the framework, using it: it signs its webhooks with the receiver's schemes and points a
     # landscape's declared variables at its systems
     "sandbox": BASE | {"webhooks", "model", "connectors"},
+    "scaffold": set(),  # `integrations init`: templates, nothing of the framework
     "package": BASE | {"model"},  # integration_project/__init__.py: the public API (orchestration lazily)
     "launcher": BASE | {"package", "model", "connectors", "orchestration", "docs_gen"},
-    "cli": BASE | {"package", "model", "connectors", "runtime", "webhooks", "orchestration", "launcher", "docs_gen"},
+    "cli": BASE | {"package", "model", "connectors", "runtime", "webhooks", "orchestration", "launcher", "scaffold",
+                   "docs_gen"},
     "docs_gen": {"contract", "project"},  # the project tells it which code location to document
 }
 

@@ -131,6 +131,9 @@ def status(as_json: bool, package: str | None) -> None:
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows.values()]))
         return
+    if not declared:
+        click.echo(f"no system declares a webhook ({', '.join(landscape.systems)} send none)")
+        return
     click.echo(f"{'system':<16} {'backlog':>8} {'oldest':>9} {'ignored':>8}  last received")
     for row in rows.values():
         oldest = "-" if row.oldest_backlog_age_seconds is None else f"{row.oldest_backlog_age_seconds:.0f} s"
