@@ -132,7 +132,7 @@ def status(as_json: bool, package: str | None) -> None:
         click.echo(json.dumps([asdict(row) for row in rows.values()]))
         return
     if not declared:
-        click.echo(f"no system declares a webhook ({', '.join(landscape.systems)} send none)")
+        click.echo(f"no system declares a webhook ({', '.join(sorted(landscape.systems))} send none)")
         return
     click.echo(f"{'system':<16} {'backlog':>8} {'oldest':>9} {'ignored':>8}  last received")
     for row in rows.values():
