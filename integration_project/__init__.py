@@ -1,8 +1,8 @@
 """Integration as code on Dagster: declare systems and objects once; get syncs, lineage and docs.
 
-The public API is this module's `__all__`. Each name is imported when first used: a command that
-needs no declaration (`integrations --help`) starts without pydantic or networkx, the receiver and
-the sandbox without Dagster.
+The public API is this module's `__all__` (docs/api.md). Each name is imported when first used: a
+command that needs no declaration (`integrations --help`) starts without pydantic or networkx, the
+receiver and the sandbox (a distribution of its own) without Dagster.
 """
 
 from __future__ import annotations
