@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from integration_project.connectors import HttpConnector, connector_class
+from integration_project.connectors import HttpConnector, connector_class, selected
 from integration_project.model import Landscape
 from tests.connectors.conftest import env, landscape, sandbox  # noqa: F401 - the same fixtures
 from tests.contracts.recording import Recording
@@ -24,7 +24,9 @@ def recorded(env: dict[str, str], landscape: Landscape) -> Iterator[Recorded]:  
         cls = connector_class(declared)
         assert cls is not None and issubclass(cls, HttpConnector) and declared.api is not None
         recording = Recording()
-        opened.append(cls(declared.api, transport=recording))  # type: ignore[call-arg]
+        connector = selected(cls(declared.api, transport=recording), declared, declared.api)  # type: ignore[call-arg]
+        assert isinstance(connector, HttpConnector)
+        opened.append(connector)
         return opened[-1], recording
 
     yield make

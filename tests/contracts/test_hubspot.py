@@ -4,6 +4,7 @@ documents for the pinned date-based version (tests/contracts/specs/hubspot)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,8 @@ from tests.contracts.recording import Exchange, Recording
 
 SPECS = Path(__file__).parent / "specs" / "hubspot"
 HUBSPOT = Contract(sorted(SPECS.glob("*.json")))
-OLD = "the connector spoke CRM v3 (/crm/v3/objects) with object sorts and no properties; fixed by the next commit"
+if not HUBSPOT.documents:  # the folder may be removed for HubSpot's licence (see its README)
+    pytestmark = pytest.mark.skipif(os.environ.get("CI") != "true", reason=f"no HubSpot specs in {SPECS}: make specs")
 
 
 def exercise(hubspot: HttpConnector) -> None:
@@ -40,13 +42,11 @@ def exchanges(recorded) -> list[Exchange]:
     return recording.exchanges
 
 
-@pytest.mark.xfail(strict=True, reason=OLD)
 def test_every_request_the_crm_connector_sends_is_in_hubspots_spec(exchanges):
     problems = [p for e in exchanges if (p := HUBSPOT.request_problem(e.request))]
     assert not problems, "\n".join(dict.fromkeys(problems))
 
 
-@pytest.mark.xfail(strict=True, reason=OLD)
 def test_every_answer_the_sandbox_crm_gives_is_in_hubspots_spec(exchanges):
     problems = [p for e in exchanges if (p := HUBSPOT.response_problem(e))]
     assert not problems, "\n".join(dict.fromkeys(problems))
@@ -79,9 +79,8 @@ def test_the_check_fails_when_a_request_or_an_answer_is_changed_against_the_spec
         httpx.Request("GET", search.request.url.copy_with(path="/crm/v3/objects/contacts"))) or "")
     assert "credentials" in (HUBSPOT.request_problem(
         httpx.Request("POST", search.request.url, json=json.loads(search.request.content))) or "")
-    if search.response.status_code == 200:
-        assert HUBSPOT.response_problem(search) is None
-    answer = search.response.json() if search.response.status_code == 200 else {"results": [], "total": 0}
+    assert search.response.status_code == 200 and HUBSPOT.response_problem(search) is None
+    answer = search.response.json()
     wrong = httpx.Response(200, json={**answer, "total": str(answer["total"])}, request=search.request)
     assert "is not of type 'integer'" in (HUBSPOT.response_problem(Exchange(search.request, wrong)) or "")
     missing = httpx.Response(200, json={"total": 0}, request=search.request)
@@ -96,7 +95,6 @@ def _searches(exchanges: list[Exchange], resource: str) -> list[dict]:
 MAPPED = {"email", "firstname", "lastname", "company", "country", "phone"}  # the example's customer mapping
 
 
-@pytest.mark.xfail(strict=True, reason="the connector never asked for properties; fixed by the next commit")
 def test_list_and_search_ask_for_the_properties_the_mappings_read(recorded):
     """HubSpot returns only its default properties unless `properties` names others."""
     hubspot, recording = recorded("crm")
@@ -108,7 +106,6 @@ def test_list_and_search_ask_for_the_properties_the_mappings_read(recorded):
     assert searches and all(MAPPED <= set(s.get("properties", [])) for s in searches)
 
 
-@pytest.mark.xfail(strict=True, reason="deals and companies filtered on lastmodifieddate; fixed by the next commit")
 def test_deals_and_companies_are_read_by_hs_lastmodifieddate(recorded):
     hubspot, recording = recorded("crm")
     for resource in ("deals", "companies"):
