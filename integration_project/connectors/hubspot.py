@@ -1,5 +1,5 @@
 """HubSpot CRM on a date-based API version (`/crm/objects/<version>/...`): full scans by id, then
-incremental reads through the search API, looking back by the search index's delay; contact updates."""
+incremental reads through the search API, looking back by its index's delay; contact updates."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PAGE = 100
 HISTORY_PAGE = 50  # HubSpot's largest page when property history is asked for
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 # A change shows in search results only once HubSpot has indexed it, seconds (at busy times
-# minutes) after it was made: an incremental read never trusts the last INDEXING_LAG.
+# minutes) after it was made: an incremental search looks back this far before its cursor.
 INDEXING_LAG = timedelta(minutes=5)
 # Each object's path segment as HubSpot's published specs give it, and its modification date.
 OBJECT_PATHS = {"contacts": "contacts", "companies": "companies", "deals": "0-3"}
@@ -73,35 +73,31 @@ class HubSpot(HttpConnector):
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """A full scan when there is no cursor (or search cannot progress), else changes since it.
 
-        A committed cursor is never later than the search's start less INDEXING_LAG: a change made
-        before then but indexed late is read by the next run (the hub skips what it already holds).
+        The cursor is the newest change read; each search looks back INDEXING_LAG before it, so a
+        change made before the cursor but indexed late is read by a later run (the hub skips what
+        it already holds), and a read that finds nothing new leaves the cursor where it was.
         """
         if since is None:
             yield from self._scan(resource)
             return
-        cursor, offset, safe = int(since), 0, None
-        modified = MODIFIED[resource]
+        cursor, offset = int(since), 0
+        modified, lag = MODIFIED[resource], int(INDEXING_LAG.total_seconds() * 1000)
         while True:
-            body = {"filterGroups": [{"filters": [{"propertyName": modified, "operator": "GTE", "value": str(cursor)}]}],
+            body = {"filterGroups": [{"filters": [
+                        {"propertyName": modified, "operator": "GTE", "value": str(max(cursor - lag, 0))}]}],
                     "sorts": [modified], "limit": PAGE, "after": str(offset), "properties": self._props(resource)}
-            response, data = self.http.request("POST", f"{self._objects(resource)}/search", json=body)
-            safe = safe or self._safe(response)
+            data = self.http.request("POST", f"{self._objects(resource)}/search", json=body).body
             records = self._associate(resource, data["results"])
             newest = max((_ms(r) for r in records), default=cursor)
-            yield Page(records, str(min(newest, safe)))
+            yield Page(records, str(max(newest, int(since))))
             if "paging" not in data:
                 return
             offset += len(records)
             if offset + PAGE > SEARCH_CAP:  # restart the query from the newest change read
-                if newest == cursor:  # more than the cap share one timestamp: only a scan is safe
+                if newest <= cursor:  # more than the cap within the look-back: only a scan is safe
                     yield from self._scan(resource)
                     return
                 cursor, offset = newest, 0
-
-    @staticmethod
-    def _safe(response: httpx.Response) -> int:
-        """Epoch ms up to which the search index is complete: the server's clock less the lag."""
-        return int((server_time(response) - INDEXING_LAG).timestamp() * 1000)
 
     def _associate(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Search results with the associations asked for, as a list read shows them."""
@@ -129,19 +125,19 @@ class HubSpot(HttpConnector):
                 yield record, {names[name]: len(values) for name, values in past.items() if name in names}
 
     def _scan(self, resource: str, limit: int = PAGE, *extra_properties: str, **extra: str) -> Iterator[Page]:
-        """Every record by id; the cursor (the older of the newest change and the listing's start,
-        less INDEXING_LAG for the search that follows) is committed only with the last page."""
-        after, newest, safe = None, 0, None
+        """Every record by id; the cursor (the older of the newest change and the listing's start:
+        a record changed meanwhile is read again) is committed only with the last page."""
+        after, newest, began = None, 0, None
         associations = ",".join(sorted(self._associations.get(resource, ())))
         while True:
             params = {"limit": limit, "properties": ",".join(self._props(resource, *extra_properties)), **extra,
                       **({"associations": associations} if associations else {}), **({"after": after} if after else {})}
             response, data = self.http.request("GET", self._objects(resource), params=params)
-            safe = safe or self._safe(response)
+            began = began or int(server_time(response).timestamp() * 1000) - 1000
             records = data["results"]
             newest = max([newest, *(_ms(r) for r in records)])
             after = data.get("paging", {}).get("next", {}).get("after")
-            yield Page(records, None if after else str(min(newest, safe)))
+            yield Page(records, None if after else str(min(newest, began)))
             if not after:
                 return
 
