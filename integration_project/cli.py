@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from integration_project.errors import CredentialError, DeclarationError
+from integration_project.project import PROJECT_ENV, ProjectNotFound, landscape_package, package_option
 
 EXIT_UNANSWERABLE = 2  # the command could not run: a setting is missing
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class Integrations(click.Group):
-    """The entry point: a missing credential, in any command, is one line and exit 2, not a traceback."""
+    """The entry point: a missing credential or project, in any command, is one line and exit 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; say which environment variable a missing credential is read from."""
@@ -28,22 +30,29 @@ class Integrations(click.Group):
             click.echo(f"error: {exc.env_name} is not set: the landscape reads a credential from it "
                        f"(for the sandbox's: eval \"$(integrations sandbox env)\")", err=True)
             ctx.exit(EXIT_UNANSWERABLE)
+        except ProjectNotFound as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_UNANSWERABLE)
 
 
 @click.group(cls=Integrations, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="integration-project")
-def main() -> None:
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help=f"The project to work on [env {PROJECT_ENV}; default: the nearest one from here up].")
+def main(project: Path | None) -> None:
     """Integration-as-code on Dagster: declare systems once, run the syncs, generate the docs."""
+    if project is not None:  # in the environment, so the processes a command starts follow it too
+        os.environ[PROJECT_ENV] = str(project.resolve())
 
 
 @main.command()
-@click.option("--package", default="definitions", show_default=True,
-              help="The landscape package (objects.py + systems/).")
+@package_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(package: str, as_json: bool) -> None:
+def check(package: str | None, as_json: bool) -> None:
     """Validate every declaration; list every problem, one per line (exit 1 if any)."""
     from integration_project.model import load_landscape
 
+    package = landscape_package(package)
     try:
         landscape = load_landscape(package)
     except DeclarationError as exc:
@@ -85,13 +94,13 @@ def planned_legs(landscape: Landscape) -> dict[str, str]:
 def _register() -> None:
     """Attach each part's commands; each part keeps its commands beside its code."""
     from docs_gen.cli import docs, impact, lint
-    from integration_project.launcher import up
+    from integration_project.launcher import sandbox_commands, up
     from integration_project.orchestration.cli import assess
     from integration_project.runtime.cli import dlq
-    from integration_project.sandbox.cli import sandbox
+    from integration_project.scaffold.cli import init
     from integration_project.webhooks.cli import webhooks
 
-    for command in (up, sandbox, webhooks, dlq, assess, docs, lint, impact):
+    for command in (init, up, sandbox_commands(), webhooks, dlq, assess, docs, lint, impact):
         main.add_command(command)
 
 
