@@ -50,3 +50,20 @@ def test_outside_a_project_a_command_says_so_and_loads_no_example(command: list[
                           timeout=300, env={"PATH": str(BIN), "HOME": str(tmp_path)})
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"no project in {tmp_path} or above it" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_project_names_the_project_from_anywhere(tmp_path: Path) -> None:
+    """`integrations --project PATH` works on that project from a folder outside it."""
+    from click.testing import CliRunner
+
+    from integration_project.cli import main
+
+    runner = CliRunner()
+    made = runner.invoke(main, ["init", str(tmp_path / "shop"), "--package", "shop_landscape"])
+    assert made.exit_code == 0, made.output
+    (tmp_path / "elsewhere").mkdir()
+    done = subprocess.run([str(BIN / "integrations"), "--project", str(tmp_path / "shop"), "check", "--json"],
+                          cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300,
+                          env={"PATH": str(BIN), "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert '"systems": 2, "objects": 1' in done.stdout
