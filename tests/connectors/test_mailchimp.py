@@ -44,7 +44,6 @@ def test_members_upsert_by_subscriber_hash_keep_consent_and_are_indexed(connecto
     assert mailchimp.index(MEMBERS, "merge_fields.CRM_ID")["9001"] == member
 
 
-@pytest.mark.xfail(strict=True, reason='issue 14: not fixed yet')
 def test_the_data_centre_comes_from_the_api_key(env, landscape, monkeypatch):
     """`https://{dc}.api.mailchimp.com` declared: the key `...-us21` makes it us21 (no override set)."""
     monkeypatch.delenv("MARKETING_BASE_URL")
@@ -63,7 +62,6 @@ def test_the_sandbox_override_still_wins(connector, env):
     assert str(connector("marketing").http.base).rstrip("/") == env["MARKETING_BASE_URL"].rstrip("/")
 
 
-@pytest.mark.xfail(strict=True, reason='issue 14: not fixed yet')
 def test_the_sandbox_refuses_unknown_merge_fields_as_mailchimp_does(env):
     email = "nobody.unknown@example.com"
     with httpx.Client(base_url=env["MARKETING_BASE_URL"], auth=("any", env["MARKETING_API_KEY"])) as client:
@@ -77,7 +75,6 @@ def test_the_sandbox_refuses_unknown_merge_fields_as_mailchimp_does(env):
     assert fields.status_code == 200 and "NOPE" not in {f["tag"] for f in fields.json()["merge_fields"]}
 
 
-@pytest.mark.xfail(strict=True, reason='issue 14: not fixed yet')
 def test_missing_merge_fields_are_created_before_the_first_load(connector, env):
     mailchimp = connector("marketing")
     email = "merge.fields.first@example.com"
@@ -89,7 +86,6 @@ def test_missing_merge_fields_are_created_before_the_first_load(connector, env):
     assert fields["SEGMENT7"]["type"] == "text" and stored["merge_fields"]["SEGMENT7"] == "gold"
 
 
-@pytest.mark.xfail(strict=True, reason='issue 14: not fixed yet')
 def test_a_changed_email_updates_the_member_instead_of_making_a_second_one(connector):
     mailchimp = connector("marketing")
     old, new = "ada.before@example.com", "Ada.After@Example.com"
@@ -100,7 +96,6 @@ def test_a_changed_email_updates_the_member_instead_of_making_a_second_one(conne
     assert [(m["id"], m["email_address"]) for m in mine] == [(subscriber_hash(new), new)]
 
 
-@pytest.mark.xfail(strict=True, reason='issue 14: not fixed yet')
 def test_pages_and_timeout_fit_a_thousand_member_page(connector):
     """Mailchimp answers up to 1,000 members a page, slowly: the connector asks for fewer and waits
     as long as Mailchimp's own SDK does (120 s)."""
