@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -115,7 +116,7 @@ class Mailchimp(HttpConnector):
             for tag in sorted(set(tags) - known):
                 self.http.request("POST", f"{self.prefix}/{audience}/merge-fields", idempotent=False,
                                   json={"tag": tag, "name": tag, "type": "text"},
-                                  recover=lambda tag=tag: self._listed(audience, tag))
+                                  recover=functools.partial(self._listed, audience, tag))
                 known.add(tag)
 
     def _merge_fields(self, audience: str) -> set[str]:

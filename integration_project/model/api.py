@@ -70,7 +70,7 @@ class Api(Strict):
     base_url_env: str | None = Field(None, description="environment variable overriding base_url")
     version: str = Field(description="the pinned API version")
     docs_url: str | None = None
-    support_warning_days: int = Field(90, ge=0, description="`integrations lint` warns this many days before "
+    support_warning_days: int = Field(90, description="`integrations lint` warns this many days before "
                                       "the vendor's published support end of `version` (model/lifecycle.toml), "
                                       "and fails after it")
     auth: Auth = Auth(type="none")
@@ -122,6 +122,13 @@ class Api(Strict):
     def _share(cls, value: float) -> float:
         if not 0 <= value <= 1:
             raise ValueError("must be a share from 0 to 1")
+        return value
+
+    @field_validator("support_warning_days")
+    @classmethod
+    def _days(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more days")
         return value
 
     @field_validator("concurrency")
