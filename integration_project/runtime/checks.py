@@ -121,7 +121,7 @@ class VolumeCheck:
 
 def volume(flow: Flow, stats: Stats) -> VolumeCheck | None:
     """Judge a delivery's volume (None when the binding declares none); alerts when outside."""
-    bounds = flow.binding.volume
+    bounds = flow.volume
     if bounds is None:
         return None
     found = VolumeCheck(stats.read, bounds.min, bounds.max)

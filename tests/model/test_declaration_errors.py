@@ -28,7 +28,8 @@ CASES = {
     "empty_defs_yaml": (
         {"crm_py": CRM, "billing__defs_yaml": ""},
         "{root}/systems/billing/defs.yaml:1: file systems/billing/defs.yaml: -: the file is empty: "
-        "expected type: integration_project.SystemComponent and attributes"),
+        "expected type: integration_project.SystemComponent or integration_project.DataObjectComponent, "
+        "and attributes"),
     "yaml_binding_without_purpose": (
         {"crm_py": CRM, "billing__defs_yaml": BILLING.replace("      purpose: Billing issues invoices.\n", "")},
         "{root}/systems/billing/defs.yaml:11: system billing: bindings[0].purpose: Field required"),
