@@ -65,9 +65,9 @@ class FieldSpec(Strict):
             return value
         given = value is not None and value is not False
         if given and kind not in _OPTIONS[option]:
-            raise ValueError(f"a {kind} field takes no {option} (only {', '.join(sorted(_OPTIONS[option]))})")
+            raise ValueError(f"a field of type {kind} takes no {option} (only {' or '.join(sorted(_OPTIONS[option]))})")
         if not given and _NEEDS.get(kind) == option:
-            raise ValueError(f"a {kind} field needs its {option}")
+            raise ValueError(f"a field of type {kind} needs {option}")
         if option == "values" and given and (not value or len(set(value)) != len(value)):
             raise ValueError("expected distinct values, at least one")
         if option in ("scale", "precision", "min_length", "max_length") and given and value < 0:
