@@ -16,10 +16,8 @@ import click
 import httpx
 
 from integration_project.connectors.http import ALLOW_PRIVATE_ENV
-from docs_gen.cli import DAGSTER_URL_ENV
+from integration_project.contract import DAGSTER_URL_ENV
 from integration_project.model import Landscape, load_landscape
-from integration_project.orchestration.instance import ensure_instance
-from integration_project.orchestration.specs import DOCS_URL_ENV
 from integration_project.errors import DeclarationError
 from integration_project.sandbox import SYSTEMS, Sandbox, SandboxError
 from integration_project.sandbox.cli import EXIT_NOT_RUNNING, data_dir_option, sandbox, sandbox_folder
@@ -126,6 +124,9 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
 
     Ctrl-C (SIGINT) or SIGTERM stops everything, within STOP_GRACE_S seconds.
     """
+    from integration_project.orchestration.instance import ensure_instance  # Dagster: `up` alone needs it
+    from integration_project.orchestration.specs import DOCS_URL_ENV
+
     # Our own handlers, even where the parent ignored SIGINT (a script's background job): a caught
     # signal is reset to its default in each child at exec, an ignored one would be inherited.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -227,11 +227,7 @@ def _documents(path: Path, root: Path, problems: list[Problem]) -> list[_Documen
     rel, file = _relative(path), _file(path, root)
     text = path.read_text()
     try:
-        if not any(doc is not None for doc in yaml.safe_load_all(text)):  # Dagster's parser fails on it
-            problems.append(Problem(f"{rel}:1", f"file {file}", "-",
-                                    f"the file is empty: {_EXPECTED}, and attributes"))
-            return []
-        parsed = parse_yamls_with_source_position(text, filename=rel)
+        parsed = [doc for doc in parse_yamls_with_source_position(text, filename=rel) if doc.value is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -244,6 +240,8 @@ def _documents(path: Path, root: Path, problems: list[Problem]) -> list[_Documen
         problems.append(Problem(f"{rel}:{mark.line + 1 if mark else 1}", f"file {file}", "-",
                                 f"not valid YAML: {problem}"))
         return []
+    if not parsed:
+        problems.append(Problem(f"{rel}:1", f"file {file}", "-", f"the file is empty: {_EXPECTED}, and attributes"))
     return [_Document(path, file, doc.value, doc.source_position_tree) for doc in parsed]
 
 
