@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # uv trusts the OS certificate store, as pip does (a proxy's CA is there, not in uv's own bundle)
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: run test bench soak screenshots deps graphviz chromium clean
+.PHONY: run test bench soak screenshots specs deps graphviz chromium clean
 
 run: deps ## set up, then start the sandbox, the Dagster UI and the docs
 	$(BIN)/integrations up
@@ -31,6 +31,9 @@ soak: deps ## set up, then run the fault soak (bounded; figures go in docs/relia
 
 screenshots: deps chromium ## set up, then redraw docs/screenshots/ (the Dagster UI and the docs in headless chromium)
 	$(BIN)/python benchmarks/screenshots.py --out docs/screenshots
+
+specs: deps ## refresh the vendors' contracts in tests/contracts/specs (HUBSPOT_SPECS_REPO=<git dir> for HubSpot's)
+	$(BIN)/python tests/contracts/refresh.py $(if $(HUBSPOT_SPECS_REPO),hubspot --hubspot-repo $(HUBSPOT_SPECS_REPO)) shopify zendesk mailchimp
 
 deps: $(VENV)/.synced graphviz
 

@@ -26,10 +26,10 @@ import dagster as dg
 import httpx
 from _report import machine, publish
 
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.orchestration.instance import ensure_instance
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -32,9 +32,9 @@ import httpx
 
 from _report import load_average, machine, now, publish
 from integration_project.connectors import Declared, HubSpot
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import Api, Auth, load_landscape
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 FLOW = "customer_crm_to_billing"
 CHILD = """

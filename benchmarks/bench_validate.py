@@ -28,7 +28,7 @@ from definitions.objects import customer
 from integration_project.model import load_landscape
 from integration_project.model.mapping import to_canonical
 from integration_project.runtime.engine import canonicalize, reason
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 
 def contacts(url: str, token: str) -> list[dict]:

@@ -45,12 +45,12 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from integration_project.launcher import sandbox_env  # noqa: E402
+from integration_sandbox.landscape import sandbox_env  # noqa: E402
 from integration_project.model import load_landscape  # noqa: E402
 from integration_project.runtime import Store  # noqa: E402
 from integration_project.runtime.store import dlq, ledger  # noqa: E402
-from integration_project.sandbox import Sandbox  # noqa: E402
-from integration_project.sandbox.testing import free_port_sandbox  # noqa: E402
+from integration_sandbox import Sandbox  # noqa: E402
+from integration_sandbox.testing import free_port_sandbox  # noqa: E402
 from integration_project.webhooks import SCHEMES, Inbox, create_receiver, endpoints_from_landscape  # noqa: E402
 from tests.e2e.conftest import recording, serving  # noqa: E402
 from tests.e2e.test_all_flows import (  # noqa: E402

@@ -55,8 +55,9 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--module / --workspace: which code location to document."""
-    fn = click.option("--workspace", "-w", type=click.Path(path_type=Path), default=Path("workspace.yaml"),
-                      show_default=True, help="workspace.yaml to read python_module code locations from.")(fn)
+    fn = click.option("--workspace", "-w", type=click.Path(path_type=Path), default=None,
+                      help="workspace.yaml to read python_module code locations from "
+                           "[default: the project's, else its <package>.definitions].")(fn)
     return click.option("--module", "-m", default=None, metavar="PKG.MOD[:ATTR]",
                         help="Load this module's Definitions instead of the workspace.")(fn)
 
@@ -65,7 +66,7 @@ dagster_url_option = click.option("--dagster-url", envvar=DAGSTER_URL_ENV, defau
                                   show_default=True, help=f"Base URL of the Dagster UI [env {DAGSTER_URL_ENV}].")
 
 
-def landscape(module: str | None, workspace: Path, dagster_home: Path | None = None) -> nx.MultiDiGraph:
+def landscape(module: str | None, workspace: Path | None, dagster_home: Path | None = None) -> nx.MultiDiGraph:
     """Load the code location and build its graph (one location: the docs can link to its UI pages),
     with what the instance at `dagster_home` observed."""
     defs, origin = load_definitions(module, workspace)
@@ -101,7 +102,7 @@ def docs() -> None:
 @dagster_url_option
 @observed_option
 @handled
-def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url: str,
+def build(module: str | None, workspace: Path | None, out: Path, fmt: str, dagster_url: str,
           dagster_home: Path | None) -> None:
     """Build the static site (or a Markdown tree for MkDocs/TechDocs)."""
     result = site.build(landscape(module, workspace, dagster_home), out, fmt, dagster_url)
@@ -119,7 +120,7 @@ def build(module: str | None, workspace: Path, out: Path, fmt: str, dagster_url:
 @dagster_url_option
 @observed_option
 @handled
-def serve(module: str | None, workspace: Path, out: Path, port: int, rebuild: bool, dagster_url: str,
+def serve(module: str | None, workspace: Path | None, out: Path, port: int, rebuild: bool, dagster_url: str,
           dagster_home: Path | None) -> None:
     """Serve the site on 127.0.0.1."""
     if rebuild:
@@ -144,7 +145,7 @@ def export() -> None:
 @location_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout).")
 @handled
-def backstage(module: str | None, workspace: Path, out: Path | None) -> None:
+def backstage(module: str | None, workspace: Path | None, out: Path | None) -> None:
     """catalog-info.yaml: System, Component, Resource and API entities with owners and dependsOn."""
     text = publish.backstage_yaml(landscape(module, workspace))
     if out:
@@ -177,7 +178,7 @@ def diff(old: Path, new: Path, as_json: bool) -> None:
 @location_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True, help="The published build.")
 @handled
-def check(module: str | None, workspace: Path, out: Path) -> None:
+def check(module: str | None, workspace: Path | None, out: Path) -> None:
     """Fail (exit 1) when the docs in --out were built from other Definitions than these."""
     current, message = publish.check(out, landscape(module, workspace))
     click.echo(message, err=not current)
@@ -189,7 +190,7 @@ def check(module: str | None, workspace: Path, out: Path) -> None:
 @location_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings and topology as JSON.")
 @handled
-def lint(module: str | None, workspace: Path, as_json: bool) -> None:
+def lint(module: str | None, workspace: Path | None, as_json: bool) -> None:
     """Check the landscape: sources of truth, write-backs, realtime cycles, stubs, owners (exit 1 on errors)."""
     result = report(landscape(module, workspace))
     topo = result["topology"]
@@ -207,7 +208,7 @@ def lint(module: str | None, workspace: Path, as_json: bool) -> None:
 @location_options
 @click.option("--json", "as_json", is_flag=True, help="Print the affected things as JSON.")
 @handled
-def impact(target: str, module: str | None, workspace: Path, as_json: bool) -> None:
+def impact(target: str, module: str | None, workspace: Path | None, as_json: bool) -> None:
     """What is affected if SYSTEM[.OBJECT[.FIELD]] changes or goes away."""
     result = impact_of(landscape(module, workspace), target)
     text = "\n".join(f"{k}: {json.dumps(v) if isinstance(v, dict) else ', '.join(v) if isinstance(v, list) else v}"

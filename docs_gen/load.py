@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_shared.yaml_utils import load_yaml_from_path  # dagster's own YAML loader
 
 from docs_gen.errors import DocsError
+from integration_project.project import ProjectNotFound, find
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,24 @@ def load_target(target: Target) -> dg.Definitions:
 
 
 def targets(module: str | None = None, workspace: Path | None = None) -> list[Target]:
-    """The code locations to document: `--module` if given, else workspace.yaml's."""
-    return [parse_module(module)] if module else targets_from_workspace(workspace or Path("workspace.yaml"))
+    """The code locations to document: `--module` if given, else the workspace.yaml given, else the
+    current project's: its workspace.yaml, or `<package>.definitions` when it has none."""
+    if module:
+        return [parse_module(module)]
+    if workspace:
+        return targets_from_workspace(workspace)
+    try:
+        project = find()
+    except ProjectNotFound as exc:
+        raise DocsError(str(exc)) from None
+    if project.workspace:
+        return targets_from_workspace(project.workspace)
+    return [Target(project.code_location, None, str(project.root))]
 
 
 def load(module: str | None = None, workspace: Path | None = None) -> tuple[dg.Definitions, str]:
-    """Load from `--module` if given, else workspace.yaml; return the Definitions and their origin."""
+    """Load from `--module`, the workspace.yaml or the project (as `targets`); return the Definitions
+    and their origin."""
     found = targets(module, workspace)
     loaded = [load_target(t) for t in found]
     defs = loaded[0] if len(loaded) == 1 else dg.Definitions.merge(*loaded)

@@ -1,53 +1,56 @@
-"""`integrations up`: the whole product on loopback: sandbox systems, Dagster UI, generated docs."""
+"""`integrations up`: the whole product on loopback: the Dagster UI, the webhook receiver, the
+generated docs, and the sandbox's stand-ins for the systems that have one (when it is installed)."""
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import click
 import httpx
 
-from integration_project.connectors.http import ALLOW_PRIVATE_ENV
 from integration_project.contract import DAGSTER_URL_ENV
-from integration_project.model import Landscape, load_landscape
 from integration_project.errors import DeclarationError
-from integration_project.sandbox import SYSTEMS, Sandbox, SandboxError
-from integration_project.sandbox.cli import EXIT_NOT_RUNNING, data_dir_option, sandbox, sandbox_folder
+from integration_project.model import Landscape, load_landscape
+from integration_project.project import find
 
 STOP_GRACE_S = 15.0  # after SIGTERM, what still runs in a child's process group is killed
+SANDBOX_MISSING = "the sandbox is not installed: pip install 'integration-project[sandbox]'"
 
 
-def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
-    """The environment variables the landscape declares, pointed at the sandbox's systems (which
-    run on loopback: private addresses allowed)."""
-    env: dict[str, str] = {ALLOW_PRIVATE_ENV: "1"}
-    for name in sandbox.systems:
-        system = landscape.systems.get(name)
-        if system is None or system.api is None:
-            continue
-        for api in (system.api, *(b.api for b in system.bindings if b.api)):
-            if api.base_url_env:
-                env[api.base_url_env] = {"sql": sandbox.erp_database_url,
-                                         "csv": lambda: str(sandbox.erp_drop_folder())}.get(
-                                             api.connector, lambda: sandbox.url(name))()
-        auth = system.api.auth
-        for var in (auth.token_env, auth.password_env, auth.client_secret_env):
-            if var:
-                env[var] = sandbox.token(name)
-        for var in (auth.username_env, auth.client_id_env):
-            if var:
-                env[var] = "sandbox"
-        if system.webhook:
-            env[system.webhook.secret_env] = sandbox.webhook_secret(name)
-    return env
+def _installed_sandbox() -> ModuleType | None:
+    """The sandbox distribution (integrations-sandbox), or None when it is not installed."""
+    try:
+        import integration_sandbox.landscape
+    except ModuleNotFoundError as exc:
+        if exc.name != "integration_sandbox":
+            raise
+        return None
+    return integration_sandbox.landscape
+
+
+def sandbox_commands() -> click.Command:
+    """`integrations sandbox`: the sandbox's commands, or one that says it is not installed."""
+    try:
+        from integration_sandbox.cli import sandbox
+    except ModuleNotFoundError as exc:
+        if exc.name != "integration_sandbox":
+            raise
+        return click.Command("sandbox", callback=_no_sandbox, help=f"Local stand-ins for vendor systems ({SANDBOX_MISSING}).",
+                             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    return sandbox
+
+
+def _no_sandbox() -> None:
+    click.echo(f"error: {SANDBOX_MISSING}", err=True)
+    sys.exit(2)
 
 
 def _wait(url: str, timeout: float) -> bool:
@@ -107,6 +110,21 @@ def stop_groups(children: dict[str, subprocess.Popen[bytes]], grace: float = STO
     return killed
 
 
+def _stand_ins(stand_in: ModuleType | None, landscape: Landscape, data_dir: Path, size: int, free_ports: bool,
+               webhook_url: str) -> Any:
+    """The sandbox for the landscape's systems that have a stand-in, or None; says what it skips."""
+    if stand_in is None:
+        click.echo(f"{SANDBOX_MISSING}; no stand-in systems start")
+        return None
+    served = stand_in.stand_ins(landscape)
+    if skipped := [name for name in landscape.systems if name not in served]:
+        click.echo(f"no sandbox for {', '.join(skipped)}: they use what their declarations point at")
+    if not served:
+        return None
+    return stand_in.Sandbox(data_dir, served, ports={s: 0 for s in served} if free_ports else None, size=size,
+                            webhook_url=webhook_url)
+
+
 def _interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -117,10 +135,11 @@ def _interrupted(signum: int, _frame: object) -> None:
 @click.option("--dagster-port", default=3000, show_default=True)
 @click.option("--docs-port", default=8000, show_default=True)
 @click.option("--receiver-port", default=8100, show_default=True)
-@click.option("--free-ports", is_flag=True, help="Sandbox systems on free ports instead of 8101-8108.")
+@click.option("--free-ports", is_flag=True, help="Sandbox systems on free ports instead of 8101-8109.")
 def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int,
        free_ports: bool) -> None:
-    """Start the sandbox, the webhook receiver, the Dagster UI and the docs on 127.0.0.1.
+    """Start the sandbox's stand-ins (for the systems that have one), the webhook receiver, the
+    Dagster UI and the docs of the current project, on 127.0.0.1.
 
     Ctrl-C (SIGINT) or SIGTERM stops everything, within STOP_GRACE_S seconds.
     """
@@ -131,33 +150,45 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
     # signal is reset to its default in each child at exec, an ignored one would be inherited.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupted)
-    landscape = load_landscape("definitions")
+    project = find().importable()
+    try:
+        landscape = load_landscape(project.package)
+    except DeclarationError as exc:
+        raise click.ClickException(f"the landscape {project.package!r} has {len(exc.problems)} problem(s); "
+                                   "`integrations check` lists them") from None
     receiver_url = f"http://127.0.0.1:{receiver_port}"
     dagster_url, docs_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{docs_port}"
-    sandbox = Sandbox(data_dir, ports={s: 0 for s in SYSTEMS} if free_ports else None, size=size,
-                      webhook_url=f"{receiver_url}/webhooks/{{system}}")
-    click.echo(f"starting the sandbox ({', '.join(sandbox.systems)}) ...")
-    try:
-        sandbox.start()
-    except SandboxError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:  # start() has stopped what it started
-        return
-    env = {**os.environ, **sandbox_env(landscape, sandbox), "DAGSTER_HOME": str(ensure_instance()),
+    stand_in = _installed_sandbox()
+    sandbox = _stand_ins(stand_in, landscape, data_dir, size, free_ports, f"{receiver_url}/webhooks/{{system}}")
+    if stand_in is not None and sandbox is not None:
+        click.echo(f"starting the sandbox ({', '.join(sandbox.systems)}) ...")
+        try:
+            sandbox.start()
+        except stand_in.SandboxError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:  # start() has stopped what it started
+            return
+    env = {**os.environ, **(stand_in.sandbox_env(landscape, sandbox) if stand_in and sandbox else {}),
+           "DAGSTER_HOME": str(ensure_instance()),
            DOCS_URL_ENV: docs_url, DAGSTER_URL_ENV: dagster_url}  # so links go where things really are
+    location = ["-w", str(project.workspace)] if project.workspace else ["-m", project.code_location, "-d", str(project.root)]
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        children["receiver"] = _start([_tool("integrations"), "webhooks", "serve", "--port", str(receiver_port)], env)
+        if any(system.webhook for system in landscape.systems.values()):
+            children["receiver"] = _start([_tool("integrations"), "webhooks", "serve", "--port", str(receiver_port)], env)
+        else:
+            click.echo("no system declares a webhook: no webhook receiver starts")
         children["dagster"] = _start([_tool("dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),
-                                      "-w", "workspace.yaml"], env)
+                                      *location], env)
         children["docs"] = _start([_tool("integrations"), "docs", "serve", "--port", str(docs_port)], env)
         click.echo("waiting for the Dagster UI ...")
         if not _wait(f"{dagster_url}/server_info", 180):
             raise click.ClickException("the Dagster UI did not start within 180 s")
         click.echo("\nready:")
-        for system in sandbox.systems:
+        for system in sandbox.systems if sandbox else ():
             click.echo(f"  sandbox {system:<11} {sandbox.url(system)}")
-        click.echo(f"  webhook receiver    {receiver_url}/webhooks/<system>")
+        if "receiver" in children:
+            click.echo(f"  webhook receiver    {receiver_url}/webhooks/<system>")
         click.echo(f"  Dagster UI          {dagster_url}\n  docs                {docs_url}\n")
         click.echo("Ctrl-C stops everything.")
         while all(p.poll() is None for p in children.values()):
@@ -172,28 +203,6 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
         killed = stop_groups(children)
         if killed:
             click.echo(f"killed what was left of {', '.join(killed)} after {STOP_GRACE_S:g} s")
-        sandbox.stop()
+        if sandbox is not None:
+            sandbox.stop()
 
-
-@sandbox.command("env")
-@data_dir_option
-@click.option("--package", default="definitions", show_default=True, help="The landscape whose variables to set.")
-@click.option("--json", "as_json", is_flag=True, help="Print the variables as a JSON object.")
-def sandbox_env_command(data_dir: Path | None, package: str, as_json: bool) -> None:
-    """Print the environment the landscape reads (base URLs, tokens, secrets) for the running sandbox.
-
-    In another shell: eval "$(integrations sandbox env)". Exit 3 if no sandbox runs.
-    """
-    folder = sandbox_folder(data_dir)
-    attached = Sandbox.attach(folder)
-    if not attached.systems:
-        click.echo(f"error: no sandbox is running from {folder}", err=True)
-        sys.exit(EXIT_NOT_RUNNING)
-    try:
-        landscape = load_landscape(package)
-    except DeclarationError as exc:
-        raise click.ClickException(f"the landscape {package!r} has {len(exc.problems)} problem(s); "
-                                   "`integrations check` lists them") from None
-    variables = dict(sorted(sandbox_env(landscape, attached).items()))
-    click.echo(json.dumps(variables, indent=1) if as_json else
-               "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items()))

@@ -13,7 +13,7 @@ crm = System(
         connector="hubspot",
         base_url="http://127.0.0.1:8101",
         base_url_env="CRM_BASE_URL",
-        version="v3",
+        version="2026-03",
         docs_url="https://developers.hubspot.com/docs/api/crm/contacts",
         auth=Auth(type="bearer", token_env="CRM_TOKEN"),
     ),
@@ -45,7 +45,7 @@ crm = System(
             mapping={
                 "id": "id",
                 "name": "properties.dealname",
-                "customer_id": "properties.contact_id",
+                "customer_id": "associations.contacts.results.0.id",  # the deal's first associated contact
                 "amount": "properties.amount",
                 "stage": "properties.dealstage",
                 "close_date": "properties.closedate",

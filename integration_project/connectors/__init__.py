@@ -105,14 +105,22 @@ def is_live(flow: Flow) -> bool:
 
 def connect(system: System, binding: Binding | None = None) -> Connector:
     """A live connector for a binding's channel, or the system's API without one (credentials are
-    read from the environment now)."""
+    read from the environment now), told what each binding on that API reads (`select`)."""
     api = system.api_for(binding) if binding else system.api
     cls = connector_class(system, binding)
     if cls is None or api is None:
         raise LookupError(f"no connector for {system.name}" + (f"/{binding.object}" if binding else ""))
-    return cls(api)
+    return selected(cls(api), system, api)
+
+
+def selected(connector: Connector, system: System, api: Api) -> Connector:
+    """The connector told the source paths of every binding of `system` on `api` (`select`)."""
+    for each in system.bindings:
+        if system.api_for(each) == api:
+            connector.select(each.resource, list(each.mapping.values()))
+    return connector
 
 
 __all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Page",
            "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason", "is_live", "lookup",
-           "registered"]
+           "registered", "selected"]

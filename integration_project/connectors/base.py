@@ -65,6 +65,11 @@ class Connector:
         """What a resource this connector cannot `verb` (extract, load) should look like, if it can say."""
         return None
 
+    def select(self, resource: str, paths: Collection[str]) -> None:
+        """The source paths the system's bindings read from `resource` (their mapping's values),
+        given once on connecting: an API that returns only the fields asked for is asked for these.
+        Nothing to do by default."""
+
     def prepare(self, resource: str, model: type[BaseModel], mapping: dict[str, str], key: str) -> None:
         """Make a resource ready to receive an object's records, mapped so (a table created or
         migrated, say); called before a flow delivers. Nothing to do by default."""

@@ -1,57 +1,119 @@
-"""HubSpot CRM v3: full scans by id, then incremental reads through the search API; contact updates."""
+"""HubSpot CRM on a date-based API version (`/crm/objects/<version>/...`): full scans by id, then
+incremental reads through the search API, looking back by its index's delay; contact updates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.connectors.http import server_time
 from integration_project.errors import PermanentError
+from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
 PAGE = 100
 HISTORY_PAGE = 50  # HubSpot's largest page when property history is asked for
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
+# A change shows in search results only once HubSpot has indexed it, seconds (at busy times
+# minutes) after it was made: an incremental search looks back this far before its cursor.
+INDEXING_LAG = timedelta(minutes=5)
+# Each object's path segment as HubSpot's published specs give it, and its modification date.
+OBJECT_PATHS = {"contacts": "contacts", "companies": "companies", "deals": "0-3"}
+MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 
 
 def _ms(record: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(record["updatedAt"].replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def _text(value: Any) -> str:
+    """A property value as HubSpot takes it: a string, empty to clear it."""
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 class HubSpot(HttpConnector):
     """Reads CRM objects (contacts, deals, companies) oldest change first; updates contacts.
 
-    The CRM is the customer master, so a load only updates the contact it finds (by our id, or
-    by email); one it cannot find is refused, never created from another system's data.
+    HubSpot returns only the properties asked for, so every read asks for those the flows map
+    (`properties.<name>` paths, given to `select`), and links records by associations: a path
+    `associations.<object type>.results.0.id` asks for them (read with the list, or in one batch
+    per search page). The CRM is the customer master, so a load only updates the contact it finds
+    (by its id, or by email as HubSpot's unique property); one it cannot find is refused, never
+    created from another system's data.
     """
 
-    extracts = frozenset({"contacts", "deals", "companies"})
+    extracts = frozenset(OBJECT_PATHS)
     loads = frozenset({"contacts"})
 
+    def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
+        super().__init__(api, transport)
+        self.version = api.version
+        self._properties: dict[str, set[str]] = {}
+        self._associations: dict[str, set[str]] = {}
+
+    def select(self, resource: str, paths: Collection[str]) -> None:
+        """Ask for these properties and associations whenever `resource` is read."""
+        for path in paths:
+            head, _, rest = path.partition(".")
+            if head == "properties" and rest:
+                self._properties.setdefault(resource, set()).add(rest.split(".", 1)[0])
+            elif head == "associations" and rest:
+                self._associations.setdefault(resource, set()).add(rest.split(".", 1)[0])
+
+    def _objects(self, resource: str) -> str:
+        return f"/crm/objects/{self.version}/{OBJECT_PATHS[resource]}"
+
+    def _props(self, resource: str, *extra: str) -> list[str]:
+        return sorted(self._properties.get(resource, set()) | {p for p in extra if p})
+
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
-        """A full scan when there is no cursor (or search cannot progress), else changes since it."""
+        """A full scan when there is no cursor (or search cannot progress), else changes since it.
+
+        The cursor is the newest change read; each search looks back INDEXING_LAG before it, so a
+        change made before the cursor but indexed late is read by a later run (the hub skips what
+        it already holds), and a read that finds nothing new leaves the cursor where it was.
+        """
         if since is None:
             yield from self._scan(resource)
             return
         cursor, offset = int(since), 0
+        modified, lag = MODIFIED[resource], int(INDEXING_LAG.total_seconds() * 1000)
         while True:
             body = {"filterGroups": [{"filters": [
-                        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(cursor)}]}],
-                    "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    "limit": PAGE, "after": str(offset)}
-            data = self.http.request("POST", f"/crm/v3/objects/{resource}/search", json=body).body
-            records = data["results"]
+                        {"propertyName": modified, "operator": "GTE", "value": str(max(cursor - lag, 0))}]}],
+                    "sorts": [modified], "limit": PAGE, "after": str(offset), "properties": self._props(resource)}
+            data = self.http.request("POST", f"{self._objects(resource)}/search", json=body).body
+            records = self._associate(resource, data["results"])
             newest = max((_ms(r) for r in records), default=cursor)
-            yield Page(records, str(newest))
+            yield Page(records, str(max(newest, int(since))))
             if "paging" not in data:
                 return
             offset += len(records)
-            if offset + PAGE > SEARCH_CAP:  # restart the query from the newest change committed
-                if newest == cursor:  # more than the cap share one timestamp: only a scan is safe
+            if offset + PAGE > SEARCH_CAP:  # restart the query from the newest change read
+                if newest <= cursor:  # more than the cap within the look-back: only a scan is safe
                     yield from self._scan(resource)
                     return
                 cursor, offset = newest, 0
+
+    def _associate(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Search results with the associations asked for, as a list read shows them."""
+        if not records:
+            return records
+        for other in sorted(self._associations.get(resource, ())):
+            body = {"inputs": [{"id": r["id"]} for r in records]}
+            data = self.http.request("POST", f"/crm/associations/{self.version}/{resource}/{other}/batch/read",
+                                     json=body).body
+            linked = {str(item["from"]["id"]): [{"id": str(to["toObjectId"]),
+                                                 "type": str(to["associationTypes"][0]["typeId"])
+                                                 if to.get("associationTypes") else ""}
+                                                for to in item["to"]] for item in data["results"]}
+            for record in records:
+                record.setdefault("associations", {})[other] = {"results": linked.get(record["id"], [])}
+        return records
 
     def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
         """Every record with the number of values each `properties.*` path has had (HubSpot's
@@ -62,23 +124,28 @@ class HubSpot(HttpConnector):
                 past = record.pop("propertiesWithHistory", {})
                 yield record, {names[name]: len(values) for name, values in past.items() if name in names}
 
-    def _scan(self, resource: str, limit: int = PAGE, **extra: str) -> Iterator[Page]:
-        """Every record by id; the cursor is committed only with the last page."""
-        after, newest = None, 0
+    def _scan(self, resource: str, limit: int = PAGE, *extra_properties: str, **extra: str) -> Iterator[Page]:
+        """Every record by id; the cursor (the older of the newest change and the listing's start:
+        a record changed meanwhile is read again) is committed only with the last page."""
+        after, newest, began = None, 0, None
+        associations = ",".join(sorted(self._associations.get(resource, ())))
         while True:
-            params = {"limit": limit, **extra, **({"after": after} if after else {})}
-            data = self.http.request("GET", f"/crm/v3/objects/{resource}", params=params).body
+            params = {"limit": limit, "properties": ",".join(self._props(resource, *extra_properties)), **extra,
+                      **({"associations": associations} if associations else {}), **({"after": after} if after else {})}
+            response, data = self.http.request("GET", self._objects(resource), params=params)
+            began = began or int(server_time(response).timestamp() * 1000) - 1000
             records = data["results"]
             newest = max([newest, *(_ms(r) for r in records)])
             after = data.get("paging", {}).get("next", {}).get("after")
-            yield Page(records, None if after else str(newest))
+            yield Page(records, None if after else str(min(newest, began)))
             if not after:
                 return
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (at `id_path`, e.g. properties.email) -> CRM id; the oldest record wins a tie."""
         found: dict[str, str] = {}
-        for page in self._scan(resource):
+        for page in self._scan(resource, PAGE, id_path.removeprefix("properties.") if id_path.startswith("properties.")
+                               else ""):
             for record in page.records:
                 if (ours := get_path(record, id_path)) is not None:
                     found.setdefault(str(ours), record["id"])
@@ -86,15 +153,19 @@ class HubSpot(HttpConnector):
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
                ours: Ours | None = None) -> str:
-        """PATCH the record's properties; without its id, find it by email first."""
-        properties = payload.get("properties", {})
-        if external_id is None and properties.get("email"):
-            body = {"filterGroups": [{"filters": [
-                        {"propertyName": "email", "operator": "EQ", "value": properties["email"]}]}],
-                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 1}
-            found = self.http.request("POST", f"/crm/v3/objects/{resource}/search", json=body).body
-            external_id = found["results"][0]["id"] if found["results"] else None
-        if external_id is None:
-            raise PermanentError(f"no {resource} record to update: the CRM creates its own")
-        self.http.request("PATCH", f"/crm/v3/objects/{resource}/{external_id}", json={"properties": properties})
-        return external_id
+        """Update the record's properties through the batch update, by its id or else by email
+        (HubSpot's unique property): an update never creates, so a contact not found is refused."""
+        properties = {k: _text(v) for k, v in payload.get("properties", {}).items()}
+        if external_id is not None:
+            item = {"id": external_id, "properties": properties}
+        elif properties.get("email"):
+            item = {"id": properties["email"], "idProperty": "email",
+                    "properties": {k: v for k, v in properties.items() if k != "email"}}
+        else:
+            raise PermanentError(f"no {resource} record to update: no id and no email; the CRM creates its own")
+        data = self.http.request("POST", f"{self._objects(resource)}/batch/update", json={"inputs": [item]},
+                                 ok=(207,)).body
+        if not data.get("results"):
+            errors = "; ".join(str(e.get("message")) for e in data.get("errors", []))
+            raise PermanentError(f"no {resource} record to update ({errors or 'not found'}): the CRM creates its own")
+        return str(data["results"][0]["id"])

@@ -9,6 +9,7 @@ import click
 
 from integration_project.connectors import connect
 from integration_project.orchestration.observations import record_assessment
+from integration_project.project import package_option
 from integration_project.runtime.assess import assess as run_assessment
 from integration_project.runtime.assess import save as save_assessment
 from integration_project.runtime.assess import summary
@@ -17,9 +18,9 @@ from integration_project.runtime.cli import _landscape
 
 @click.command()
 @click.argument("target", metavar="SYSTEM/OBJECT")
-@click.option("--package", default="definitions", show_default=True)
+@package_option
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON.")
-def assess(target: str, package: str, as_json: bool) -> None:
+def assess(target: str, package: str | None, as_json: bool) -> None:
     """Assess a source's data quality before go-live.
 
     Reads the system only and writes nothing to any system; the report is kept in the local data

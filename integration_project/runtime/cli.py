@@ -12,15 +12,17 @@ import click
 
 from integration_project.errors import DeclarationError
 from integration_project.model import Landscape, load_landscape
+from integration_project.project import landscape_package, package_option
 from integration_project.runtime import dlq as ops
 from integration_project.runtime.store import Store
 
 _AGE = re.compile(r"^(\d+)([smhd])$")
 
 
-def _landscape(package: str) -> Landscape:
+def _landscape(package: str | None) -> Landscape:
+    """The landscape given by name, else the current project's; its problems stop the command."""
     try:
-        return load_landscape(package)
+        return load_landscape(landscape_package(package))
     except DeclarationError as exc:
         raise click.ClickException(f"the landscape has problems; run `integrations check`\n{exc}") from None
 
@@ -43,13 +45,13 @@ def _filters(fn):
         click.option("--object", "obj", help="Only this object."),
         click.option("--reason", help="Only entries whose reason contains this text."),
         click.option("--older-than", callback=_age, help="Only entries older than this (30m, 6h, 2d)."),
-        click.option("--package", default="definitions", show_default=True, help="The landscape package."),
+        package_option,
     ]):
         fn = option(fn)
     return fn
 
 
-def _select(store: Store, package: str, ids, flow, obj, reason, older_than, status: str = "open") -> list[dict]:
+def _select(store: Store, package: str | None, ids, flow, obj, reason, older_than, status: str = "open") -> list[dict]:
     flows = ops.legs(_landscape(package), flow) if flow else ()
     return ops.entries(store, ops.Filters(tuple(ids), flows, obj, reason, older_than, status))
 

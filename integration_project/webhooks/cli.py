@@ -14,18 +14,15 @@ import sqlalchemy as sa
 from integration_project.connectors import is_live
 from integration_project.errors import DeclarationError
 from integration_project.model import Landscape, load_landscape
+from integration_project.project import landscape_package, package_option
 from integration_project.settings import database_url
 from integration_project.webhooks.app import ReceiverLimits, create_receiver
 from integration_project.webhooks.endpoints import endpoints_from_landscape
 from integration_project.webhooks.inbox import DEFAULT_RETENTION, MIN_RETENTION, Inbox
 
-_package = click.option(
-    "--package", default="definitions", show_default=True, help="The landscape package that declares the systems."
-)
-
-
-def _landscape(package: str) -> Landscape:
-    """Load the landscape, or stop with its problems."""
+def _landscape(package: str | None) -> Landscape:
+    """Load the landscape given by name, else the current project's, or stop with its problems."""
+    package = landscape_package(package)
     try:
         return load_landscape(package)
     except DeclarationError as error:
@@ -57,8 +54,8 @@ _DEFAULTS = ReceiverLimits()
               help="Open connections or requests overall (more: 503).")
 @click.option("--commit-timeout", default=_DEFAULTS.commit_timeout, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for the inbox's commit (longer: 503).")
-@_package
-def serve(host: str, port: int, package: str, **limits: Any) -> None:
+@package_option
+def serve(host: str, port: int, package: str | None, **limits: Any) -> None:
     """Receive POST /webhooks/<system> for every system that declares a webhook.
 
     Each system's secret is read from the environment variable it declares (several secrets
@@ -74,7 +71,7 @@ def serve(host: str, port: int, package: str, **limits: Any) -> None:
     except (KeyError, ValueError) as error:
         raise click.ClickException(str(error.args[0])) from error
     if not endpoints:
-        raise click.ClickException(f"no system in {package!r} declares a webhook")
+        raise click.ClickException(f"no system in {landscape_package(package)!r} declares a webhook")
     settings = ReceiverLimits(**limits)
     app = create_receiver(endpoints, Inbox(database_url()), settings)
     click.echo(f"receiving webhooks for {', '.join(endpoints)} at http://{host}:{port}/webhooks/<system>")
@@ -106,8 +103,8 @@ class _Health:
 
 @webhooks.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_package
-def status(as_json: bool, package: str) -> None:
+@package_option
+def status(as_json: bool, package: str | None) -> None:
     """Per system: the backlog (unprocessed events a flow will process) and its oldest age, apart
     from the ignored events no flow subscribes to (which are never processed, so they only age)."""
     landscape = _landscape(package)
@@ -133,6 +130,9 @@ def status(as_json: bool, package: str) -> None:
             row.ignored_types[p.event_type] = p.count
     if as_json:
         click.echo(json.dumps([asdict(row) for row in rows.values()]))
+        return
+    if not declared:
+        click.echo(f"no system declares a webhook ({', '.join(sorted(landscape.systems))} send none)")
         return
     click.echo(f"{'system':<16} {'backlog':>8} {'oldest':>9} {'ignored':>8}  last received")
     for row in rows.values():
@@ -175,8 +175,8 @@ class _Age(click.ParamType):
               "system's declared retention (webhook.retention_days).")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; delete nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_package
-def purge(older_than: timedelta | None, dry_run: bool, as_json: bool, package: str) -> None:
+@package_option
+def purge(older_than: timedelta | None, dry_run: bool, as_json: bool, package: str | None) -> None:
     """Delete processed events older than their system's retention; unprocessed events stay.
 
     The daily schedule `webhook_inbox_purge_schedule` does the same. Exit status: 0 done (or

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from integration_project.connectors import Connector, connect
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import Landscape, load_landscape
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 
 @pytest.fixture(scope="session")

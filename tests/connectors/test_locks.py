@@ -13,8 +13,8 @@ import pytest
 
 from integration_project.connectors.http import ALLOW_PRIVATE_ENV
 from integration_project.connectors.locks import KeyLocks, lock_key
-from integration_project.sandbox import Faults, Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Faults, Sandbox
+from integration_sandbox.testing import free_port_sandbox
 from tests.webhooks.conftest import postgres_schema_url
 
 PAIRS = 8

@@ -12,7 +12,7 @@ from docs_fixtures import example_graph  # noqa: F401 (pytest fixtures)
 from docs_gen.graph import build_graph, nodes
 from docs_gen.publish import backstage_yaml
 from docs_gen.site import build
-from integration_project.sandbox import DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS
+from integration_sandbox import DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS
 
 PATTERNS = {
     "stripe webhook secret": r"whsec_[A-Za-z0-9+/=_-]{4,}",

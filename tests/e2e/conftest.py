@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,12 +18,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 from tests.seeds import crm_parked
 
 # Dependencies first: the lead score before customers are read (it touches CRM contacts), customers

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from integration_project.cli import main
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import hub_records
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 # (binding assessed, seeded problem as (system, kind) or (system, group, kind), where assess reports it)
 EXPECTED = [

@@ -74,3 +74,30 @@ def test_a_change_in_the_crm_reaches_billing_once(sandbox, business_env):
     assert after["billing/customer"]["written"] == 1
     mine = [c for c in billing_customers(sandbox) if c["metadata"]["crm_contact_id"] == target]
     assert len(mine) == 1 and mine[0]["phone"] == "+49 30 1234567"
+
+
+def test_a_contact_updated_during_its_indexing_delay_still_reaches_billing(sandbox, business_env):
+    """The CRM's search shows a change only once indexed: a contact changed first but indexed after
+    a later change reaches billing with the next run, not skipped by that change's cursor."""
+    from tests.connectors.test_hubspot import indexed
+
+    run_flow()
+    invalid = crm_parked(sandbox.seed_report("crm"))
+    late, early = [str(i) for i in range(120, 200) if str(i) not in invalid][:2]
+    crm = httpx.Client(base_url=sandbox.url("crm"), headers={"Authorization": f"Bearer {sandbox.token('crm')}"})
+    try:
+        crm.put("/_sandbox/search-delay", json={"ms": 15_000}).raise_for_status()
+        crm.patch(f"/crm/v3/objects/contacts/{late}", json={"properties": {"phone": "+49 30 7000001"}}).raise_for_status()
+    finally:
+        crm.put("/_sandbox/search-delay", json={"ms": 0}).raise_for_status()
+    crm.patch(f"/crm/v3/objects/contacts/{early}", json={"properties": {"phone": "+49 30 7000002"}}).raise_for_status()
+
+    during = run_flow()
+    phones = {c["metadata"]["crm_contact_id"]: c["phone"] for c in billing_customers(sandbox)}
+    assert phones[early] == "+49 30 7000002" and phones[late] != "+49 30 7000001"  # not yet searchable
+    assert during["billing/customer"]["written"] >= 1
+    indexed(crm, late, "+49 30 7000001")
+
+    run_flow()
+    phones = {c["metadata"]["crm_contact_id"]: c["phone"] for c in billing_customers(sandbox)}
+    assert phones[late] == "+49 30 7000001"

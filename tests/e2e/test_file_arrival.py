@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from integration_project import build_definitions, load_landscape
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.contract import TAG_FILES
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
 

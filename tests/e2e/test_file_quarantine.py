@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from integration_project import build_definitions, load_landscape
 from integration_project.contract import TAG_FILES
 from integration_project.runtime import Store
-from integration_project.sandbox import Sandbox
+from integration_sandbox import Sandbox
 from tests.e2e.test_file_arrival import catalogue, goods, run, tick  # noqa: F401 - goods is a fixture
 
 FLOW = "product_legacy_erp_to_shop"

@@ -14,12 +14,12 @@ import httpx
 import pytest
 import yaml
 
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq, hub_records
-from integration_project.sandbox import Faults, Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Faults, Sandbox
+from integration_sandbox.testing import free_port_sandbox
 from tests.seeds import crm_parked
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from integration_project import build_definitions, load_landscape
-from integration_project.launcher import sandbox_env
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox.landscape import sandbox_env
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
 from tests.seeds import crm_parked
 from tests.e2e.conftest import recording, serving

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from integration_project.launcher import STOP_GRACE_S
-from integration_project.sandbox import SYSTEMS
+from integration_sandbox import SYSTEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName } }"

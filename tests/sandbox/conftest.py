@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 
 
 @dataclass

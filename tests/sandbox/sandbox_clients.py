@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from integration_project.sandbox import Sandbox
+from integration_sandbox import Sandbox
 
 LIST_PATHS = {
     "crm": "/crm/v3/objects/contacts",

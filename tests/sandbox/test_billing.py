@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from integration_project.sandbox import Sandbox
+from integration_sandbox import Sandbox
 
 
 def _client(sandbox: Sandbox) -> stripe.StripeClient:

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from integration_project.cli import main
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
-from integration_project.sandbox import running
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import running
+from integration_sandbox.testing import free_port_sandbox
 
 pytestmark = pytest.mark.server
 

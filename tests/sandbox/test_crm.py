@@ -11,10 +11,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from integration_project.sandbox import Sandbox, SystemConfig
-from integration_project.sandbox._fake import COUNTRIES
-from integration_project.sandbox._store import Store
-from integration_project.sandbox.crm import build_app
+from integration_sandbox import Sandbox, SystemConfig
+from integration_sandbox._fake import COUNTRIES
+from integration_sandbox._store import Store
+from integration_sandbox.crm import build_app
 
 
 def _auth(sandbox: Sandbox) -> dict[str, str]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sandbox_clients import client
 
-from integration_project.sandbox import Sandbox
+from integration_sandbox import Sandbox
 
 pytestmark = pytest.mark.server
 

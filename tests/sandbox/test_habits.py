@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from integration_project.sandbox import Sandbox, SystemConfig
-from integration_project.sandbox._systems import build_app
-from integration_project.sandbox.support import build_app as support_app
+from integration_sandbox import Sandbox, SystemConfig
+from integration_sandbox._systems import build_app
+from integration_sandbox.support import build_app as support_app
 
 from sandbox_clients import LIST_PATHS, client, read_all
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from integration_project.sandbox import SystemConfig
-from integration_project.sandbox.fulfilment import build_app
+from integration_sandbox import SystemConfig
+from integration_sandbox.fulfilment import build_app
 
 
 def test_tokens_are_issued_to_the_right_client_only_and_expire(tmp_path: Path) -> None:

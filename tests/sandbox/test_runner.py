@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration_project.sandbox import Faults, Sandbox, SandboxError, running
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Faults, Sandbox, SandboxError, running
+from integration_sandbox.testing import free_port_sandbox
 
 
 @pytest.mark.server

@@ -17,8 +17,8 @@ from conftest import Delivery, Receiver
 from pydantic import SecretStr
 from sandbox_clients import client
 
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.testing import free_port_sandbox
 from integration_project.webhooks.signatures import SCHEMES
 
 pytestmark = pytest.mark.server

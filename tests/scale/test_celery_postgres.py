@@ -10,9 +10,9 @@ from collections import Counter
 import httpx
 import sqlalchemy as sa
 
-from integration_project.launcher import sandbox_env
+from integration_sandbox.landscape import sandbox_env
 from integration_project.model import load_landscape
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import free_port_sandbox
 from tests.scale.conftest import BIN, ROOT, celery_env, celery_workers
 from tests.seeds import crm_parked
 

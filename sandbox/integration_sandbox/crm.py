@@ -1,9 +1,19 @@
-"""The sandbox CRM (HubSpot-like): contacts, companies and deals under `/crm/v3/objects`.
+"""The sandbox CRM (HubSpot-like): contacts, companies and deals under a date-based version
+(`/crm/objects/2026-03/...`, deals also as `0-3`) and, for the tests' and benchmarks' own reads, the
+legacy `/crm/v3/objects`.
 
-Bearer-token auth; cursor pagination (`after`) on lists; the search endpoint with `lastmodifieddate`
+Bearer-token auth; cursor pagination (`after`) on lists; the search endpoint with modification-date
 filters and sorts (capped at 10,000 results, as HubSpot's is); creates and PATCH updates that bump the
 modification date and keep each property's past values (`propertiesWithHistory` on reads); webhooks
 signed HubSpot v3 style, one JSON array per delivery.
+
+The dated API is as strict as HubSpot's published spec for it: only the properties asked for come
+back (HubSpot's defaults otherwise, empty ones left out), a deal's contact is an association (read
+with `associations=contacts` or the associations batch read, never a property), deals and companies
+filter on `hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property
+name, and contacts are updated in batches, by id or by email. A change shows in search results only
+after the search-indexing delay (option `search_delay_ms`, changed at run time with
+`PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes.
 """
 
 from __future__ import annotations
@@ -34,6 +44,16 @@ from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
+OBJECT_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
+# What HubSpot returns when no `properties` are asked for (its documented defaults).
+DEFAULT_PROPERTIES = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"),
+}
+LINK = "contact_id"  # where the store keeps a deal's associated contact; no property of HubSpot's
+DEAL_TO_CONTACT = 3  # HubSpot's association type id (HUBSPOT_DEFINED, deal to contact)
 # HubSpot names the modification date `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
 MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
@@ -162,7 +182,7 @@ class _Sort(BaseModel):
 
 class _Search(BaseModel):
     filterGroups: list[_FilterGroup] = Field(default_factory=list, max_length=5)
-    sorts: list[_Sort] = Field(default_factory=list, max_length=1)
+    sorts: list[_Sort | str] = Field(default_factory=list, max_length=1)
     limit: int = Field(10, ge=1, le=200)
     after: str | None = None
     properties: list[str] | None = None
@@ -178,9 +198,40 @@ def _as_ms(value: str | int | float) -> int:
         raise BadRequest(400, f"{text!r} is neither epoch milliseconds nor an ISO 8601 date") from None
 
 
-def _condition(type_: str, f: _Filter) -> sa.ColumnElement[bool]:
+class _BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    idProperty: str | None = None
+    objectWriteTraceId: str | None = None
+    properties: dict[str, str]
+
+
+class _BatchUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[_BatchItem] = Field(min_length=1, max_length=100)
+
+
+class _AssociationInput(BaseModel):
+    id: str
+    after: str | None = None
+
+
+class _AssociationRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[_AssociationInput] = Field(min_length=1, max_length=1000)
+
+
+def _modified_names(type_: str, dated: bool) -> tuple[str, ...]:
+    """The names a filter or sort on the modification date may use (the legacy API takes either)."""
+    return (MODIFIED[type_],) if dated else (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate")
+
+
+def _condition(type_: str, f: _Filter, dated: bool = False) -> sa.ColumnElement[bool]:
     ops = {"EQ": "__eq__", "NEQ": "__ne__", "GT": "__gt__", "GTE": "__ge__", "LT": "__lt__", "LTE": "__le__"}
-    if f.propertyName in (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate"):
+    if f.propertyName in _modified_names(type_, dated):
         column: Any = objects.c.updated_ms
         value: Any = _as_ms(f.value)
     elif f.propertyName in ("createdate", "hs_createdate"):
@@ -211,37 +262,72 @@ def build_app(config: SystemConfig) -> Starlette:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.database)
     store.keep_history = True
+    store.index_property("contacts", "email")
     if store.is_empty():
         report = seed(store, config.seed, config.size)
         config.seed_report.write_text(json.dumps(report, indent=1))
     search_cap = int(config.options.get("search_cap", SEARCH_CAP))
+    delay = {"ms": int(config.options.get("search_delay_ms", 0))}
+    unindexed: dict[tuple[str, int], int] = {}  # a write not yet in the search index -> when it will be
     event_ids = itertools.count(time.time_ns() // 1000)
 
     def object_type(request: Request) -> str:
-        type_ = request.path_params["object_type"]
+        if dated(request) and not re.fullmatch(r"20[0-9]{2}-(03|09)", request.path_params["version"]):
+            raise BadRequest(404, f"no API version {request.path_params['version']!r}")
+        given = request.path_params["object_type"]
+        type_ = OBJECT_TYPE_IDS.get(given, given)
         if type_ not in OBJECT_TYPES:
-            raise BadRequest(404, f"unknown object type {type_!r}")
+            raise BadRequest(404, f"unknown object type {given!r}")
         return type_
 
-    def shape(record: Record) -> dict[str, Any]:
+    def dated(request: Request) -> bool:
+        return "version" in request.path_params
+
+    def written(record: Record) -> Record:
+        """A write, searchable only once the indexing delay has passed."""
+        if delay["ms"] > 0:
+            unindexed[(record.type, record.id)] = now_ms() + delay["ms"]
+        return record
+
+    def asked(request: Request, type_: str, names: list[str] | None = None) -> tuple[str, ...] | None:
+        """The properties a dated read returns (those asked for, else HubSpot's defaults); None: all."""
+        if not dated(request):
+            return None
+        if names is None:
+            names = [n for value in request.query_params.getlist("properties") for n in value.split(",") if n]
+        return tuple(names) if names else DEFAULT_PROPERTIES[type_]
+
+    def shape(record: Record, only: tuple[str, ...] | None = None, links: tuple[str, ...] = ()) -> dict[str, Any]:
         props = {**record.props, "createdate": iso(record.created_ms), MODIFIED[record.type]: iso(record.updated_ms),
                  "hs_object_id": str(record.id)}
-        return {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
-                "updatedAt": iso(record.updated_ms), "archived": record.archived}
+        if only is not None:  # the dated API: what was asked for, empty values left out, no link property
+            props = {k: str(props[k]) for k in only if props.get(k) is not None and k != LINK}
+        body: dict[str, Any] = {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
+                                "updatedAt": iso(record.updated_ms), "archived": record.archived}
+        if "contacts" in links and record.type == "deals":
+            body["associations"] = {"contacts": {"results": [{"id": str(record.props[LINK]), "type": "deal_to_contact"}]
+                                                 if record.props.get(LINK) else []}}
+        return body
+
+    def links(request: Request) -> tuple[str, ...]:
+        return tuple(n for value in request.query_params.getlist("associations") for n in value.split(",") if n)
 
     def with_history(request: Request, records: list[Record]) -> list[dict[str, Any]]:
         """Records as HubSpot shows them, with `propertiesWithHistory` for the properties asked for."""
-        asked = [k for k in request.query_params.get("propertiesWithHistory", "").split(",") if k]
-        if not asked:
-            return [shape(r) for r in records]
-        past = store.history(records[0].type, [r.id for r in records], asked) if records else {}
+        wanted = [k for k in request.query_params.get("propertiesWithHistory", "").split(",") if k]
+        type_ = records[0].type if records else "contacts"
+        only, linked = asked(request, type_), links(request)
+        if not wanted:
+            return [shape(r, only, linked) for r in records]
+        past = store.history(records[0].type, [r.id for r in records], wanted) if records else {}
         shaped = []
         for record in records:
-            body = shape(record)
+            body = shape(record, only, linked)
+            current = shape(record)["properties"]
             body["propertiesWithHistory"] = {key: [
                 {"value": None if value is None else str(value), "timestamp": iso(ms), "sourceType": "API"}
-                for ms, value in past.get((record.id, key)) or [(record.created_ms, body["properties"].get(key))]
-                if value is not None] for key in asked}
+                for ms, value in past.get((record.id, key)) or [(record.created_ms, current.get(key))]
+                if value is not None] for key in wanted}
             shaped.append(body)
         return shaped
 
@@ -289,6 +375,9 @@ def build_app(config: SystemConfig) -> Starlette:
     async def search(request: Request) -> Response:
         type_ = object_type(request)
         query = await parse_body(request, _Search)
+        strict = dated(request)
+        if strict and (query.after is None or query.properties is None):
+            raise BadRequest(400, "a search names `after` and `properties`")
         offset = 0
         if query.after is not None:
             if not query.after.isdigit():
@@ -296,18 +385,29 @@ def build_app(config: SystemConfig) -> Starlette:
             offset = int(query.after)
         if offset + query.limit > search_cap:
             raise BadRequest(400, f"the search endpoint returns at most {search_cap} results; narrow the filter")
-        groups = [sa.and_(*(_condition(type_, f) for f in g.filters)) for g in query.filterGroups if g.filters]
+        groups = [sa.and_(*(_condition(type_, f, strict) for f in g.filters)) for g in query.filterGroups if g.filters]
         conditions = [sa.or_(*groups)] if groups else []
+        now = now_ms()
+        for key, at in list(unindexed.items()):
+            if at <= now:
+                unindexed.pop(key, None)
+        hidden = [id_ for (t, id_), at in unindexed.items() if t == type_ and at > now]
+        if hidden:
+            conditions.append(objects.c.id.not_in(hidden))
         by_modified, descending = False, False
         if query.sorts:
             sort = query.sorts[0]
-            if sort.propertyName in (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate"):
+            if strict and not isinstance(sort, str):
+                raise BadRequest(400, "sorts are property names (a leading '-' sorts descending)")
+            name, descending = ((sort.lstrip("-"), sort.startswith("-")) if isinstance(sort, str)
+                                else (sort.propertyName, sort.direction == "DESCENDING"))
+            if name in _modified_names(type_, strict):
                 by_modified = True
-            elif sort.propertyName not in ("hs_object_id", "id"):
-                raise BadRequest(400, f"cannot sort by {sort.propertyName!r}")
-            descending = sort.direction == "DESCENDING"
+            elif name not in ("hs_object_id", "id"):
+                raise BadRequest(400, f"cannot sort by {name!r}")
         total, records = store.page(type_, offset, query.limit, conditions, by_modified, descending)
-        body: dict[str, Any] = {"total": total, "results": [shape(r) for r in records]}
+        only = asked(request, type_, query.properties) if strict else None
+        body: dict[str, Any] = {"total": total, "results": [shape(r, only) for r in records]}
         if offset + len(records) < total:
             body["paging"] = {"next": {"after": str(offset + len(records))}}
         return JSONResponse(body)
@@ -325,9 +425,9 @@ def build_app(config: SystemConfig) -> Starlette:
         if type_ == "deals":
             props.setdefault("dealstage", DEAL_STAGES[0])
             props.setdefault("pipeline", "default")
-        record = store.create(type_, props, now_ms())
+        record = written(store.create(type_, props, now_ms()))
         notify(record, "creation", props)
-        return JSONResponse(shape(record), 201)
+        return JSONResponse(shape(record, asked(request, type_, list(props))), 201)
 
     async def update(request: Request) -> Response:
         type_ = object_type(request)
@@ -335,14 +435,68 @@ def build_app(config: SystemConfig) -> Starlette:
         record = store.update(type_, path_id(request), changes, now_ms())
         if record is None:
             raise BadRequest(404, "Object not found")
-        notify(record, "propertyChange", changes)
-        return JSONResponse(shape(record))
+        notify(written(record), "propertyChange", changes)
+        return JSONResponse(shape(record, asked(request, type_, list(changes))))
 
-    routes = [
-        Route("/crm/v3/objects/{object_type}", list_objects, methods=["GET"]),
-        Route("/crm/v3/objects/{object_type}", create, methods=["POST"]),
-        Route("/crm/v3/objects/{object_type}/search", search, methods=["POST"]),
-        Route("/crm/v3/objects/{object_type}/{id}", get_object, methods=["GET"]),
-        Route("/crm/v3/objects/{object_type}/{id}", update, methods=["PATCH"]),
+    async def batch_update(request: Request) -> Response:
+        """HubSpot's batch update: each input by id or by a unique property (email); none created."""
+        type_ = object_type(request)
+        started = iso(now_ms())
+        results, missing = [], []
+        for item in (await parse_body(request, _BatchUpdate)).inputs:
+            changes = validate(type_, item.properties)
+            if item.idProperty not in (None, "hs_object_id", *(("email",) if type_ == "contacts" else ())):
+                raise BadRequest(400, f"{item.idProperty!r} is not a unique property of {type_}")
+            found = (store.find(type_, "email", item.id) if item.idProperty == "email"
+                     else store.get(type_, int(item.id)) if item.id.isdigit() else None)
+            record = store.update(type_, found.id, changes, now_ms()) if found else None
+            if record is None:
+                missing.append(item.id)
+                continue
+            notify(written(record), "propertyChange", changes)
+            results.append(shape(record, tuple(changes)))
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                                "completedAt": iso(now_ms())}
+        if not missing:
+            return JSONResponse(body)
+        body.update(numErrors=len(missing), errors=[{
+            "status": "error", "category": "OBJECT_NOT_FOUND", "message": f"Could not find {type_} {i}",
+            "context": {"ids": [i]}, "errors": [], "links": {}} for i in missing])
+        return JSONResponse(body, 207)
+
+    async def associations_read(request: Request) -> Response:
+        """Deal to contact associations, as HubSpot's batch read answers them."""
+        from_type, to_type = object_type(request), request.path_params["to_type"]
+        if (from_type, OBJECT_TYPE_IDS.get(to_type, to_type)) != ("deals", "contacts"):
+            raise BadRequest(400, f"no associations from {from_type} to {to_type} here")
+        started = iso(now_ms())
+        results = []
+        for item in (await parse_body(request, _AssociationRead)).inputs:
+            record = store.get("deals", int(item.id)) if item.id.isdigit() else None
+            if record is not None and record.props.get(LINK):
+                results.append({"from": {"id": item.id}, "to": [{"toObjectId": str(record.props[LINK]),
+                                "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": DEAL_TO_CONTACT}]}]})
+        return JSONResponse({"status": "COMPLETE", "results": results, "startedAt": started,
+                             "completedAt": iso(now_ms())})
+
+    async def search_delay(request: Request) -> Response:
+        if request.method == "PUT":
+            delay["ms"] = bounded(int((await request.json())["ms"]), "search delay")
+        return JSONResponse(delay)
+
+    version = "{version}"  # a date-based version, e.g. 2026-03 (checked by object_type)
+    routes: list[Route] = []
+    for objects_path in ("/crm/v3/objects/{object_type}", f"/crm/objects/{version}/{{object_type}}"):
+        routes += [
+            Route(objects_path, list_objects, methods=["GET"]),
+            Route(objects_path, create, methods=["POST"]),
+            Route(objects_path + "/search", search, methods=["POST"]),
+            Route(objects_path + "/{id}", get_object, methods=["GET"]),
+            Route(objects_path + "/{id}", update, methods=["PATCH"]),
+        ]
+    routes.insert(0, Route(f"/crm/objects/{version}/{{object_type}}/batch/update", batch_update, methods=["POST"]))
+    routes += [
+        Route(f"/crm/associations/{version}/{{object_type}}/{{to_type}}/batch/read", associations_read, methods=["POST"]),
+        Route("/_sandbox/search-delay", search_delay, methods=["GET", "PUT"]),
     ]
     return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret))

@@ -5,7 +5,7 @@ its state under a data folder (SQLite; billing: localstripe's pickle), is seeded
 first start (seed number, size 1..1,000,000) with deliberate quality problems listed in
 `<data_dir>/<system>.seed-report.json`, injects faults on demand and posts signed webhooks.
 
-    from integration_project.sandbox import Sandbox
+    from integration_sandbox import Sandbox
 
     with Sandbox(tmp_path, systems=["crm", "billing"], ports={"crm": 0, "billing": 0}) as sb:
         httpx.get(sb.url("crm") + "/crm/v3/objects/contacts",

@@ -13,6 +13,9 @@ from ._faults import Faults
 SYSTEMS = ("crm", "billing", "support", "shop", "inventory", "fulfilment", "marketing", "legacy_erp", "projects")
 CONFIG_ENV = "INTEGRATIONS_SANDBOX_CONFIG"  # how a system process receives its config (JSON)
 DEFAULT_PORTS = {name: 8101 + i for i, name in enumerate(SYSTEMS)}
+# The vendor kind each stands in for: a landscape's system of that name and kind gets the stand-in.
+KINDS = {"crm": "hubspot", "billing": "stripe", "support": "zendesk", "shop": "shopify", "inventory": "inventory",
+         "fulfilment": "fulfilment", "marketing": "mailchimp", "legacy_erp": "sql", "projects": "harvest"}
 
 # Obviously fake development credentials; every one can be overridden.
 DEFAULT_TOKENS = {

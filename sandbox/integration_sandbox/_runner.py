@@ -16,14 +16,15 @@ from typing import Any
 
 import httpx
 
+from integration_project import errors
 from integration_project.errors import IntegrationError
 
 from ._config import CONFIG_ENV, DEFAULT_PORTS, SYSTEMS, SystemConfig
 from ._faults import Faults
 
 STATE_FILE = "sandbox.json"
-_SERVE_MODULE = "integration_project.sandbox._serve"
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_SERVE_MODULE = "integration_sandbox._serve"
+_PACKAGE_ROOT = Path(errors.__file__).resolve().parent  # the framework's folder
 # A system process needs a few of the framework's modules, not its whole public API: registering the
 # packages bare skips their __init__ (the declaration model, networkx, ...), which measured here saves
 # 1-2 s of CPU per system process (8 per sandbox) on this 2-core machine.

@@ -1,4 +1,4 @@
-"""One sandbox system in its own process: `python -m integration_project.sandbox._serve` (internal).
+"""One sandbox system in its own process: `python -m integration_sandbox._serve` (internal).
 
 The config arrives as JSON in the environment (never on the command line, where `ps` shows it).
 The process binds 127.0.0.1:<port> itself (0 picks a free port), writes the bound port to

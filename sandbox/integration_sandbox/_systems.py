@@ -16,6 +16,6 @@ def build_app(config: SystemConfig) -> Starlette:
     """The starlette app of a system, built from its config."""
     if config.system not in STARLETTE_SYSTEMS:
         raise ValueError(f"unknown sandbox system {config.system!r}")
-    module = importlib.import_module(f"integration_project.sandbox.{config.system}")
+    module = importlib.import_module(f"integration_sandbox.{config.system}")
     app: Starlette = module.build_app(config)
     return app

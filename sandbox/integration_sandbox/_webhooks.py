@@ -26,7 +26,7 @@ BASE_DELAY = 0.5  # seconds; doubles per failed attempt, with jitter, capped at 
 MAX_DELAY = 60.0
 POLL_SECONDS = 0.2
 
-log = logging.getLogger("integration_project.sandbox.webhooks")
+log = logging.getLogger("integration_sandbox.webhooks")
 
 
 def signer(scheme: str, secret: str) -> Signer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import click
 import httpx
 from pydantic import ValidationError
 
+from integration_project.errors import DeclarationError
+from integration_project.project import landscape_package, package_option
 from integration_project.settings import data_dir as default_data_dir
 
 from ._config import DEFAULT_PORTS, SYSTEMS
@@ -197,3 +200,31 @@ def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: 
     except httpx.HTTPError as exc:
         _fail(f"{system} did not accept the faults: {exc}")
     click.echo(json.dumps(current, indent=1))
+
+
+@sandbox.command("env")
+@data_dir_option
+@package_option
+@click.option("--json", "as_json", is_flag=True, help="Print the variables as a JSON object.")
+def env_command(data_dir: Path | None, package: str | None, as_json: bool) -> None:
+    """Print the environment the landscape reads (base URLs, tokens, secrets) for the running sandbox.
+
+    In another shell: eval "$(integrations sandbox env)". Exit 3 if no sandbox runs.
+    """
+    from integration_project.model import load_landscape
+
+    from .landscape import sandbox_env
+
+    folder = sandbox_folder(data_dir)
+    attached = Sandbox.attach(folder)
+    if not attached.systems:
+        _fail(f"no sandbox is running from {folder}", EXIT_NOT_RUNNING)
+    package = landscape_package(package)
+    try:
+        landscape = load_landscape(package)
+    except DeclarationError as exc:
+        raise click.ClickException(f"the landscape {package!r} has {len(exc.problems)} problem(s); "
+                                   "`integrations check` lists them") from None
+    variables = dict(sorted(sandbox_env(landscape, attached).items()))
+    click.echo(json.dumps(variables, indent=1) if as_json else
+               "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items()))

@@ -1,0 +1,116 @@
+"""The CRM connector's requests and the sandbox CRM's answers against HubSpot's published OpenAPI
+documents for the pinned date-based version (tests/contracts/specs/hubspot)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from integration_project.connectors import HttpConnector
+from tests.connectors.conftest import drain
+from tests.contracts.openapi import Contract
+from tests.contracts.recording import Exchange, Recording
+
+SPECS = Path(__file__).parent / "specs" / "hubspot"
+HUBSPOT = Contract(sorted(SPECS.glob("*.json")))
+if not HUBSPOT.documents:  # the folder may be removed for HubSpot's licence (see its README)
+    pytestmark = pytest.mark.skipif(os.environ.get("CI") != "true", reason=f"no HubSpot specs in {SPECS}: make specs")
+
+
+def exercise(hubspot: HttpConnector) -> None:
+    """Every operation the connector offers: scans, incremental reads, history, index, updates."""
+    for resource in sorted(hubspot.extracts):
+        records, cursor = drain(hubspot, resource, None)
+        assert records, resource
+        drain(hubspot, resource, cursor)
+    list(hubspot.versions("contacts", ["properties.phone", "properties.email"]))
+    index = hubspot.index("contacts", "properties.email")
+    email, crm_id = sorted(index.items())[0]
+    hubspot.upsert("contacts", None, {"properties": {"email": email, "hs_lead_score": "3"}})
+    hubspot.upsert("contacts", crm_id, {"properties": {"email": email, "hs_lead_score": "4"}})
+
+
+@pytest.fixture
+def exchanges(recorded) -> list[Exchange]:
+    hubspot, recording = recorded("crm")
+    exercise(hubspot)
+    assert recording.exchanges
+    return recording.exchanges
+
+
+def test_every_request_the_crm_connector_sends_is_in_hubspots_spec(exchanges):
+    problems = [p for e in exchanges if (p := HUBSPOT.request_problem(e.request))]
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def test_every_answer_the_sandbox_crm_gives_is_in_hubspots_spec(exchanges):
+    problems = [p for e in exchanges if (p := HUBSPOT.response_problem(e))]
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def _changed(request: httpx.Request, **body: object) -> httpx.Request:
+    sent = json.loads(request.content)
+    return httpx.Request(request.method, request.url, headers={k: v for k, v in request.headers.items()
+                                                              if k.lower() != "content-length"},
+                         json={**sent, **body})
+
+
+def test_the_check_fails_when_a_request_or_an_answer_is_changed_against_the_spec(env, recorded):
+    """A search the spec accepts, then the same search changed against it, and its answer too."""
+    recording = Recording()
+    with httpx.Client(base_url=env["CRM_BASE_URL"], transport=recording,
+                      headers={"Authorization": f"Bearer {env['CRM_TOKEN']}"}) as client:
+        client.post("/crm/objects/2026-03/contacts/search",
+                    json={"filterGroups": [], "sorts": ["hs_object_id"], "limit": 2, "after": "0",
+                          "properties": ["email"]})
+    search = recording.exchanges[-1]
+    assert HUBSPOT.request_problem(search.request) is None
+    assert "is not of type 'string'" in (HUBSPOT.request_problem(
+        _changed(search.request, sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}])) or "")
+    without = json.loads(search.request.content)
+    del without["properties"]
+    assert "'properties' is a required property" in (HUBSPOT.request_problem(
+        httpx.Request("POST", search.request.url, headers={"Authorization": "Bearer t"}, json=without)) or "")
+    assert "no such operation" in (HUBSPOT.request_problem(
+        httpx.Request("GET", search.request.url.copy_with(path="/crm/v3/objects/contacts"))) or "")
+    assert "credentials" in (HUBSPOT.request_problem(
+        httpx.Request("POST", search.request.url, json=json.loads(search.request.content))) or "")
+    assert search.response.status_code == 200 and HUBSPOT.response_problem(search) is None
+    answer = search.response.json()
+    wrong = httpx.Response(200, json={**answer, "total": str(answer["total"])}, request=search.request)
+    assert "is not of type 'integer'" in (HUBSPOT.response_problem(Exchange(search.request, wrong)) or "")
+    missing = httpx.Response(200, json={"total": 0}, request=search.request)
+    assert "'results' is a required property" in (HUBSPOT.response_problem(Exchange(search.request, missing)) or "")
+
+
+def _searches(exchanges: list[Exchange], resource: str) -> list[dict]:
+    return [json.loads(e.request.content) for e in exchanges
+            if e.request.url.path.endswith("/search") and f"/{resource}/" in e.request.url.path]
+
+
+MAPPED = {"email", "firstname", "lastname", "company", "country", "phone"}  # the example's customer mapping
+
+
+def test_list_and_search_ask_for_the_properties_the_mappings_read(recorded):
+    """HubSpot returns only its default properties unless `properties` names others."""
+    hubspot, recording = recorded("crm")
+    _, cursor = drain(hubspot, "contacts", None)
+    drain(hubspot, "contacts", cursor)
+    lists = [e.request for e in recording.exchanges if e.request.method == "GET"]
+    assert lists and all(MAPPED <= set(r.url.params.get("properties", "").split(",")) for r in lists)
+    searches = _searches(recording.exchanges, "contacts")
+    assert searches and all(MAPPED <= set(s.get("properties", [])) for s in searches)
+
+
+def test_deals_and_companies_are_read_by_hs_lastmodifieddate(recorded):
+    hubspot, recording = recorded("crm")
+    for resource in ("deals", "companies"):
+        _, cursor = drain(hubspot, resource, None)
+        drain(hubspot, resource, cursor)
+    names = {f["propertyName"] for resource in ("0-3", "deals", "companies")
+             for s in _searches(recording.exchanges, resource) for g in s["filterGroups"] for f in g["filters"]}
+    assert names == {"hs_lastmodifieddate"}
