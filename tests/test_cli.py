@@ -31,10 +31,12 @@ print(json.dumps([code, sorted(m for m in sys.modules if m == "dagster" or m.sta
     (["check"], 0),
     (["webhooks", "status"], 0),
     (["sandbox", "env"], 3),  # no sandbox runs from the empty data folder: says so, exit 3
+    (["init", "{tmp}/acme"], 0),
 ])
 def test_commands_that_need_no_dagster_do_not_import_it(args, exit_code, tmp_path):
     env = {**os.environ, "INTEGRATIONS_DATA_DIR": str(tmp_path),
            "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
+    args = [arg.format(tmp=tmp_path) for arg in args]
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
                           timeout=300)
     code, dagster = json.loads(done.stdout.splitlines()[-1])

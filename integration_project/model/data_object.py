@@ -13,10 +13,10 @@ class ObjectBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    owner: str = Field(description="the data steward")
+    name: str = Field(description="a lower-case identifier: its hub asset is hub/<name>")
+    owner: str = Field(description="the data steward: 'team:<name>' or an email address")
     identity_key: str = Field(description="the canonical field that identifies a record")
-    description: str
+    description: str = Field(description="what one record is, for the docs and the UI")
     match_keys: list[str] = Field(
         default_factory=list,
         description="fields that identify the real-world thing besides the id (checked for duplicates)",

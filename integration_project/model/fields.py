@@ -38,8 +38,8 @@ _NEEDS = {"enum": "values", "reference": "object", "decimal": "scale"}
 class FieldSpec(Strict):
     """One canonical field: its type, whether a record must have it, its rules and its flags."""
 
-    type: FieldType
-    description: str | None = None
+    type: FieldType = Field(description="the kind of value (docs/objects.md: what each accepts)")
+    description: str | None = Field(None, description="shown in the column schema of the docs and the UI")
     required: bool = Field(True, description="a record without it is invalid; else it may be missing (null)")
     pii: bool = Field(False, description="it holds personal data")
     source: str | None = Field(None, description="the system that owns this field (field-level source of truth)")

@@ -4,7 +4,9 @@ errors for the rest, same metadata; a broken YAML object is one exact line."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -16,6 +18,7 @@ from definitions.objects import Currency, Customer, Money, customer
 from integration_project import DataObject, load_landscape
 from integration_project.cli import main
 from integration_project.model.fields import DeclaredObject
+from integration_project.model.reference import BEGIN, END, OBJECT_MODELS, markdown
 from tests.model.conftest import BILLING, CRM
 
 
@@ -200,3 +203,28 @@ def test_a_broken_yaml_object_is_one_exact_line(case, landscape_package, tmp_pat
     lines = checked.output.splitlines()
     assert lines[0] == f"{tmp_path / package}/{line}", lines
     assert lines[-1] == f"{len(lines) - 1} problem(s) in {package}" and "Traceback" not in checked.output
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "objects.md"
+
+
+def test_docs_objects_md_is_the_models_and_the_examples_own():
+    text = DOC.read_text()
+    assert BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END == markdown(OBJECT_MODELS)
+    (example,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "DataObjectComponent" in b]
+    invoice = Path(__file__).resolve().parents[2] / "definitions" / "objects" / "invoice" / "defs.yaml"
+    assert yaml.safe_load(example) == yaml.safe_load(invoice.read_text())
+
+
+def test_the_readmes_yaml_object_validates_and_its_quoted_problem_is_the_one_check_prints(
+        landscape_package, tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "objects/shelf_stock" in b]
+    assert DeclaredObject.model_validate(yaml.safe_load(block)["attributes"]).data_object().model
+    quoted = re.search(r"\(`(definitions/objects/shelf_stock/defs\.yaml:\d+: .*?)`\)", readme, re.S)
+    assert quoted is not None
+    broken = re.sub(r"\{type: enum, values: \[.*?\]\}", "{type: enum}", block)
+    package = landscape_package(files={"objects/shelf_stock/defs.yaml": broken})
+    checked = _check(package)
+    assert checked.output.splitlines()[0] == f"{tmp_path / package}/" + " ".join(quoted.group(1).split()).replace(
+        "definitions/", "", 1)
