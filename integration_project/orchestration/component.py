@@ -5,7 +5,8 @@ Their attributes are the declaration models themselves, so `dg check defs` valid
 the same schema as the landscape's loader. Loaded through `dg.load_from_defs_folder`, a system
 contributes its share of the landscape (its assets); the flows between systems (jobs, schedules,
 sensors) come from `build_definitions` over the whole landscape, which the code location uses.
-`dg scaffold defs <type> <path>` writes a skeleton with every required field to fill in.
+`dg scaffold defs <type> <path>` writes a skeleton with every required field to fill in (in YAML,
+or with `--format python` as a module the loader imports).
 """
 
 import re
@@ -61,28 +62,73 @@ attributes:
 """
 
 
-class _Skeleton(dg.Scaffolder):
-    """Writes `defs.yaml` with the required fields as placeholders, named after the target folder."""
+SYSTEM_MODULE = '''\
+"""{title}: a system of the landscape (reference: docs/connectors.md of integration-project)."""
 
-    text = ""
+from integration_project import Binding, System
+
+{name} = System(
+    name="{name}",  # a lower-case identifier: its asset keys and jobs start with it
+    title="{title}",
+    vendor="TODO the vendor or product",
+    kind="{name}",  # Dagster kind: the icon the UI draws
+    owners=["team:TODO"],  # 'team:<name>' or an email address
+    description="TODO what the business keeps in this system.",
+    bindings=[
+        # Binding(object="customer", role="consumer", resource="customers", cron="0 5 * * *",
+        #         purpose="One sentence saying why this binding exists.", mapping={{"id": "id"}}),
+    ],
+)
+'''
+
+OBJECT_MODULE = '''\
+"""{title}: a canonical data object (reference: docs/objects.md of integration-project)."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from integration_project import DataObject
+
+
+class {model}(BaseModel):
+    """TODO what one record is."""
+
+    id: str
+    updated_at: datetime
+
+
+{name} = DataObject(
+    name="{name}", model={model}, owner="team:TODO", identity_key="id",  # owner: the data steward
+    description="TODO what one record is.",
+)
+'''
+
+
+class _Skeleton(dg.Scaffolder):
+    """Writes the declaration with its required fields as placeholders, named after the target folder:
+    `defs.yaml`, or with `--format python` a module `<name>.py` the landscape's loader imports."""
+
+    yaml_text = python_text = ""
 
     def scaffold(self, request: dg.ScaffoldRequest) -> None:
-        if request.scaffold_format != "yaml":
-            raise dg.DagsterInvariantViolationError(
-                f"{request.type_name} is declared in YAML (--format yaml); in Python, write a module-level "
-                f"System(...) or DataObject(...) in systems/ or objects.py")
+        """Write the skeleton into the target folder."""
         name = re.sub(r"[^a-z0-9_]", "_", request.target_path.name.lower()).lstrip("_0123456789") or "todo"
+        words = {"type": request.type_name, "name": name, "title": name.replace("_", " ").capitalize(),
+                 "env": name.upper(), "model": "".join(part.title() for part in name.split("_"))}
         request.target_path.mkdir(parents=True, exist_ok=True)
-        (request.target_path / "defs.yaml").write_text(self.text.format(
-            type=request.type_name, name=name, title=name.replace("_", " ").capitalize(), env=name.upper()))
+        if request.scaffold_format == "python":
+            (request.target_path / f"{name}.py").write_text(self.python_text.format(**words))
+        else:
+            (request.target_path / "defs.yaml").write_text(self.yaml_text.format(**words))
 
 
 class _SystemSkeleton(_Skeleton):
-    text = SYSTEM_SKELETON
+    yaml_text, python_text = SYSTEM_SKELETON, SYSTEM_MODULE
 
 
 class _ObjectSkeleton(_Skeleton):
-    text = OBJECT_SKELETON
+    yaml_text, python_text = OBJECT_SKELETON, OBJECT_MODULE
 
 
 @dg.scaffold_with(_SystemSkeleton)

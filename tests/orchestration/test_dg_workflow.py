@@ -1,7 +1,8 @@
 """Dagster's own workflow on a landscape, as a user runs it: `dg list components` lists the
 landscape's components, `dg scaffold defs` writes skeletons with every required field, and what
 it scaffolds into Dagster's default defs folder is what `dg check defs` and `integrations check`
-load. Four `dg` subprocesses (~10 s of CPU each): one test."""
+load. Four `dg` subprocesses (~10 s of CPU each): one test; the skeletons of both formats are also
+checked in-process."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+import pytest
 import yaml
 from click.testing import CliRunner
+from dagster.components.scaffold.scaffold import get_scaffolder
 
+from integration_project import DataObjectComponent, SystemComponent, load_landscape
 from integration_project.cli import main
 from integration_project.model import System
 from integration_project.model.fields import DeclaredObject
@@ -77,3 +82,35 @@ def test_dg_lists_scaffolds_and_loads_the_landscapes_components(tmp_path, monkey
     assert checked.exit_code == 0, checked.output
     summary = json.loads(checked.stdout)
     assert (summary["systems"], summary["objects"]) == (1, 1)
+
+
+SOURCE = {"yaml": ("  bindings: []\n", "  bindings:\n    - {object: stock_item, role: source, resource: items, "
+                                        "purpose: It counts the stock.}\n"),
+          "python": ("    bindings=[\n", '    bindings=[\n        Binding(object="stock_item", role="source", '
+                                         'resource="items", purpose="It counts the stock."),\n')}
+
+
+@pytest.mark.parametrize("scaffold_format", ["yaml", "python"])
+def test_the_skeletons_load_once_the_system_is_the_objects_source(scaffold_format, tmp_path, monkeypatch):
+    """The scaffolders in-process, in both formats: what `dg scaffold defs` writes is a declaration."""
+    package = f"skeleton_{scaffold_format}"
+    (tmp_path / package / "defs").mkdir(parents=True)
+    (tmp_path / package / "__init__.py").write_text("")
+    for component, name in ((SystemComponent, "warehouse"), (DataObjectComponent, "stock_item")):
+        scaffolder = get_scaffolder(component)
+        assert isinstance(scaffolder, dg.Scaffolder)
+        scaffolder.scaffold(dg.ScaffoldRequest(
+            type_name=f"integration_project.{component.__name__}", target_path=tmp_path / package / "defs" / name,
+            scaffold_format=scaffold_format, project_root=tmp_path, params=None))
+    written = {p.relative_to(tmp_path / package).as_posix() for p in (tmp_path / package).rglob("*.*")}
+    expected = {"yaml": {"defs/warehouse/defs.yaml", "defs/stock_item/defs.yaml"},
+                "python": {"defs/warehouse/warehouse.py", "defs/stock_item/stock_item.py"}}[scaffold_format]
+    assert written - {"__init__.py"} == expected
+    system_file = tmp_path / package / sorted(p for p in expected if "warehouse" in p)[0]
+    before, after = SOURCE[scaffold_format]
+    assert before in system_file.read_text()
+    system_file.write_text(system_file.read_text().replace(before, after))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    landscape = load_landscape(package)
+    assert (list(landscape.systems), list(landscape.objects)) == (["warehouse"], ["stock_item"])
+    assert landscape.objects["stock_item"].fields == ["id", "updated_at"]
