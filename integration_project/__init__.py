@@ -59,8 +59,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DataObjectComponent", "DeclarationError", "Flow", "Ingest",
-    "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
+    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DataObjectComponent", "DeclarationError", "Flow",
+    "Ingest", "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
     "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
     "SystemComponent", "system_definitions",
 ]
