@@ -70,6 +70,24 @@ attributes:
       mapping: {id: metadata.crm_id}
 '''
 
+# An object in YAML with each kind of rule (a reference, a decimal, an enum, a field source, volume).
+PAYMENT = """
+type: integration_project.DataObjectComponent
+attributes:
+  name: payment
+  description: Payments received against invoices.
+  owner: team:finance
+  identity_key: id
+  volume: {min: 0, max: 500}
+  freshness_minutes: 60
+  fields:
+    id: {type: string}
+    invoice_id: {type: reference, object: invoice}
+    amount: {type: decimal, scale: 2, min: 0, source: billing}
+    method: {type: enum, values: [card, transfer]}
+    paid_at: {type: datetime}
+"""
+
 
 DEFINITIONS = """
 from integration_project import build_definitions, load_landscape

@@ -19,7 +19,7 @@ from integration_project import DataObject, load_landscape
 from integration_project.cli import main
 from integration_project.model.fields import DeclaredObject
 from integration_project.model.reference import BEGIN, END, OBJECT_MODELS, markdown
-from tests.model.conftest import BILLING, CRM
+from tests.model.conftest import BILLING, CRM, PAYMENT
 
 
 class Invoice(BaseModel):
@@ -112,22 +112,6 @@ def test_email_country_pii_and_match_keys_in_yaml_are_the_python_customer():
     assert Customer.model_fields.keys() == declared.model.model_fields.keys()
 
 
-PAYMENT = """
-type: integration_project.DataObjectComponent
-attributes:
-  name: payment
-  description: Payments received against invoices.
-  owner: team:finance
-  identity_key: id
-  volume: {min: 0, max: 500}
-  freshness_minutes: 60
-  fields:
-    id: {type: string}
-    invoice_id: {type: reference, object: invoice}
-    amount: {type: decimal, scale: 2, min: 0, source: billing}
-    method: {type: enum, values: [card, transfer]}
-    paid_at: {type: datetime}
-"""
 PAYMENT_SOURCE = BILLING + """
     - object: payment
       role: source
