@@ -140,4 +140,3 @@ def planned_legs(landscape: Landscape) -> dict[str, str]:
     found = {leg.name: ingest_reason(leg) for leg in landscape.ingests().values()}
     found.update((flow.name, flow_reason(flow)) for flow in landscape.flows())
     return {name: reason for name, reason in found.items() if reason}
-
