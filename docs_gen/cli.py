@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,10 +190,13 @@ def check(module: str | None, workspace: Path | None, out: Path) -> None:
 @click.command()
 @location_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings and topology as JSON.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Judge the APIs' support ends at this date (YYYY-MM-DD) instead of today.")
 @handled
-def lint(module: str | None, workspace: Path | None, as_json: bool) -> None:
-    """Check the landscape: sources of truth, write-backs, realtime cycles, stubs, owners (exit 1 on errors)."""
-    result = report(landscape(module, workspace))
+def lint(module: str | None, workspace: Path | None, as_json: bool, today: datetime | None) -> None:
+    """Check the landscape: sources of truth, write-backs, realtime cycles, stubs, owners, API support
+    ends (exit 1 on errors)."""
+    result = report(landscape(module, workspace), today.date() if today else None)
     topo = result["topology"]
     text = "\n".join(f"{f['severity']}: {f['rule']}: {f['subject']}: {f['message']}" for f in result["findings"])
     text += (("\n" if text else "") + f"{result['errors']} errors, {result['warnings']} warnings; "

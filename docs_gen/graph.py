@@ -22,7 +22,8 @@ from integration_project import contract as c
 STUB_KEY = "dagster/auto_created_stub_asset"
 SCHEMA_KEY = "dagster/column_schema"
 CODE_REFS_KEY = "dagster/code_references"
-API_FIELDS = ("vendor", "title", "base_url", "version", "auth", "credentials_env", "docs_url")
+API_FIELDS = ("vendor", "title", "base_url", "version", "auth", "credentials_env", "docs_url", "released",
+              "support_ends", "support_source", "support_warning_days")
 HUB = "hub"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import networkx as nx
@@ -36,6 +37,9 @@ RULES = {  # rule -> (severity, what it flags); errors fail `integrations lint`
     "unused_system": ("warning", "a system that sends and receives nothing"),
     "planned": ("warning", "a declared asset that does not run, and why"),
     "docs_url_mismatch": ("warning", "an asset whose integration/docs_url is not its page in these docs"),
+    "api_unsupported": ("error", "a system's pinned API version past the vendor's published support end"),
+    "api_support_ending": ("warning", "a system's pinned API version within its declared warning days of the "
+                           "vendor's published support end"),
 }
 
 
@@ -110,6 +114,31 @@ def _system_findings(g: nx.MultiDiGraph) -> list[Finding]:
     ]
 
 
+def _api_findings(g: nx.MultiDiGraph, today: date) -> list[Finding]:
+    """Pinned API versions past, or close to, the vendor's published support end."""
+    out = []
+    for sid, s in nodes(g, "system"):
+        api = s.get("api") or {}
+        if not api.get("support_ends"):
+            continue
+        ends, left = date.fromisoformat(str(api["support_ends"])), int(api.get("support_warning_days") or 0)
+        said = f"{api.get('vendor')} API {api.get('version')}"
+        if today >= ends:
+            out.append(finding("api_unsupported", sid, f"{said} out of support since {ends} "
+                                                       f"({api.get('support_source')})"))
+        elif (ends - today).days <= left:
+            out.append(finding("api_support_ending", sid, f"{said} out of support on {ends}, in "
+                                                          f"{(ends - today).days} days ({api.get('support_source')})"))
+    return out
+
+
+def lifecycle(g: nx.MultiDiGraph) -> list[dict[str, Any]]:
+    """Each system's pinned API version and its published support window, for the landscape table."""
+    keys = ("vendor", "version", "released", "support_ends", "support_source")
+    return [{"system": s["name"], **{k: (s.get("api") or {}).get(k) for k in keys}}
+            for _, s in nodes(g, "system") if not s.get("hub") and (s.get("api") or {}).get("version")]
+
+
 def topology(g: nx.MultiDiGraph) -> dict[str, Any]:
     """Links between systems as lineage shows them: via the hub or point-to-point; fan-in/out."""
     systems = [s["name"] for _, s in nodes(g, "system") if not s.get("hub")]
@@ -140,15 +169,16 @@ def topology(g: nx.MultiDiGraph) -> dict[str, Any]:
     }
 
 
-def lint(g: nx.MultiDiGraph) -> list[Finding]:
-    """Every finding, errors first."""
-    found = _asset_findings(g) + _object_findings(g) + _system_findings(g)
+def lint(g: nx.MultiDiGraph, today: date | None = None) -> list[Finding]:
+    """Every finding, errors first; support ends are judged at `today` (default: today, UTC)."""
+    day = today or datetime.now(UTC).date()
+    found = _asset_findings(g) + _object_findings(g) + _system_findings(g) + _api_findings(g, day)
     return sorted(found, key=lambda f: (f.severity != "error", f.rule, f.subject))
 
 
-def report(g: nx.MultiDiGraph) -> dict[str, Any]:
+def report(g: nx.MultiDiGraph, today: date | None = None) -> dict[str, Any]:
     """Findings and topology as data (for `--json` and the lint page)."""
-    found = lint(g)
+    found = lint(g, today)
     return {
         "errors": sum(f.severity == "error" for f in found),
         "warnings": sum(f.severity == "warning" for f in found),

@@ -25,7 +25,7 @@ from docs_gen import diagrams
 from docs_gen.errors import DocsError
 from docs_gen.graph import HUB, fingerprint, nodes, related, to_json
 from docs_gen.impact import impact, lineage
-from docs_gen.lint import report, sources_of_truth
+from docs_gen.lint import lifecycle, report, sources_of_truth
 from docs_gen.paths import page_of, relative, slug
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -136,7 +136,7 @@ class Site:
                  for m in ("realtime", "batch")}
         return Page("index.html", "index", "Integration landscape", {
             "counts": counts, "summary": summary, "modes": modes, "systems": self.all("system"), "objects": self.all("object"),
-            "flows": self.all("flow"), "lint": self.lint,
+            "flows": self.all("flow"), "lint": self.lint, "lifecycle": lifecycle(self.g),
             "unclassified": [a for a in self.all("asset") if not a.get("object")],
             "origin": self.g.graph.get("origin", ""),
         }, [diagrams.landscape(self.g, self.dhref("index.html"))], "landscape overview systems objects flows")

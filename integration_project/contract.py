@@ -15,7 +15,8 @@ MODE = "integration/mode"  # str: "realtime" | "batch" (hub: the modes of its fl
 STATUS = "integration/status"  # str: "live" (a runtime syncs it) | "planned" (declared, not run yet)
 STATUS_REASON = "integration/status_reason"  # str or absent: why a planned asset does not run (one sentence)
 PURPOSE = "integration/purpose"  # str: one sentence, why this binding exists
-API = "integration/api"  # table (field, value): vendor, title, base_url, version, auth, credentials_env, docs_url
+API = "integration/api"  # table (field, value): vendor, title, base_url, version, auth, credentials_env, docs_url,
+# and the version's published support window: released, support_ends, support_source, support_warning_days
 DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for this asset
 IDENTITY_KEY = "integration/identity_key"  # str: the canonical field that identifies a record
 PII = "integration/pii"  # json list of canonical field names holding personal data

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel
 
-from integration_project.connectors.http import Reply, VendorClient
+from integration_project.connectors.http import TIMEOUT, Reply, VendorClient
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -130,11 +130,12 @@ class HttpConnector(Connector):
     """Base of the connectors to an HTTP API: every call goes through one VendorClient, `http`."""
 
     deprecation_headers: ClassVar[tuple[str, ...]] = ()  # the vendor's own, besides Deprecation and Sunset
+    timeout: ClassVar[httpx.Timeout] = TIMEOUT  # a vendor's slow answers (large pages) get a longer one
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
                  headers: dict[str, str] | None = None):
         """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in tests)."""
-        self.http = VendorClient(api, headers, transport, self.deprecation_headers)
+        self.http = VendorClient(api, headers, transport, self.deprecation_headers, self.timeout)
 
     def recovery(self, resource: str, ours: Ours | None,
                  update: Callable[[str], Reply]) -> Callable[[], Reply | None] | None:

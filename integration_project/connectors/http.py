@@ -217,8 +217,10 @@ class VendorClient:
     """
 
     def __init__(self, api: Api, headers: dict[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = ()):
+                 transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = (),
+                 timeout: httpx.Timeout = TIMEOUT):
         self.base = httpx.URL(api.url())
+        self.timeout = timeout
         self.follow_hosts = frozenset(api.follow_hosts)
         self.allow_private = api.allow_private_network or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
         self.credentials = auth_headers(api)
@@ -240,7 +242,7 @@ class VendorClient:
         self.retries = 0  # transient failures retried so far
         self._counting = threading.Lock()  # the engine loads from several threads with one client
         self._http = httpx.Client(
-            base_url=self.base, headers=headers, timeout=TIMEOUT, follow_redirects=False, transport=transport,
+            base_url=self.base, headers=headers, timeout=timeout, follow_redirects=False, transport=transport,
             event_hooks={"request": [lambda _: budget.acquire()] if budget else [],
                          "response": [self._note_deprecation]})
 

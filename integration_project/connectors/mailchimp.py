@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator
+import re
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page, Patterns
-from integration_project.connectors.http import server_time
+from integration_project.connectors.http import Reply, server_time
+from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
-PAGE = 1000
+PAGE = 500  # members a page (Mailchimp allows 1,000; each member is large)
+FIELDS_PAGE = 1000  # merge fields a page, Mailchimp's maximum
+DATA_CENTRE = "{dc}"  # in the declared base URL: the data centre the API key ends in
+TIMEOUT = httpx.Timeout(120.0, connect=5.0)  # as long as Mailchimp's own SDK waits for a page
 
 
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: the MD5 of the lower-cased email."""
     return hashlib.md5(email.lower().encode()).hexdigest()  # noqa: S324 - the vendor's id, not security
+
+
+def with_data_centre(api: Api) -> Api:
+    """The API with `{dc}` in its URL in force replaced by the data centre the API key ends in
+    (`...-us21` -> us21); an override (base_url_env) without `{dc}` is kept as it is."""
+    if DATA_CENTRE not in api.url():
+        return api
+    auth = api.auth
+    name = auth.password_env if auth.type == "basic" else auth.token_env
+    key = auth.secret(name).get_secret_value() if name else ""
+    centre = key.rpartition("-")[2] if "-" in key else ""
+    if not re.fullmatch(r"[a-z]+[0-9]+", centre):
+        raise PermanentError(f"{name}: a Mailchimp API key ends in -<data centre> (e.g. -us21), "
+                             f"which {api.url()} needs")
+    return api.model_copy(update={"base_url": api.url().replace(DATA_CENTRE, centre), "base_url_env": None})
 
 
 class Mailchimp(HttpConnector):
@@ -28,15 +50,21 @@ class Mailchimp(HttpConnector):
     Members are listed by offset in id order, so the cursor (the older of the newest change seen
     and Mailchimp's clock when the listing began) is committed with the last page only. Writes
     PUT the member at its subscriber hash, which creates or updates it; a new member starts as
-    `pending` (double opt-in), and an existing member's consent is never changed by us.
+    `pending` (double opt-in), and an existing member's consent is never changed by us. A member
+    whose email changed is updated at its old hash (PATCH), never made twice. Before the first
+    write to an audience its merge fields are listed, and those a payload uses but the audience
+    lacks are created (as text), since Mailchimp refuses unknown ones.
     """
 
     extracts = Patterns({"lists/*/members"})
     loads = Patterns({"lists/*/members"})
+    timeout = TIMEOUT
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
-        super().__init__(api, transport)
+        super().__init__(with_data_centre(api), transport)
         self.prefix = f"/{api.version}"
+        self._fields: dict[str, set[str]] = {}  # audience path -> merge field tags it has
+        self._fields_lock = threading.Lock()  # the engine loads from several threads
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Members changed after the cursor, a page at a time; the cursor comes with the last page."""
@@ -64,9 +92,45 @@ class Mailchimp(HttpConnector):
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
                ours: Ours | None = None) -> str:
-        """PUT the member at the hash of its email (create or update); returns the subscriber hash."""
+        """PUT the member at the hash of its email (create or update), or, when the email changed,
+        PATCH it at its old hash (`external_id`); returns the subscriber hash."""
         member = subscriber_hash(payload["email_address"])
-        body = {**payload, "status_if_new": "pending"}
-        body["merge_fields"] = {k: str(v) for k, v in body.get("merge_fields", {}).items()}
+        merge = {k: str(v) for k, v in payload.get("merge_fields", {}).items()}
+        self._ensure_fields(resource, merge)
+        if external_id and external_id != member:
+            reply = self.http.request("PATCH", f"{self.prefix}/{resource}/{external_id}", ok=(404,),
+                                      json={**payload, "merge_fields": merge})
+            if reply.response.status_code != 404:
+                return str(reply.body["id"])
+        body = {**payload, "merge_fields": merge, "status_if_new": "pending"}
         self.http.request("PUT", f"{self.prefix}/{resource}/{member}", json=body)
         return member
+
+    def _ensure_fields(self, resource: str, tags: Iterable[str]) -> None:
+        """Create the merge fields `tags` names that the member's audience lacks (listed once)."""
+        audience = resource.rsplit("/members", 1)[0]
+        with self._fields_lock:
+            known = self._fields.get(audience)
+            if known is None:
+                known = self._fields[audience] = self._merge_fields(audience)
+            for tag in sorted(set(tags) - known):
+                self.http.request("POST", f"{self.prefix}/{audience}/merge-fields", idempotent=False,
+                                  json={"tag": tag, "name": tag, "type": "text"},
+                                  recover=functools.partial(self._listed, audience, tag))
+                known.add(tag)
+
+    def _merge_fields(self, audience: str) -> set[str]:
+        tags: set[str] = set()
+        offset = 0
+        while True:
+            _, body = self.http.request("GET", f"{self.prefix}/{audience}/merge-fields",
+                                        params={"offset": offset, "count": FIELDS_PAGE})
+            tags |= {f["tag"] for f in body["merge_fields"]}
+            offset += len(body["merge_fields"])
+            if not body["merge_fields"] or offset >= body["total_items"]:
+                return tags
+
+    def _listed(self, audience: str, tag: str) -> Reply | None:
+        """After a lost answer to a create: the listing when the merge field exists, else None."""
+        reply = self.http.request("GET", f"{self.prefix}/{audience}/merge-fields", params={"count": FIELDS_PAGE})
+        return reply if tag in {f["tag"] for f in reply.body["merge_fields"]} else None

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from integration_project.errors import CredentialError
+from integration_project.model.lifecycle import Support, support
 from integration_project.model.rest import Endpoint, Errors, Resource
 from integration_project.model.strict import Strict
 
@@ -20,8 +21,6 @@ def check_env(value: str | None) -> str | None:
     if value is not None and not re.match(ENV_RE, value):
         raise ValueError("expected the NAME of an environment variable (credentials are never inline)")
     return value
-
-
 
 
 class Auth(Strict):
@@ -71,6 +70,9 @@ class Api(Strict):
     base_url_env: str | None = Field(None, description="environment variable overriding base_url")
     version: str = Field(description="the pinned API version")
     docs_url: str | None = None
+    support_warning_days: int = Field(90, description="`integrations lint` warns this many days before "
+                                      "the vendor's published support end of `version` (model/lifecycle.toml), "
+                                      "and fails after it")
     auth: Auth = Auth(type="none")
     requests_per_second: float | None = Field(
         None, description="the vendor's request budget, shared by every flow and process (on every "
@@ -122,12 +124,23 @@ class Api(Strict):
             raise ValueError("must be a share from 0 to 1")
         return value
 
+    @field_validator("support_warning_days")
+    @classmethod
+    def _days(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more days")
+        return value
+
     @field_validator("concurrency")
     @classmethod
     def _in_flight(cls, value: int) -> int:
         if not 1 <= value <= 64:
             raise ValueError("must be 1 to 64 writes in flight")
         return value
+
+    def support(self) -> Support | None:
+        """The vendor's published support window of the pinned version, None when not in the table."""
+        return support(self.connector, self.version)
 
     def url(self) -> str:
         """The base URL in force: the environment override, else the declared one."""

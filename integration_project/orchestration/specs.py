@@ -13,7 +13,7 @@ import dagster as dg
 
 from integration_project import contract as c
 from integration_project.connectors import flow_reason, ingest_reason
-from integration_project.model import DataObject, Flow, Ingest, Landscape, System
+from integration_project.model import Api, DataObject, Flow, Ingest, Landscape, System
 from integration_project.model.binding import Binding
 from integration_project.model.urls import redact
 
@@ -135,10 +135,21 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
             "credentials_env": api.auth.env_names() if api else [],
             "webhook": system.webhook.scheme if system.webhook else None,
             "docs_url": redact(api.docs_url) if api and api.docs_url else None,
+            **_support(api),
         }, "field"),
         c.DECLARED_IN: where,
         "dagster/code_references": _code_ref(where),
     }
+
+
+def _support(api: Api | None) -> dict[str, object]:
+    """The `integration/api` rows of the pinned version's published support window (none: not known)."""
+    known = api.support() if api else None
+    if api is None or known is None:
+        return {}
+    return {"released": known.released.isoformat() if known.released else None,
+            "support_ends": known.ends.isoformat() if known.ends else None,
+            "support_source": known.source, "support_warning_days": api.support_warning_days}
 
 
 def source_group(system: str) -> str:

@@ -36,10 +36,11 @@ M = TypeVar("M", bound=BaseModel)
 class BadRequest(Exception):
     """Bad input from a client: answered with the vendor's error body and a 4xx status."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.errors = errors  # per-field problems, for vendors whose error bodies list them
 
 
 def now_ms() -> int:
@@ -151,7 +152,8 @@ def sandbox_app(
 
     async def bad_request(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadRequest)
-        return JSONResponse(error_body(exc.status, exc.message), exc.status)
+        body = error_body(exc.status, exc.message)
+        return JSONResponse({**body, "errors": exc.errors} if exc.errors else body, exc.status)
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

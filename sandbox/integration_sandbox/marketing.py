@@ -2,8 +2,10 @@
 
 Auth as Mailchimp: HTTP Basic with any user name and the API key as password (or `Bearer <key>`).
 Lists page by `offset`/`count` with `total_items`; `since_last_changed` / `since` for incremental reads.
-Members are addressed by subscriber hash (MD5 of the lower-cased email); `POST /3.0/lists/{id}` is the
-batch subscribe endpoint (up to 500 members). Engagement: `member_rating` (1-5) on each member and
+Members are addressed by subscriber hash (MD5 of the lower-cased email); `PATCH` at a member's hash
+changes its email (and so its hash); `POST /3.0/lists/{id}` is the batch subscribe endpoint (up to 500
+members). As Mailchimp, the audience's merge fields (`/3.0/lists/{id}/merge-fields`) must exist before a
+member uses them: an unknown one is refused with a 400 listing it. Engagement: `member_rating` (1-5) on each member and
 per-campaign email activity (open, click, bounce). Mailchimp's own webhooks are unsigned; the sandbox
 signs them with the generic `hmac` scheme.
 """
@@ -36,6 +38,10 @@ LIST_ID = "a1b2c3d4e5"
 CAMPAIGNS = 5
 PROBLEM_RATES = {"missing_name": 0.03, "inconsistent_country": 0.03}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_TAG = re.compile(r"^[A-Z][A-Z0-9_]{0,9}$")  # Mailchimp: up to 10 characters
+# Mailchimp's defaults for a new audience, and the COUNTRY the seeded members carry
+MERGE_FIELDS = (("FNAME", "First Name", "text"), ("LNAME", "Last Name", "text"), ("ADDRESS", "Address", "address"),
+                ("PHONE", "Phone Number", "phone"), ("BIRTHDAY", "Birthday", "birthday"), ("COUNTRY", "Country", "text"))
 
 
 def subscriber_hash(email: str) -> str:
@@ -108,6 +114,23 @@ class _Member(BaseModel):
     merge_fields: dict[str, str] = Field(default_factory=dict)
 
 
+class _Change(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email_address: str | None = None
+    status: Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional"] | None = None
+    merge_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class _MergeField(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tag: str
+    name: str
+    type: Literal["text", "number", "address", "phone", "date", "url", "imageurl", "radio", "dropdown",
+                  "birthday", "zip"]
+
+
 class _Batch(BaseModel):
     members: list[_Member] = Field(max_length=500)
     update_existing: bool = False
@@ -131,9 +154,28 @@ def build_app(config: SystemConfig) -> Starlette:
     def window(request: Request) -> tuple[int, int]:
         return int_param(request, "offset", 0, 0, 10**9), int_param(request, "count", 10, 1, 1000)
 
+    def merge_fields() -> list[dict[str, Any]]:
+        stored = store.get_meta("merge_fields")
+        if stored is not None:
+            return list(json.loads(stored))
+        return [{"merge_id": n, "tag": tag, "name": name, "type": type_, "required": False, "default_value": "",
+                 "public": False, "display_order": n + 1, "options": {}, "help_text": "", "list_id": LIST_ID}
+                for n, (tag, name, type_) in enumerate(MERGE_FIELDS, start=1)]
+
+    def check_fields(values: dict[str, str]) -> None:
+        known = {f["tag"] for f in merge_fields()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise BadRequest(400, "Your merge fields were invalid.", [
+                {"field": tag, "message": f"Merge field \"{tag}\" does not exist in this audience"} for tag in unknown])
+
+    def check_email(email: str) -> None:
+        if not _EMAIL.match(email):
+            raise BadRequest(400, f"{email} looks fake or invalid, please enter a real email address.")
+
     def upsert(body: _Member, update_existing: bool) -> tuple[str, Record | None]:
-        if not _EMAIL.match(body.email_address):
-            raise BadRequest(400, f"{body.email_address} looks fake or invalid, please enter a real email address.")
+        check_email(body.email_address)
+        check_fields(body.merge_fields)
         existing = store.find("members", "id", subscriber_hash(body.email_address))
         if existing is not None:
             if not update_existing:
@@ -183,6 +225,49 @@ def build_app(config: SystemConfig) -> Starlette:
         notify(record, "subscribe" if outcome == "created" else "profile")
         return JSONResponse(member(record))
 
+    async def patch_member(request: Request) -> Response:
+        audience(request)
+        body = await parse_body(request, _Change)
+        record = store.find("members", "id", request.path_params["hash"].lower())
+        if record is None:
+            raise BadRequest(404, "The requested resource could not be found.")
+        check_fields(body.merge_fields)
+        changes: dict[str, Any] = {"merge_fields": {**record.props["merge_fields"], **body.merge_fields}}
+        if body.email_address and subscriber_hash(body.email_address) != record.props["id"]:
+            check_email(body.email_address)
+            if store.find("members", "id", subscriber_hash(body.email_address)) is not None:
+                raise BadRequest(400, f"{body.email_address} is already a list member. Use PUT to insert or "
+                                 "update list members.")
+            changes.update(id=subscriber_hash(body.email_address), email_address=body.email_address)
+        if body.status:
+            changes["status"] = body.status
+        updated = store.update("members", record.id, changes, now_ms())
+        assert updated is not None
+        notify(updated, "profile")
+        return JSONResponse(member(updated))
+
+    async def list_fields(request: Request) -> Response:
+        audience(request)
+        offset, count = window(request)
+        fields = merge_fields()
+        return JSONResponse({"merge_fields": fields[offset:offset + count], "list_id": LIST_ID,
+                             "total_items": len(fields)})
+
+    async def add_field(request: Request) -> Response:
+        audience(request)
+        body = await parse_body(request, _MergeField)
+        fields = merge_fields()
+        if not _TAG.match(body.tag):
+            raise BadRequest(400, "The resource submitted could not be validated.",
+                             [{"field": "tag", "message": "A tag is 1 to 10 capital letters, digits or _."}])
+        if body.tag in {f["tag"] for f in fields}:
+            raise BadRequest(400, f"A Merge Field with the tag \"{body.tag}\" already exists for this list.")
+        field = {"merge_id": max(f["merge_id"] for f in fields) + 1, "tag": body.tag, "name": body.name,
+                 "type": body.type, "required": False, "default_value": "", "public": False,
+                 "display_order": len(fields) + 2, "options": {}, "help_text": "", "list_id": LIST_ID}
+        store.set_meta("merge_fields", json.dumps([*fields, field]))
+        return JSONResponse(field)
+
     async def batch(request: Request) -> Response:
         audience(request)
         body = await parse_body(request, _Batch)
@@ -227,6 +312,9 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/3.0/lists/{list_id}/members", members, methods=["GET"]),
         Route("/3.0/lists/{list_id}/members/{hash}", get_member, methods=["GET"]),
         Route("/3.0/lists/{list_id}/members/{hash}", put_member, methods=["PUT"]),
+        Route("/3.0/lists/{list_id}/members/{hash}", patch_member, methods=["PATCH"]),
+        Route("/3.0/lists/{list_id}/merge-fields", list_fields, methods=["GET"]),
+        Route("/3.0/lists/{list_id}/merge-fields", add_field, methods=["POST"]),
         Route("/3.0/campaigns", campaigns, methods=["GET"]),
         Route("/3.0/reports/{campaign_id}/email-activity", activity, methods=["GET"]),
     ]

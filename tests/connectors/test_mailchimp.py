@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 
-from integration_project.connectors.mailchimp import subscriber_hash
+import httpx
+import pytest
+
+from integration_project.connectors import connect
+from integration_project.connectors.mailchimp import PAGE, subscriber_hash
+from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
 
 MEMBERS = "lists/a1b2c3d4e5/members"
@@ -37,3 +42,62 @@ def test_members_upsert_by_subscriber_hash_keep_consent_and_are_indexed(connecto
     assert len(mine) == 1
     assert mine[0]["status"] == "pending" and mine[0]["merge_fields"]["LNAME"] == "H."
     assert mailchimp.index(MEMBERS, "merge_fields.CRM_ID")["9001"] == member
+
+
+def test_the_data_centre_comes_from_the_api_key(env, landscape, monkeypatch):
+    """`https://{dc}.api.mailchimp.com` declared: the key `...-us21` makes it us21 (no override set)."""
+    monkeypatch.delenv("MARKETING_BASE_URL")
+    monkeypatch.setenv("MARKETING_API_KEY", "0123456789abcdef0123456789abcdef-us21")
+    mailchimp = connect(landscape.systems["marketing"])
+    try:
+        assert str(mailchimp.http.base.join(mailchimp.prefix)) == "https://us21.api.mailchimp.com/3.0"
+    finally:
+        mailchimp.close()
+    monkeypatch.setenv("MARKETING_API_KEY", "0123456789abcdef")
+    with pytest.raises(PermanentError, match="MARKETING_API_KEY: a Mailchimp API key ends in -<data centre>"):
+        connect(landscape.systems["marketing"])
+
+
+def test_the_sandbox_override_still_wins(connector, env):
+    assert str(connector("marketing").http.base).rstrip("/") == env["MARKETING_BASE_URL"].rstrip("/")
+
+
+def test_the_sandbox_refuses_unknown_merge_fields_as_mailchimp_does(env):
+    email = "nobody.unknown@example.com"
+    with httpx.Client(base_url=env["MARKETING_BASE_URL"], auth=("any", env["MARKETING_API_KEY"])) as client:
+        answer = client.put(f"/3.0/{MEMBERS}/{subscriber_hash(email)}",
+                            json={"email_address": email, "status_if_new": "pending", "merge_fields": {"NOPE": "x"}})
+        fields = client.get("/3.0/lists/a1b2c3d4e5/merge-fields", params={"count": 1000})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert (body["title"], body["status"], body["detail"]) == ("Invalid Resource", 400, "Your merge fields were invalid.")
+    assert body["errors"] == [{"field": "NOPE", "message": "Merge field \"NOPE\" does not exist in this audience"}]
+    assert fields.status_code == 200 and "NOPE" not in {f["tag"] for f in fields.json()["merge_fields"]}
+
+
+def test_missing_merge_fields_are_created_before_the_first_load(connector, env):
+    mailchimp = connector("marketing")
+    email = "merge.fields.first@example.com"
+    member = mailchimp.upsert(MEMBERS, None, {"email_address": email, "merge_fields": {"SEGMENT7": "gold"}})
+    with httpx.Client(base_url=env["MARKETING_BASE_URL"], auth=("any", env["MARKETING_API_KEY"])) as client:
+        fields = {f["tag"]: f for f in client.get("/3.0/lists/a1b2c3d4e5/merge-fields",
+                                                  params={"count": 1000}).json()["merge_fields"]}
+        stored = client.get(f"/3.0/{MEMBERS}/{member}").json()
+    assert fields["SEGMENT7"]["type"] == "text" and stored["merge_fields"]["SEGMENT7"] == "gold"
+
+
+def test_a_changed_email_updates_the_member_instead_of_making_a_second_one(connector):
+    mailchimp = connector("marketing")
+    old, new = "ada.before@example.com", "Ada.After@Example.com"
+    first = mailchimp.upsert(MEMBERS, None, {"email_address": old, "merge_fields": {"CRM_ID": "7007"}})
+    again = mailchimp.upsert(MEMBERS, first, {"email_address": new, "merge_fields": {"CRM_ID": "7007"}})
+    assert again == subscriber_hash(new) != first
+    mine = [m for m in drain(mailchimp, MEMBERS, None)[0] if m["merge_fields"].get("CRM_ID") == "7007"]
+    assert [(m["id"], m["email_address"]) for m in mine] == [(subscriber_hash(new), new)]
+
+
+def test_pages_and_timeout_fit_a_thousand_member_page(connector):
+    """Mailchimp answers up to 1,000 members a page, slowly: the connector asks for fewer and waits
+    as long as Mailchimp's own SDK does (120 s)."""
+    mailchimp = connector("marketing")
+    assert PAGE <= 500 and mailchimp.http.timeout.read == 120.0

@@ -33,12 +33,13 @@ class System:
     auth: str = "bearer"
     credentials_env: list[str] = field(default_factory=list)
     base_url: str = "http://127.0.0.1:9000"
+    support: dict[str, object] = field(default_factory=dict)  # released, support_ends, ... of the version
 
     def api(self) -> dict[str, object]:
         """The `integration/api` metadata: env-var names only, never values."""
         return {"vendor": self.vendor, "title": f"{self.vendor} API", "base_url": self.base_url,
                 "version": "2024-06-01", "auth": self.auth, "credentials_env": self.credentials_env,
-                "docs_url": f"https://docs.example.com/{self.name}"}
+                "docs_url": f"https://docs.example.com/{self.name}", **self.support}
 
 
 @dataclass

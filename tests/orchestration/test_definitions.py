@@ -107,3 +107,14 @@ def test_metadata_names_credentials_never_their_values(monkeypatch):
     crm = next(s for s in specs if s.key.to_user_string() == "crm/customer")
     api = {r.data["field"]: r.data["value"] for r in crm.metadata[contract.API].records}
     assert api["credentials_env"] == "CRM_TOKEN"
+
+
+def test_api_metadata_carries_the_pinned_versions_published_support_window():
+    """From model/lifecycle.toml, by connector and version: HubSpot's 2026-03 ends 18 months after GA."""
+    specs = build_definitions(load_landscape("definitions")).resolve_all_asset_specs()
+    crm = next(s for s in specs if s.key.to_user_string() == "crm/customer")
+    api = {r.data["field"]: r.data["value"] for r in crm.metadata[contract.API].records}
+    assert {k: api[k] for k in ("version", "released", "support_ends", "support_source", "support_warning_days")} == {
+        "version": "2026-03", "released": "2026-03-30", "support_ends": "2027-09-30",
+        "support_source": "https://developers.hubspot.com/docs/developer-tooling/platform/versioning",
+        "support_warning_days": 90}
