@@ -36,8 +36,8 @@ COMMANDS = {
     "impact": ("docs_gen.cli", "impact", "What is affected if SYSTEM[.OBJECT[.FIELD]] changes or goes away."),
     "init": ("integration_project.scaffold.cli", "init",
              "Write a new project into FOLDER: one object, a source and a consumer, a test; it runs as written."),
-    "lint": ("docs_gen.cli", "lint",
-             "Check the landscape: sources of truth, write-backs, realtime cycles, stubs, owners (exit 1 on errors)."),
+    "lint": ("docs_gen.cli", "lint", "Check the landscape: sources of truth, write-backs, realtime cycles, stubs, "
+             "owners, API support ends (exit 1 on errors)."),
     "sandbox": ("integration_project.launcher", "sandbox_commands",
                 "Local stand-ins for the vendor systems (CRM, billing, support, shop, ...), on 127.0.0.1."),
     "up": ("integration_project.launcher", "up",
