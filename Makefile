@@ -24,6 +24,7 @@ bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in d
 	$(BIN)/python benchmarks/bench_receiver.py
 	$(BIN)/python benchmarks/bench_latency.py
 	$(BIN)/python benchmarks/bench_docs.py --sizes 10 100 1000
+	$(BIN)/python benchmarks/bench_cli.py
 
 soak: deps ## set up, then run the fault soak (bounded; figures go in docs/reliability.md)
 	$(BIN)/python benchmarks/soak.py

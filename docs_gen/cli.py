@@ -23,6 +23,7 @@ from docs_gen.errors import DocsError
 from docs_gen.graph import build_graph
 from docs_gen.impact import impact as impact_of
 from docs_gen.lint import report
+from integration_project.contract import DAGSTER_URL_ENV
 
 
 class Unanswerable(click.ClickException):
@@ -62,7 +63,6 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="Load this module's Definitions instead of the workspace.")(fn)
 
 
-DAGSTER_URL_ENV = "INTEGRATIONS_DAGSTER_URL"  # where the Dagster UI is; the docs link to its pages
 dagster_url_option = click.option("--dagster-url", envvar=DAGSTER_URL_ENV, default="http://127.0.0.1:3000",
                                   show_default=True, help=f"Base URL of the Dagster UI [env {DAGSTER_URL_ENV}].")
 

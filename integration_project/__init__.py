@@ -35,14 +35,14 @@ if TYPE_CHECKING:
         load_landscape,
     )
     from integration_project.orchestration import HubStore, build_definitions, system_definitions
-    from integration_project.orchestration.component import SystemComponent
+    from integration_project.orchestration.component import DataObjectComponent, SystemComponent
 
 _MODEL = "integration_project.model"
 _LAZY = {
     **dict.fromkeys(["Api", "Auth", "Binding", "DataObject", "Flow", "Ingest", "Landscape", "System",
                      "Volume", "Webhook", "load_landscape"], _MODEL),
     **dict.fromkeys(["HubStore", "build_definitions", "system_definitions"], "integration_project.orchestration"),
-    "SystemComponent": "integration_project.orchestration.component",
+    **dict.fromkeys(["DataObjectComponent", "SystemComponent"], "integration_project.orchestration.component"),
 }
 
 
@@ -59,8 +59,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DeclarationError", "Flow", "Ingest",
-    "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
+    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DataObjectComponent", "DeclarationError", "Flow",
+    "Ingest", "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
     "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
     "SystemComponent", "system_definitions",
 ]

@@ -1,7 +1,12 @@
-"""`integrations`: the one command-line entry point for everything a user does."""
+"""`integrations`: the one command-line entry point for everything a user does.
+
+Each part keeps its commands beside its code; they are imported when run, not when listed, so
+`integrations --help` and `integrations check` start without Dagster (docs/performance.md).
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -19,8 +24,54 @@ if TYPE_CHECKING:
     from integration_project.model import Landscape
 
 
+# name -> (module, its command or a function making it, the first paragraph of the command's help).
+# The help is written here so that listing the commands imports none; tests/test_cli.py keeps it
+# the command's own.
+COMMANDS = {
+    "assess": ("integration_project.orchestration.cli", "assess",
+               "Assess a source's data quality before go-live."),
+    "dlq": ("integration_project.runtime.cli", "dlq",
+            "The dead-letter queue: records that could not be delivered, with the reason."),
+    "docs": ("docs_gen.cli", "docs", "Architecture docs generated from the loaded Dagster Definitions."),
+    "impact": ("docs_gen.cli", "impact", "What is affected if SYSTEM[.OBJECT[.FIELD]] changes or goes away."),
+    "init": ("integration_project.scaffold.cli", "init",
+             "Write a new project into FOLDER: one object, a source and a consumer, a test; it runs as written."),
+    "lint": ("docs_gen.cli", "lint", "Check the landscape: sources of truth, write-backs, realtime cycles, stubs, "
+             "owners, API support ends (exit 1 on errors)."),
+    "sandbox": ("integration_project.launcher", "sandbox_commands",
+                "Local stand-ins for the vendor systems (CRM, billing, support, shop, ...), on 127.0.0.1."),
+    "up": ("integration_project.launcher", "up",
+           "Start the sandbox's stand-ins (for the systems that have one), the webhook receiver, the "
+           "Dagster UI and the docs of the current project, on 127.0.0.1."),
+    "webhooks": ("integration_project.webhooks.cli", "webhooks", "Inbound webhooks: the receiver and its inbox."),
+}
+
+
 class Integrations(click.Group):
-    """The entry point: a missing credential or project, in any command, is one line and exit 2."""
+    """The entry point: commands load when run; a missing credential or project, in any command, is
+    one line and exit 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, those defined here and those of the parts."""
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, imported from its part on first use."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute, _ = COMMANDS[cmd_name]
+            found = getattr(importlib.import_module(module), attribute)
+            self.add_command(found if isinstance(found, click.Command) else found(), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands as click does, each not imported yet by its help written above."""
+        commands = [(name, self.commands.get(name) or click.Command(name, help=COMMANDS[name][2]))
+                    for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; say which environment variable a missing credential is read from."""
@@ -89,19 +140,3 @@ def planned_legs(landscape: Landscape) -> dict[str, str]:
     found = {leg.name: ingest_reason(leg) for leg in landscape.ingests().values()}
     found.update((flow.name, flow_reason(flow)) for flow in landscape.flows())
     return {name: reason for name, reason in found.items() if reason}
-
-
-def _register() -> None:
-    """Attach each part's commands; each part keeps its commands beside its code."""
-    from docs_gen.cli import docs, impact, lint
-    from integration_project.launcher import sandbox_commands, up
-    from integration_project.orchestration.cli import assess
-    from integration_project.runtime.cli import dlq
-    from integration_project.scaffold.cli import init
-    from integration_project.webhooks.cli import webhooks
-
-    for command in (init, up, sandbox_commands(), webhooks, dlq, assess, docs, lint, impact):
-        main.add_command(command)
-
-
-_register()

@@ -29,6 +29,8 @@ DECLARED_IN = "integration/declared_in"  # str: "path:line" of the declaration
 ASSESSMENT = "integration/assessment"  # json or absent: the latest `integrations assess` counts (source assets)
 
 ROLES = ("source", "hub", "consumer")
+
+DAGSTER_URL_ENV = "INTEGRATIONS_DAGSTER_URL"  # env: where the Dagster UI is; the docs link to its pages
 MODES = ("realtime", "batch")
 # a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
 FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "purpose", "status")

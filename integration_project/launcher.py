@@ -16,11 +16,9 @@ from typing import Any
 import click
 import httpx
 
-from docs_gen.cli import DAGSTER_URL_ENV
+from integration_project.contract import DAGSTER_URL_ENV
 from integration_project.errors import DeclarationError
 from integration_project.model import Landscape, load_landscape
-from integration_project.orchestration.instance import ensure_instance
-from integration_project.orchestration.specs import DOCS_URL_ENV
 from integration_project.project import find
 
 STOP_GRACE_S = 15.0  # after SIGTERM, what still runs in a child's process group is killed
@@ -145,6 +143,9 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
 
     Ctrl-C (SIGINT) or SIGTERM stops everything, within STOP_GRACE_S seconds.
     """
+    from integration_project.orchestration.instance import ensure_instance  # Dagster: `up` alone needs it
+    from integration_project.orchestration.specs import DOCS_URL_ENV
+
     # Our own handlers, even where the parent ignored SIGINT (a script's background job): a caught
     # signal is reset to its default in each child at exec, an ignored one would be inherited.
     for sig in (signal.SIGINT, signal.SIGTERM):

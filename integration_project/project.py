@@ -83,6 +83,12 @@ def at(folder: Path) -> Project | None:
         return None
     if table is not None and isinstance(table.get("root_module"), str):
         package = table["root_module"]
+        defs = table.get("defs_module")
+        if isinstance(defs, str) and defs != package and not defs.startswith(f"{package}."):
+            # the landscape is read from its package: components in a defs folder elsewhere would be lost
+            raise ProjectNotFound(f"{folder / 'pyproject.toml'}: [tool.dg.project] defs_module {defs!r} is "
+                                  f"outside root_module {package!r}: the landscape is read from its package only; "
+                                  f"make defs_module {package!r} or a module inside it")
     elif has_workspace:
         package = _workspace_package(workspace)
     else:

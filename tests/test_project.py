@@ -43,6 +43,20 @@ def test_a_pyproject_without_the_dg_table_is_not_a_project(tmp_path: Path, monke
         find()
 
 
+def test_a_defs_folder_outside_the_landscape_package_is_refused(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dagster would load its components; the landscape, read from its package, would not: say so."""
+    monkeypatch.delenv(PROJECT_ENV, raising=False)
+    (tmp_path / "pyproject.toml").write_text('[tool.dg.project]\nroot_module = "acme"\ndefs_module = "acme_defs"\n')
+    with pytest.raises(ProjectNotFound) as refused:
+        find(tmp_path)
+    assert str(refused.value) == (f"{tmp_path / 'pyproject.toml'}: [tool.dg.project] defs_module 'acme_defs' is "
+                                  "outside root_module 'acme': the landscape is read from its package only; "
+                                  "make defs_module 'acme' or a module inside it")
+    (tmp_path / "pyproject.toml").write_text('[tool.dg.project]\nroot_module = "acme"\ndefs_module = "acme.defs"\n')
+    assert find(tmp_path).package == "acme"
+
+
 @pytest.mark.parametrize("command", [["check"], ["lint"], ["docs", "build"], ["webhooks", "status"],
                                      ["dlq", "list", "--flow", "customer_crm_to_billing"], ["assess", "crm/customer"]])
 def test_outside_a_project_a_command_says_so_and_loads_no_example(command: list[str], tmp_path: Path) -> None:

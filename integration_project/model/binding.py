@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from integration_project.model.api import Api
 
 
+def check_freshness(value: int | None) -> int | None:
+    """A positive number of minutes, or none declared."""
+    if value is not None and value <= 0:
+        raise ValueError("must be a positive number of minutes")
+    return value
+
+
 class Volume(BaseModel):
     """Expected records per run; a run outside the bounds fails its check and alerts."""
 
@@ -56,8 +63,8 @@ class Binding(BaseModel):
     events: list[str] = Field(default_factory=list, description="webhook event types of changes")
     cron: str | None = None
     timezone: str = "UTC"
-    volume: Volume | None = None
-    freshness_minutes: int | None = Field(None, description="minutes after which data is stale")
+    volume: Volume | None = Field(None, description="records per run; else the object's")
+    freshness_minutes: int | None = Field(None, description="minutes after which data is stale; else the object's")
     echo_suppression: bool = Field(
         False, description="ignore our own writes when this system sends them back as changes"
     )
@@ -70,9 +77,4 @@ class Binding(BaseModel):
             raise ValueError("say in one sentence why this binding exists")
         return value
 
-    @field_validator("freshness_minutes")
-    @classmethod
-    def _freshness(cls, value: int | None) -> int | None:
-        if value is not None and value <= 0:
-            raise ValueError("must be a positive number of minutes")
-        return value
+    _freshness = field_validator("freshness_minutes")(check_freshness)

@@ -14,7 +14,7 @@ import networkx as nx
 from croniter import croniter
 
 from integration_project.errors import Problem, declaration_error
-from integration_project.model.binding import Binding
+from integration_project.model.binding import Binding, Volume
 from integration_project.model.data_object import DataObject
 from integration_project.model.system import System
 from integration_project.model.urls import credentials_in
@@ -29,10 +29,15 @@ class Location:
     path: str
     line: int | None = None
     field_lines: dict[str, int] = field(default_factory=dict)
+    declared_as: dict[str, str] = field(default_factory=dict)  # a derived field -> the path written
+
+    def named(self, field_path: str) -> str:
+        """The field as the declaration spells it (a YAML object's `references.x` is `fields.x.object`)."""
+        return self.declared_as.get(field_path, field_path)
 
     def of(self, field_path: str) -> str:
         """'path:line' of a field, falling back to its nearest declared parent, then the file."""
-        probe = field_path
+        probe = self.named(field_path)
         while probe:
             if probe in self.field_lines:
                 return f"{self.path}:{self.field_lines[probe]}"
@@ -117,6 +122,16 @@ class Flow:
         return self.binding.mode
 
     @property
+    def volume(self) -> Volume | None:
+        """Records per run the consumer expects: its binding's bounds, else the object's."""
+        return self.binding.volume or self.object.volume
+
+    @property
+    def freshness_minutes(self) -> int | None:
+        """Minutes after which the consumer's copy is stale: its binding's, else the object's."""
+        return self.binding.freshness_minutes or self.object.freshness_minutes
+
+    @property
     def owners(self) -> list[str]:
         """Who hears about it: the consumer's owners, the source's, then the object's steward."""
         return _owners(self.consumer.owners, self.source.owners, [self.object.owner])
@@ -179,7 +194,9 @@ class Landscape:
         problems: list[Problem] = []
 
         def add(decl: str, field_path: str, message: str) -> None:
-            problems.append(Problem(self.where(decl, field_path), decl, field_path, message))
+            loc = self.locations.get(decl)
+            problems.append(Problem(self.where(decl, field_path), decl, loc.named(field_path) if loc else field_path,
+                                    message))
 
         # Root causes first: a binding's unknown object or second source of truth, then what an
         # object lacks because of it (no source of truth), then the cycles across systems.

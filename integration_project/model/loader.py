@@ -1,8 +1,12 @@
-"""Load a landscape package: `objects.py`, then every system under `systems/` (Python or YAML).
+"""Load a landscape package: its Python declarations and its Dagster Components YAML files.
 
-A Python system is a module-level `System(...)` in `systems/<name>.py`; a YAML system is a Dagster
-Components file `systems/<name>/defs.yaml` of type `integration_project.SystemComponent`. Every
-problem in every file is collected, each one line with file, line, declaration and field.
+Python: `objects.py`, every module under `systems/` (any depth) and any other module of the package
+that calls `System(...)` or `DataObject(...)`; each module-level `System` and `DataObject` is
+declared. YAML: every component file Dagster's defs folder would load (`defs.yaml`, `defs.yml`,
+`component.yaml`, each of its documents) anywhere in the package, of type
+`integration_project.SystemComponent` or `integration_project.DataObjectComponent`; any other
+type is refused, never skipped. Every problem in every file is collected, each one line with file,
+line, declaration and field.
 """
 
 from __future__ import annotations
@@ -12,20 +16,25 @@ import importlib
 import sys
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import yaml
-from dagster_shared.yaml_utils import parse_yaml_with_source_position
+from dagster_shared.yaml_utils import parse_yamls_with_source_position
 from pydantic import ValidationError
 
 from integration_project.errors import Problem, declaration_error
 from integration_project.model.data_object import DataObject
+from integration_project.model.fields import DeclaredObject
 from integration_project.model.landscape import Landscape, Location
 from integration_project.model.system import System
 
-COMPONENT_TYPE = "integration_project.SystemComponent"
-D = TypeVar("D", System, DataObject)
+SYSTEM_TYPE = "integration_project.SystemComponent"
+OBJECT_TYPE = "integration_project.DataObjectComponent"
+COMPONENT_FILES = ("defs.yaml", "defs.yml", "component.yaml")  # what Dagster's defs folder reads
+_CALLS = {"System": "system", "DataObject": "object"}
+_EXPECTED = f"expected type: {SYSTEM_TYPE} or {OBJECT_TYPE}"
 
 
 def load_landscape(package: str = "definitions") -> Landscape:
@@ -37,17 +46,24 @@ def load_landscape(package: str = "definitions") -> Landscape:
     root = Path(roots[0])
     problems: list[Problem] = []
     landscape = Landscape(systems={}, objects={})
-    for obj, loc in _python_declarations(f"{package}.objects", root / "objects.py", DataObject, problems):
-        _register(landscape, "object", obj, loc, problems)
-    objects_failed = bool(problems)  # then every binding would be "unknown object": say it once
-    for path in sorted((root / "systems").glob("*.py")):
-        if path.stem != "__init__":
-            module = f"{package}.systems.{path.stem}"
-            for system, loc in _python_declarations(module, path, System, problems):
-                _register(landscape, "system", system, loc, problems)
-    for path in sorted((root / "systems").glob("*/defs.yaml")):
-        if found := _yaml_system(path, problems):
-            _register(landscape, "system", *found, problems)
+    modules = _python_files(root)
+    yaml_problems: list[Problem] = []  # files that do not parse: reported after the Python ones
+    documents = [d for path in _component_files(root) for d in _documents(path, root, yaml_problems)]
+    # Objects first, so that a broken object is reported once, not as every binding's unknown object.
+    for path in (p for p in modules if p.declares_objects):
+        for decl, loc in _python_declarations(package, root, path.path, problems):
+            _register(landscape, decl, loc, problems)
+    for doc in (d for d in documents if d.type == OBJECT_TYPE):
+        if found := _yaml_declaration(doc, problems):
+            _register(landscape, *found, problems)
+    objects_failed = bool(problems)
+    for path in (p for p in modules if not p.declares_objects):
+        for decl, loc in _python_declarations(package, root, path.path, problems):
+            _register(landscape, decl, loc, problems)
+    problems += yaml_problems
+    for doc in (d for d in documents if d.type != OBJECT_TYPE):
+        if found := _yaml_declaration(doc, problems):
+            _register(landscape, *found, problems)
     if not objects_failed:
         problems += landscape.problems()  # after the files' own problems: those come first
     if problems:
@@ -55,9 +71,9 @@ def load_landscape(package: str = "definitions") -> Landscape:
     return landscape
 
 
-def _register(landscape: Landscape, kind: str, decl, loc: Location, problems: list[Problem]) -> None:
-    table = landscape.systems if kind == "system" else landscape.objects
-    key = f"{kind} {decl.name}"
+def _register(landscape: Landscape, decl: System | DataObject, loc: Location, problems: list[Problem]) -> None:
+    table: dict[str, Any] = landscape.systems if isinstance(decl, System) else landscape.objects
+    key = f"{'system' if isinstance(decl, System) else 'object'} {decl.name}"
     if decl.name in table:
         first = landscape.locations[key]
         problems.append(Problem(loc.of("name"), key, "name", f"duplicate name, first declared at {first.of('')}"))
@@ -66,17 +82,51 @@ def _register(landscape: Landscape, kind: str, decl, loc: Location, problems: li
     landscape.locations[key] = loc
 
 
-def _python_declarations(module: str, path: Path, cls: type[D], problems: list[Problem]) -> Iterator[tuple[D, Location]]:
-    """Yield each module-level `cls` instance of a module with its location."""
-    rel = _relative(path)
+@dataclass(frozen=True)
+class _Module:
+    path: Path
+    declares_objects: bool
+
+
+def _python_files(root: Path) -> list[_Module]:
+    """The package's declaration modules, objects.py first: see the module docstring."""
+    found = []
+    for path in sorted(_files(root, "*.py"), key=lambda p: (p != root / "objects.py", p)):
+        if path.name == "__init__.py":
+            continue
+        try:
+            calls = {_name(n.func) for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)}
+        except (SyntaxError, OSError, ValueError):
+            calls = set()  # reported when imported, if it is a declaration module
+        if path == root / "objects.py" or "systems" in path.relative_to(root).parts[:-1] or calls & set(_CALLS):
+            found.append(_Module(path, path == root / "objects.py" or "DataObject" in calls))
+    return found
+
+
+def _component_files(root: Path) -> list[Path]:
+    return sorted(p for name in COMPONENT_FILES for p in _files(root, name))
+
+
+def _files(root: Path, pattern: str) -> Iterator[Path]:
+    """Files under the package, outside caches and hidden folders."""
+    for path in root.rglob(pattern):
+        if not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts):
+            yield path
+
+
+def _python_declarations(package: str, root: Path, path: Path,
+                         problems: list[Problem]) -> Iterator[tuple[System | DataObject, Location]]:
+    """Yield each module-level System and DataObject of a module with its location."""
+    rel, file = _relative(path), _file(path, root)
+    module = ".".join([package, *path.relative_to(root).with_suffix("").parts])
     try:
-        index = _Index(ast.parse(path.read_text(), str(path)), rel, cls.__name__)
+        index = _Index(ast.parse(path.read_text(), str(path)), rel,
+                       "object" if path.name == "objects.py" else "system")
     except SyntaxError as exc:  # reported before importing: the line is the parser's
-        problems.append(Problem(f"{rel}:{exc.lineno or 1}", f"file {_file(path)}", "-",
-                                f"not valid Python: {exc.msg}"))
+        problems.append(Problem(f"{rel}:{exc.lineno or 1}", f"file {file}", "-", f"not valid Python: {exc.msg}"))
         return
     except OSError as exc:
-        problems.append(Problem(rel, f"file {_file(path)}", "-", f"cannot read it: {exc.strerror}"))
+        problems.append(Problem(rel, f"file {file}", "-", f"cannot read it: {exc.strerror}"))
         return
     try:
         mod = importlib.import_module(module)
@@ -92,31 +142,31 @@ def _python_declarations(module: str, path: Path, cls: type[D], problems: list[P
         frames = _frames_in(exc, path)
         line = frames[-1].lineno if frames else 1
         first = (str(exc).splitlines() or [""])[0]
-        problems.append(Problem(f"{rel}:{line}", f"file {_file(path)}", "-", f"{type(exc).__name__}: {first}"))
+        problems.append(Problem(f"{rel}:{line}", f"file {file}", "-", f"{type(exc).__name__}: {first}"))
         return
-    for found in (v for v in vars(mod).values() if isinstance(v, cls)):
-        yield found, index.location(f"{index.kind} {found.name}")
+    for found in (v for v in vars(mod).values() if isinstance(v, (System, DataObject))):
+        kind = "system" if isinstance(found, System) else "object"
+        yield found, index.location(f"{kind} {found.name}")
 
 
 class _Index:
-    """The line of every keyword argument of a module's `System(...)` (or `DataObject(...)`) calls.
+    """The line of every keyword argument of a module's `System(...)` and `DataObject(...)` calls.
 
     Keyword arguments are indexed as dotted field paths through nested calls, lists and dict
     literals (`bindings[1].freshness_minutes`, `api.auth.token_env`), and each nested call is
     remembered with its path, so a ValidationError raised by `Binding(...)` maps to its field.
     """
 
-    def __init__(self, tree: ast.Module, rel: str, cls_name: str):
+    def __init__(self, tree: ast.Module, rel: str, kind: str):
         self.rel = rel
-        self.kind = kind = "object" if cls_name == "DataObject" else cls_name.lower()
-        self.anonymous = f"{kind} in {Path(rel).stem}"  # a declaration whose name is not a literal
+        self.anonymous = f"{kind} in {Path(rel).stem}"  # where a ValidationError names no declaration
         self.locations: dict[str, Location] = {}  # declaration -> location
         self.calls: dict[tuple[int, int], tuple[str, str]] = {}  # (line, col) -> (declaration, path)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _name(node.func) == cls_name:
+            if isinstance(node, ast.Call) and (kind_of := _CALLS.get(_name(node.func) or "")):
                 name = next((k.value.value for k in node.keywords if k.arg == "name"
                              and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
-                decl = f"{kind} {name}" if name else self.anonymous
+                decl = f"{kind_of} {name}" if name else f"{kind_of} in {Path(rel).stem}"
                 lines: dict[str, int] = {}
                 self._walk(node, "", decl, lines)
                 self.locations.setdefault(decl, Location(rel, node.lineno, lines))
@@ -150,16 +200,34 @@ class _Index:
         return self.anonymous, "", Location(self.rel, frames[-1].lineno if frames else None)
 
 
-def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location] | None:
-    rel = _relative(path)
-    file_decl = f"file {_file(path)}"
+@dataclass(frozen=True)
+class _Document:
+    """One YAML document of a component file, with the source position of every node."""
+
+    path: Path
+    file: str  # within the package, e.g. systems/inventory/defs.yaml
+    value: Any
+    positions: Any  # dagster_shared's SourcePositionTree
+
+    @property
+    def type(self) -> Any:
+        return self.value.get("type") if isinstance(self.value, dict) else None
+
+    def line_of(self, *loc: Any) -> str:
+        """'path:line' of a node, else of its nearest parent, else the file's first line."""
+        rel = _relative(self.path)
+        for n in range(len(loc), -1, -1):
+            found = self.positions.lookup(list(loc[:n]))
+            if found is not None:
+                return f"{rel}:{found.start.line}"
+        return f"{rel}:1"
+
+
+def _documents(path: Path, root: Path, problems: list[Problem]) -> list[_Document]:
+    rel, file = _relative(path), _file(path, root)
     text = path.read_text()
     try:
-        if yaml.safe_load(text) is None:  # Dagster's parser fails on an empty document
-            problems.append(Problem(f"{rel}:1", file_decl, "-",
-                                    f"the file is empty: expected type: {COMPONENT_TYPE} and attributes"))
-            return None
-        parsed = parse_yaml_with_source_position(text, filename=rel)
+        parsed = [doc for doc in parse_yamls_with_source_position(text, filename=rel) if doc.value is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -169,38 +237,43 @@ def _yaml_system(path: Path, problems: list[Problem]) -> tuple[System, Location]
             problem += f" ({context} from line {context_mark.line + 1})"
         elif context:
             problem = f"{context}: {problem}"
-        problems.append(Problem(f"{rel}:{mark.line + 1 if mark else 1}", file_decl, "-", f"not valid YAML: {problem}"))
-        return None
-    doc, positions = parsed.value, parsed.source_position_tree
-    attributes = doc.get("attributes") if isinstance(doc, dict) else None
+        problems.append(Problem(f"{rel}:{mark.line + 1 if mark else 1}", f"file {file}", "-",
+                                f"not valid YAML: {problem}"))
+        return []
+    if not parsed:
+        problems.append(Problem(f"{rel}:1", f"file {file}", "-", f"the file is empty: {_EXPECTED}, and attributes"))
+    return [_Document(path, file, doc.value, doc.source_position_tree) for doc in parsed]
+
+
+def _yaml_declaration(doc: _Document, problems: list[Problem]) -> tuple[System | DataObject, Location] | None:
+    """The system or object a component document declares; None (and its problems) when it cannot."""
+    attributes = doc.value.get("attributes") if isinstance(doc.value, dict) else None
     name = attributes.get("name") if isinstance(attributes, dict) else None
-    decl = f"system {name if isinstance(name, str) else path.parent.name}"
-
-    def line_of(*loc) -> str:
-        for n in range(len(loc), -1, -1):
-            found = positions.lookup(list(loc[:n]))
-            if found is not None:
-                return f"{rel}:{found.start.line}"
-        return f"{rel}:1"
-
-    if not isinstance(doc, dict) or doc.get("type") != COMPONENT_TYPE:
-        problems.append(Problem(line_of("type"), decl, "type", f"expected type: {COMPONENT_TYPE}"))
+    kind = {SYSTEM_TYPE: "system", OBJECT_TYPE: "object"}.get(doc.type) if isinstance(doc.type, str) else None
+    if kind is None:  # Dagster would load it; the landscape's code location would not: say so
+        found = f"{doc.type!r} is not a declaration of the landscape" if doc.type else "no type"
+        problems.append(Problem(doc.line_of("type"), f"file {doc.file}", "type", f"{_EXPECTED}; {found}"))
         return None
+    decl = f"{kind} {name if isinstance(name, str) else doc.path.parent.name}"
     if not isinstance(attributes, dict):
-        problems.append(Problem(line_of("attributes"), decl, "attributes", "expected the system's fields here"))
+        problems.append(Problem(doc.line_of("attributes"), decl, "attributes", f"expected the {kind}'s fields here"))
         return None
     try:
-        system = System.model_validate(attributes)
+        declared = (System if kind == "system" else DeclaredObject).model_validate(attributes)
     except ValidationError as exc:
-        problems += [Problem(line_of("attributes", *e["loc"]), decl, _dotted(e["loc"]) or "-", _message(e))
+        problems += [Problem(doc.line_of("attributes", *e["loc"]), decl, _dotted(e["loc"]) or "-", _message(e))
                      for e in exc.errors()]
         return None
     lines = {}
     for dotted, loc in _leaf_paths(attributes):
-        if (found := positions.lookup(["attributes", *loc])) is not None:
+        if (found := doc.positions.lookup(["attributes", *loc])) is not None:
             lines[dotted] = found.start.line
-    start = positions.lookup(["attributes"])
-    return system, Location(rel, start.start.line if start else None, lines)
+    start = doc.positions.lookup(["attributes"])
+    if isinstance(declared, DeclaredObject):
+        location = Location(_relative(doc.path), start.start.line if start else None, lines,
+                            DeclaredObject.declared_paths(declared.fields))
+        return declared.data_object(), location
+    return declared, Location(_relative(doc.path), start.start.line if start else None, lines)
 
 
 def _leaf_paths(value, prefix: tuple = ()):
@@ -237,10 +310,9 @@ def _frames_in(exc: BaseException, path: Path) -> list[traceback.FrameSummary]:
     return [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
 
 
-def _file(path: Path) -> str:
+def _file(path: Path, root: Path) -> str:
     """A file's path within its landscape package, e.g. systems/crm.py."""
-    parts = path.parts
-    return "/".join(parts[parts.index("systems"):]) if "systems" in parts else path.name
+    return path.relative_to(root).as_posix()
 
 
 def _relative(path: Path) -> str:

@@ -96,7 +96,7 @@ def _hub_checks(leg: Ingest, store, stats, previous: list[str] | None, signature
 
 def deliver_asset(flow: Flow, spec: dg.AssetSpec) -> dg.AssetsDefinition:
     """One consumer's asset: load the hub's changes idempotently; with its volume check."""
-    bounds = flow.binding.volume
+    bounds = flow.volume
     checks_ = [dg.AssetCheckSpec("volume_within_bounds", asset=spec.key,
                                  description=f"{bounds.min}..{bounds.max} records per run.")] if bounds else []
 

@@ -100,17 +100,17 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
             description=f"{obj.name.replace('_', ' ').title()} records loaded into "
             f"{flow.consumer.title}. {flow.binding.purpose}",
             freshness_policy=dg.FreshnessPolicy.time_window(
-                fail_window=timedelta(minutes=flow.binding.freshness_minutes))
-            if flow.binding.freshness_minutes else None,
+                fail_window=timedelta(minutes=flow.freshness_minutes))
+            if flow.freshness_minutes else None,
             metadata={**common, **_system_meta(landscape, flow.consumer, flow.binding),
                       c.ROLE: "consumer", c.MODE: flow.mode,
                       c.STATUS: "live" if flow in live else "planned",
                       **({c.STATUS_REASON: reasons[flow.name]} if reasons[flow.name] else {}),
                       c.FLOWS: _flows_table([_flow_doc(flow, flow in live)]),
                       c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
-                      c.VOLUME: dg.MetadataValue.json(flow.binding.volume.model_dump())
-                      if flow.binding.volume else dg.MetadataValue.null(),
-                      c.FRESHNESS_MINUTES: flow.binding.freshness_minutes},
+                      c.VOLUME: dg.MetadataValue.json(flow.volume.model_dump())
+                      if flow.volume else dg.MetadataValue.null(),
+                      c.FRESHNESS_MINUTES: flow.freshness_minutes},
         )
     def with_docs(spec: dg.AssetSpec) -> dg.AssetSpec:
         return spec.merge_attributes(metadata={c.DOCS_URL: dg.MetadataValue.url(docs_url(spec.key))})

@@ -120,8 +120,8 @@ class VolumeCheck:
 
 
 def volume(flow: Flow, stats: Stats) -> VolumeCheck | None:
-    """Judge a delivery's volume (None when the binding declares none); alerts when outside."""
-    bounds = flow.binding.volume
+    """Judge a delivery's volume (None when neither its binding nor its object declares one); alerts when outside."""
+    bounds = flow.volume
     if bounds is None:
         return None
     found = VolumeCheck(stats.read, bounds.min, bounds.max)

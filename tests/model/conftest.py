@@ -70,6 +70,24 @@ attributes:
       mapping: {id: metadata.crm_id}
 '''
 
+# An object in YAML with each kind of rule (a reference, a decimal, an enum, a field source, volume).
+PAYMENT = """
+type: integration_project.DataObjectComponent
+attributes:
+  name: payment
+  description: Payments received against invoices.
+  owner: team:finance
+  identity_key: id
+  volume: {min: 0, max: 500}
+  freshness_minutes: 60
+  fields:
+    id: {type: string}
+    invoice_id: {type: reference, object: invoice}
+    amount: {type: decimal, scale: 2, min: 0, source: billing}
+    method: {type: enum, values: [card, transfer]}
+    paid_at: {type: datetime}
+"""
+
 
 DEFINITIONS = """
 from integration_project import build_definitions, load_landscape
@@ -97,17 +115,21 @@ def landscape_package(tmp_path: Path) -> Iterator[Callable[..., str]]:
     sys.path.insert(0, str(tmp_path))
     names: list[str] = []
 
-    def make(objects: str = OBJECTS, **systems: str) -> str:
+    def make(objects: str | None = OBJECTS, files: dict[str, str] | None = None, **systems: str) -> str:
+        """`objects` is objects.py (None: no such file); `files` are more files by path in the package."""
         name = f"landscape_{next(_ids)}"
         root = tmp_path / name
         (root / "systems").mkdir(parents=True)
         (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(package=name))  # for dg, the last one
         (root / "__init__.py").write_text("")
         (root / "systems" / "__init__.py").write_text("")
-        (root / "objects.py").write_text(textwrap.dedent(objects))
+        if objects is not None:
+            (root / "objects.py").write_text(textwrap.dedent(objects))
         (root / "definitions.py").write_text(DEFINITIONS.format(package=name))
-        for filename, text in systems.items():
-            path = root / "systems" / filename.replace("__", "/").replace("_yaml", ".yaml").replace("_py", ".py")
+        paths = {f"systems/{f.replace('__', '/').replace('_yaml', '.yaml').replace('_py', '.py')}": text
+                 for f, text in systems.items()}
+        for relative, text in {**paths, **(files or {})}.items():
+            path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(text))
         names.append(name)

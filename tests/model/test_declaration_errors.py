@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from integration_project.cli import main
-from tests.model.conftest import BILLING, CRM
+from tests.model.conftest import BILLING, CRM, PAYMENT
 
 BIN = Path(sys.executable).parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -28,7 +28,8 @@ CASES = {
     "empty_defs_yaml": (
         {"crm_py": CRM, "billing__defs_yaml": ""},
         "{root}/systems/billing/defs.yaml:1: file systems/billing/defs.yaml: -: the file is empty: "
-        "expected type: integration_project.SystemComponent and attributes"),
+        "expected type: integration_project.SystemComponent or integration_project.DataObjectComponent, "
+        "and attributes"),
     "yaml_binding_without_purpose": (
         {"crm_py": CRM, "billing__defs_yaml": BILLING.replace("      purpose: Billing issues invoices.\n", "")},
         "{root}/systems/billing/defs.yaml:11: system billing: bindings[0].purpose: Field required"),
@@ -68,8 +69,13 @@ CASES = {
         "{root}/systems/billing/defs.yaml:12: system billing: api.base_url: the URL holds a credential, "
         "query parameter 'api_key': credentials come from environment variables; name one in base_url_env "
         "(the whole URL) or in auth (token_env, password_env, ...)"),
+    "yaml_object_enum_without_values": (
+        {"crm_py": CRM, "billing__defs_yaml": BILLING, "files": {"objects/payment/defs.yaml": PAYMENT.replace(
+            "{type: enum, values: [card, transfer]}", "{type: enum}")}},
+        "{root}/objects/payment/defs.yaml:14: object payment: fields.method.values: a field of type enum needs values"),
 }
-YAML_CASES = ["empty_defs_yaml", "yaml_binding_without_purpose", "yaml_syntax_error", "two_sources_of_truth"]
+YAML_CASES = ["empty_defs_yaml", "yaml_binding_without_purpose", "yaml_syntax_error", "two_sources_of_truth",
+              "yaml_object_enum_without_values"]
 
 
 def _package(landscape_package, tmp_path: Path, case: str) -> tuple[str, str]:
