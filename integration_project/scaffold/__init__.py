@@ -1,9 +1,9 @@
 """`integrations init DIR`: a new project with one object and two systems that runs as written.
 
 The files are the templates under `template/` (`$name`, `$package` and `$version` replaced;
-`package/` becomes the landscape package, `gitignore` `.gitignore`). What they declare needs
-nothing installed but the framework: a CSV drop folder as the source, a SQLite database as the
-consumer, and one night's export in `data/signups/` to run the flow with.
+`package/` becomes the landscape package, `gitignore` `.gitignore`). What they declare, all in
+YAML, needs nothing installed but the framework: an object, a CSV drop folder as its source, a
+SQLite database as its consumer, and one night's export in `data/signups/` to run the flow with.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_init_writes_a_project_that_checks_validates_and_tests_clean(tmp_path: P
     assert {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()} == {
         "pyproject.toml", "workspace.yaml", "README.md", ".gitignore", "tests/test_check.py",
         "data/signups/signups_20250101.csv", "acme_landscape/__init__.py", "acme_landscape/definitions.py",
-        "acme_landscape/objects.py", "acme_landscape/systems/__init__.py",
+        "acme_landscape/objects/contact/defs.yaml", "acme_landscape/systems/__init__.py",
         "acme_landscape/systems/signups/defs.yaml", "acme_landscape/systems/reporting/defs.yaml"}
     assert 'name = "acme"' in (project / "pyproject.toml").read_text()
     assert (project / "README.md").read_text().split("```")[1].strip().splitlines()[0].startswith("integrations up")
