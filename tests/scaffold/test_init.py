@@ -1,5 +1,5 @@
-"""`integrations init`: the project it writes passes `integrations check`, `dg check defs` and its
-own test as written."""
+"""`integrations init`: the project it writes passes `integrations check`, `dg check defs`, its
+own test and `integrations lint` as written."""
 
 from __future__ import annotations
 
@@ -30,12 +30,15 @@ def test_init_writes_a_project_that_checks_validates_and_tests_clean(tmp_path: P
     assert (project / "README.md").read_text().split("```")[1].strip().splitlines()[0].startswith("integrations up")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     env.pop("PYTHONPATH", None)
-    for command in (["integrations", "check"], ["dg", "check", "defs"], ["pytest", "-q", "-p", "no:cacheprovider"]):
+    for command in (["integrations", "check"], ["dg", "check", "defs"], ["pytest", "-q", "-p", "no:cacheprovider"],
+                    ["integrations", "lint"]):  # lint without -m: the project's own code location
         done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=project, env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
-        if command[0] == "integrations":
+        if command[1:] == ["check"]:
             assert done.stdout.strip() == "ok: 2 systems (+ the hub), 1 objects, 1 flows to consumers"
+        if command[1:] == ["lint"]:
+            assert done.stdout.strip().endswith("0 errors, 0 warnings; 1/2 links in use, 1 via the hub, 0 point-to-point")
 
 
 @pytest.mark.parametrize("package, message", [("Acme-Landscape", "is not a Python package name"),
