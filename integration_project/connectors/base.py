@@ -132,9 +132,10 @@ class HttpConnector(Connector):
     deprecation_headers: ClassVar[tuple[str, ...]] = ()  # the vendor's own, besides Deprecation and Sunset
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
-                 headers: dict[str, str] | None = None):
-        """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in tests)."""
-        self.http = VendorClient(api, headers, transport, self.deprecation_headers)
+                 headers: dict[str, str] | None = None, auth: httpx.Auth | None = None):
+        """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in
+        tests); `auth` sends the declared credentials in the vendor's own form."""
+        self.http = VendorClient(api, headers, transport, self.deprecation_headers, auth)
 
     def recovery(self, resource: str, ours: Ours | None,
                  update: Callable[[str], Reply]) -> Callable[[], Reply | None] | None:
