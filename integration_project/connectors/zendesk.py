@@ -63,7 +63,8 @@ class Zendesk(HttpConnector):
 
     def _requesters(self, ids: set[int]) -> dict[int, dict[str, Any]]:
         """These users by id, as they are now: 100 ids a `users/show_many` call."""
-        wanted, found = sorted(ids), {}
+        found: dict[int, dict[str, Any]] = {}
+        wanted = sorted(ids)
         for start in range(0, len(wanted), SHOW_MANY):
             chunk = ",".join(str(i) for i in wanted[start:start + SHOW_MANY])
             data = self.http.request("GET", f"{self.prefix}/users/show_many.json", params={"ids": chunk}).body
