@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 
 from tests.connectors.conftest import drain
@@ -30,10 +32,11 @@ def test_an_api_token_goes_as_basic_email_token_and_the_declaration_names_the_em
     auth = landscape.systems["support"].api.auth
     assert auth.type == "basic" and auth.username_env and auth.password_env
     zendesk = connector("support")
-    sent = zendesk.http._http.build_request("GET", "/").headers  # the client's own headers
-    assert "Authorization" not in sent  # credentials are added per request, to the API's origin only
-    expected = httpx.BasicAuth(f"{env[auth.username_env]}/token", env[auth.password_env])
-    assert zendesk.http.auth is not None and zendesk.http.auth._auth_header == expected._auth_header
+    assert zendesk.http.credentials == {}  # no Bearer header beside it
+    assert zendesk.http.auth is not None
+    sent = next(zendesk.http.auth.auth_flow(httpx.Request("GET", env["SUPPORT_BASE_URL"]))).headers["Authorization"]
+    user, _, token = base64.b64decode(sent.removeprefix("Basic ")).decode().partition(":")
+    assert (user, token) == (f"{env[auth.username_env]}/token", env[auth.password_env])
     assert zendesk.index("users", "external_id") is not None  # the desk takes it
 
 
