@@ -8,8 +8,9 @@ access tokens, which this desk does not issue, so Bearer with the API token is r
 page by cursor (`page[size]`, `page[after]`; `meta.has_more`, absolute `links.next`) or by offset
 (`page`/`per_page`, absolute `next_page`), which Zendesk refuses past the first 10,000 records with
 400 (option `offset_limit`, default 10,000); users are looked up by id with `users/show_many.json`
-(at most 100 ids); an incremental cursor export serves extraction. The account's own rate limit answers 429 with `Retry-After`
-(option `rate_limit_per_minute`, default 700; `rate_limit_window_seconds`, default 60).
+(at most 100 ids); an incremental cursor export serves extraction. The account's own rate limit
+answers 429 with `Retry-After` (option `rate_limit_per_minute`, default 700;
+`rate_limit_window_seconds`, default 60).
 Webhooks are signed with the generic `hmac` scheme (Zendesk's own header is not among the shared schemes).
 """
 
@@ -201,11 +202,11 @@ def build_app(config: SystemConfig) -> Starlette:
         more, records = len(records) > size, records[:size]
         after_cursor = _encode(0, records[-1].id) if records else None
         before_cursor = _encode(0, records[0].id) if records else None
+        following = {"page[size]": size, "page[after]": after_cursor}
+        next_link = str(request.url.replace_query_params(**following)) if more else None
         return JSONResponse({kind: [shape(r) for r in records],
                              "meta": {"has_more": more, "after_cursor": after_cursor, "before_cursor": before_cursor},
-                             "links": {"next": str(request.url.replace_query_params(**{
-                                 "page[size]": size, "page[after]": after_cursor})) if more else None,
-                                       "prev": None}})
+                             "links": {"next": next_link, "prev": None}})
 
     def notify(record: Record, kind: str) -> None:
         event_id = f"{record.type}-{record.id}-{record.updated_ms}"
@@ -227,9 +228,8 @@ def build_app(config: SystemConfig) -> Starlette:
             raise BadRequest(400, "ids must be a comma-separated list of user ids") from None
         if not ids or len(ids) > SHOW_MANY:
             raise BadRequest(400, f"ids must name 1 to {SHOW_MANY} users")
-        found = (store.get("users", i) for i in dict.fromkeys(ids))
-        return JSONResponse({"users": [shape(r) for r in found if r is not None],
-                             "next_page": None, "previous_page": None, "count": 0})
+        found = [shape(r) for r in (store.get("users", i) for i in dict.fromkeys(ids)) if r is not None]
+        return JSONResponse({"users": found, "next_page": None, "previous_page": None, "count": len(found)})
 
     async def show(request: Request) -> Response:
         kind = request.url.path.split("/")[3]
