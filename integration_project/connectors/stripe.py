@@ -106,8 +106,11 @@ class Stripe(HttpConnector):
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport, headers={VERSION_HEADER: api.version})
-        rules = self.http.rules  # Stripe's 403: the key lacks a permission, for every record alike
-        self.http.rules = rules.model_copy(update={"stop": sorted({*rules.stop, 403})})
+        # Stripe's 403: the key lacks a permission, for every record alike; its 409: a request still
+        # in flight under the same Idempotency-Key, or a lock, worth another try (Stripe's SDKs retry it)
+        rules = self.http.rules
+        self.http.rules = rules.model_copy(update={"stop": sorted({*rules.stop, 403}),
+                                                   "transient": sorted({*rules.transient, 409})})
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Every record of the list, a page at a time, amounts in decimal units."""

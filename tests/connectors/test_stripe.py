@@ -119,3 +119,16 @@ def test_a_restricted_keys_403_stops_the_run_at_the_first_write(env, landscape):
         lambda request: httpx.Response(403, json=refused)))
     with pytest.raises(StopRun, match="403"):
         stripe.upsert("customers", None, {"email": "a@example.com"}, Ours("metadata.crm_contact_id", "1"))
+
+
+def test_a_create_answered_409_in_flight_is_tried_again_under_the_same_key(env, landscape, monkeypatch):
+    """Stripe's 409: the same Idempotency-Key still in flight; its SDKs retry it, so do we."""
+    monkeypatch.setattr("integration_project.connectors.http._RetryAfter.__call__", lambda self, state: 0.0)
+    answers = iter([httpx.Response(409, json={"error": {"type": "idempotency_error"}}),
+                    httpx.Response(200, json={"id": "cus_409"})])
+    sent: list[httpx.Request] = []
+    declared = landscape.systems["billing"]
+    stripe = connector_class(declared)(declared.api, transport=httpx.MockTransport(
+        lambda request: sent.append(request) or next(answers)))
+    assert stripe.upsert("customers", None, {"email": "a@example.com"}, Ours("metadata.crm_contact_id", "1")) == "cus_409"
+    assert len({r.headers["Idempotency-Key"] for r in sent}) == 1 and len(sent) == 2
