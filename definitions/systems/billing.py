@@ -13,7 +13,7 @@ billing = System(
         connector="stripe",
         base_url="http://127.0.0.1:8102",
         base_url_env="BILLING_BASE_URL",
-        version="2020-08-27",
+        version="2026-10-28.endive",  # the pinned `stripe` package's (localstripe ignores the header)
         docs_url="https://docs.stripe.com/api/customers",
         auth=Auth(type="bearer", token_env="BILLING_API_KEY"),
     ),

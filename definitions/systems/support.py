@@ -15,7 +15,7 @@ support = System(
         base_url_env="SUPPORT_BASE_URL",
         version="v2",
         docs_url="https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/",
-        auth=Auth(type="bearer", token_env="SUPPORT_TOKEN"),
+        auth=Auth(type="basic", username_env="SUPPORT_EMAIL", password_env="SUPPORT_TOKEN"),  # an API token
         requests_per_second=11,  # Zendesk allows 700 a minute per account; stay under it across flows
     ),
     bindings=[

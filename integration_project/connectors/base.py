@@ -133,9 +133,10 @@ class HttpConnector(Connector):
     timeout: ClassVar[httpx.Timeout] = TIMEOUT  # a vendor's slow answers (large pages) get a longer one
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
-                 headers: dict[str, str] | None = None):
-        """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in tests)."""
-        self.http = VendorClient(api, headers, transport, self.deprecation_headers, self.timeout)
+                 headers: dict[str, str] | None = None, auth: httpx.Auth | None = None):
+        """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in
+        tests); `auth` sends the declared credentials in the vendor's own form."""
+        self.http = VendorClient(api, headers, transport, self.deprecation_headers, self.timeout, auth)
 
     def recovery(self, resource: str, ours: Ours | None,
                  update: Callable[[str], Reply]) -> Callable[[], Reply | None] | None:

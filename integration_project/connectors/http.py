@@ -218,7 +218,9 @@ class VendorClient:
 
     def __init__(self, api: Api, headers: dict[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = (),
-                 timeout: httpx.Timeout = TIMEOUT):
+                 timeout: httpx.Timeout = TIMEOUT, auth: httpx.Auth | None = None):
+        """`auth` replaces the declared credentials' usual form with a vendor's own (sent to the
+        API's origin only, as every credential)."""
         self.base = httpx.URL(api.url())
         self.timeout = timeout
         self.follow_hosts = frozenset(api.follow_hosts)
@@ -236,6 +238,8 @@ class VendorClient:
         if a.type == "oauth2_client_credentials" and a.client_id_env and a.client_secret_env and a.token_url:
             self.auth = ClientCredentials(urljoin(str(self.base).rstrip("/") + "/", a.token_url),
                                           a.secret(a.client_id_env), a.secret(a.client_secret_env), self._check)
+        if auth is not None:
+            self.credentials, self.credential_params, self.auth = {}, {}, auth
         budget = Budget(self.base.netloc.decode(), api.requests_per_second) if api.requests_per_second else None
         self.deprecation_headers = DEPRECATION_HEADERS + deprecation_headers
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said

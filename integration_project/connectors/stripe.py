@@ -1,24 +1,30 @@
 """Stripe: customers and invoice items written idempotently; invoices and charges read.
 
-Stripe's emulator (localstripe) ignores Idempotency-Key, and a crash between a create and our
-record of it would otherwise duplicate the customer. So the engine marks a send as pending first;
-on a rerun, `index` lists the system's records and finds ours by the id we store in metadata. A
-create whose answer is lost is looked up the same way before it is sent again.
+Every create carries an `Idempotency-Key` derived from the hub record and the payload, so a create
+sent again (a retry after a lost answer, a rerun within Stripe's 24 hours) is answered with the
+first one's result instead of making a second record, and nothing is listed first. A crash between
+a create and our record of it is still covered by the engine: it marks a send as pending first and,
+on a rerun, `index` finds ours by the id we store in metadata.
 
-Stripe counts money in the currency's minor unit (cents) and writes currencies in lower case;
-the connector speaks decimal amounts and ISO codes (EUR) to the hub, both ways.
+Stripe counts money in the currency's minor unit, per currency: none for JPY, cents for EUR,
+thousandths for KWD; the connector speaks decimal amounts and ISO codes (EUR) to the hub, both
+ways. A key Stripe answers 403 (a restricted key lacking a permission) stops the run: every call of
+its kind would be refused the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.connectors.http import Reply
+from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 
@@ -33,14 +39,18 @@ def form(payload: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]
             yield name, str(value)
 
 
-# Currencies without a minor unit (https://docs.stripe.com/currencies#zero-decimal).
+# Stripe's published exponents (https://docs.stripe.com/currencies#minor-units): currencies without
+# a minor unit, and three-decimal ones, whose amounts Stripe takes in thousandths rounded to tens.
 ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
                           "vnd", "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 MONEY = ("amount", "amount_due", "amount_paid", "amount_remaining", "subtotal", "total", "amount_refunded")
+VERSION_HEADER = "Stripe-Version"
 
 
 def _digits(currency: str) -> int:
-    return 0 if currency.lower() in ZERO_DECIMAL else 2
+    code = currency.lower()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
 
 
 def to_decimal(record: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +69,28 @@ def to_minor(payload: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(currency, str):
         return payload
     digits = _digits(currency)
-    money = {k: int(Decimal(str(payload[k])).scaleb(digits)) for k in MONEY if payload.get(k) is not None}
+    money = {k: _minor(payload[k], currency, digits) for k in MONEY if payload.get(k) is not None}
     return {**payload, **money, "currency": currency.lower()}
+
+
+def _minor(value: Any, currency: str, digits: int) -> int:
+    """A decimal amount in minor units; one Stripe cannot take exactly is refused, never rounded."""
+    try:
+        minor = Decimal(str(value)).scaleb(digits)
+    except InvalidOperation:
+        raise PermanentError(f"amount {value!r} is not a number") from None
+    if minor != minor.to_integral_value() or (digits == 3 and minor % 10):
+        unit = "whole units" if digits == 0 else f"{digits - (digits == 3)} decimals"
+        raise PermanentError(f"amount {value} {currency.upper()}: Stripe takes {currency.upper()} in {unit}")
+    return int(minor)
+
+
+def idempotency_key(resource: str, ours: Ours | None, payload: dict[str, Any]) -> str:
+    """The same key for the same record sent with the same payload (a retry, a rerun); another for
+    a changed payload, which Stripe would refuse under the first one's key."""
+    which = [ours.path, ours.id] if ours else None
+    digest = hashlib.sha256(json.dumps([resource, which, payload], sort_keys=True, default=str).encode())
+    return f"ih-{resource}-{digest.hexdigest()[:40]}"
 
 
 class Stripe(HttpConnector):
@@ -75,7 +105,12 @@ class Stripe(HttpConnector):
     loads = frozenset({"customers", "invoiceitems"})
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
-        super().__init__(api, transport, headers={"Stripe-Version": api.version})
+        super().__init__(api, transport, headers={VERSION_HEADER: api.version})
+        # Stripe's 403: the key lacks a permission, for every record alike; its 409: a request still
+        # in flight under the same Idempotency-Key, or a lock, worth another try (Stripe's SDKs retry it)
+        rules = self.http.rules
+        self.http.rules = rules.model_copy(update={"stop": sorted({*rules.stop, 403}),
+                                                   "transient": sorted({*rules.transient, 409})})
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Every record of the list, a page at a time, amounts in decimal units."""
@@ -104,14 +139,14 @@ class Stripe(HttpConnector):
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
                ours: Ours | None = None) -> str:
-        """POST to create, or POST to the record's URL to update; returns the Stripe id."""
+        """POST to create (with its Idempotency-Key, so retried freely), or POST to the record's URL
+        to update; returns the Stripe id."""
         payload = to_minor(payload)
         if external_id:
             return str(self._update(resource, external_id, payload).body["id"])
-        # not idempotent: after a lost answer the record is found by our id before a resend
-        recover = self.recovery(resource, ours, lambda found: self._update(resource, found, payload))
-        return str(self.http.request("POST", f"/v1/{resource}", data=dict(form(payload)), idempotent=False,
-                                     recover=recover).body["id"])
+        key = idempotency_key(resource, ours, payload)
+        return str(self.http.request("POST", f"/v1/{resource}", data=dict(form(payload)),
+                                     headers={"Idempotency-Key": key}).body["id"])
 
     def _update(self, resource: str, external_id: str, payload: dict[str, Any]) -> Reply:
         if resource == "invoiceitems":  # an item's customer and currency are fixed

@@ -1,5 +1,9 @@
 """Zendesk Support API v2: tickets out through the incremental cursor export, with their requester;
-users and order history (a custom object) in, upserted by our id as Zendesk's `external_id`."""
+users and order history (a custom object) in, upserted by our id as Zendesk's `external_id`.
+
+Credentials as Zendesk takes them: an API token is declared as `basic` auth, the agent's email in
+`username_env` and the token in `password_env`, and sent as Basic `{email}/token:{token}`; a `bearer`
+declaration is an OAuth access token (Zendesk refuses an API token as Bearer)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import httpx
 from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.model import Api
 
-PAGE = 1000
+PAGE = 1000  # the incremental export's page
+LIST_PAGE = 100  # cursor pagination's `page[size]` at most
+SHOW_MANY = 100  # ids a users/show_many call may name
 
 
 class Zendesk(HttpConnector):
@@ -28,9 +34,13 @@ class Zendesk(HttpConnector):
     custom_objects = {"orders": "order"}  # our resource -> the account's custom object key
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
-        super().__init__(api, transport)
+        a = api.auth
+        basic = None
+        if a.type == "basic" and a.username_env and a.password_env:
+            email = a.secret(a.username_env).get_secret_value()
+            basic = httpx.BasicAuth(f"{email}/token", a.secret(a.password_env).get_secret_value())
+        super().__init__(api, transport, auth=basic)
         self.prefix = f"/api/{api.version}"
-        self._users: dict[int, dict[str, Any]] | None = None
 
     def _export(self, resource: str, since: str | None) -> Iterator[tuple[list[dict[str, Any]], str]]:
         params: dict[str, Any] = {"per_page": PAGE, **({"cursor": since} if since else {"start_time": 0})}
@@ -52,20 +62,24 @@ class Zendesk(HttpConnector):
             yield Page(records, cursor)
 
     def _requesters(self, ids: set[int]) -> dict[int, dict[str, Any]]:
-        """Every user by id, read again when a requester is newer than what was read."""
-        if self._users is None or not ids <= self._users.keys():
-            self._users = {u["id"]: u for records, _ in self._export("users", None) for u in records}
-        return self._users
+        """These users by id, as they are now: 100 ids a `users/show_many` call."""
+        found: dict[int, dict[str, Any]] = {}
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), SHOW_MANY):
+            chunk = ",".join(str(i) for i in wanted[start:start + SHOW_MANY])
+            data = self.http.request("GET", f"{self.prefix}/users/show_many.json", params={"ids": chunk}).body
+            found.update({u["id"]: u for u in data["users"]})
+        return found
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (Zendesk's external_id) -> Zendesk's id, over every user or custom object record."""
         found: dict[str, str] = {}
-        if resource == "users":
-            url: str | None = f"{self.prefix}/users.json?per_page=100"
+        if resource == "users":  # by cursor: Zendesk refuses offset pages past 10,000 records
+            url: str | None = f"{self.prefix}/users.json?page%5Bsize%5D={LIST_PAGE}"
             while url:
                 data = self.http.request("GET", url).body
                 found.update({str(u["external_id"]): str(u["id"]) for u in data["users"] if u.get("external_id")})
-                url = data["next_page"]
+                url = data["links"]["next"] if data["meta"]["has_more"] else None
             return found
         after = None
         while True:

@@ -202,16 +202,24 @@ def bearer(request: Request, token: str) -> bool:
     return hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}")
 
 
-def basic_password(request: Request) -> str | None:
-    """The password of `Authorization: Basic`, or None."""
+def basic_credentials(request: Request) -> tuple[str, str]:
+    """The user name and password of `Authorization: Basic` ("" and "" without one)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
-        return None
+        return "", ""
     try:
         decoded = base64.b64decode(value, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+def basic_password(request: Request) -> str | None:
+    """The password of `Authorization: Basic`, or None."""
+    if request.headers.get("authorization", "").partition(" ")[0].lower() != "basic":
         return None
-    return decoded.partition(":")[2]
+    return basic_credentials(request)[1]
 
 
 def iso_utc(ms: int, millis: bool = False) -> str:

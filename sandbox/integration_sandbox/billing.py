@@ -9,7 +9,12 @@ once (retries with backoff, occasional duplicates), freshly Stripe-signed per at
 sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
 as localstripe authenticates every path).
 
-Known gaps of localstripe (the billing connector must cope): it ignores `Idempotency-Key`, has no
+localstripe ignores `Idempotency-Key`; this module answers it as Stripe does, in a middleware: a
+POST with a key seen before (per API key, for 24 hours, while the process runs) gets the first
+answer again, with `Idempotent-Replayed: true`, and nothing is done twice; the same key with other
+parameters is refused (400 `idempotency_error`), as is one still in flight (409).
+
+Known gaps of localstripe (the billing connector must cope): it ignores `Stripe-Version`, has no
 `/v1/prices`, delivers each webhook once after one second with no retry (hence the relay), forgets
 webhook registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
 invoices customers that have a subscription.
@@ -18,6 +23,7 @@ invoices customers that have a subscription.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import pickle
 import random
@@ -133,6 +139,52 @@ def _faults(initial: Faults) -> tuple[Any, Any]:
     return inject, faults
 
 
+IDEMPOTENCY_TTL = 24 * 3600.0  # seconds Stripe keeps a key's answer
+
+
+def _idempotency() -> Any:
+    """An aiohttp middleware replaying a POST's first answer for its `Idempotency-Key`, as Stripe does."""
+    from aiohttp import web
+
+    answers: dict[tuple[str, str], tuple[float, str, int, bytes, str]] = {}  # -> (at, params, status, body, type)
+    in_flight: set[tuple[str, str]] = set()
+
+    def refuse(status: int, message: str) -> web.Response:
+        return web.json_response({"error": {"type": "idempotency_error", "message": message}}, status=status)
+
+    @web.middleware
+    async def replay(request: web.Request, handler: Any) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or request.path.startswith(("/_", ADMIN_PREFIX)):
+            return await handler(request)
+        slot = (request.headers.get("Authorization", ""), key)
+        params = hashlib.sha256(await request.read()).hexdigest()
+        now = time.time()
+        for old in [k for k, v in answers.items() if now - v[0] > IDEMPOTENCY_TTL]:
+            del answers[old]
+        if slot in answers:
+            _, sent, status, body, content_type = answers[slot]
+            if sent != params:
+                return refuse(400, f"Keys for idempotent requests can only be used with the same parameters "
+                                   f"they were first used with. Try using a key other than '{key}'.")
+            return web.Response(status=status, body=body, content_type=content_type,
+                                headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+        if slot in in_flight:
+            return refuse(409, "There is currently another in-progress request using this Stripe token "
+                               "(probably the same idempotency key).")
+        in_flight.add(slot)
+        try:
+            response = await handler(request)
+        finally:
+            in_flight.discard(slot)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes) and response.status < 500:
+            answers[slot] = (now, params, response.status, response.body, response.content_type)
+            response.headers["Idempotency-Key"] = key
+        return response
+
+    return replay
+
+
 def _relay(outbox: Store, secret: str) -> Any:
     """The handler localstripe delivers to: check its Stripe signature, queue the event for at-least-once delivery."""
     from aiohttp import web
@@ -187,6 +239,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
 
     inject, faults = _faults(config.faults)
     server.app.middlewares.append(inject)
+    server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("POST", RELAY_PATH, _relay(outbox, config.webhook_secret))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import sys
@@ -186,6 +187,9 @@ def faults(data_dir: Path | None, system: str, renames: tuple[str, ...], clear: 
         _fail(f"{system} is not running from {sandbox_folder(data_dir)}", EXIT_NOT_RUNNING)
     target = live[system]
     headers = {"Authorization": f"Bearer {target.token}"}
+    if system == "support":  # the desk takes its API token as Zendesk does, Basic {email}/token
+        basic = base64.b64encode(f"agent@example.com/token:{target.token}".encode()).decode()
+        headers = {"Authorization": f"Basic {basic}"}
     url = target.url + "/_sandbox/faults"
     try:
         current = {} if clear else httpx.get(url, headers=headers, timeout=5).raise_for_status().json()

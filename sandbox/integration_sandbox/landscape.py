@@ -34,9 +34,10 @@ def sandbox_env(landscape: Landscape, sandbox: Sandbox) -> dict[str, str]:
         for var in (auth.token_env, auth.password_env, auth.client_secret_env):
             if var:
                 env[var] = sandbox.token(name)
-        for var in (auth.username_env, auth.client_id_env):
-            if var:
-                env[var] = "sandbox"
+        if auth.username_env:  # an email where the vendor wants one (Zendesk's {email}/token)
+            env[auth.username_env] = "agent@example.com"
+        if auth.client_id_env:
+            env[auth.client_id_env] = "sandbox"
         if system.webhook:
             env[system.webhook.secret_env] = sandbox.webhook_secret(name)
     return env

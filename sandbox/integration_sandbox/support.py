@@ -3,10 +3,14 @@
 Users are upserted with `POST /users/create_or_update.json` (matched by external_id, else email);
 custom object records (the order history agents see) with `PATCH /custom_objects/{key}/records?external_id=`.
 
-Auth as Zendesk: `Basic {email}/token:{api_token}` (or `Bearer {token}`). Lists page with
-`page`/`per_page` and absolute `next_page`/`previous_page` URLs; an incremental cursor export
-serves extraction. The account's own rate limit answers 429 with `Retry-After`
-(option `rate_limit_per_minute`, default 700; `rate_limit_window_seconds`, default 60).
+Auth as Zendesk takes an API token: `Basic {email}/token:{api_token}`; `Bearer` carries only OAuth
+access tokens, which this desk does not issue, so Bearer with the API token is refused (401). Lists
+page by cursor (`page[size]`, `page[after]`; `meta.has_more`, absolute `links.next`) or by offset
+(`page`/`per_page`, absolute `next_page`), which Zendesk refuses past the first 10,000 records with
+400 (option `offset_limit`, default 10,000); users are looked up by id with `users/show_many.json`
+(at most 100 ids); an incremental cursor export serves extraction. The account's own rate limit
+answers 429 with `Retry-After` (option `rate_limit_per_minute`, default 700;
+`rate_limit_window_seconds`, default 60).
 Webhooks are signed with the generic `hmac` scheme (Zendesk's own header is not among the shared schemes).
 """
 
@@ -30,8 +34,7 @@ from starlette.routing import Route
 from . import _fake
 from ._app import (
     BadRequest,
-    basic_password,
-    bearer,
+    basic_credentials,
     bounded,
     int_param,
     iso_utc,
@@ -49,6 +52,8 @@ STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 PROBLEM_RATES = {"invalid_email": 0.03, "duplicate": 0.03, "missing_requester": 0.02}
 INCREMENTAL_PAGE = 1000
+OFFSET_LIMIT = 10_000  # records: Zendesk answers 400 to an offset page reaching past them (since 2024-05)
+SHOW_MANY = 100  # ids a users/show_many call may name
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -61,9 +66,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def authenticate(request: Request, token: str) -> bool:
-    """`Basic {email}/token:{token}` or `Bearer {token}`."""
-    password = basic_password(request)
-    return bearer(request, token) or (password is not None and hmac.compare_digest(password, token))
+    """An API token as Zendesk takes one: `Basic {email}/token:{token}` (never as Bearer)."""
+    user, password = basic_credentials(request)
+    return user.endswith("/token") and len(user) > len("/token") and hmac.compare_digest(password, token)
 
 
 def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
             created = _fake.created_ms(rng)
             yield Record("users", uid, created, created + rng.randrange(1, 86_400_000), {
                 "name": f"{p.first} {p.last}", "email": email, "role": "end-user", "phone": p.phone,
-                "organization": p.company, "locale": "en-US"})
+                "locale": "en-US"})
         for tid in ticket_ids:
             created = _fake.created_ms(rng)
             yield Record("tickets", tid, created, created + rng.randrange(1, 5 * 86_400_000), {
@@ -168,9 +173,17 @@ def build_app(config: SystemConfig) -> Starlette:
         return {"id": record.id, **record.props, "created_at": iso_utc(record.created_ms),
                 "updated_at": iso_utc(record.updated_ms)}
 
+    offset_limit = int(config.options.get("offset_limit", OFFSET_LIMIT))
+
     def paged(request: Request, kind: str) -> Response:
+        """Cursor paging when `page[size]` or `page[after]` is given, else offset paging (capped)."""
+        if {"page[size]", "page[after]"} & request.query_params.keys():
+            return cursor_paged(request, kind)
         page = int_param(request, "page", 1, 1, 10**9)
         per_page = int_param(request, "per_page", 100, 1, 100)
+        if page * per_page > offset_limit:
+            raise BadRequest(400, f"Offset pagination is limited to the first {offset_limit} records; "
+                             "use cursor pagination (page[size]) to read further")
         total, records = store.page(kind, (page - 1) * per_page, per_page)
         last = (page - 1) * per_page + len(records) >= total
 
@@ -180,6 +193,20 @@ def build_app(config: SystemConfig) -> Starlette:
         return JSONResponse({kind: [shape(r) for r in records], "count": total,
                              "next_page": None if last else link(page + 1),
                              "previous_page": link(page - 1) if page > 1 else None})
+
+    def cursor_paged(request: Request, kind: str) -> Response:
+        """Zendesk's cursor pagination: by id, `meta.after_cursor` and an absolute `links.next`."""
+        size = int_param(request, "page[size]", 100, 1, 100)
+        after = _cursor_id(request.query_params.get("page[after]"))
+        records = store.after_id(kind, after, size + 1)
+        more, records = len(records) > size, records[:size]
+        after_cursor = _encode(0, records[-1].id) if records else None
+        before_cursor = _encode(0, records[0].id) if records else None
+        following = {"page[size]": size, "page[after]": after_cursor}
+        next_link = str(request.url.replace_query_params(**following)) if more else None
+        return JSONResponse({kind: [shape(r) for r in records],
+                             "meta": {"has_more": more, "after_cursor": after_cursor, "before_cursor": before_cursor},
+                             "links": {"next": next_link, "prev": None}})
 
     def notify(record: Record, kind: str) -> None:
         event_id = f"{record.type}-{record.id}-{record.updated_ms}"
@@ -193,6 +220,17 @@ def build_app(config: SystemConfig) -> Starlette:
     async def list_users(request: Request) -> Response:
         return paged(request, "users")
 
+    async def show_many(request: Request) -> Response:
+        """`GET /users/show_many.json?ids=1,2,3`: the users found among at most 100 ids."""
+        try:
+            ids = [int(i) for i in request.query_params.get("ids", "").split(",") if i.strip()]
+        except ValueError:
+            raise BadRequest(400, "ids must be a comma-separated list of user ids") from None
+        if not ids or len(ids) > SHOW_MANY:
+            raise BadRequest(400, f"ids must name 1 to {SHOW_MANY} users")
+        found = [shape(r) for r in (store.get("users", i) for i in dict.fromkeys(ids)) if r is not None]
+        return JSONResponse({"users": found, "next_page": None, "previous_page": None, "count": len(found)})
+
     async def show(request: Request) -> Response:
         kind = request.url.path.split("/")[3]
         record = store.get(kind, path_id(request))
@@ -205,6 +243,9 @@ def build_app(config: SystemConfig) -> Starlette:
         if not (fields.subject or fields.comment):
             raise BadRequest(400, "a ticket needs a subject or a comment")
         props = fields.model_dump(exclude_none=True)
+        comment = props.pop("comment", None)  # a ticket's first comment is its description
+        if comment and "description" not in props:
+            props["description"] = str(comment.get("body", ""))
         props.setdefault("status", "new")
         props.setdefault("priority", "normal")
         record = store.create("tickets", props, now_ms())
@@ -299,6 +340,7 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/api/v2/users.json", list_users, methods=["GET"]),
         Route("/api/v2/users.json", create_user, methods=["POST"]),
         Route("/api/v2/users/create_or_update.json", create_or_update_user, methods=["POST"]),
+        Route("/api/v2/users/show_many.json", show_many, methods=["GET"]),
         Route("/api/v2/users/{id}.json", show, methods=["GET"]),
         Route("/api/v2/custom_objects/{key}/records", upsert_record, methods=["PATCH"]),
         Route("/api/v2/custom_objects/{key}/records", list_records, methods=["GET"]),
@@ -313,6 +355,11 @@ def build_app(config: SystemConfig) -> Starlette:
 
 def _encode(ms: int, id_: int) -> str:
     return base64.urlsafe_b64encode(f"{ms}:{id_}".encode()).decode()
+
+
+def _cursor_id(cursor: str | None) -> int:
+    """The last id read, from a `page[after]` cursor (none: from the start)."""
+    return _decode(cursor)[1] if cursor else 0
 
 
 def _decode(cursor: str) -> tuple[int, int]:

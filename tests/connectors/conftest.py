@@ -21,8 +21,9 @@ def landscape() -> Landscape:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """All nine systems, seed 11, 40 records each; shipments stay as they are during the tests."""
-    options = {"fulfilment": {"advance_seconds": 3600}}
+    """All nine systems, seed 11, 40 records each; shipments stay as they are during the tests; the
+    support desk refuses offset pages past 20 records (Zendesk's 10,000, scaled to the seed)."""
+    options = {"fulfilment": {"advance_seconds": 3600}, "support": {"offset_limit": 20}}
     with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), None, seed=11, size=40, options=options) as sb:
         yield sb
 

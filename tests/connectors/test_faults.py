@@ -22,6 +22,8 @@ def faulty(sandbox) -> Iterator[Callable[[str], None]]:
 
     def admin(system: str) -> httpx.Client:
         token = sandbox.token(system)
+        if system == "support":  # a Zendesk API token goes as Basic {email}/token
+            return httpx.Client(base_url=sandbox.url(system), auth=("agent@example.com/token", token))
         auth = {"X-Shopify-Access-Token": token} if system == "shop" else {"Authorization": f"Bearer {token}"}
         return httpx.Client(base_url=sandbox.url(system), headers=auth)
 

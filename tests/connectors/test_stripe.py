@@ -5,8 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
+import pytest
 
+from integration_project.connectors import Ours, connector_class
 from integration_project.connectors.stripe import to_decimal, to_minor
+from integration_project.errors import PermanentError, StopRun
 from tests.connectors.conftest import drain
 
 
@@ -56,3 +59,76 @@ def test_invoices_come_out_in_decimal_units_with_iso_currencies(connector, sandb
     assert cursor is None
     mine = next(i for i in invoices if i["id"] == created)
     assert (mine["amount_due"], mine["currency"], mine["status"]) == ("49.90", "EUR", "draft")
+
+
+def test_amounts_follow_each_currencys_exponent_and_an_inexact_one_is_refused():
+    """Stripe's published exponents: JPY none, EUR two, KWD/BHD three (in tens of thousandths)."""
+    assert to_minor({"amount": "1.5", "currency": "KWD"})["amount"] == 1500
+    assert to_decimal({"amount": 1500, "currency": "kwd"})["amount"] == "1.500"
+    assert to_decimal({"amount_due": 12340, "currency": "bhd"})["amount_due"] == "12.340"
+    assert to_minor({"amount": "500", "currency": "JPY"})["amount"] == 500
+    for amount, currency in (("1.234", "KWD"), ("12.345", "EUR"), ("0.5", "JPY"), ("ten", "EUR")):
+        with pytest.raises(PermanentError, match="amount"):
+            to_minor({"amount": amount, "currency": currency})
+
+
+class _LoseFirstCreateAnswer(httpx.BaseTransport):
+    """The real sandbox behind it; the first create's answer is lost after Stripe acted on it."""
+
+    def __init__(self) -> None:
+        self.inner, self.sent, self.lost = httpx.HTTPTransport(), [], False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.sent.append(request)
+        response = self.inner.handle_request(request)
+        response.read()
+        if request.method == "POST" and not self.lost:
+            self.lost = True
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+def test_a_retried_create_reuses_its_idempotency_key_and_lists_nothing(env, landscape, sandbox):
+    declared = landscape.systems["billing"]
+    transport = _LoseFirstCreateAnswer()
+    stripe = connector_class(declared)(declared.api, transport=transport)
+    customer = {"email": "idem@example.com", "name": "Idem Potent", "metadata": {"crm_contact_id": "idem-1"}}
+    try:
+        created = stripe.upsert("customers", None, customer, Ours("metadata.crm_contact_id", "idem-1"))
+    finally:
+        stripe.close()
+    posts = [r for r in transport.sent if r.method == "POST"]
+    assert transport.lost and len(posts) == 2 and [r for r in transport.sent if r.method == "GET"] == []
+    keys = {r.headers.get("Idempotency-Key") for r in posts}
+    assert len(keys) == 1 and None not in keys
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+        mine = [c["id"] for c in api.get("/v1/customers", params={"limit": 100}).json()["data"]
+                if c["metadata"].get("crm_contact_id") == "idem-1"]
+    assert mine == [created]
+
+
+def test_a_restricted_keys_403_stops_the_run_at_the_first_write(env, landscape):
+    """localstripe has no restricted keys; Stripe's answer to one, as Stripe documents it."""
+    refused = {"error": {"type": "invalid_request_error",
+                         "message": "The provided key 'rk_test_...' does not have the required permissions "
+                                    "for this endpoint on account 'acct_1'."}}
+    declared = landscape.systems["billing"]
+    stripe = connector_class(declared)(declared.api, transport=httpx.MockTransport(
+        lambda request: httpx.Response(403, json=refused)))
+    with pytest.raises(StopRun, match="403"):
+        stripe.upsert("customers", None, {"email": "a@example.com"}, Ours("metadata.crm_contact_id", "1"))
+
+
+def test_a_create_answered_409_in_flight_is_tried_again_under_the_same_key(env, landscape, monkeypatch):
+    """Stripe's 409: the same Idempotency-Key still in flight; its SDKs retry it, so do we."""
+    monkeypatch.setattr("integration_project.connectors.http._RetryAfter.__call__", lambda self, state: 0.0)
+    answers = iter([httpx.Response(409, json={"error": {"type": "idempotency_error"}}),
+                    httpx.Response(200, json={"id": "cus_409"})])
+    sent: list[httpx.Request] = []
+    declared = landscape.systems["billing"]
+    stripe = connector_class(declared)(declared.api, transport=httpx.MockTransport(
+        lambda request: sent.append(request) or next(answers)))
+    assert stripe.upsert("customers", None, {"email": "a@example.com"}, Ours("metadata.crm_contact_id", "1")) == "cus_409"
+    assert len({r.headers["Idempotency-Key"] for r in sent}) == 1 and len(sent) == 2

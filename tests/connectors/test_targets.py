@@ -56,12 +56,13 @@ def zendesk_with_a_link_to(elsewhere: str) -> Iterator[tuple[str, str, list[dict
 
     async def second_page(request: Request) -> JSONResponse:
         received.append(dict(request.headers))
-        return JSONResponse({"users": [{"id": 2, "external_id": "crm-2"}], "next_page": None})
+        return JSONResponse({"users": [{"id": 2, "external_id": "crm-2"}], "meta": {"has_more": False},
+                             "links": {"next": None}})
 
     with serving(Starlette(routes=[Route("/api/v2/users.json", second_page)]), elsewhere) as other:
         async def first_page(request: Request) -> JSONResponse:
-            return JSONResponse({"users": [{"id": 1, "external_id": "crm-1"}],
-                                 "next_page": f"{other}/api/v2/users.json?page=2"})
+            return JSONResponse({"users": [{"id": 1, "external_id": "crm-1"}], "meta": {"has_more": True},
+                                 "links": {"next": f"{other}/api/v2/users.json?page%5Bsize%5D=100&page%5Bafter%5D=1"}})
 
         with serving(Starlette(routes=[Route("/api/v2/users.json", first_page)]), "127.0.0.1") as url:
             yield url, other, received

@@ -144,7 +144,7 @@ def test_an_api_deprecation_reaches_the_owner(sandbox, business_env, alert_recei
     [source] = [m for m in result.asset_materializations_for_node("ingest_customer") if m.asset_key.path[0] == "crm"]
     assert any("Sunset: Wed, 01 Jul 2027" in said for said in source.metadata["deprecations"].value.values())
     alert = next(a for a in alerts() if a["title"] == "CRM API deprecation")
-    assert "team:sales-ops" in alert["owners"] and "/crm/v3/objects/contacts" in alert["text"]
+    assert "team:sales-ops" in alert["owners"] and "/crm/objects/2026-03/contacts" in alert["text"]
 
 
 def test_a_failed_run_alerts_and_a_dead_alert_receiver_breaks_nothing(sandbox, business_env,

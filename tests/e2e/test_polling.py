@@ -55,7 +55,7 @@ def test_one_change_runs_each_polled_flow_once(sandbox, business_env):
                                     headers={"Authorization": f"Bearer {sandbox.token('billing')}"}).json()["data"]
                if c["metadata"].get("crm_contact_id") == contact]
     users = httpx.get(f"{sandbox.url('support')}/api/v2/users.json", params={"per_page": 100},
-                      headers={"Authorization": f"Bearer {sandbox.token('support')}"}).json()["users"]
+                      auth=("agent@example.com/token", sandbox.token("support"))).json()["users"]
     assert [c["phone"] for c in billing] == ["+49 30 1234567"]
     assert [u["phone"] for u in users if u.get("external_id") == contact] == ["+49 30 1234567"]
     assert tick(defs) == []

@@ -73,3 +73,18 @@ def test_the_webhook_relay_refuses_unsigned_posts(sandbox: Sandbox) -> None:
     url = sandbox.url("billing") + "/_config/sandbox/relay"
     assert httpx.post(url, content=b'{"id": "evt_1", "type": "x"}').status_code == 400
     assert httpx.post(url, content=b"not json", headers={"Stripe-Signature": "t=1,v1=00"}).status_code == 400
+
+
+@pytest.mark.server
+def test_billing_answers_an_idempotency_key_as_stripe_does(sandbox: Sandbox) -> None:
+    """localstripe ignores the key; the sandbox replays the first answer, refuses other parameters."""
+    url, key = sandbox.url("billing") + "/v1/customers", "sandbox-idem-test-1"
+    headers = {"Authorization": f"Bearer {sandbox.token('billing')}", "Idempotency-Key": key}
+    form = {"email": "idem.sandbox@example.com", "metadata[crm_contact_id]": "idem-sb"}
+    first, again = (httpx.post(url, headers=headers, data=form) for _ in range(2))
+    assert first.status_code == again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    other = httpx.post(url, headers=headers, data={**form, "email": "other@example.com"})
+    assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
+    listed = httpx.get(url, headers={"Authorization": headers["Authorization"]}, params={"limit": 100}).json()["data"]
+    assert [c["id"] for c in listed if c["metadata"].get("crm_contact_id") == "idem-sb"] == [first.json()["id"]]

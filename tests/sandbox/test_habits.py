@@ -79,7 +79,7 @@ def test_support_rate_limit_answers_429_with_retry_after(tmp_path_factory: pytes
     config = SystemConfig(system="support", data_dir=tmp_path_factory.mktemp("rl"), size=5,
                           options={"rate_limit_per_minute": 3})
     with TestClient(support_app(config)) as tc:
-        tc.headers["Authorization"] = f"Bearer {config.token}"
+        tc.auth = ("agent@example.com/token", config.token)
         answers = [tc.get("/api/v2/tickets.json") for _ in range(5)]
         health = tc.get("/_sandbox/health")
     assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
