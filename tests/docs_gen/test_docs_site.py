@@ -47,7 +47,7 @@ def test_self_contained_no_cdn(good_site: BuildResult) -> None:
 
 
 def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult) -> None:
-    """Owner, vendor, API version, auth, env-var names; schema with PII; runbook with replay."""
+    """Owner, vendor, API version, auth, env-var names; schema with PII; runbook with how to run it now."""
     billing = (good_site.out / "systems" / "billing.html").read_text()
     for expected in ("Stripe", "2024-06-01", "api_key", "BILLING_API_KEY", "BILLING_WEBHOOK_SECRET",
                      "team:finance", "customer_crm_to_billing_events", "invoice_billing_to_erp"):
@@ -56,8 +56,8 @@ def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult
     assert customer.count('class="pii"') == 2 and "billing_email" in customer and "no_dead_letters" in customer
     assert "0 – 5000" in customer and "within 60 min" in customer
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
-    assert ("dagster asset materialize -m docs_landscapes -a defs "
-            "--select &#39;crm/customer,hub/customer,billing/customer&#39;") in flow
+    assert ("dg launch --assets &#39;crm/customer,hub/customer,billing/customer&#39; "
+            "-m docs_landscapes -a defs") in flow
     assert "run retries 3" in flow and "every ≥ 4 s" in flow
     asset = (good_site.out / "assets" / "crm" / "customer.html").read_text()
     assert 'href="http://127.0.0.1:3000/assets/crm/customer"' in asset
@@ -82,10 +82,10 @@ def test_dead_letter_commands_are_real_commands(good_site: BuildResult) -> None:
     assert CliRunner().invoke(main, ["dlq", "list", "--no-such-option", "--help"]).exit_code == 2  # the check bites
 
 
-def test_replay_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
-    """The runbook's replay command, run as written, materializes the flow's assets again."""
+def test_run_now_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
+    """The runbook's command to run the flow now, run as written, materializes the flow's assets again."""
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
-    command = re.search(r"<code>(dagster asset materialize[^<]+)</code>", flow).group(1).replace("&#39;", "'")
+    command = re.search(r"<code>(dg launch[^<]+)</code>", flow).group(1).replace("&#39;", "'")
     env = {"DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent), "PATH": str(Path(sys.executable).parent)}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, timeout=120)
@@ -104,8 +104,8 @@ def test_markdown_tree_for_mkdocs(tmp_path: Path) -> None:
     assert broken_links(docs, markdown=True) == []
     assert (docs / "diagrams" / "landscape.svg").read_text().startswith("<svg")
     assert "](../diagrams/object_customer.svg)" in (docs / "objects" / "customer.md").read_text()
-    assert "dagster asset materialize" in (docs / "flows" / "customer_crm_to_shop.md").read_text()
-    assert "dagster asset materialize" not in (docs / "flows" / "product_erp_to_shop.md").read_text()  # planned
+    assert "dg launch --assets" in (docs / "flows" / "customer_crm_to_shop.md").read_text()
+    assert "dg launch" not in (docs / "flows" / "product_erp_to_shop.md").read_text()  # planned
 
 
 def test_large_landscape_switches_to_sfdp() -> None:
