@@ -99,7 +99,8 @@ def _flow(row: dict[str, Any]) -> dict[str, Any]:
     """One `integration/flows` row as flow attributes; `trigger` gathers when it runs."""
     trigger = dict(row["trigger"]) if isinstance(row.get("trigger"), dict) else {}  # the JSON form
     trigger.update({k: row[k] for k in c.TRIGGER_FIELDS if row.get(k) not in (None, "", False)})
-    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, "trigger": trigger}
+    purpose = {"purpose": _plain(row["purpose"])} if row.get("purpose") else {}  # a hand-written JSON row's
+    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, **purpose, "trigger": trigger}
 
 
 def _api(value: Any) -> dict[str, Any] | None:
@@ -285,6 +286,9 @@ class GraphBuilder:
             name = str(flow.get("name") or "")
             if not name:
                 continue
+            # the binding that makes the flow says why: the consumer's, or a hub-only leg's source
+            if attrs["purpose"] and (attrs["role"] == "consumer" or flow.get("consumer") == HUB):
+                flow.setdefault("purpose", attrs["purpose"])
             fid = self.node("flow", name, **{k: v for k, v in flow.items() if k != "name"})
             self.edge(fid, aid, "materializes")
 

@@ -30,7 +30,9 @@ ASSESSMENT = "integration/assessment"  # json or absent: the latest `integration
 ROLES = ("source", "hub", "consumer")
 MODES = ("realtime", "batch")
 # a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
-FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "purpose", "status")
+# (no purpose column: prose makes the UI's rows tall; a flow's purpose is its consumer asset's PURPOSE,
+# a hub-only leg's its source asset's)
+FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "status")
 TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the flow columns that say when it runs
 
 # Keys every asset the framework builds carries; the lint flags assets that lack them.

@@ -150,7 +150,7 @@ def source_group(system: str) -> str:
 def _flow_doc(flow: Flow, live: bool) -> dict[str, Any]:
     return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
             "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
-            "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
+            "status": "live" if live else "planned"}
 
 
 def _leg_doc(leg: Ingest, status: str) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def _leg_doc(leg: Ingest, status: str) -> dict[str, Any]:
     trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
     return {"name": leg.name, "object": leg.object.name, "source": leg.source.name,
             "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
-            "purpose": binding.purpose, "status": status}
+            "status": status}
 
 
 def _flows_table(docs: list[dict[str, Any]]) -> dg.TableMetadataValue:
