@@ -1,10 +1,11 @@
 """Screenshots of what on-call sees, for README: the Dagster UI's global lineage (collapsed and
-expanded) and an asset page, the docs' landing page, a flow's runbook and the 40-system landscape.
+expanded) and an asset page, the docs' landing page, a flow's runbook and the 40- and 200-system
+landscapes.
 
     .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]      (make screenshots)
 
 Starts a dagster-webserver over workspace.yaml with a throwaway DAGSTER_HOME and builds the docs of
-the example and of a generated 40-system landscape, then drives Debian's headless chromium at
+the example and of generated 40- and 200-system landscapes, then drives Debian's headless chromium at
 1600x1000 (and 390x844 for the phone view of a runbook). Every wait is on a condition, bounded.
 """
 
@@ -139,20 +140,20 @@ def serve_site(site: Path) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
 
-def docs_shots(example: Path, large: Path, out: Path, browser: Chromium) -> list[Path]:
-    """The docs' landing page, a flow's runbook (wide and phone) and the 40-system landscape."""
+def docs_shots(example: Path, large: list[Path], out: Path, browser: Chromium) -> list[Path]:
+    """The docs' landing page, a flow's runbook (wide and phone) and the 40- and 200-system landscapes."""
     shots = []
     for site, pages in ((example, [("index.html", "docs-landing.png", WIDE),
                                    ("flows/customer_crm_to_billing.html", "docs-flow.png", WIDE),
                                    ("flows/customer_crm_to_billing.html", "docs-flow-phone.png", PHONE)]),
-                        (large, [("index.html", "docs-landscape-40.png", WIDE)])):
+                        *((site, [("index.html", f"docs-{site.name}.png", WIDE)]) for site in large)):
         base, server = serve_site(site)
         try:
             for page, name, size in pages:
                 viewport(browser, size)
                 assert browser.goto(base + page) == 200, page
                 until(browser, "document.readyState == 'complete'")
-                if name == "docs-landscape-40.png":  # the landscape diagram, in view
+                if name.startswith("docs-landscape-"):  # the landscape diagram, in view
                     browser.js("window.scrollTo(0, document.querySelector('figure.diagram').offsetTop - 60)")
                 shots.append(save(browser, out / name))
         finally:
@@ -170,16 +171,17 @@ def quiet_home(home: Path) -> Path:
     return home
 
 
-def build_sites(tmp: Path) -> tuple[Path, Path]:
-    """The docs of the example business and of a generated 40-system landscape."""
+def build_sites(tmp: Path) -> tuple[Path, list[Path]]:
+    """The docs of the example business and of generated 40- and 200-system landscapes."""
     import docs_landscapes
 
     from docs_gen import build, build_graph, load
 
     defs, origin = load(workspace=ROOT / "workspace.yaml")
     build(build_graph(defs, origin), tmp / "example")
-    build(build_graph(docs_landscapes.generated(40), "docs_landscapes:generated(40)"), tmp / "large")
-    return tmp / "example", tmp / "large"
+    for n in (40, 200):
+        build(build_graph(docs_landscapes.generated(n), f"docs_landscapes:generated({n})"), tmp / f"landscape-{n}")
+    return tmp / "example", [tmp / f"landscape-{n}" for n in (40, 200)]
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = ("style.css", "site.js")
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
+MATRIX_UP_TO = 40  # systems; past it the ownership page has one row per object, not an object x system matrix
 
 
 @dataclass
@@ -229,9 +230,9 @@ class Site:
         return Page("triggers.html", "triggers", "Schedules, sensors and jobs", ctx, search_text=text)
 
     def _ownership(self) -> Page:
-        """Object x system: a full matrix up to SFDP_ABOVE systems, one row per object beyond."""
+        """Object x system: a full matrix up to MATRIX_UP_TO systems, one row per object beyond."""
         systems = [s for s in self.all("system") if not s.get("hub")]
-        dense = len(systems) <= diagrams.SFDP_ABOVE
+        dense = len(systems) <= MATRIX_UP_TO
         rows = []
         for o in self.all("object"):
             sots = set(sources_of_truth(self.g, o["id"]))
