@@ -167,6 +167,7 @@ def _bus(d: graphviz.Digraph, hub: str, ends: list[tuple[str, str]], ids: _Ids, 
     # rows a column so the whole is about 3:2 (a page's figure), as the columns and rows are about as
     # far apart: 2 * widest / rows columns beside `rows` rows
     height = max(4, min(COLUMN, round(math.sqrt(2 * widest / 1.6))))
+    height = math.ceil(widest / max(1, round(widest / height)))  # columns about equally full
     rows = 0
     for end, compass in (("source", "w"), ("consumer", "e")):
         members = [(gid, e) for gid, e in ends if e == end]
