@@ -99,8 +99,8 @@ def _flow(row: dict[str, Any]) -> dict[str, Any]:
     """One `integration/flows` row as flow attributes; `trigger` gathers when it runs."""
     trigger = dict(row["trigger"]) if isinstance(row.get("trigger"), dict) else {}  # the JSON form
     trigger.update({k: row[k] for k in c.TRIGGER_FIELDS if row.get(k) not in (None, "", False)})
-    purpose = {"purpose": _plain(row["purpose"])} if row.get("purpose") else {}  # a hand-written JSON row's
-    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, **purpose, "trigger": trigger}
+    given = {k: _plain(row[k]) for k in ("object", "source", "purpose") if row.get(k)}  # a hand-written JSON row's
+    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, **given, "trigger": trigger}
 
 
 def _api(value: Any) -> dict[str, Any] | None:
@@ -286,6 +286,8 @@ class GraphBuilder:
             name = str(flow.get("name") or "")
             if not name:
                 continue
+            flow.setdefault("object", attrs["object"])  # every row of an asset is of its object,
+            flow.setdefault("source", attrs["source_of_truth"])  # from the object's source of truth
             # the binding that makes the flow says why: the consumer's, or a hub-only leg's source
             if attrs["purpose"] and (attrs["role"] == "consumer" or flow.get("consumer") == HUB):
                 flow.setdefault("purpose", attrs["purpose"])

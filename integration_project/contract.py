@@ -30,9 +30,10 @@ ASSESSMENT = "integration/assessment"  # json or absent: the latest `integration
 ROLES = ("source", "hub", "consumer")
 MODES = ("realtime", "batch")
 # a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
-# (no purpose column: prose makes the UI's rows tall; a flow's purpose is its consumer asset's PURPOSE,
-# a hub-only leg's its source asset's)
-FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "status")
+# Short values only, so the UI's rows stay low: no object or source column (every row of an asset has
+# the asset's OBJECT and SOURCE_OF_TRUTH), no purpose (a flow's is its consumer asset's PURPOSE, a
+# hub-only leg's its source asset's).
+FLOW_FIELDS = ("name", "consumer", "mode", "status", "cron", "timezone", "on_change")
 TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the flow columns that say when it runs
 
 # Keys every asset the framework builds carries; the lint flags assets that lack them.

@@ -148,8 +148,7 @@ def source_group(system: str) -> str:
 
 
 def _flow_doc(flow: Flow, live: bool) -> dict[str, Any]:
-    return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
-            "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
+    return {"name": flow.name, "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
             "status": "live" if live else "planned"}
 
 
@@ -157,8 +156,7 @@ def _leg_doc(leg: Ingest, status: str) -> dict[str, Any]:
     """The source -> hub leg of an object no live flow consumes (its own job, schedule and DLQ name)."""
     binding = leg.binding
     trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
-    return {"name": leg.name, "object": leg.object.name, "source": leg.source.name,
-            "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
+    return {"name": leg.name, "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
             "status": status}
 
 
