@@ -288,9 +288,15 @@ class GraphBuilder:
                 continue
             flow.setdefault("object", attrs["object"])  # every row of an asset is of its object,
             flow.setdefault("source", attrs["source_of_truth"])  # from the object's source of truth
-            # the binding that makes the flow says why: the consumer's, or a hub-only leg's source
-            if attrs["purpose"] and (attrs["role"] == "consumer" or flow.get("consumer") == HUB):
-                flow.setdefault("purpose", attrs["purpose"])
+            # the binding that makes the flow says why and when: the consumer's, or a hub-only leg's source
+            if attrs["role"] == "consumer" or flow.get("consumer") == HUB:
+                if attrs["purpose"]:
+                    flow.setdefault("purpose", attrs["purpose"])
+                if not flow["trigger"]:
+                    flow["trigger"] = {k: v for k, v in (attrs["trigger"] or {}).items()
+                                       if k in c.TRIGGER_FIELDS and v not in (None, "", False, "false")}
+            if not flow["trigger"]:
+                del flow["trigger"]  # another asset's row may say it
             fid = self.node("flow", name, **{k: v for k, v in flow.items() if k != "name"})
             self.edge(fid, aid, "materializes")
 

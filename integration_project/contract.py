@@ -30,11 +30,11 @@ ASSESSMENT = "integration/assessment"  # json or absent: the latest `integration
 ROLES = ("source", "hub", "consumer")
 MODES = ("realtime", "batch")
 # a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
-# Short values only, so the UI's rows stay low: no object or source column (every row of an asset has
-# the asset's OBJECT and SOURCE_OF_TRUTH), no purpose (a flow's is its consumer asset's PURPOSE, a
-# hub-only leg's its source asset's).
-FLOW_FIELDS = ("name", "consumer", "mode", "status", "cron", "timezone", "on_change")
-TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the flow columns that say when it runs
+# Short values only, so the UI's rows stay one line: every row of an asset has the asset's OBJECT and
+# SOURCE_OF_TRUTH; a flow's purpose and TRIGGER are its consumer asset's, a hub-only leg's its source
+# asset's (a cron: a cron expression's spaces wrap a narrow column into tall rows).
+FLOW_FIELDS = ("name", "consumer", "mode", "status")
+TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the TRIGGER rows that say when a flow runs
 
 # Keys every asset the framework builds carries; the lint flags assets that lack them.
 REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)
