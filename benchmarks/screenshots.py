@@ -97,20 +97,32 @@ def expand_all(browser: Chromium) -> None:
 
 
 # the canvas at 1600x1000: right of the groups' list (540 px) and below the toolbar (110 px)
-FITS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
-  return r.top >= 110 && r.bottom <= innerHeight && r.left >= 540 && r.right <= innerWidth; })"""
+ACROSS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
+  return r.left >= 540 && r.right <= innerWidth; })"""
+TOP = "Math.min(...Array.from(document.querySelectorAll('foreignObject')).map(f => f.getBoundingClientRect().top))"
 
 
-def zoom_to_fit(browser: Chromium) -> None:
-    """Zoom out with Ctrl + the mouse wheel over the canvas until every box is in view."""
+def wheel(browser: Chromium, delta: float, ctrl: bool) -> None:
+    """One turn of the mouse wheel over the canvas: Ctrl zooms, the wheel alone pans."""
     width, height = browser.js("[window.innerWidth, window.innerHeight]")
+    browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
+                 deltaX=0, deltaY=delta, modifiers=2 if ctrl else 0)
+    settle(browser, 0.4)
+
+
+def zoom_to_width(browser: Chromium) -> None:
+    """Zoom out until the graph's columns fit side by side (its text still drawn), then pan to its top:
+    sources, hub and consumers readable, the rest below (fitting the tall expanded graph whole shrinks
+    its boxes past the zoom at which the UI draws their names)."""
     for _ in range(40):  # small steps: stop as soon as it fits, the text as large as it can be
-        if browser.js(FITS):
+        if browser.js(ACROSS):
             break
-        browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
-                     deltaX=0, deltaY=50, modifiers=2)  # Ctrl: the wheel alone pans the canvas
-        settle(browser, 0.4)
+        wheel(browser, 50, ctrl=True)
     until(browser, "!document.body.innerText.includes('Loading...')", 60)
+    for _ in range(40):
+        if browser.js(TOP) >= 120:
+            break
+        wheel(browser, -120, ctrl=False)
 
 
 def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
@@ -119,7 +131,7 @@ def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
     lineage(browser, url)
     shots = [save(browser, out / "dagster-lineage-collapsed.png")]
     expand_all(browser)
-    zoom_to_fit(browser)
+    zoom_to_width(browser)
     shots.append(save(browser, out / "dagster-lineage-expanded.png"))
     viewport(browser, WIDE)
     browser.goto(f"{url}/assets/crm/customer")
