@@ -99,6 +99,7 @@ def expand_all(browser: Chromium) -> None:
 # the canvas at 1600x1000: right of the groups' list (540 px) and below the toolbar (110 px)
 ACROSS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
   return r.left >= 540 && r.right <= innerWidth; })"""
+DRAWN = "Array.from(document.querySelectorAll('foreignObject')).some(f => f.innerText.includes('Latest event'))"
 TOP = "Math.min(...Array.from(document.querySelectorAll('foreignObject')).map(f => f.getBoundingClientRect().top))"
 
 
@@ -111,13 +112,18 @@ def wheel(browser: Chromium, delta: float, ctrl: bool) -> None:
 
 
 def zoom_to_width(browser: Chromium) -> None:
-    """Zoom out until the graph's columns fit side by side (its text still drawn), then pan to its top:
-    sources, hub and consumers readable, the rest below (fitting the tall expanded graph whole shrinks
-    its boxes past the zoom at which the UI draws their names)."""
+    """Zoom out until the graph's columns fit side by side, and further while the UI still draws the
+    boxes' names and rows, then pan to its top: sources, hub and consumers readable, the rest below
+    (fitting the tall expanded graph whole shrinks its boxes past the zoom at which they have text)."""
     for _ in range(40):  # small steps: stop as soon as it fits, the text as large as it can be
         if browser.js(ACROSS):
             break
         wheel(browser, 50, ctrl=True)
+    for _ in range(20):
+        wheel(browser, 50, ctrl=True)
+        if not browser.js(DRAWN):  # one step too far: back
+            wheel(browser, -50, ctrl=True)
+            break
     until(browser, "!document.body.innerText.includes('Loading...')", 60)
     for _ in range(40):
         if browser.js(TOP) >= 120:
