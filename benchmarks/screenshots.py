@@ -99,7 +99,7 @@ def expand_all(browser: Chromium) -> None:
 # the canvas at 1600x1000: right of the groups' list (540 px) and below the toolbar (110 px)
 ACROSS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
   return r.left >= 540 && r.right <= innerWidth; })"""
-DRAWN = "Array.from(document.querySelectorAll('foreignObject')).some(f => f.innerText.includes('Latest event'))"
+DRAWN = "Array.from(document.querySelectorAll('foreignObject')).some(f => f.textContent.includes('Latest event'))"
 TOP = "Math.min(...Array.from(document.querySelectorAll('foreignObject')).map(f => f.getBoundingClientRect().top))"
 
 

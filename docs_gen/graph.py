@@ -184,7 +184,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "api": _api(meta.get(c.API)),
         "docs_url": _str_or_none(meta.get(c.DOCS_URL)),
         "identity_key": _str_or_none(meta.get(c.IDENTITY_KEY)),
-        "pii": [str(f) for f in _json(meta.get(c.PII)) or []],
+        "pii": _listed(_json(meta.get(c.PII))),
         "mapping": {str(k): str(v) for k, v in (_pairs(meta.get(c.MAPPING)) or {}).items()},
         "owned_fields": [str(f) for f in _json(meta.get(c.OWNED_FIELDS)) or []],
         "trigger": trigger,

@@ -73,7 +73,7 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     if not live:  # the source -> hub leg runs on its own: it is the object's one flow
         flow_docs.append(_leg_doc(leg, status))
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: _flows_table(flow_docs),
-              c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
+              c.IDENTITY_KEY: obj.identity_key, c.PII: ", ".join(obj.pii),
               "dagster/column_schema": _schema(obj)}
     source_spec = dg.AssetSpec(
         key=[source.name, obj.name], group_name=source_group(source.name), owners=source.owners,
