@@ -1,10 +1,11 @@
 """Screenshots of what on-call sees, for README: the Dagster UI's global lineage (collapsed and
-expanded) and an asset page, the docs' landing page, a flow's runbook and the 40-system landscape.
+expanded) and an asset page, the docs' landing page, a flow's runbook and the 40- and 200-system
+landscapes.
 
     .venv/bin/python benchmarks/screenshots.py [--out docs/screenshots]      (make screenshots)
 
 Starts a dagster-webserver over workspace.yaml with a throwaway DAGSTER_HOME and builds the docs of
-the example and of a generated 40-system landscape, then drives Debian's headless chromium at
+the example and of generated 40- and 200-system landscapes, then drives Debian's headless chromium at
 1600x1000 (and 390x844 for the phone view of a runbook). Every wait is on a condition, bounded.
 """
 
@@ -96,20 +97,38 @@ def expand_all(browser: Chromium) -> None:
 
 
 # the canvas at 1600x1000: right of the groups' list (540 px) and below the toolbar (110 px)
-FITS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
-  return r.top >= 110 && r.bottom <= innerHeight && r.left >= 540 && r.right <= innerWidth; })"""
+ACROSS = """Array.from(document.querySelectorAll('foreignObject')).every(f => { const r = f.getBoundingClientRect();
+  return r.left >= 540 && r.right <= innerWidth; })"""
+DRAWN = "Array.from(document.querySelectorAll('foreignObject')).some(f => f.textContent.includes('Latest event'))"
+TOP = "Math.min(...Array.from(document.querySelectorAll('foreignObject')).map(f => f.getBoundingClientRect().top))"
 
 
-def zoom_to_fit(browser: Chromium) -> None:
-    """Zoom out with Ctrl + the mouse wheel over the canvas until every box is in view."""
+def wheel(browser: Chromium, delta: float, ctrl: bool) -> None:
+    """One turn of the mouse wheel over the canvas: Ctrl zooms, the wheel alone pans."""
     width, height = browser.js("[window.innerWidth, window.innerHeight]")
+    browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
+                 deltaX=0, deltaY=delta, modifiers=2 if ctrl else 0)
+    settle(browser, 0.4)
+
+
+def zoom_to_width(browser: Chromium) -> None:
+    """Zoom out until the graph's columns fit side by side, and further while the UI still draws the
+    boxes' names and rows, then pan to its top: sources, hub and consumers readable, the rest below
+    (fitting the tall expanded graph whole shrinks its boxes past the zoom at which they have text)."""
     for _ in range(40):  # small steps: stop as soon as it fits, the text as large as it can be
-        if browser.js(FITS):
+        if browser.js(ACROSS):
             break
-        browser.send("Input.dispatchMouseEvent", session=True, type="mouseWheel", x=width * 0.65, y=height * 0.55,
-                     deltaX=0, deltaY=50, modifiers=2)  # Ctrl: the wheel alone pans the canvas
-        settle(browser, 0.4)
+        wheel(browser, 50, ctrl=True)
+    for _ in range(20):
+        wheel(browser, 50, ctrl=True)
+        if not browser.js(DRAWN):  # one step too far: back
+            wheel(browser, -50, ctrl=True)
+            break
     until(browser, "!document.body.innerText.includes('Loading...')", 60)
+    for _ in range(40):
+        if browser.js(TOP) >= 120:
+            break
+        wheel(browser, -120, ctrl=False)
 
 
 def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
@@ -118,7 +137,7 @@ def dagster_shots(url: str, out: Path, browser: Chromium) -> list[Path]:
     lineage(browser, url)
     shots = [save(browser, out / "dagster-lineage-collapsed.png")]
     expand_all(browser)
-    zoom_to_fit(browser)
+    zoom_to_width(browser)
     shots.append(save(browser, out / "dagster-lineage-expanded.png"))
     viewport(browser, WIDE)
     browser.goto(f"{url}/assets/crm/customer")
@@ -139,20 +158,20 @@ def serve_site(site: Path) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
 
-def docs_shots(example: Path, large: Path, out: Path, browser: Chromium) -> list[Path]:
-    """The docs' landing page, a flow's runbook (wide and phone) and the 40-system landscape."""
+def docs_shots(example: Path, large: list[Path], out: Path, browser: Chromium) -> list[Path]:
+    """The docs' landing page, a flow's runbook (wide and phone) and the 40- and 200-system landscapes."""
     shots = []
     for site, pages in ((example, [("index.html", "docs-landing.png", WIDE),
                                    ("flows/customer_crm_to_billing.html", "docs-flow.png", WIDE),
                                    ("flows/customer_crm_to_billing.html", "docs-flow-phone.png", PHONE)]),
-                        (large, [("index.html", "docs-landscape-40.png", WIDE)])):
+                        *((site, [("index.html", f"docs-{site.name}.png", WIDE)]) for site in large)):
         base, server = serve_site(site)
         try:
             for page, name, size in pages:
                 viewport(browser, size)
                 assert browser.goto(base + page) == 200, page
                 until(browser, "document.readyState == 'complete'")
-                if name == "docs-landscape-40.png":  # the landscape diagram, in view
+                if name.startswith("docs-landscape-"):  # the landscape diagram, in view
                     browser.js("window.scrollTo(0, document.querySelector('figure.diagram').offsetTop - 60)")
                 shots.append(save(browser, out / name))
         finally:
@@ -170,16 +189,17 @@ def quiet_home(home: Path) -> Path:
     return home
 
 
-def build_sites(tmp: Path) -> tuple[Path, Path]:
-    """The docs of the example business and of a generated 40-system landscape."""
+def build_sites(tmp: Path) -> tuple[Path, list[Path]]:
+    """The docs of the example business and of generated 40- and 200-system landscapes."""
     import docs_landscapes
 
     from docs_gen import build, build_graph, load
 
     defs, origin = load(workspace=ROOT / "workspace.yaml")
     build(build_graph(defs, origin), tmp / "example")
-    build(build_graph(docs_landscapes.generated(40), "docs_landscapes:generated(40)"), tmp / "large")
-    return tmp / "example", tmp / "large"
+    for n in (40, 200):
+        build(build_graph(docs_landscapes.generated(n), f"docs_landscapes:generated({n})"), tmp / f"landscape-{n}")
+    return tmp / "example", [tmp / f"landscape-{n}" for n in (40, 200)]
 
 
 def main() -> None:

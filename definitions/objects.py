@@ -168,6 +168,7 @@ payment = DataObject(
 ticket = DataObject(
     name="ticket", model=Ticket, owner="team:support", identity_key="id",
     description="Support requests from customers.", pii=["customer_email"],
+    max_invalid_share=0.1,  # a requester's email is kept as typed; tickets with a mistyped one are parked
 )
 order = DataObject(
     name="order", model=Order, owner="team:ecommerce", identity_key="id",
@@ -177,6 +178,7 @@ order = DataObject(
 product = DataObject(
     name="product", model=Product, owner="team:operations", identity_key="sku",
     description="The product catalog with prices, mastered in the ERP.",
+    max_invalid_share=0.1,  # the old catalogue holds items without a price or with a lower-case status; parked
 )
 stock_level = DataObject(
     name="stock_level", model=StockLevel, owner="team:operations", identity_key="id",

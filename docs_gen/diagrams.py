@@ -11,6 +11,7 @@ diagram can be zoomed, panned and focused on one node's neighbourhood (site.js).
 from __future__ import annotations
 
 import html
+import math
 import re
 import subprocess
 import time
@@ -24,8 +25,9 @@ import networkx as nx
 from docs_gen.graph import HUB, nodes, related
 from docs_gen.lint import topology
 
-SFDP_ABOVE = 40  # systems; beyond this the landscape is laid out by sfdp, without edge labels
-COLUMN = 10  # systems per column on each side of the hub; more wrap into further columns, unlabelled
+COLUMN = 10  # nodes per column on each side of the hub; past it the hub is a bar and edges unlabelled
+OWNERS_ABOVE = 60  # systems; beyond, the landscape draws one node per owning team
+SFDP_ABOVE = 60  # nodes a side; beyond, the landscape is one unlabelled sfdp graph
 TIMEOUT_S = 60.0
 COLOURS = {
     "realtime": "#1F6FB2", "batch": "#6B6B6B", "planned": "#B5B5B5", "planned_realtime": "#9DBBD6", "hub": "#F2A900",
@@ -79,77 +81,134 @@ def landscape(g: nx.MultiDiGraph, href: Href) -> Diagram:
     """Sources on the left, the hub in the middle, consumers on the right; one edge per mode, by object.
 
     A system that both sends and receives appears on both sides (same name, same link), so every
-    edge points left to right and none cross the hub. Large landscapes: one node per system, sfdp.
+    edge points left to right and none cross the hub. Past COLUMN nodes a side the hub becomes a
+    bar with a port per node (edges land side by side, not in one point) and each side wraps into
+    columns; past OWNERS_ABOVE systems each node is one owning team (its systems in the tooltip,
+    its page the owner's); past SFDP_ABOVE nodes a side, one unlabelled sfdp graph.
     """
     systems = [(sid, s) for sid, s in nodes(g, "system") if not s.get("hub")]
-    large = len(systems) > SFDP_ABOVE
-    d = _digraph("landscape")
-    ids = _Ids()
-    hub = ids("system:hub")
-    if large:
-        d.attr(overlap="prism", splines="false", outputorder="edgesfirst")
-    else:
-        d.attr(nodesep="0.12", ranksep="1.6")
-    d.node(hub, "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("system:hub"))
+    by_team = len(systems) > OWNERS_ABOVE
+    group = {sid: (f"owner:{(s.get('owners') or ['nobody'])[0]}" if by_team else sid) for sid, s in systems}
+    members: dict[str, list[str]] = {}
+    for sid, s in systems:
+        members.setdefault(group[sid], []).append(s["name"])
     edges: dict[tuple[str, str, str, str], list[str]] = {}
     for _, f in nodes(g, "flow"):
         if not f.get("source") or not f.get("consumer"):
             continue
         status = "planned" if f.get("status") == "planned" else "live"
         mode = f.get("mode") or "batch"
-        edges.setdefault((f"system:{f['source']}", "source", mode, status), []).append(str(f.get("object")))
-        if f["consumer"] != HUB:  # a hub-only leg ends at the hub
-            edges.setdefault((f"system:{f['consumer']}", "consumer", mode, status), []).append(str(f.get("object")))
-    side = {(sid, end) for sid, end, _, _ in edges}
-    linked = {sid for sid, _ in side}
-    for sid, s in systems:
-        tooltip = (s.get("api") or {}).get("vendor", s["name"])
-        for end in ("source", "consumer"):
-            if (sid, end) in side or (end == "source" and sid not in linked):
-                d.node(ids(sid if large else f"{end}:{sid}"), s["name"], URL=href(sid), tooltip=tooltip)
-    if large:  # one edge per system and mode; its arrowheads say which way records go
-        ends: dict[tuple[str, str, str], set[str]] = {}
-        for sid, end, mode, status in edges:
-            ends.setdefault((sid, mode, status), set()).add(end)
-        for (sid, mode, status), both in sorted(ends.items()):
-            direction = "both" if len(both) == 2 else "forward" if "consumer" in both else "back"
-            d.edge(hub, ids(sid), dir=direction, **_edge_style(mode, status))
-    else:
-        wrapped = _columns(d, hub, [(sid, end) for sid, _ in systems for end in ("source", "consumer")
-                                    if (sid, end) in side], ids)
-        for (sid, end, mode, status), objects in sorted(edges.items()):
-            node = ids(f"{end}:{sid}")
-            tail, head = (node, hub) if end == "source" else (hub, node)
-            carried = ", ".join(sorted(set(objects)))  # on the edge while it fits, else its tooltip
-            d.edge(tail, head, **({"tooltip": carried} if wrapped else {"label": carried}), **_edge_style(mode, status))
+        for end, name in (("source", f["source"]), ("consumer", f["consumer"])):
+            if name != HUB and f"system:{name}" in group:  # a hub-only leg ends at the hub
+                edges.setdefault((group[f"system:{name}"], end, mode, status), []).append(str(f.get("object")))
+    side = {(gid, end) for gid, end, _, _ in edges}
+    linked = {gid for gid, _ in side}
+    ends = [(gid, end) for gid in sorted(members, key=_natural) for end in ("source", "consumer")
+            if (gid, end) in side or (end == "source" and gid not in linked)]
+    widest = max([sum(1 for _, e in ends if e == end) for end in ("source", "consumer")] or [0])
+    if widest > SFDP_ABOVE:
+        return _sfdp_landscape(href, group, edges)
+    d = _digraph("landscape")
+    ids = _Ids()
+    hub = ids("system:hub")
+
+    def label(gid: str) -> tuple[str, str]:  # a node's text and tooltip
+        if not by_team:
+            return members[gid][0], (g.nodes[gid].get("api") or {}).get("vendor", members[gid][0])
+        return f"{gid.removeprefix('owner:')}\n{len(members[gid])} systems", ", ".join(members[gid])
+
+    for gid, end in ends:
+        text, tooltip = label(gid)
+        d.node(ids(f"{end}:{gid}"), text, URL=href(gid), tooltip=tooltip)
+    ports = _bus(d, hub, ends, ids, href("system:hub")) if widest > COLUMN else None
+    if ports is None:
+        d.attr(nodesep="0.12", ranksep="1.6")
+        d.node(hub, "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("system:hub"))
+    if ports:  # one edge a node: solid if some live flow is realtime; the objects by mode in its tooltip
+        merged: dict[tuple[str, str], dict[tuple[str, str], list[str]]] = {}
+        for (gid, end, mode, status), objects in edges.items():
+            merged.setdefault((gid, end), {})[(mode, status)] = objects
+        for (gid, end), by_mode in sorted(merged.items()):
+            node, at = ids(f"{end}:{gid}"), f"{hub}:{ports[(gid, end)]}"
+            status = "live" if any(st == "live" for _, st in by_mode) else "planned"
+            mode = "realtime" if ("realtime", status) in by_mode else "batch"
+            carried = "; ".join(f"{m}{' (planned)' if st == 'planned' else ''}: {', '.join(sorted(set(o)))}"
+                                for (m, st), o in sorted(by_mode.items()))
+            d.edge(*((node, at) if end == "source" else (at, node)), tooltip=carried, **_edge_style(mode, status))
+    for (gid, end, mode, status), objects in sorted(edges.items()) if not ports else ():
+        node = ids(f"{end}:{gid}")
+        tail, head = (node, hub) if end == "source" else (hub, node)
+        d.edge(tail, head, label=", ".join(sorted(set(objects))), **_edge_style(mode, status))
     for link in topology(g)["point_to_point"]:  # lineage that bypasses the hub, in red
         src, dst = (f"system:{name}" for name in link.split(" -> "))
         for sid, end in ((src, "source"), (dst, "consumer")):
-            if large or (sid, end) not in side:
-                d.node(ids(sid if large else f"{end}:{sid}"), g.nodes[sid]["name"], URL=href(sid))
-                side.add((sid, end))
-        tail, head = (ids(src), ids(dst)) if large else (ids(f"source:{src}"), ids(f"consumer:{dst}"))
-        d.edge(tail, head, label="" if large else "point-to-point", color=COLOURS["p2p"], penwidth="1.6")
-    return Diagram("landscape", d, "sfdp" if large else "dot")
+            if (group[sid], end) not in side:
+                text, tooltip = label(group[sid])
+                d.node(ids(f"{end}:{group[sid]}"), text, URL=href(group[sid]), tooltip=tooltip)
+                side.add((group[sid], end))
+        d.edge(ids(f"source:{group[src]}"), ids(f"consumer:{group[dst]}"), label="point-to-point",
+               color=COLOURS["p2p"], penwidth="1.6")
+    return Diagram("landscape", d)
 
 
-def _columns(d: graphviz.Digraph, hub: str, ends: list[tuple[str, str]], ids: _Ids) -> bool:
-    """Past COLUMN systems a side, wrap each side into columns of COLUMN (same rank, chained by
-    invisible edges away from the hub), so the landscape grows wide in steps, not into one tall fan."""
-    by_side = {end: [ids(f"{end}:{sid}") for sid, e in ends if e == end] for end in ("source", "consumer")}
-    if max(len(v) for v in by_side.values()) <= COLUMN:
-        return False
-    for end, members in by_side.items():
-        columns = [members[i:i + COLUMN] for i in range(0, len(members), COLUMN)]
+def _natural(name: str) -> list[Any]:
+    """A sort key that puts team:t9 before team:t10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _bus(d: graphviz.Digraph, hub: str, ends: list[tuple[str, str]], ids: _Ids, url: str | None
+         ) -> dict[tuple[str, str], str]:
+    """The hub as a bar with one port per node on each side, each side wrapped into columns (same
+    rank, chained by invisible edges away from the hub); the ports follow the rows, so each node's
+    edge lands about level with it. Returns each node's port."""
+    d.attr(nodesep="0.1", ranksep="0.6")
+    ports: dict[tuple[str, str], str] = {}
+    widest = max(sum(1 for _, e in ends if e == end) for end in ("source", "consumer"))
+    # rows a column so the whole is about 3:2 (a page's figure), as the columns and rows are about as
+    # far apart: 2 * widest / rows columns beside `rows` rows
+    height = max(4, min(COLUMN, round(math.sqrt(2 * widest / 1.6))))
+    height = math.ceil(widest / max(1, round(widest / height)))  # columns about equally full
+    rows = 0
+    for end, compass in (("source", "w"), ("consumer", "e")):
+        members = [(gid, e) for gid, e in ends if e == end]
+        columns = [members[i:i + height] for i in range(0, len(members), height)]
         for column in columns:
             with d.subgraph() as rank:
                 rank.attr(rank="same")
-                for node in column:
-                    rank.node(node)
-        chain = [hub, *(c[len(c) // 2] for c in columns)]  # nearest column first, through each middle
+                for gid, e in column:
+                    rank.node(ids(f"{e}:{gid}"))
+        chain = [hub, *(ids(f"{c[len(c) // 2][1]}:{c[len(c) // 2][0]}") for c in columns)]
         for a, b in zip(chain, chain[1:]):
             d.edge(*((b, a) if end == "source" else (a, b)), style="invis", weight="10")
-    return True
+        order = [column[r] for r in range(height) for column in columns if r < len(column)]
+        for i, key in enumerate(order):
+            ports[key] = f"{end[0]}{i}:{compass}"
+        rows = max(rows, len(order))
+    cell = max(6, round(84 * min(rows, height) / max(rows, 1)))  # the bar about as tall as a column
+    body = "".join(f'<tr><td port="s{i}" width="8" height="{cell}" fixedsize="true"></td>'
+                   + (f'<td rowspan="{rows}" width="56">hub</td>' if i == 0 else "")
+                   + f'<td port="c{i}" width="8" height="{cell}" fixedsize="true"></td></tr>' for i in range(rows))
+    d.node(hub, f'<<table border="1" cellborder="0" cellspacing="0" cellpadding="0" style="rounded" '
+                f'bgcolor="{COLOURS["hub"]}">{body}</table>>', shape="plain", URL=url, tooltip="the hub")
+    return ports
+
+
+def _sfdp_landscape(href: Href, group: dict[str, str], edges: dict[tuple[str, str, str, str], list[str]]) -> Diagram:
+    """One node per system (or team) around the hub, laid out by sfdp; arrowheads say which way."""
+    d = _digraph("landscape")
+    d.attr(overlap="prism", splines="false", outputorder="edgesfirst")
+    ids = _Ids()
+    hub = ids("system:hub")
+    d.node(hub, "hub", shape="doublecircle", fillcolor=COLOURS["hub"], URL=href("system:hub"))
+    for gid in sorted(set(group.values())):
+        d.node(ids(gid), gid.split(":", 1)[1], URL=href(gid))
+    both: dict[tuple[str, str, str], set[str]] = {}
+    for gid, end, mode, status in edges:
+        both.setdefault((gid, mode, status), set()).add(end)
+    for (gid, mode, status), seen in sorted(both.items()):
+        direction = "both" if len(seen) == 2 else "forward" if "consumer" in seen else "back"
+        d.edge(hub, ids(gid), dir=direction, **_edge_style(mode, status))
+    return Diagram("landscape", d, "sfdp")
 
 
 def system_context(g: nx.MultiDiGraph, sid: str, href: Href) -> Diagram:

@@ -100,7 +100,8 @@ def _flow(row: dict[str, Any]) -> dict[str, Any]:
     """One `integration/flows` row as flow attributes; `trigger` gathers when it runs."""
     trigger = dict(row["trigger"]) if isinstance(row.get("trigger"), dict) else {}  # the JSON form
     trigger.update({k: row[k] for k in c.TRIGGER_FIELDS if row.get(k) not in (None, "", False)})
-    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, "trigger": trigger}
+    given = {k: _plain(row[k]) for k in ("object", "source", "purpose") if row.get(k)}  # a hand-written JSON row's
+    return {**{k: _plain(row.get(k)) for k in c.FLOW_FIELDS if k not in c.TRIGGER_FIELDS}, **given, "trigger": trigger}
 
 
 def _api(value: Any) -> dict[str, Any] | None:
@@ -184,7 +185,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "api": _api(meta.get(c.API)),
         "docs_url": _str_or_none(meta.get(c.DOCS_URL)),
         "identity_key": _str_or_none(meta.get(c.IDENTITY_KEY)),
-        "pii": [str(f) for f in _json(meta.get(c.PII)) or []],
+        "pii": _listed(_json(meta.get(c.PII))),
         "mapping": {str(k): str(v) for k, v in (_pairs(meta.get(c.MAPPING)) or {}).items()},
         "owned_fields": [str(f) for f in _json(meta.get(c.OWNED_FIELDS)) or []],
         "trigger": trigger,
@@ -286,6 +287,17 @@ class GraphBuilder:
             name = str(flow.get("name") or "")
             if not name:
                 continue
+            flow.setdefault("object", attrs["object"])  # every row of an asset is of its object,
+            flow.setdefault("source", attrs["source_of_truth"])  # from the object's source of truth
+            # the binding that makes the flow says why and when: the consumer's, or a hub-only leg's source
+            if attrs["role"] == "consumer" or flow.get("consumer") == HUB:
+                if attrs["purpose"]:
+                    flow.setdefault("purpose", attrs["purpose"])
+                if not flow["trigger"]:
+                    flow["trigger"] = {k: v for k, v in (attrs["trigger"] or {}).items()
+                                       if k in c.TRIGGER_FIELDS and v not in (None, "", False, "false")}
+            if not flow["trigger"]:
+                del flow["trigger"]  # another asset's row may say it
             fid = self.node("flow", name, **{k: v for k, v in flow.items() if k != "name"})
             self.edge(fid, aid, "materializes")
 

@@ -32,6 +32,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = ("style.css", "site.js")
 MANIFEST = "manifest.json"
 GRAPH = "graph.json"
+MATRIX_UP_TO = 40  # systems; past it the ownership page has one row per object, not an object x system matrix
 
 
 @dataclass
@@ -183,7 +184,7 @@ class Site:
         return Page(path, "object", f"Object {o['name']}", ctx, [diagrams.object_lineage(self.g, oid, self.dhref(path))], text)
 
     def _flow(self, f: dict[str, Any]) -> Page:
-        """A flow as a runbook: trigger, schedule or sensor, jobs and retries, checks, owners, replay."""
+        """A flow as a runbook: triggers, jobs and retries, dead letters, checks, owners, how to run it now."""
         fid, path = f["id"], page_of(f["id"])
         assets = self.rel(fid, "materializes")
         runners = self.rel(fid, "runs_flow", outgoing=False)
@@ -193,17 +194,17 @@ class Site:
         # every schedule and sensor that runs one of the flow's jobs (sensors carry no flow tag)
         triggers = {r["id"]: r for r in runners if r["kind"] != "job"}
         triggers.update((t["id"], t) for j in jobs for t in self.rel(j["id"], "runs", outgoing=False))
-        order = {"source": 0, "hub": 1, "consumer": 2}  # replaying a flow = extract, hub, load again
+        order = {"source": 0, "hub": 1, "consumer": 2}  # running a flow = extract, hub, load again
         runnable = sorted((a for a in assets if a.get("executable")), key=lambda a: order.get(str(a.get("role")), 3))
-        replay = ",".join(a["name"] for a in runnable)
+        selection = ",".join(a["name"] for a in runnable)
         module, _, attr = str(self.g.graph.get("origin", "")).partition(":")
-        command = f"dagster asset materialize -m {module}" + (f" -a {attr}" if attr else "") + f" --select '{replay}'"
+        command = f"dg launch --assets '{selection}' -m {module}" + (f" -a {attr}" if attr else "")
         owners = sorted({o for a in assets for o in a.get("owners", [])})
         live = f.get("status") != "planned"
         dlq = [f"integrations dlq {verb} --flow {f['name']}" for verb in ("list", "replay --dry-run", "replay")] if live else []
         ctx = {"f": f, "leg": f.get("consumer") == HUB, "assets": assets, "ui": self.ui,
                "triggers": [dict(t, jobs=self.rel(t["id"], "runs")) for _, t in sorted(triggers.items())], "jobs": jobs,
-               "replay": command if replay else "", "owners": owners, "dlq": dlq,
+               "run_now": command if selection else "", "owners": owners, "dlq": dlq,
                "checks": [c for a in assets for c in self.rel(a["id"], "checks", outgoing=False)],
                "findings": self.findings_by_subject.get(fid, [])}
         text = " ".join([f["name"], str(f.get("purpose") or ""), *owners])
@@ -229,9 +230,9 @@ class Site:
         return Page("triggers.html", "triggers", "Schedules, sensors and jobs", ctx, search_text=text)
 
     def _ownership(self) -> Page:
-        """Object x system: a full matrix up to SFDP_ABOVE systems, one row per object beyond."""
+        """Object x system: a full matrix up to MATRIX_UP_TO systems, one row per object beyond."""
         systems = [s for s in self.all("system") if not s.get("hub")]
-        dense = len(systems) <= diagrams.SFDP_ABOVE
+        dense = len(systems) <= MATRIX_UP_TO
         rows = []
         for o in self.all("object"):
             sots = set(sources_of_truth(self.g, o["id"]))

@@ -19,7 +19,7 @@ API = "integration/api"  # table (field, value): vendor, title, base_url, versio
 # and the version's published support window: released, support_ends, support_source, support_warning_days
 DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for this asset
 IDENTITY_KEY = "integration/identity_key"  # str: the canonical field that identifies a record
-PII = "integration/pii"  # json list of canonical field names holding personal data
+PII = "integration/pii"  # str: canonical field names holding personal data, joined by ", " (or a json list)
 MAPPING = "integration/mapping"  # table (canonical field, system field)
 OWNED_FIELDS = "integration/owned_fields"  # json list: fields a consumer owns (field-level SoT)
 TRIGGER = "integration/trigger"  # table (trigger, value): cron, timezone, on_change; a source: events
@@ -33,8 +33,11 @@ ROLES = ("source", "hub", "consumer")
 DAGSTER_URL_ENV = "INTEGRATIONS_DAGSTER_URL"  # env: where the Dagster UI is; the docs link to its pages
 MODES = ("realtime", "batch")
 # a hub-only leg (an object no live flow consumes) is a flow whose consumer is "hub"
-FLOW_FIELDS = ("name", "object", "source", "consumer", "mode", "cron", "timezone", "on_change", "purpose", "status")
-TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the flow columns that say when it runs
+# Short values only, so the UI's rows stay one line: every row of an asset has the asset's OBJECT and
+# SOURCE_OF_TRUTH; a flow's purpose and TRIGGER are its consumer asset's, a hub-only leg's its source
+# asset's (a cron: a cron expression's spaces wrap a narrow column into tall rows).
+FLOW_FIELDS = ("name", "consumer", "mode", "status")
+TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the TRIGGER rows that say when a flow runs
 
 # Keys every asset the framework builds carries; the lint flags assets that lack them.
 REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)

@@ -36,7 +36,8 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
     leg, key = specs.ingest, hub_key(specs.obj.name)
     checks_ = [
         dg.AssetCheckSpec("valid_share", asset=key, blocking=True,
-                          description=f"At most {leg.object.max_invalid_share:.0%} of a run's records invalid."),
+                          description=f"At most {leg.object.max_invalid_share:.0%} of the records a flow takes in "
+                                      "invalid, whichever run read them."),
         dg.AssetCheckSpec("dead_letter_queue_empty", asset=key,
                           description="No record of this object waits in the dead-letter queue."),
         dg.AssetCheckSpec("column_schema_unchanged", asset=key,
@@ -73,17 +74,30 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(asset_key=key, metadata={
             "valid": stats.valid, "rejected": stats.rejected, "written": stats.written,
             "unchanged": stats.unchanged, SIGNATURE: _json(signature)})
-        yield from _hub_checks(leg, store, stats, before.value if before else None, signature)
+        flows = _flows_in_run(context, specs)
+        yield from _hub_checks(leg, store, stats, flows, before.value if before else None, signature)
 
     return _ingest
 
 
-def _hub_checks(leg: Ingest, store, stats, previous: list[str] | None, signature: list[str]
-                ) -> Iterator[dg.AssetCheckResult]:
+def _flows_in_run(context: dg.AssetExecutionContext, specs: ObjectSpecs) -> list[Flow]:
+    """The live flows of the object whose consumer this run loads: the flow its job is named
+    after, or those an ad-hoc selection includes; none for a hub-only leg."""
+    tagged = context.run.tags.get(c.TAG_FLOW)
+    selected = context.run.asset_selection or set()
+    return [f for f in specs.live_flows
+            if f.name == tagged or (not tagged and specs.consumer_specs[f.name].key in selected)]
+
+
+def _hub_checks(leg: Ingest, store, stats, flows: list[Flow], previous: list[str] | None,
+                signature: list[str]) -> Iterator[dg.AssetCheckResult]:
     key = hub_key(leg.object.name)
-    valid = checks.validity(leg, stats)
-    yield dg.AssetCheckResult(check_name="valid_share", asset_key=key, passed=valid.passed,
-                              metadata={"invalid_share": valid.share, "limit": valid.limit})
+    verdicts = checks.validity(leg, store, flows)
+    worst = min(verdicts, key=lambda v: (v.passed, -v.share))  # a failing flow's figures first
+    yield dg.AssetCheckResult(
+        check_name="valid_share", asset_key=key, passed=all(v.passed for v in verdicts),
+        metadata={"invalid_share": worst.share, "limit": worst.limit, "read": worst.read,
+                  "rejected": worst.new_rejects, "judged_for": ", ".join(v.flow for v in verdicts)})
     parked = checks.dead_letters(leg, store, stats.rejected)
     yield dg.AssetCheckResult(check_name="dead_letter_queue_empty", asset_key=key, passed=parked.passed,
                               severity=dg.AssetCheckSeverity.WARN,

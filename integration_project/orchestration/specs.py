@@ -73,7 +73,7 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
     if not live:  # the source -> hub leg runs on its own: it is the object's one flow
         flow_docs.append(_leg_doc(leg, status))
     common = {c.OBJECT: obj.name, c.SOURCE_OF_TRUTH: source.name, c.FLOWS: _flows_table(flow_docs),
-              c.IDENTITY_KEY: obj.identity_key, c.PII: dg.MetadataValue.json(obj.pii),
+              c.IDENTITY_KEY: obj.identity_key, c.PII: ", ".join(obj.pii),
               "dagster/column_schema": _schema(obj)}
     source_spec = dg.AssetSpec(
         key=[source.name, obj.name], group_name=source_group(source.name), owners=source.owners,
@@ -81,7 +81,8 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
         f"{source.title}, the source of truth. {source_binding.purpose}",
         metadata={**common, **_system_meta(landscape, source, source_binding), c.ROLE: "source",
                   c.MODE: "realtime" if source_binding.events else "batch", c.STATUS: status, **why,
-                  c.TRIGGER: _pairs({"events": source_binding.events}, "trigger")},
+                  c.TRIGGER: _pairs({"events": source_binding.events,  # a hub-only leg runs on its cron
+                                     **(_leg_trigger(source_binding) if not live else {})}, "trigger")},
     )
     hub_spec = dg.AssetSpec(
         key=hub_key(obj.name), deps=[source_spec.key], group_name=HUB, owners=[obj.owner],
@@ -159,18 +160,18 @@ def source_group(system: str) -> str:
 
 
 def _flow_doc(flow: Flow, live: bool) -> dict[str, Any]:
-    return {"name": flow.name, "object": flow.object.name, "source": flow.source.name,
-            "consumer": flow.consumer.name, "mode": flow.mode, **_trigger(flow.binding),
-            "purpose": flow.binding.purpose, "status": "live" if live else "planned"}
+    return {"name": flow.name, "consumer": flow.consumer.name, "mode": flow.mode,
+            "status": "live" if live else "planned"}
 
 
 def _leg_doc(leg: Ingest, status: str) -> dict[str, Any]:
     """The source -> hub leg of an object no live flow consumes (its own job, schedule and DLQ name)."""
-    binding = leg.binding
-    trigger = {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
-    return {"name": leg.name, "object": leg.object.name, "source": leg.source.name,
-            "consumer": HUB, "mode": "batch", **trigger,  # no sensor runs a leg alone: its schedule does
-            "purpose": binding.purpose, "status": status}
+    return {"name": leg.name, "consumer": HUB, "mode": "batch", "status": status}  # its schedule runs it
+
+
+def _leg_trigger(binding: Binding) -> dict[str, object]:
+    """When a hub-only leg runs: the source binding's cron (no sensor runs a leg alone)."""
+    return {"cron": binding.cron, "timezone": binding.timezone} if binding.cron else {}
 
 
 def _flows_table(docs: list[dict[str, Any]]) -> dg.TableMetadataValue:

@@ -7,6 +7,7 @@ Each is a plain function over a leg, a step's figures and the hub store, returni
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from integration_project.connectors import Connector
@@ -19,8 +20,10 @@ from integration_project.runtime.store import Store, deliveries, dlq, hub_record
 
 @dataclass(frozen=True)
 class Validity:
-    """A run's share of new invalid records against the object's limit (blocks the consumers)."""
+    """The share of new invalid records a flow takes in, against the object's limit (a failure
+    blocks the flow's consumer)."""
 
+    flow: str  # the flow judged (or, for an object nobody consumes, its leg into the hub)
     read: int
     new_rejects: int
     limit: float
@@ -37,14 +40,26 @@ class Validity:
         return self.new_rejects <= max(self.limit * self.read, 1)
 
 
-def validity(leg: Ingest, stats: Stats) -> Validity:
-    """Judge an ingest on the records it read; only new rejects count (a record already parked and
-    read again is no new problem). Alerts the leg's owners when it fails."""
-    found = Validity(stats.read, stats.new_rejects, leg.object.max_invalid_share)
-    if not found.passed:
-        alert(f"{leg.object.name}: too many invalid records from {leg.source.title}",
-              f"{stats.rejected} of {stats.read} ({found.share:.1%}) failed the canonical model; "
-              f"the limit is {found.limit:.0%}. Consumers were not loaded.", leg.owners)
+def validity(leg: Ingest, store: Store, flows: Sequence[Flow] = ()) -> list[Validity]:
+    """Judge each flow on the records its leg into the hub read since the flow was last judged,
+    whichever run read them: flows sharing a source (two consumers of one nightly file) get the
+    same verdict on the same records, not the first run the records and the others nothing. Only
+    new rejects count (a record already parked and read again is no new problem). With no flow,
+    the leg itself is judged. A failing flow's owners are alerted."""
+    judged = store.judge(leg.name, [f.name for f in flows] or [leg.name])
+    found = []
+    judges: list[Flow | None] = [*flows] or [None]
+    for flow in judges:
+        name = flow.name if flow else leg.name
+        read, rejected = judged[name]
+        verdict = Validity(name, read, rejected, leg.object.max_invalid_share)
+        if not verdict.passed:
+            blocked = f"{flow.consumer.title} was not loaded." if flow else "Nothing consumes it yet."
+            alert(f"{leg.object.name}: too many invalid records from {leg.source.title}",
+                  f"{rejected} of {read} ({verdict.share:.1%}) failed the canonical model since "
+                  f"{name} last ran; the limit is {verdict.limit:.0%}. {blocked}",
+                  flow.owners if flow else leg.owners)
+        found.append(verdict)
     return found
 
 

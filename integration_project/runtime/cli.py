@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -99,7 +100,9 @@ def show(entry: int, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
 @click.option("--json", "as_json", is_flag=True)
 def replay(ids, flow, obj, reason, older_than, package, dry_run, as_json) -> None:
-    """Send entries again through validation and the idempotent load (exit 1 if some stay open)."""
+    """Send entries again through validation and the idempotent load: per entry its action and
+    outcome (resolved, still open), and why (exit 1 if some stay open or a consumer was not reached).
+    A dry run shows what would be sent and changes nothing."""
     store = Store()
     rows = _select(store, package, ids, flow, obj, reason, older_than)
     results = ops.replay(_landscape(package), store, rows, dry_run=dry_run)
@@ -107,9 +110,13 @@ def replay(ids, flow, obj, reason, older_than, package, dry_run, as_json) -> Non
         click.echo(json.dumps(results, default=str, indent=1))
     else:
         for item in results:
-            detail = item.get("detail") or item.get("outcome") or json.dumps(item.get("payload") or item.get("record"), default=str)
-            click.echo(f"{item['id']:>6}  {item['flow']:<34} {item['record_id'] or '-':<12} {item['action']:<8} {detail}")
-    if not dry_run and any(r.get("outcome") == "still open" for r in results):
+            sent = None if not dry_run else item.get("payload") or item.get("record")
+            detail = item.get("detail") or (json.dumps(sent, default=str) if sent else "")
+            click.echo(f"{item['id']:>6}  {item['flow']:<34} {item['record_id'] or '-':<12} {item['action']:<8} "
+                       f"{item.get('outcome', 'dry run'):<11} {detail}".rstrip())
+        outcomes = Counter(str(item.get("outcome", "would be replayed")) for item in results)
+        click.echo(", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())) or "nothing to replay", err=True)
+    if not dry_run and any(r.get("outcome") != "resolved" for r in results):
         sys.exit(1)
 
 

@@ -115,10 +115,10 @@ def replay(landscape: Landscape, store: Store, rows: list[dict[str, Any]],
                     _deliver(flow, store, run_id, connect)
                 except ConnectorError as exc:  # one unreachable consumer does not stop the others
                     report.append({"id": 0, "flow": flow.name, "record_id": None, "action": "deliver",
-                                   "detail": f"{flow.consumer.name} not reached: {exc}"})
+                                   "outcome": "not reached", "detail": f"{flow.consumer.name}: {exc}"})
         still = {r["id"] for r in entries(store, Filters(ids=tuple(r["id"] for r in rows)))}
         for item in report:
-            item["outcome"] = "still open" if item["id"] in still else "resolved"
+            item.setdefault("outcome", "still open" if item["id"] in still else "resolved")
     return report
 
 

@@ -166,8 +166,10 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
         stats.unchanged += len(valid) - len(new) - len(changed)
         parked = [(None if rid is None else str(rid), raw, why) for raw, rid, why in rejects]
         # the records gone through close their open entries; the rejects are parked (one SELECT)
-        stats.new_rejects += store.dead_letter_many(conn, flow=leg.name, obj=obj.name, stage="validate",
-                                                    run_id=run_id, entries=parked, resolved=valid)
+        new_rejects = store.dead_letter_many(conn, flow=leg.name, obj=obj.name, stage="validate",
+                                             run_id=run_id, entries=parked, resolved=valid)
+        stats.new_rejects += new_rejects
+        store.add_tally(conn, leg.name, len(records), new_rejects)  # what each flow's validity is judged on
         # a ledger row per transfer: each record ingested, then each parked
         store.record_page(conn, run_id=run_id, flow=leg.name, obj=obj.name, from_system=source, to_system="hub",
                           transfers=[*((r.record_id, "ingested", f"{r.record_id}:{r.content_hash}")

@@ -89,6 +89,20 @@ dlq = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_dlq_open", "flow", "status", "record_id"),
 )
+ingest_tally = sa.Table(  # per leg into the hub: records read and newly rejected so far
+    "ingest_tally", metadata,
+    sa.Column("leg", sa.String(255), primary_key=True),
+    sa.Column("read", sa.BigInteger, nullable=False),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+validity_judged = sa.Table(  # per flow: its leg's tally when the flow's validity was last judged
+    "validity_judged", metadata,
+    sa.Column("flow", sa.String(255), primary_key=True),
+    sa.Column("read", sa.BigInteger, nullable=False),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 
 _IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)  # a list of values bound as one parameter, not one literal each
@@ -231,6 +245,38 @@ class Store:
         row = {"value": value, "updated_at": now()}
         if conn.execute(sa.update(cursors).where(cursors.c.key == key).values(**row)).rowcount == 0:
             conn.execute(sa.insert(cursors).values(key=key, **row))
+
+    @staticmethod
+    def add_tally(conn: Connection, leg: str, read: int, rejected: int) -> None:
+        """Count a page of a leg into the hub (records read, new rejects) inside its commit."""
+        grow = {"read": ingest_tally.c.read + read, "rejected": ingest_tally.c.rejected + rejected,
+                "updated_at": now()}
+        if conn.execute(sa.update(ingest_tally).where(ingest_tally.c.leg == leg).values(**grow)).rowcount:
+            return
+        try:  # the leg's first page; a concurrent first page of the same leg may insert it first
+            with conn.begin_nested():
+                conn.execute(sa.insert(ingest_tally).values(leg=leg, read=read, rejected=rejected, updated_at=now()))
+        except sa.exc.IntegrityError:
+            conn.execute(sa.update(ingest_tally).where(ingest_tally.c.leg == leg).values(**grow))
+
+    def judge(self, leg: str, flows: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """Per flow, the records read and newly rejected by the leg since the flow was last judged
+        (ever, the first time); each flow is marked judged at the leg's tally."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(ingest_tally.c.read, ingest_tally.c.rejected)
+                               .where(ingest_tally.c.leg == leg)).first()
+            read, rejected = (row.read, row.rejected) if row else (0, 0)
+            out: dict[str, tuple[int, int]] = {}
+            for flow in flows:
+                seen = conn.execute(sa.select(validity_judged.c.read, validity_judged.c.rejected)
+                                    .where(validity_judged.c.flow == flow)).first()
+                out[flow] = (read - seen.read, rejected - seen.rejected) if seen else (read, rejected)
+                mark = {"read": read, "rejected": rejected, "updated_at": now()}
+                if seen:
+                    conn.execute(sa.update(validity_judged).where(validity_judged.c.flow == flow).values(**mark))
+                else:
+                    conn.execute(sa.insert(validity_judged).values(flow=flow, **mark))
+            return out
 
     @staticmethod
     def hashes(conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, str]:

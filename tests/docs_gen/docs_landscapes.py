@@ -295,13 +295,14 @@ BROKEN = {
 }
 
 
-def generated(n: int, seed: int = 7, live_every: int = 0) -> dg.Definitions:
-    """A landscape of n systems, each owning 2 objects consumed by up to 3 others (benchmark).
+def generated(n: int, seed: int = 7, live_every: int = 0, teams: int = 50) -> dg.Definitions:
+    """A landscape of n systems, each owning 2 objects consumed by up to 3 others (benchmark); system
+    i is owned by team t(i % teams).
 
     With live_every=k, every k-th object is live: executable, checked, with a job and a trigger per flow.
     """
     rng = random.Random(seed)
-    systems = [System(f"sys{i:04d}", f"Vendor{i % 37}", f"vendor{i % 37}", [f"team:t{i % 50}"],
+    systems = [System(f"sys{i:04d}", f"Vendor{i % 37}", f"vendor{i % 37}", [f"team:t{i % teams}"],
                       "bearer", [f"SYS{i:04d}_TOKEN"]) for i in range(n)]
     sot = {f"obj{i:04d}_{j}": systems[i].name for i in range(n) for j in range(2)}
     flows = []

@@ -6,12 +6,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import docs_landscapes as L
 import pytest
 from cdp import Chromium
 from docs_fixtures import good_site, example_site  # noqa: F401 (pytest fixtures)
 
+from docs_gen.graph import build_graph
 from docs_gen.publish import serve
-from docs_gen.site import BuildResult
+from docs_gen.site import BuildResult, build
 
 LINKS = """Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href') || a.getAttribute('xlink:href'))
   .filter(Boolean).map(h => new URL(h, document.baseURI).href)"""
@@ -141,6 +143,15 @@ DIAGRAM = """(() => { const f = document.querySelector('figure.diagram'), svg = 
           near: f.querySelectorAll('g.node.near').length, nodes: f.querySelectorAll('g.node').length}; })()"""
 
 
+CLEAR = """(() => { const f = document.querySelector('figure.diagram'), c = f.querySelector('.controls').getBoundingClientRect();
+  const boxes = Array.from(f.querySelectorAll('g.node')).map(g => g.getBoundingClientRect());
+  const hit = (a, b) => a.left < b.right && a.right > b.left && a.top < b.bottom && a.bottom > b.top;
+  const texts = Array.from(f.querySelectorAll('g.node text')).map(t => t.getBoundingClientRect().height);
+  return {under_controls: boxes.filter(b => hit(b, c)).length,
+          overlapping: boxes.filter((a, i) => boxes.some((b, j) => j > i && hit(a, b))).length,
+          smallest_text: Math.min(...texts), nodes: boxes.length}; })()"""
+
+
 def _press(browser: Chromium, action: str) -> dict:
     browser.js(f"document.querySelector('figure.diagram [data-action=\"{action}\"]').click()")
     return browser.js(DIAGRAM)
@@ -152,6 +163,7 @@ def test_diagram_zoom_pan_reset_and_focus(browser: Chromium, example_site: Build
     for base in served(example_site.out):
         assert browser.goto(base + "index.html") == 200
         home = browser.js(DIAGRAM)
+        assert browser.js(CLEAR)["under_controls"] == 0  # the zoom bar sits above the diagram
         zoomed = _press(browser, "zoom in")
         assert zoomed["box"][2] < home["box"][2] and zoomed["box"][3] < home["box"][3]
         assert _press(browser, "zoom out")["box"][2] == pytest.approx(home["box"][2])
@@ -178,6 +190,37 @@ def test_diagram_zoom_pan_reset_and_focus(browser: Chromium, example_site: Build
             assert "customer_crm_to_billing" in browser.js("document.getElementById('sidebar').innerText")
         finally:
             viewport(browser, WIDE)
+
+
+@pytest.fixture(scope="module", params=[40, 200], ids=["40-systems", "200-systems"])
+def large_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The site of a generated landscape of 40 systems (one node per system) or 200 (one per team)."""
+    n = request.param
+    return build(build_graph(L.generated(n), f"docs_landscapes:generated({n})"), tmp_path_factory.mktemp(f"docs{n}"))
+
+
+@pytest.mark.parametrize("size", [WIDE, PHONE], ids=["1600x1000", "390x844"])
+def test_large_landscapes_read_at_a_glance(browser: Chromium, large_site: BuildResult, size: tuple[int, int]) -> None:
+    """40 and 200 systems: the landing page does not scroll sideways; on a desktop the landscape's
+    boxes do not overlap, their labels are at least 6 px tall unzoomed, and the zoom bar covers
+    none; zoom and focus work on both widths (focus frames a node with the hub)."""
+    viewport(browser, size)
+    try:
+        for base in served(large_site.out):
+            assert browser.goto(base + "index.html") == 200
+            assert browser.js(FITS), "the landing page scrolls sideways"
+            seen = browser.js(CLEAR)
+            assert seen["nodes"] > 40 and seen["under_controls"] == 0 and seen["overlapping"] == 0, seen
+            if size == WIDE:
+                assert seen["smallest_text"] >= 6, seen
+            home = browser.js(DIAGRAM)
+            assert _press(browser, "zoom in")["box"][2] < home["box"][2]
+            options = browser.js("Array.from(document.querySelectorAll('figure.diagram select option')).map(o => o.value)")
+            browser.js(f"(() => {{ const s = document.querySelector('figure.diagram select'); s.value = {options[-1]!r}; s.dispatchEvent(new Event('change')); }})()")
+            near = browser.js("Array.from(document.querySelectorAll('figure.diagram g.node.near text')).map(t => t.textContent)")
+            assert "hub" in near and len(near) >= 2, near
+    finally:
+        viewport(browser, WIDE)
 
 
 def test_search_works_from_file_url(browser: Chromium, good_site: BuildResult) -> None:

@@ -1,14 +1,20 @@
 """Every generated runbook, read back and checked against the loaded Definitions: each trigger with
-its default state, each printed DLQ command run for real, each link."""
+its default state, each link, and each printed command run for real: the DLQ commands on planted
+rejects, and every command of every runbook against the sandbox seeded as `integrations up` seeds it."""
 
 import html
+import inspect
 import re
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
+import httpx
 import pytest
 from click.testing import CliRunner
+from dagster_dg_cli.cli import cli as dg_cli
 from docs_fixtures import example_site  # noqa: F401 (pytest fixtures)
 from sitecheck import parse
 
@@ -17,12 +23,16 @@ from docs_gen.site import BuildResult
 from integration_project import contract as c
 from integration_project.cli import main
 from integration_project.connectors import is_live
-from integration_project.model import load_landscape
+from integration_project.launcher import sandbox_env, up
+from integration_project.model import Flow, load_landscape
 from integration_project.runtime.engine import Stats, commit
-from integration_project.runtime.store import Store, dlq
+from integration_project.runtime.store import Store, dlq, ledger
+from integration_project.sandbox import Sandbox
+from integration_project.sandbox.testing import free_port_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_UI = "http://127.0.0.1:3000"  # the docs build's default Dagster UI base
+COMMAND = re.compile(r"^(?:<pre><code>)?((?:integrations dlq|dg launch) [^\n<]+)", re.M)  # each printed command
 TRIGGER_ROW = re.compile(r'<tr><td><a href="[^"]+">(schedule|sensor) <code>([^<]+)</code></a></td>.*?'
                          r'<td>(.*?)</td><td class="state-(\w+)">', re.S)
 
@@ -43,7 +53,8 @@ def _flow_jobs(defs: dg.Definitions) -> dict[str, set[str]]:
 
 
 def _runbooks(site: BuildResult) -> dict[str, str]:
-    return {p.stem: p.read_text() for p in sorted((site.out / "flows").glob("*.html"))}
+    """Each runbook's HTML, without the line-break hints (<wbr>) inside long names."""
+    return {p.stem: p.read_text().replace("<wbr>", "") for p in sorted((site.out / "flows").glob("*.html"))}
 
 
 def test_every_flow_that_runs_has_a_runbook(example_site: BuildResult, defs: dg.Definitions) -> None:
@@ -141,3 +152,88 @@ def test_check_and_the_docs_count_alike(example_site: BuildResult) -> None:
     assert said == (f"{len(landscape.systems)} systems (+ the hub), {len(landscape.objects)} objects, "
                     f"{len(flows)} flows to consumers, {legs} hub-only legs")
     assert f'<p class="lead">{said} ·' in (example_site.out / "index.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """Every sandbox system seeded as `integrations up` seeds it, on free ports."""
+    size = next(p.default for p in up.params if p.name == "size")
+    seed = inspect.signature(Sandbox).parameters["seed"].default
+    with free_port_sandbox(tmp_path_factory.mktemp("demo"), seed=seed, size=size) as sb:
+        yield sb
+
+
+def _printed(text: str) -> list[str]:
+    return [html.unescape(cmd) for cmd in COMMAND.findall(text)]
+
+
+def _ids(output: str) -> list[int]:
+    """The DLQ entry ids a listing or a replay printed (its first column; 0: no entry)."""
+    return [int(line.split()[0]) for line in output.splitlines() if line.strip()]
+
+
+def _dlq(store: Store) -> list[tuple]:
+    return sorted((r["id"], r["status"], r["attempts"]) for r in store.rows(dlq))
+
+
+def test_every_printed_command_runs_against_the_sandbox(example_site: BuildResult, demo: Sandbox, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a fresh hub: each runbook's `dg launch` runs its flow (and records real rejects); then, per
+    runbook, `dlq list` lists the open entries of both legs, `dlq replay --dry-run` names the same
+    entries and changes nothing, and `dlq replay` says per entry what became of it, as the store
+    then holds it, exit 1 exactly when one stays open. A contact fixed in the CRM is delivered."""
+    landscape = load_landscape("definitions")
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for key, value in {**sandbox_env(landscape, demo), "INTEGRATIONS_DATABASE_URL": url,
+                       "DAGSTER_HOME": str(tmp_path / "dagster")}.items():
+        monkeypatch.setenv(key, value)
+    store, books = Store(url), _runbooks(example_site)
+    commands = {name: _printed(text) for name, text in books.items()}
+    assert all(len(found) == 4 and found[3].startswith("dg launch --assets ") for found in commands.values())
+
+    for name, found in commands.items():  # each flow run as its runbook says
+        done = CliRunner().invoke(dg_cli, shlex.split(found[3])[1:])
+        assert done.exit_code == 0, (name, done.output[-2000:])  # else "Materialization failed."
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
+    for name, found in commands.items():  # every asset the command names was materialized
+        selection = shlex.split(found[3])[3].split(",")
+        assert all(instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+                   for key in selection), (name, selection)
+    assert store.rows(ledger, outcome="dead_lettered") and store.rows(dlq, status="open")  # seeded problems
+
+    crm = httpx.Client(base_url=demo.url("crm"), headers={"Authorization": f"Bearer {demo.token('crm')}"})
+    bad = next(r for r in store.rows(dlq, flow="customer_crm_to_hub", status="open") if "@-sign" in r["reason"])
+    crm.patch(f"/crm/v3/objects/contacts/{bad['record_id']}",
+              json={"properties": {"email": "fixed.by.sales@example.com"}}).raise_for_status()
+
+    resolved = 0
+    for name, (listing, dry_run, replay, _) in commands.items():
+        leg = landscape.leg(name)
+        legs = {name, leg.ingest.name} if isinstance(leg, Flow) else {name}
+        expected = sorted(r["id"] for r in store.rows(dlq, status="open") if r["flow"] in legs)
+        done = CliRunner().invoke(main, shlex.split(listing)[1:])
+        assert done.exit_code == 0 and _ids(done.stdout) == expected, (name, done.output)
+
+        before = _dlq(store)
+        done = CliRunner().invoke(main, shlex.split(dry_run)[1:])
+        assert done.exit_code == 0 and _ids(done.stdout) == expected, (name, done.output)
+        assert _dlq(store) == before  # a dry run changes nothing
+
+        done = CliRunner().invoke(main, shlex.split(replay)[1:])
+        assert done.exception is None or isinstance(done.exception, SystemExit), (name, done.output)
+        lines = {int(line.split()[0]): line for line in done.stdout.splitlines() if line.strip()}
+        assert sorted(i for i in lines if i) == expected, (name, done.output)
+        status = {r["id"]: r["status"] for r in store.rows(dlq)}
+        for entry in expected:
+            said = "resolved" if " resolved " in f"{lines[entry]} " else "still open"
+            assert said in lines[entry] and status[entry] == ("resolved" if said == "resolved" else "open"), lines[entry]
+        stayed = any(" resolved " not in f"{line} " for line in lines.values())
+        assert done.exit_code == (1 if stayed else 0), (name, done.output)
+        resolved += sum(1 for entry in expected if status[entry] == "resolved")
+
+    assert store.rows(dlq, id=bad["id"])[0]["status"] == "resolved" and resolved >= 1
+    billing = httpx.get(f"{demo.url('billing')}/v1/customers", params={"limit": 100},
+                        headers={"Authorization": f"Bearer {demo.token('billing')}"}).json()["data"]
+    assert "fixed.by.sales@example.com" in [c["email"] for c in billing]

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 EXPECTED = {"dagster-lineage-collapsed", "dagster-lineage-expanded", "dagster-asset", "docs-landing",
-            "docs-flow", "docs-flow-phone", "docs-landscape-40"}
+            "docs-flow", "docs-flow-phone", "docs-landscape-40", "docs-landscape-200"}
 
 
 def _size(png: Path) -> tuple[int, int]:

@@ -47,7 +47,7 @@ def test_self_contained_no_cdn(good_site: BuildResult) -> None:
 
 
 def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult) -> None:
-    """Owner, vendor, API version, auth, env-var names; schema with PII; runbook with replay."""
+    """Owner, vendor, API version, auth, env-var names; schema with PII; runbook with how to run it now."""
     billing = (good_site.out / "systems" / "billing.html").read_text()
     for expected in ("Stripe", "2024-06-01", "api_key", "BILLING_API_KEY", "BILLING_WEBHOOK_SECRET",
                      "team:finance", "customer_crm_to_billing_events", "invoice_billing_to_erp"):
@@ -56,8 +56,8 @@ def test_system_object_flow_pages_say_what_the_issue_asks(good_site: BuildResult
     assert customer.count('class="pii"') == 2 and "billing_email" in customer and "no_dead_letters" in customer
     assert "0 – 5000" in customer and "within 60 min" in customer
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
-    assert ("dagster asset materialize -m docs_landscapes -a defs "
-            "--select &#39;crm/customer,hub/customer,billing/customer&#39;") in flow
+    assert ("dg launch --assets &#39;crm/customer,hub/customer,billing/customer&#39; "
+            "-m docs_landscapes -a defs") in flow
     assert "run retries 3" in flow and "every ≥ 4 s" in flow
     asset = (good_site.out / "assets" / "crm" / "customer.html").read_text()
     assert 'href="http://127.0.0.1:3000/assets/crm/customer"' in asset
@@ -82,10 +82,10 @@ def test_dead_letter_commands_are_real_commands(good_site: BuildResult) -> None:
     assert CliRunner().invoke(main, ["dlq", "list", "--no-such-option", "--help"]).exit_code == 2  # the check bites
 
 
-def test_replay_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
-    """The runbook's replay command, run as written, materializes the flow's assets again."""
+def test_run_now_command_is_exact(good_site: BuildResult, tmp_path: Path) -> None:
+    """The runbook's command to run the flow now, run as written, materializes the flow's assets again."""
     flow = (good_site.out / "flows" / "customer_crm_to_billing.html").read_text()
-    command = re.search(r"<code>(dagster asset materialize[^<]+)</code>", flow).group(1).replace("&#39;", "'")
+    command = re.search(r"<code>(dg launch[^<]+)</code>", flow).group(1).replace("&#39;", "'")
     env = {"DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent), "PATH": str(Path(sys.executable).parent)}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, timeout=120)
@@ -104,34 +104,73 @@ def test_markdown_tree_for_mkdocs(tmp_path: Path) -> None:
     assert broken_links(docs, markdown=True) == []
     assert (docs / "diagrams" / "landscape.svg").read_text().startswith("<svg")
     assert "](../diagrams/object_customer.svg)" in (docs / "objects" / "customer.md").read_text()
-    assert "dagster asset materialize" in (docs / "flows" / "customer_crm_to_shop.md").read_text()
-    assert "dagster asset materialize" not in (docs / "flows" / "product_erp_to_shop.md").read_text()  # planned
+    assert "dg launch --assets" in (docs / "flows" / "customer_crm_to_shop.md").read_text()
+    assert "dg launch" not in (docs / "flows" / "product_erp_to_shop.md").read_text()  # planned
 
 
-def test_large_landscape_switches_to_sfdp() -> None:
-    """Past SFDP_ABOVE systems the landscape is aggregated and laid out by sfdp, within the timeout."""
-    g = build_graph(L.generated(diagrams.SFDP_ABOVE + 20))
+def _hub_ends(svg: str) -> list[int]:
+    """The height at which each edge of a landscape SVG meets the hub (node n0): of each edge path's
+    two ends, the one nearer the hub's centre, rounded."""
+    hub = svg[svg.index("<title>n0</title>"):]
+    hub = hub[:hub.index("</g>")]
+    box = [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", hub)]
+    circle = re.search(r'cx="(-?[\d.]+)" cy="(-?[\d.]+)"', hub)  # a doublecircle hub
+    cx, cy = (float(circle[1]), float(circle[2])) if circle else \
+        (sum(x for x, _ in box) / len(box), sum(y for _, y in box) / len(box))
+    ends = []
+    for d in re.findall(r'class="edge">.*?<path fill="none"[^>]* d="([^"]+)"', svg, re.S):
+        points = [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+        x, y = min(points[0], points[-1], key=lambda p: (p[0] - cx) ** 2 + (p[1] - cy) ** 2)
+        ends.append(round(y))
+    return ends
+
+
+def test_a_40_system_landscape_lands_each_edge_on_its_own_port_of_the_hub() -> None:
+    """Past COLUMN systems a side: one node per system and side, the hub a bar, and the edges end side
+    by side along it (not in one point), objects in tooltips; dot, well within the timeout."""
+    g = build_graph(L.generated(40))
     drawn = diagrams.render(diagrams.landscape(g, lambda nid: None))
-    assert drawn.engine == "sfdp" and drawn.error == "" and drawn.svg.count('class="node"') == diagrams.SFDP_ABOVE + 21
+    assert drawn.engine == "dot" and drawn.error == "" and drawn.seconds < 10
+    sides = {(f["source"], "source") for _, f in nodes(g, "flow")} | {(f["consumer"], "consumer") for _, f in nodes(g, "flow")}
+    assert drawn.svg.count('class="node"') == 1 + len(sides)
+    ends = _hub_ends(drawn.svg)
+    tall = [float(y) for y in re.findall(r"<title>n[1-9]\d*</title>.*?points=\"[^\"]*?,(-?[\d.]+)", drawn.svg, re.S)]
+    assert len(ends) >= len(sides)
+    assert max(ends) - min(ends) >= 0.6 * (max(tall) - min(tall))  # spread along the hub, not into one point
+    assert "<text" not in re.sub(r'<g id="node.*?</g>', "", drawn.svg, flags=re.S)  # no edge labels
+
+
+def test_a_200_system_landscape_draws_one_node_per_owning_team() -> None:
+    """Past OWNERS_ABOVE systems each node is a team (its page the owner's, its systems in the tooltip),
+    still on the hub's bar; past SFDP_ABOVE teams a side, sfdp."""
+    g = build_graph(L.generated(200))
+    pages = {f"owner:team:t{i}": f"owners.html#t{i}" for i in range(50)}
+    drawn = diagrams.render(diagrams.landscape(g, pages.get))
+    assert drawn.engine == "dot" and drawn.error == "" and drawn.seconds < 10
+    assert drawn.svg.count('class="node"') == 1 + 2 * 50 and ">team:t7</text>" in drawn.svg
+    assert 'xlink:title="sys0007, sys0057, sys0107, sys0157"' in drawn.svg and 'href="owners.html#t7"' in drawn.svg
+    crowd = diagrams.render(diagrams.landscape(build_graph(L.generated(diagrams.SFDP_ABOVE + 10, teams=1000)),
+                                               lambda nid: None))
+    assert crowd.engine == "sfdp" and crowd.error == "" and crowd.svg.count('class="node"') == diagrams.SFDP_ABOVE + 11
     small = diagrams.render(diagrams.landscape(build_graph(L.good()), lambda nid: None))
     assert small.engine == "dot" and "customer, deal" in small.svg and small.svg.count("class=\"node\"") == 1 + 4 + 3  # hub, 4 senders, 3 receivers
 
 
 def test_layout_past_timeout_gives_a_placeholder_not_a_hang() -> None:
     """A layout that exceeds its timeout ends, retried with sfdp, then an honest placeholder."""
-    g = build_graph(L.generated(diagrams.SFDP_ABOVE + 20))
+    g = build_graph(L.generated(200))
     drawn = diagrams.render(diagrams.landscape(g, lambda nid: None), timeout=0.001)
     assert "exceeded" in drawn.error and drawn.svg.startswith("<svg") and drawn.seconds < 5
 
 
 def test_large_site_stays_readable_and_linked(tmp_path: Path) -> None:
-    """Past SFDP_ABOVE systems: sparse ownership rows, sfdp landscape, and still no broken link."""
-    n = diagrams.SFDP_ABOVE + 5
-    result = build(build_graph(L.generated(n, live_every=4)), tmp_path / "big")
+    """Past MATRIX_UP_TO systems: sparse ownership rows, a landscape of teams, and no broken link."""
+    n = diagrams.OWNERS_ABOVE + 5
+    result = build(build_graph(L.generated(n, live_every=4, teams=10)), tmp_path / "big")
     assert result.layout_errors == [] and broken_links(tmp_path / "big") == []
     ownership = (tmp_path / "big" / "ownership.html").read_text()
     assert "one row per object" in ownership and ownership.count("<tr>") == 2 * n + 1
-    assert (tmp_path / "big" / "index.html").read_text().count('class="node"') == n + 1
+    assert (tmp_path / "big" / "index.html").read_text().count('class="node"') == 1 + 2 * 10
 
 
 @pytest.mark.parametrize("path,from_page", [("systems/a.html", "index.html"), ("index.html", "systems/a.html"),

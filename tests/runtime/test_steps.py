@@ -105,13 +105,49 @@ def test_validity_counts_only_new_rejects_and_always_allows_one(store, landscape
     crm = crm_with(*[f"p{i}@example.com" for i in range(10)])
     for i in range(3):
         crm.put("contacts", {"id": f"bad{i}"})
-    first = checks.validity(leg, ingest(crm, leg, store, "run-1"))
-    assert (first.read, first.new_rejects, first.passed) == (13, 3, False)
+    ingest(crm, leg, store, "run-1")
+    (first,) = checks.validity(leg, store)
+    assert (first.flow, first.read, first.new_rejects, first.passed) == (leg.name, 13, 3, False)
 
     crm.put("contacts", {"id": "bad0"})  # the same bad record read again is no new problem
-    again = checks.validity(leg, ingest(crm, leg, store, "run-2"))
+    ingest(crm, leg, store, "run-2")
+    (again,) = checks.validity(leg, store)
     assert (again.read, again.new_rejects, again.passed) == (1, 0, True)
-    assert checks.Validity(read=2, new_rejects=1, limit=0.05).passed  # one bad record is no trend
+    assert checks.Validity("f", read=2, new_rejects=1, limit=0.05).passed  # one bad record is no trend
+
+
+def two_consumers(landscape) -> list[Flow]:
+    """The customer flow to billing and the same object to a second consumer, support."""
+    (flow,) = landscape.flows()
+    support = flow.consumer.model_copy(update={"name": "support", "title": "Support"})
+    return [flow, Flow(flow.ingest, support, flow.binding)]
+
+
+@pytest.mark.parametrize("bad", [1, 3])
+@pytest.mark.parametrize("first", [0, 1])
+def test_flows_sharing_a_source_are_each_judged_on_the_records_they_take_in(store, landscape, bad, first):
+    """Two consumers of one source: whichever flow's run reads the batch, the other's run (which reads
+    nothing new) is judged on the same records and gets the same verdict; a later run of either is
+    judged on what arrived since its own last run."""
+    flows = two_consumers(landscape)
+    leg = flows[0].ingest
+    crm = crm_with(*[f"p{i}@example.com" for i in range(20)])
+    for i in range(bad):
+        crm.put("contacts", {"id": f"bad{i}"})
+    order = [flows[first], flows[1 - first]]
+    verdicts = []
+    for flow in order:  # each run ingests, then is judged for its own flow
+        ingest(crm, leg, store, f"run-{flow.name}")
+        verdicts += checks.validity(leg, store, [flow])
+    assert [(v.flow, v.read, v.new_rejects) for v in verdicts] == [(f.name, 20 + bad, bad) for f in order]
+    assert [v.passed for v in verdicts] == [bad == 1] * 2  # 1 of 21 is within 5 %, 3 of 23 is not
+
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, leg, store, "run-3")
+    (later,) = checks.validity(leg, store, [order[0]])
+    assert (later.read, later.new_rejects, later.passed) == (1, 0, True)
+    (other,) = checks.validity(leg, store, [order[1]])
+    assert (other.read, other.new_rejects) == (1, 0)  # what arrived since its own last run, read by another
 
 
 def test_dead_letters_and_schema_drift_report_what_they_found(store, landscape):

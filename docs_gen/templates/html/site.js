@@ -136,7 +136,7 @@
       if (!nodeId) { view = home.slice(); show(); return; }
       var near = [];
       edges.forEach(function (g) {
-        var ends = id(g).split(/->|--/);
+        var ends = id(g).split(/->|--/).map(function (end) { return end.split(":")[0]; });  // no port
         if (ends.indexOf(nodeId) >= 0) { g.classList.add("near"); near = near.concat(ends); }
       });
       var box = null;
@@ -168,7 +168,7 @@
       .forEach(function (p) { select.appendChild(el("option", { value: p[1] }, p[0])); });
     select.addEventListener("change", function () { focus(select.value); });
     controls.appendChild(select);
-    figure.appendChild(controls);
+    figure.insertBefore(controls, figure.firstChild);  // a bar above the diagram, never over a node
     svg.addEventListener("wheel", function (ev) {  // Ctrl/⌘ + wheel zooms; a plain wheel scrolls the page
       if (!ev.ctrlKey && !ev.metaKey) { return; }
       ev.preventDefault();
