@@ -23,12 +23,13 @@ from docs_gen.site import BuildResult
 from integration_project import contract as c
 from integration_project.cli import main
 from integration_project.connectors import is_live
-from integration_project.launcher import sandbox_env, up
+from integration_project.launcher import up
 from integration_project.model import Flow, load_landscape
 from integration_project.runtime.engine import Stats, commit
 from integration_project.runtime.store import Store, dlq, ledger
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.landscape import sandbox_env
+from integration_sandbox.testing import free_port_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_UI = "http://127.0.0.1:3000"  # the docs build's default Dagster UI base

@@ -11,10 +11,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from integration_project.launcher import sandbox_env, up
+from integration_project.launcher import up
 from integration_project.model import load_landscape
-from integration_project.sandbox import Sandbox
-from integration_project.sandbox.testing import free_port_sandbox
+from integration_sandbox import Sandbox
+from integration_sandbox.landscape import sandbox_env
+from integration_sandbox.testing import free_port_sandbox
 
 SIZE = next(p.default for p in up.params if p.name == "size")  # what `up` seeds
 SEED = inspect.signature(Sandbox).parameters["seed"].default
