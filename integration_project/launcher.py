@@ -53,9 +53,10 @@ def _no_sandbox() -> None:
     sys.exit(2)
 
 
-def _wait(url: str, timeout: float) -> bool:
+def _wait(url: str, timeout: float, process: subprocess.Popen[bytes]) -> bool:
+    """Whether `url` answers within `timeout` seconds, while `process` (which serves it) still runs."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return True
@@ -136,8 +137,10 @@ def _interrupted(signum: int, _frame: object) -> None:
 @click.option("--docs-port", default=8000, show_default=True)
 @click.option("--receiver-port", default=8100, show_default=True)
 @click.option("--free-ports", is_flag=True, help="Sandbox systems on free ports instead of 8101-8109.")
+@click.option("--ready-timeout", default=600.0, show_default=True,
+              help="Seconds to wait for the Dagster UI (a busy machine's first start can take minutes).")
 def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int,
-       free_ports: bool) -> None:
+       free_ports: bool, ready_timeout: float) -> None:
     """Start the sandbox's stand-ins (for the systems that have one), the webhook receiver, the
     Dagster UI and the docs of the current project, on 127.0.0.1.
 
@@ -182,8 +185,10 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
                                       *location], env)
         children["docs"] = _start([_tool("integrations"), "docs", "serve", "--port", str(docs_port)], env)
         click.echo("waiting for the Dagster UI ...")
-        if not _wait(f"{dagster_url}/server_info", 180):
-            raise click.ClickException("the Dagster UI did not start within 180 s")
+        if not _wait(f"{dagster_url}/server_info", ready_timeout, children["dagster"]):
+            raise click.ClickException("dagster dev stopped before its UI answered"
+                                       if children["dagster"].poll() is not None
+                                       else f"the Dagster UI did not answer within {ready_timeout:g} s")
         click.echo("\nready:")
         for system in sandbox.systems if sandbox else ():
             click.echo(f"  sandbox {system:<11} {sandbox.url(system)}")

@@ -58,20 +58,23 @@ class Up:
         return dict(re.findall(r"^  sandbox (\w+)\s+(http://127\.0\.0\.1:\d+)$", "\n".join(self.lines), re.M))
 
 
-def start_up(tmp_path: Path, wrapper: list[str] | None = None, timeout: float = 300) -> Up:
-    """Start `integrations up` on free non-default ports and wait until it says it is ready."""
+def start_up(tmp_path: Path, wrapper: list[str] | None = None, timeout: float = 660) -> Up:
+    """Start `integrations up` on free non-default ports and wait until it says it is ready (its
+    own bound for the Dagster UI is 600 s: a loaded CI machine's first start has taken over 180 s)."""
     dagster, docs, receiver = _ports(3)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DAGSTER_HOME": str(tmp_path / "home"),
            "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
     command = [str(Path(sys.executable).with_name("integrations")), "up", "--data-dir", str(tmp_path / "sandbox"),
                "--size", "40", "--free-ports", "--dagster-port", str(dagster), "--docs-port", str(docs),
                "--receiver-port", str(receiver)]
-    process = subprocess.Popen([*(wrapper or []), *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    stderr = tmp_path / "up.stderr"
+    with stderr.open("w") as errors:
+        process = subprocess.Popen([*(wrapper or []), *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=errors, text=True, start_new_session=True)
     up = Up(process, dagster, docs, receiver, [])
     deadline = time.monotonic() + timeout
     while "Ctrl-C stops everything." not in up.lines:
-        assert time.monotonic() < deadline and process.poll() is None, up.lines
+        assert time.monotonic() < deadline and process.poll() is None, (up.lines, stderr.read_text()[-4000:])
         up.lines.append(process.stdout.readline().rstrip("\n"))
     return up
 
