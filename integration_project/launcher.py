@@ -138,7 +138,8 @@ def _interrupted(signum: int, _frame: object) -> None:
 @click.option("--receiver-port", default=8100, show_default=True)
 @click.option("--free-ports", is_flag=True, help="Sandbox systems on free ports instead of 8101-8109.")
 @click.option("--ready-timeout", default=600.0, show_default=True,
-              help="Seconds to wait for the Dagster UI (a busy machine's first start can take minutes).")
+              help="Seconds to wait for the Dagster UI, the receiver and the docs to answer "
+                   "(a busy machine's first start can take minutes).")
 def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_port: int,
        free_ports: bool, ready_timeout: float) -> None:
     """Start the sandbox's stand-ins (for the systems that have one), the webhook receiver, the
@@ -185,10 +186,12 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
                                       *location], env)
         children["docs"] = _start([_tool("integrations"), "docs", "serve", "--port", str(docs_port)], env)
         click.echo("waiting for the Dagster UI ...")
-        if not _wait(f"{dagster_url}/server_info", ready_timeout, children["dagster"]):
-            raise click.ClickException("dagster dev stopped before its UI answered"
-                                       if children["dagster"].poll() is not None
-                                       else f"the Dagster UI did not answer within {ready_timeout:g} s")
+        answers = {"dagster": f"{dagster_url}/server_info", "receiver": f"{receiver_url}/healthz",
+                   "docs": f"{docs_url}/"}  # "ready" means each of them answers, not only started
+        for name, url in answers.items():
+            if name in children and not _wait(url, ready_timeout, children[name]):
+                raise click.ClickException(f"{name} stopped before it answered" if children[name].poll() is not None
+                                           else f"{name} did not answer within {ready_timeout:g} s")
         click.echo("\nready:")
         for system in sandbox.systems if sandbox else ():
             click.echo(f"  sandbox {system:<11} {sandbox.url(system)}")

@@ -5,6 +5,7 @@ stops all of it, even when started as a script's background job (SIGINT ignored)
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -28,13 +29,21 @@ STOPPED_WITHIN_S = STOP_GRACE_S + 10 + 15  # the children's groups, then the san
 
 
 def _ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """Free ports below the kernel's ephemeral range: a port picked inside it (bind to 0) can be taken
+    again, between our pick and `up`'s listen, by the sandbox's free ports, dagster's code server or a
+    sync's outgoing connection (seen under stress-ng: "docs stopped before it answered")."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports: list[int] = []
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise RuntimeError(f"no {n} free ports below {low}")
 
 
 @dataclass
