@@ -74,12 +74,20 @@ PROFILES = {"local": INSTANCE_YAML, "production": PRODUCTION_YAML}
 
 
 def ensure_instance(home: Path | None = None, profile: str = "local") -> Path:
-    """Create DAGSTER_HOME (default `.dagster_home`) with its dagster.yaml if missing; return it."""
+    """Create DAGSTER_HOME (default `.dagster_home`) with its dagster.yaml, and its SQLite storage
+    for the local profile, if missing; return it.
+
+    The storage is made here, once: processes started together on a fresh home (the UI, its daemon,
+    `docs serve`) otherwise race to create the same tables ("table alembic_version already exists").
+    """
     home = (home or Path(os.environ.get("DAGSTER_HOME", ".dagster_home"))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(PROFILES[profile])
+    if config.read_text() == INSTANCE_YAML and not (home / "schedules" / "schedules.db").exists():
+        with dg.DagsterInstance.from_config(str(home)):  # creates run, event-log and schedule storage
+            pass
     return home
 
 

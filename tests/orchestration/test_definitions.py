@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 
 import dagster as dg
@@ -118,3 +120,15 @@ def test_api_metadata_carries_the_pinned_versions_published_support_window():
         "version": "2026-03", "released": "2026-03-30", "support_ends": "2027-09-30",
         "support_source": "https://developers.hubspot.com/docs/developer-tooling/platform/versioning",
         "support_warning_days": 90}
+
+
+def test_a_fresh_instance_has_its_storage_before_any_process_opens_it(tmp_path):
+    """`up` starts the UI, its daemon and `docs serve` together on a fresh DAGSTER_HOME: if each
+    created the SQLite tables itself, one would fail ("table alembic_version already exists", seen
+    under stress-ng). ensure_instance creates them once; processes then open the home all at once."""
+    home = ensure_instance(tmp_path / "home")
+    assert (home / "history" / "runs.db").exists() and (home / "schedules" / "schedules.db").exists()
+    opener = "import dagster as dg, sys\nwith dg.DagsterInstance.from_config(sys.argv[1]) as i: i.get_runs(limit=1)"
+    processes = [subprocess.Popen([sys.executable, "-c", opener, str(home)], stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    assert [(p.wait(), p.stderr.read()[-300:]) for p in processes] == [(0, "")] * 4
