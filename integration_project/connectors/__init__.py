@@ -12,7 +12,7 @@ import functools
 import importlib
 from importlib.metadata import entry_points
 
-from integration_project.connectors.base import Connector, HttpConnector, Ours, Page
+from integration_project.connectors.base import Connector, HttpConnector, Ours, Page, Patterns
 from integration_project.connectors.csv import DropFolder
 from integration_project.connectors.declarative import Declared
 from integration_project.connectors.hubspot import HubSpot
@@ -89,8 +89,25 @@ def ingest_reason(ingest: Ingest) -> str | None:
 
 
 def flow_reason(flow: Flow) -> str | None:
-    """Why a flow is planned, not live (None when both ends have a connector for their resources)."""
-    return _reason(flow.source, flow.source_binding, "extract") or _reason(flow.consumer, flow.binding, "load")
+    """Why a flow is planned, not live (None when both ends have a connector for their resources
+    and the consumer's can carry out its on_delete action)."""
+    return (_reason(flow.source, flow.source_binding, "extract") or _reason(flow.consumer, flow.binding, "load")
+            or _removal_reason(flow))
+
+
+def _removal_reason(flow: Flow) -> str | None:
+    action, found = flow.binding.on_delete, connector_class(flow.consumer, flow.binding)
+    if action == "ignore" or found is None or flow.binding.resource in Patterns(found.removes.get(action, ())):
+        return None
+    api = flow.consumer.api_for(flow.binding)
+    return (f"{flow.consumer.name}: connector {api.connector if api else None!r} cannot {action} "
+            f"{flow.binding.resource!r} (on_delete)")
+
+
+def reports_deletes(ingest: Ingest) -> bool:
+    """Whether the source's connector lists the records deleted there (so tombstones reach the hub)."""
+    found = connector_class(ingest.source, ingest.binding)
+    return found is not None and ingest.binding.resource in Patterns(found.tombstones)
 
 
 def can_extract(system: System, binding: Binding) -> bool:
@@ -122,5 +139,5 @@ def selected(connector: Connector, system: System, api: Api) -> Connector:
 
 
 __all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Page",
-           "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason", "is_live", "lookup",
-           "registered", "selected"]
+           "Patterns", "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason", "is_live", "lookup",
+           "registered", "reports_deletes", "selected"]

@@ -50,6 +50,8 @@ class Connector:
 
     extracts: ClassVar[frozenset[str]] = frozenset()
     loads: ClassVar[frozenset[str]] = frozenset()
+    tombstones: ClassVar[frozenset[str]] = frozenset()  # resources whose deleted records `deleted` lists
+    removes: ClassVar[dict[str, frozenset[str]]] = {}  # an on_delete action (delete, archive) -> its resources
 
     def __init__(self, api: Api):
         """Connect to the API a system declares (credentials are read from the environment)."""
@@ -77,6 +79,11 @@ class Connector:
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Records changed since the cursor, oldest first, a page at a time."""
         raise NotImplementedError(f"{type(self).__name__} cannot extract {resource}")
+
+    def deleted(self, resource: str) -> Iterator[dict[str, Any]]:
+        """The records the system reports deleted (or archived), shaped as `pages` shapes records, so
+        the binding's identity path finds their ids; for the resources in `tombstones`."""
+        raise NotImplementedError(f"{type(self).__name__} reports no deletes of {resource}")
 
     def scan(self, resource: str) -> Iterator[dict[str, Any]]:
         """Every record the system holds now, read-only (a full scan by default)."""
@@ -109,6 +116,11 @@ class Connector:
         must hold its own lock.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
+
+    def remove(self, resource: str, external_id: str, action: str) -> None:
+        """Delete or archive (`action`, one of `removes`) a record we delivered; a record already
+        gone counts as done. Transient failures are retried here, as for `upsert`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot {action} {resource}")
 
     def deprecations(self) -> dict[str, str]:
         """Endpoints the vendor announced as deprecated during this connector's calls (none here)."""

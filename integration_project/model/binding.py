@@ -68,6 +68,9 @@ class Binding(BaseModel):
     echo_suppression: bool = Field(
         False, description="ignore our own writes when this system sends them back as changes"
     )
+    on_delete: Literal["delete", "archive", "ignore"] = Field(
+        "ignore", description="consumer only: what a record deleted at its source of truth becomes here: "
+        "deleted, archived (the vendor's soft delete), or kept as it is")
 
     # Field validators, not one model validator: an error then names its field (and so its line).
     @field_validator("purpose")

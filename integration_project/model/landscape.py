@@ -298,6 +298,8 @@ class Landscape:
                 add(decl, f"{at}.timezone", f"unknown timezone {b.timezone!r}")
             if b.role == "consumer" and b.mode == "batch" and b.cron is None:
                 add(decl, f"{at}.cron", "a batch consumer needs a cron schedule")
+            if b.role == "source" and b.on_delete != "ignore":
+                add(decl, f"{at}.on_delete", "only a consumer binding has an on_delete action")
 
     def _check_cycles(self, add) -> None:
         graph = nx.DiGraph()

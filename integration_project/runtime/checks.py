@@ -181,15 +181,17 @@ def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store)
     # a system that keeps no records of ours to list is compared with what it confirmed to us
     held = set(listed) if listed is not None else store.ids(
         deliveries.c.record_id, system=flow.consumer.name, object=obj.name, status="done")
-    hub = store.ids(hub_records.c.record_id, object=obj.name)
+    hub = store.ids(hub_records.c.record_id, object=obj.name, deleted_at=None)  # tombstones aside
+    buried = store.ids(hub_records.c.record_id, object=obj.name) - hub  # kept or archived by an on_delete
     parked = store.ids(dlq.c.record_id, flow=flow.ingest.name, status="open")
     waiting = store.ids(dlq.c.record_id, flow=flow.name, status="open")
     eligible = hub if not consumer.where else {
-        r["record_id"] for r in store.rows(hub_records, object=obj.name) if flow.admits(json.loads(r["data"]))}
+        r["record_id"] for r in store.rows(hub_records, object=obj.name, deleted_at=None)
+        if flow.admits(json.loads(r["data"]))}
     found = Reconciliation(
         source=len(source_ids), hub=len(hub), parked=len(parked), waiting=len(waiting), consumer=len(held),
         missing_in_hub=sorted(source_ids - hub - parked), missing_in_consumer=sorted(eligible - held - waiting),
-        only_in_consumer=sorted(held - hub))
+        only_in_consumer=sorted(held - hub - buried))
     if not found.passed:
         alert(f"{flow.name}: systems disagree", f"{len(found.missing_in_hub)} source record(s) missing in "
               f"the hub, {len(found.missing_in_consumer)} hub record(s) missing in {flow.consumer.title}.",

@@ -12,10 +12,11 @@ from threading import Thread
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from integration_project.connectors import Connector, Ours, Page
+from integration_project.connectors import Connector, Ours, Page, Patterns
 from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
-from integration_project.model.mapping import canonical_json, canonical_mapper, content_hash, text_hash, to_system
+from integration_project.model.mapping import (canonical_json, canonical_mapper, content_hash, get_path, text_hash,
+                                               to_system)
 from integration_project.runtime.store import HubRecord, Store
 
 
@@ -30,6 +31,7 @@ class Stats:
     unchanged: int = 0
     skipped: int = 0
     waiting: int = 0
+    deleted: int = 0  # tombstones: into the hub on ingest; carried out (deleted, archived) on deliver
     new_rejects: int = 0  # rejects not already parked (a re-read boundary record is not news)
     cursor: str | None = None
     seconds: float = 0.0
@@ -121,7 +123,23 @@ def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stat
     with store.engine.connect() as conn:  # one connection for every page; a transaction each
         for page in pages:
             commit(page.records, leg, store, run_id, stats, cursor=page.cursor, conn=conn)
+        if leg.binding.resource in Patterns(connector.tombstones):
+            id_path = leg.binding.mapping[leg.object.identity_key]
+            bury([str(get_path(r, id_path)) for r in connector.deleted(leg.binding.resource)],
+                 leg, store, run_id, stats, conn)
     return stats
+
+
+def bury(ids: list[str], leg: Ingest, store: Store, run_id: str, stats: Stats,
+         conn: Connection | None = None) -> None:
+    """Tombstone the hub records the leg's source reports deleted (those it holds, once each), with a
+    ledger row each, in one transaction; each consumer then carries out its binding's on_delete."""
+    with store.transaction(conn) as conn:
+        buried = store.tombstone(conn, leg.object.name, leg.source.name, ids)
+        store.record_page(conn, run_id=run_id, flow=leg.name, obj=leg.object.name, from_system=leg.source.name,
+                          to_system="hub", transfers=[(r.record_id, "deleted", f"{r.record_id}:{r.content_hash}")
+                                                      for r in buried])
+    stats.deleted += len(buried)
 
 
 def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: Stats,
@@ -212,10 +230,14 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     total = store.count(obj.name)
     api = flow.consumer.api_for(binding)
     workers = api.concurrency if api else 1
-    in_flight: dict[Future[str], tuple[HubRecord, str]] = {}
+    in_flight: dict[Future[str | None], tuple[HubRecord, str]] = {}
     failures: list[BaseException] = []
 
-    def settle(done: Iterable[Future[str]]) -> None:
+    def remove(external: str) -> str | None:  # what a consumer keeps of a record after on_delete
+        connector.remove(binding.resource, external, binding.on_delete)
+        return None if binding.on_delete == "delete" else external
+
+    def settle(done: Iterable[Future[str | None]]) -> None:
         for future in done:
             rec, sent_as = in_flight.pop(future)
             key = f"{rec.record_id}:{rec.content_hash}"
@@ -239,14 +261,39 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                 store.resolve_dead_letters(conn, flow.name, [rec.record_id])
                 store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
                              record_id=rec.record_id, from_system="hub", to_system=consumer,
-                             outcome="delivered", key=key)
-            stats.written += 1
+                             outcome=f"{binding.on_delete}d" if rec.deleted else "delivered", key=key)
+            if rec.deleted:
+                stats.deleted += 1
+            else:
+                stats.written += 1
 
     with ThreadPoolExecutor(workers, thread_name_prefix=f"load-{consumer}") as pool:
         for rec, sent in store.undelivered(consumer, obj.name):
             if failures:
                 break
             stats.read += 1
+            if rec.deleted:
+                external = sent["external_id"] if sent else None
+                if external is None and sent and sent["status"] == "pending":  # a create's answer was lost
+                    if index is None:
+                        index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
+                    external = index.get(rec.record_id)
+                if external is None or binding.on_delete == "ignore":  # nothing of it there, or kept on purpose
+                    store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external,
+                                        sent["payload_hash"] if sent else None)
+                    if external is not None:
+                        with store.transaction() as conn:
+                            store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
+                                         record_id=rec.record_id, from_system="hub", to_system=consumer,
+                                         outcome="delete_ignored", key=f"{rec.record_id}:{rec.content_hash}")
+                    stats.skipped += 1
+                    continue
+                store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external,
+                                    binding.on_delete)
+                in_flight[pool.submit(remove, external)] = (rec, binding.on_delete)
+                if len(in_flight) >= 2 * workers:
+                    settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+                continue
             if not flow.admits(rec.data):
                 store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
                 stats.skipped += 1

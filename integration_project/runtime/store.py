@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from integration_project.model.mapping import canonical_json
+from integration_project.model.mapping import canonical_json, text_hash
 from integration_project.runtime import schema
 from integration_project.settings import database_url
 
@@ -32,6 +32,7 @@ hub_records = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),  # a tombstone: deleted at its source of truth
 )
 hub_keys = sa.Table(
     "hub_keys", metadata,
@@ -108,6 +109,11 @@ validity_judged = sa.Table(  # per flow: its leg's tally when the flow's validit
 _IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)  # a list of values bound as one parameter, not one literal each
 
 
+def tombstone_hash(content_hash: str) -> str:
+    """The hash of a record's tombstone: new to every consumer, the same however often it is made."""
+    return text_hash(f"deleted:{content_hash}")
+
+
 def now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
@@ -121,6 +127,7 @@ class HubRecord:
     data: dict[str, Any]
     content_hash: str
     text: str | None = field(default=None, repr=False, compare=False)  # `data` as stored, when known
+    deleted: bool = False  # a tombstone: the source of truth deleted it; `data` is its last version
 
 
 @functools.cache
@@ -330,7 +337,27 @@ class Store:
                 (hub_records.c.object == obj) & (hub_records.c.record_id == sa.bindparam("rid"))
             ).values(version=hub_records.c.version + 1, data=sa.bindparam("data"),
                      content_hash=sa.bindparam("content_hash"), source=sa.bindparam("source"),
-                     updated_at=sa.bindparam("updated_at")), [row(r) for r in changed])
+                     updated_at=sa.bindparam("updated_at"), deleted_at=None),  # a restored record lives again
+                [row(r) for r in changed])
+
+    @staticmethod
+    def tombstone(conn: Connection, obj: str, source: str, ids: Iterable[str]) -> list[HubRecord]:
+        """Mark these records deleted at `source` (only records it holds, not yet deleted): a new
+        version whose hash tells every consumer, their match-key values released. Returns them."""
+        q = sa.select(hub_records.c.record_id, hub_records.c.data, hub_records.c.content_hash).where(
+            (hub_records.c.object == obj) & (hub_records.c.source == source)
+            & hub_records.c.deleted_at.is_(None) & hub_records.c.record_id.in_(_IDS))
+        found = [HubRecord(rid, json.loads(data), tombstone_hash(old), data, deleted=True)
+                 for rid, data, old in conn.execute(q, {"ids": sorted(set(ids))}).all()]
+        if found:
+            conn.execute(sa.update(hub_records).where(
+                (hub_records.c.object == obj) & (hub_records.c.record_id == sa.bindparam("rid"))
+            ).values(version=hub_records.c.version + 1, content_hash=sa.bindparam("hash"),
+                     deleted_at=sa.bindparam("at"), updated_at=sa.bindparam("at")),
+                [{"rid": r.record_id, "hash": r.content_hash, "at": now()} for r in found])
+            conn.execute(sa.delete(hub_keys).where((hub_keys.c.object == obj) & hub_keys.c.record_id.in_(_IDS)),
+                         {"ids": [r.record_id for r in found]})
+        return found
 
     def undelivered(self, system: str, obj: str, batch: int = 500
                     ) -> Iterator[tuple[HubRecord, dict | None]]:
@@ -341,7 +368,7 @@ class Store:
         d = deliveries.alias()
         q = (
             sa.select(hub_records.c.record_id, hub_records.c.data, hub_records.c.content_hash,
-                      d.c.external_id, d.c.status, d.c.payload_hash)
+                      hub_records.c.deleted_at, d.c.external_id, d.c.status, d.c.payload_hash)
             .select_from(hub_records.outerjoin(d, (d.c.system == system) & (d.c.object == obj)
                                                & (d.c.record_id == hub_records.c.record_id)))
             .where(hub_records.c.object == obj)
@@ -355,14 +382,15 @@ class Store:
                 page = conn.execute(q if after is None else q.where(hub_records.c.record_id > after)
                                     ).mappings().all()
             for r in page:
-                yield (HubRecord(r["record_id"], json.loads(r["data"]), r["content_hash"]),
+                yield (HubRecord(r["record_id"], json.loads(r["data"]), r["content_hash"],
+                                 deleted=r["deleted_at"] is not None),
                        None if r["status"] is None else dict(r))
             if len(page) < batch:
                 return
             after = page[-1]["record_id"]
 
     def count(self, obj: str) -> int:
-        """How many records of an object the hub holds."""
+        """How many records of an object the hub holds (its tombstones too)."""
         q = sa.select(sa.func.count()).select_from(hub_records).where(hub_records.c.object == obj)
         with self.engine.connect() as conn:
             return conn.execute(q).scalar_one()

@@ -22,6 +22,8 @@ class Memory(Connector):
 
     extracts = frozenset({"*"})
     loads = frozenset({"*"})
+    tombstones = frozenset({"*"})
+    removes = {"delete": frozenset({"*"}), "archive": frozenset({"*"})}
 
     def __init__(self, prefix: str = "x", page_size: int = 50) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -29,12 +31,28 @@ class Memory(Connector):
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self.writes: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.gone: dict[str, dict[str, dict[str, Any]]] = {}  # deleted at this system, still reported
+        self.removals: list[tuple[str, str, str]] = []
 
     def put(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         """Create or change a record at the source (as a user of the system would)."""
         stored = {**self.records.setdefault(resource, {}).get(record["id"], {}), **record, "seq": next(self._seq)}
         self.records[resource][record["id"]] = stored
         return stored
+
+    def delete(self, resource: str, rid: str) -> None:
+        """Delete a record at the source (as a user would); `deleted` reports it from then on."""
+        self.gone.setdefault(resource, {})[rid] = self.records[resource].pop(rid)
+
+    def deleted(self, resource: str) -> Iterator[dict[str, Any]]:
+        yield from (dict(r) for r in self.gone.get(resource, {}).values())
+
+    def remove(self, resource: str, external_id: str, action: str) -> None:
+        self.removals.append((resource, external_id, action))
+        if action == "delete":
+            self.records.get(resource, {}).pop(external_id, None)
+        elif external_id in self.records.get(resource, {}):
+            self.records[resource][external_id]["archived"] = True
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         after = int(since or 0)
@@ -74,7 +92,7 @@ class Invoice(BaseModel):
     amount: int
 
 
-def billing_landscape() -> Landscape:
+def billing_landscape(on_delete: str = "ignore") -> Landscape:
     """crm owns customers; billing receives them and issues invoices naming its own customer ids."""
     customer = DataObject(name="customer", model=Customer, owner="team:sales", identity_key="id",
                           description="People who buy.", match_keys=["email"])
@@ -85,7 +103,7 @@ def billing_landscape() -> Landscape:
     billing = system(
         "billing",
         Binding(object="customer", role="consumer", purpose="Bill customers.", resource="customers",
-                cron="0 * * * *", mapping={"id": "metadata.ours", "email": "email"}),
+                cron="0 * * * *", mapping={"id": "metadata.ours", "email": "email"}, on_delete=on_delete),
         Binding(object="invoice", role="source", purpose="Billing issues invoices.", resource="invoices",
                 mapping={"id": "id", "customer_id": "customer", "amount": "amount"}))
     return Landscape(systems={"crm": crm, "billing": billing},

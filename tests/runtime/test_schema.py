@@ -73,7 +73,7 @@ def test_migrations_build_exactly_the_declared_schema(url: str) -> None:
     Inbox(url).close()
     engine = sa.create_engine(url)
     assert schema_diff(engine) == []
-    assert revision(engine) == [HEAD] == ["0005"]
+    assert revision(engine) == [HEAD] == ["0006"]
     assert pending_index(engine) == (["system", "id"], "processed_at is null")
     engine.dispose()
 
@@ -94,7 +94,7 @@ def test_a_database_whose_inbox_made_its_own_table_upgrades_and_keeps_its_events
     assert [r.event_id for r in inbox.pending("shop")] == ["evt_old"]
     assert inbox.add("shop", [Event("evt_new", "order.created", b"{}")]) == [2]
     assert schema_diff(engine) == []
-    assert revision(engine) == ["0005"]
+    assert revision(engine) == ["0006"]
     inbox.close()
     engine.dispose()
 
@@ -109,5 +109,5 @@ def test_a_store_made_before_the_inbox_joined_the_migrations_gets_its_table(tmp_
     with engine.connect() as connection:
         sql = connection.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'webhook_inbox'")).scalar_one()
     assert "AUTOINCREMENT" in sql and "uq_webhook_inbox_event" in sql
-    assert revision(engine) == ["0005"]
+    assert revision(engine) == ["0006"]
     engine.dispose()

@@ -10,7 +10,7 @@ import pytest
 from integration_project.model import Flow
 from integration_project.runtime import Store, checks, deliver, ingest
 from integration_project.runtime.events import Covered, mark_processed
-from integration_project.runtime.store import dlq, hub_records
+from integration_project.runtime.store import dlq, hub_records, ledger
 from integration_project.webhooks import Inbox
 from integration_project.webhooks.signatures import Event
 from tests.runtime.memory import Memory, billing_landscape
@@ -194,3 +194,51 @@ def test_marking_covers_only_the_legs_event_types_in_the_run_range(tmp_path, lan
         assert mark_processed(inbox, leg, None).processed == 0
     finally:
         inbox.close()
+
+
+@pytest.mark.parametrize("action", ["delete", "archive", "ignore"])
+def test_a_record_deleted_at_its_source_reaches_the_consumer_as_its_on_delete_once(store, action):
+    """The CRM deletes c1: the hub keeps a tombstone (ledger `deleted`), billing deletes, archives or
+    keeps it as its binding says, once however often the flow runs, and reconciliation still passes."""
+    (flow,) = billing_landscape(action).flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    ada = billing.index("customers", "metadata.ours")["c1"]
+
+    crm.delete("contacts", "c1")
+    assert ingest(crm, flow.ingest, store, "run-2").deleted == 1
+    (row,) = [r for r in store.rows(hub_records, object="customer") if r["deleted_at"] is not None]
+    assert row["record_id"] == "c1" and row["version"] == 2
+    stats = deliver(billing, flow, store, "run-2")
+    assert (stats.deleted, stats.skipped) == ((0, 1) if action == "ignore" else (1, 0))
+    assert billing.removals == ([] if action == "ignore" else [("customers", ada, action)])
+    kept = billing.records["customers"].get(ada)
+    assert (kept is None, bool(kept and kept.get("archived"))) == {
+        "delete": (True, False), "archive": (False, True), "ignore": (False, False)}[action]
+    outcomes = {r["outcome"] for r in store.rows(ledger, record_id="c1", run_id="run-2")}
+    assert outcomes == {"deleted", {"delete": "deleted", "archive": "archived", "ignore": "delete_ignored"}[action]}
+
+    assert ingest(crm, flow.ingest, store, "run-3").deleted == 0  # still reported deleted: buried once
+    assert deliver(billing, flow, store, "run-3").deleted == 0 and len(billing.removals) <= 1
+    assert checks.reconcile(flow, crm, billing, store).passed
+    # the email is free again: a new contact may take it
+    crm.put("contacts", {"id": "c9", "email": "ada@example.com"})
+    assert ingest(crm, flow.ingest, store, "run-4").valid == 1
+
+
+def test_a_deleted_record_restored_at_its_source_is_created_again(store):
+    (flow,) = billing_landscape("delete").flows()
+    crm, billing = crm_with("ada@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    crm.delete("contacts", "c1")
+    ingest(crm, flow.ingest, store, "run-2")
+    deliver(billing, flow, store, "run-2")
+    assert billing.records["customers"] == {}
+
+    crm.put("contacts", crm.gone["contacts"].pop("c1"))  # restored (HubSpot keeps archived records 90 days)
+    ingest(crm, flow.ingest, store, "run-3")
+    assert store.rows(hub_records, object="customer")[0]["deleted_at"] is None
+    assert deliver(billing, flow, store, "run-3").written == 1
+    assert [r["email"] for r in billing.records["customers"].values()] == ["ada@example.com"]
