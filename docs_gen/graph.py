@@ -191,6 +191,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "trigger": trigger,
         "volume": _json(meta.get(c.VOLUME)),
         "freshness_minutes": _plain(meta.get(c.FRESHNESS_MINUTES)),
+        "on_delete": _str_or_none(meta.get(c.ON_DELETE)),
         "declared_in": _str_or_none(meta.get(c.DECLARED_IN)),
         "assessment": _json(meta.get(c.ASSESSMENT)),
         "group": node.group_name,
@@ -293,6 +294,8 @@ class GraphBuilder:
             if attrs["role"] == "consumer" or flow.get("consumer") == HUB:
                 if attrs["purpose"]:
                     flow.setdefault("purpose", attrs["purpose"])
+                if attrs["on_delete"]:
+                    flow.setdefault("on_delete", attrs["on_delete"])
                 if not flow["trigger"]:
                     flow["trigger"] = {k: v for k, v in (attrs["trigger"] or {}).items()
                                        if k in c.TRIGGER_FIELDS and v not in (None, "", False, "false")}

@@ -25,6 +25,8 @@ OWNED_FIELDS = "integration/owned_fields"  # json list: fields a consumer owns (
 TRIGGER = "integration/trigger"  # table (trigger, value): cron, timezone, on_change; a source: events
 VOLUME = "integration/volume"  # json: {"min", "max"} records per run, or null
 FRESHNESS_MINUTES = "integration/freshness_minutes"  # int or null
+ON_DELETE = "integration/on_delete"  # str, consumer assets: "delete" | "archive" | "ignore", what a record
+# deleted at its source of truth becomes in the consumer
 DECLARED_IN = "integration/declared_in"  # str: "path:line" of the declaration
 ASSESSMENT = "integration/assessment"  # json or absent: the latest `integrations assess` counts (source assets)
 

@@ -31,6 +31,7 @@ billing = System(
             compose={"name": "{first_name} {last_name}"},
             volume=Volume(min=0, max=5000),
             freshness_minutes=30,
+            on_delete="delete",  # an erased customer keeps no billing account (its invoices stay in Stripe)
         ),
         Binding(
             object="deal",

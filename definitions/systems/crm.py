@@ -24,7 +24,7 @@ crm = System(
             role="source",
             purpose="Sales enters every customer in the CRM first; it is the customer master.",
             resource="contacts",
-            events=["contact.creation", "contact.propertyChange"],
+            events=["contact.creation", "contact.propertyChange", "contact.deletion"],
             mapping={
                 "id": "id",
                 "email": "properties.email",

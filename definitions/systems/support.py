@@ -36,6 +36,7 @@ support = System(
             cron="0 * * * *",
             mapping={"id": "external_id", "email": "email", "phone": "phone"},
             compose={"name": "{first_name} {last_name}"},
+            on_delete="delete",  # Zendesk soft-deletes: the user turns inactive, their tickets stay
         ),
         Binding(
             object="order",

@@ -47,6 +47,7 @@ class HubSpot(HttpConnector):
     """
 
     extracts = frozenset(OBJECT_PATHS)
+    tombstones = extracts
     loads = frozenset({"contacts"})
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
@@ -98,6 +99,11 @@ class HubSpot(HttpConnector):
                     yield from self._scan(resource)
                     return
                 cursor, offset = newest, 0
+
+    def deleted(self, resource: str) -> Iterator[dict[str, Any]]:
+        """The archived records (HubSpot's delete archives; it keeps them 90 days), as a scan reads them."""
+        for page in self._scan(resource, archived="true"):
+            yield from page.records
 
     def _associate(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Search results with the associations asked for, as a list read shows them."""

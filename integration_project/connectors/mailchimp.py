@@ -58,6 +58,7 @@ class Mailchimp(HttpConnector):
 
     extracts = Patterns({"lists/*/members"})
     loads = Patterns({"lists/*/members"})
+    removes = {"archive": loads, "delete": loads}
     timeout = TIMEOUT
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
@@ -105,6 +106,15 @@ class Mailchimp(HttpConnector):
         body = {**payload, "merge_fields": merge, "status_if_new": "pending"}
         self.http.request("PUT", f"{self.prefix}/{resource}/{member}", json=body)
         return member
+
+    def remove(self, resource: str, external_id: str, action: str) -> None:
+        """Archive the member (DELETE: kept, no longer mailed) or erase it for good (`delete-permanent`:
+        Mailchimp then refuses to import the email again); a member not found is done."""
+        path = f"{self.prefix}/{resource}/{external_id}"
+        if action == "archive":
+            self.http.request("DELETE", path, ok=(404,), empty_ok=True)
+        else:
+            self.http.request("POST", f"{path}/actions/delete-permanent", ok=(404,), empty_ok=True)
 
     def _ensure_fields(self, resource: str, tags: Iterable[str]) -> None:
         """Create the merge fields `tags` names that the member's audience lacks (listed once)."""

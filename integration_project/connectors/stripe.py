@@ -103,6 +103,7 @@ class Stripe(HttpConnector):
 
     extracts = frozenset({"invoices", "charges"})
     loads = frozenset({"customers", "invoiceitems"})
+    removes = {"delete": frozenset({"customers", "invoiceitems"})}  # an invoiced item Stripe refuses to delete
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport, headers={VERSION_HEADER: api.version})
@@ -147,6 +148,10 @@ class Stripe(HttpConnector):
         key = idempotency_key(resource, ours, payload)
         return str(self.http.request("POST", f"/v1/{resource}", data=dict(form(payload)),
                                      headers={"Idempotency-Key": key}).body["id"])
+
+    def remove(self, resource: str, external_id: str, action: str) -> None:
+        """DELETE the customer (Stripe cancels its subscriptions) or the pending invoice item; gone already is done."""
+        self.http.request("DELETE", f"/v1/{resource}/{external_id}", ok=(404,))
 
     def _update(self, resource: str, external_id: str, payload: dict[str, Any]) -> Reply:
         if resource == "invoiceitems":  # an item's customer and currency are fixed

@@ -31,6 +31,7 @@ class Zendesk(HttpConnector):
 
     extracts = frozenset({"tickets", "users"})
     loads = frozenset({"users", "orders"})
+    removes = {"delete": frozenset({"users"})}  # Zendesk soft-deletes: the user turns inactive
     custom_objects = {"orders": "order"}  # our resource -> the account's custom object key
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
@@ -102,6 +103,10 @@ class Zendesk(HttpConnector):
         data = self.http.request("PATCH", self._records(resource), json={"custom_object_record": body},
                                  params={"external_id": payload["external_id"]}).body
         return str(data["custom_object_record"]["id"])
+
+    def remove(self, resource: str, external_id: str, action: str) -> None:
+        """DELETE the user; one deleted already (404) is done."""
+        self.http.request("DELETE", f"{self.prefix}/users/{external_id}.json", ok=(404,))
 
     def _records(self, resource: str) -> str:
         return f"{self.prefix}/custom_objects/{self.custom_objects[resource]}/records"

@@ -111,7 +111,7 @@ def object_specs(landscape: Landscape, leg: Ingest) -> ObjectSpecs:
                       c.TRIGGER: _pairs(_trigger(flow.binding), "trigger"),
                       c.VOLUME: dg.MetadataValue.json(flow.volume.model_dump())
                       if flow.volume else dg.MetadataValue.null(),
-                      c.FRESHNESS_MINUTES: flow.freshness_minutes},
+                      c.FRESHNESS_MINUTES: flow.freshness_minutes, c.ON_DELETE: flow.binding.on_delete},
         )
     def with_docs(spec: dg.AssetSpec) -> dg.AssetSpec:
         return spec.merge_attributes(metadata={c.DOCS_URL: dg.MetadataValue.url(docs_url(spec.key))})

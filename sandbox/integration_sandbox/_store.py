@@ -89,10 +89,11 @@ class Store:
                 f"CREATE INDEX IF NOT EXISTS {name} ON objects (json_extract(props, '$.{key}')) WHERE type = '{type_}'"
             )
 
-    def find(self, type_: str, key: str, value: Any) -> Record | None:
-        """The first record of a type whose JSON property `key` equals value."""
+    def find(self, type_: str, key: str, value: Any, archived: bool = False) -> Record | None:
+        """The first live (or archived) record of a type whose JSON property `key` equals value."""
         query = sa.select(objects).where(
-            objects.c.type == type_, sa.func.json_extract(objects.c.props, f"$.{key}") == value
+            objects.c.type == type_, sa.func.json_extract(objects.c.props, f"$.{key}") == value,
+            objects.c.archived.is_(archived)
         ).order_by(objects.c.id).limit(1)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -156,7 +157,8 @@ class Store:
     def update(self, type_: str, id_: int, changes: dict[str, Any], now_ms: int) -> Record | None:
         """Merge changed properties into a record and bump its modification time; None if absent."""
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_)).first()
+            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_,
+                                                        objects.c.archived.is_(False))).first()
             if row is None:
                 return None
             record = _record(row)
@@ -202,11 +204,20 @@ class Store:
                 found.setdefault((row.id, row.property), []).append((row.set_ms, json.loads(row.value)))
         return found
 
-    def get(self, type_: str, id_: int) -> Record | None:
-        """One record, or None."""
+    def get(self, type_: str, id_: int, archived: bool = False) -> Record | None:
+        """One record (an archived one only when asked for), or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_)).first()
+            row = conn.execute(sa.select(objects).where(objects.c.type == type_, objects.c.id == id_,
+                                                        objects.c.archived.is_(archived))).first()
         return None if row is None else _record(row)
+
+    def archive(self, type_: str, id_: int, now_ms: int) -> Record | None:
+        """Archive a live record (a vendor's soft delete: it leaves lists and searches); None if absent."""
+        with self.engine.begin() as conn:
+            done = conn.execute(objects.update().where(
+                objects.c.type == type_, objects.c.id == id_, objects.c.archived.is_(False)
+            ).values(archived=True, updated_ms=now_ms)).rowcount
+        return self.get(type_, id_, archived=True) if done else None
 
     def count(self, type_: str, since_ms: int | None = None) -> int:
         """How many records of a type (modified at or after `since_ms` if given)."""
@@ -216,11 +227,11 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def after_id(self, type_: str, after: int, limit: int) -> list[Record]:
-        """Up to `limit` records with ids above `after`, in id order (keyset pagination)."""
+    def after_id(self, type_: str, after: int, limit: int, archived: bool = False) -> list[Record]:
+        """Up to `limit` live (or archived) records with ids above `after`, in id order (keyset pagination)."""
         query = (
             sa.select(objects)
-            .where(objects.c.type == type_, objects.c.id > after)
+            .where(objects.c.type == type_, objects.c.id > after, objects.c.archived.is_(archived))
             .order_by(objects.c.id)
             .limit(limit)
         )
@@ -236,8 +247,8 @@ class Store:
         by_modified: bool = False,
         descending: bool = False,
     ) -> tuple[int, list[Record]]:
-        """The total matching and one offset page, ordered by id or by (modification time, id)."""
-        where = [objects.c.type == type_, *conditions]
+        """The total of live records matching and one offset page, ordered by id or by (modification time, id)."""
+        where = [objects.c.type == type_, objects.c.archived.is_(False), *conditions]
         keys = [objects.c.updated_ms, objects.c.id] if by_modified else [objects.c.id]
         order = [k.desc() for k in keys] if descending else keys
         with self.engine.connect() as conn:

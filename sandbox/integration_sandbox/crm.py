@@ -165,6 +165,12 @@ class _Properties(BaseModel):
     properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
+class _Create(_Properties):
+    """A create names the new record's associations, if only as [] (HubSpot's schema requires them)."""
+
+    associations: list[dict[str, Any]] | None = None
+
+
 class _Filter(BaseModel):
     propertyName: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
     operator: Literal["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]
@@ -280,6 +286,12 @@ def build_app(config: SystemConfig) -> Starlette:
             raise BadRequest(404, f"unknown object type {given!r}")
         return type_
 
+    def archived(request: Request) -> bool:
+        value = request.query_params.get("archived", "false")
+        if value not in ("true", "false"):
+            raise BadRequest(400, f"archived must be true or false, not {value!r}")
+        return value == "true"
+
     def dated(request: Request) -> bool:
         return "version" in request.path_params
 
@@ -336,8 +348,8 @@ def build_app(config: SystemConfig) -> Starlette:
         base = {"portalId": 1234567, "appId": 7654321, "subscriptionId": 1, "attemptNumber": 0,
                 "objectId": record.id, "occurredAt": record.updated_ms, "changeSource": "API"}
         items: list[dict[str, Any]] = (
-            [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.creation"}]
-            if kind == "creation"
+            [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.{kind}"}]
+            if kind in ("creation", "deletion")
             else [{**base, "eventId": next(event_ids), "subscriptionType": f"{singular}.propertyChange",
                    "propertyName": name, "propertyValue": value} for name, value in changes.items()]
         )
@@ -364,7 +376,7 @@ def build_app(config: SystemConfig) -> Starlette:
         history = "propertiesWithHistory" in request.query_params
         limit = int_param(request, "limit", 10, 1, HISTORY_LIMIT if history else 100)
         after = request.query_params.get("after")
-        records = store.after_id(type_, _decode_cursor(after) if after else 0, limit + 1)
+        records = store.after_id(type_, _decode_cursor(after) if after else 0, limit + 1, archived(request))
         body: dict[str, Any] = {"results": with_history(request, records[:limit])}
         if len(records) > limit:
             cursor = _encode_cursor(records[limit - 1].id)
@@ -414,14 +426,25 @@ def build_app(config: SystemConfig) -> Starlette:
 
     async def get_object(request: Request) -> Response:
         type_ = object_type(request)
-        record = store.get(type_, path_id(request))
+        record = store.get(type_, path_id(request), archived(request))
         if record is None:
             raise BadRequest(404, "Object not found")
         return JSONResponse(with_history(request, [record])[0])
 
+    async def archive(request: Request) -> Response:
+        """HubSpot's DELETE archives: the record leaves lists and searches, `archived=true` lists it."""
+        type_ = object_type(request)
+        record = store.archive(type_, path_id(request), now_ms())
+        if record is not None:  # archiving an archived or unknown record is answered 204 too
+            notify(record, "deletion", {})
+        return Response(status_code=204)
+
     async def create(request: Request) -> Response:
         type_ = object_type(request)
-        props = validate(type_, (await parse_body(request, _Properties)).properties)
+        body = await parse_body(request, _Create)
+        if dated(request) and body.associations is None:
+            raise BadRequest(400, "invalid request body: associations: Field required")
+        props = validate(type_, body.properties)
         if type_ == "deals":
             props.setdefault("dealstage", DEAL_STAGES[0])
             props.setdefault("pipeline", "default")
@@ -493,6 +516,7 @@ def build_app(config: SystemConfig) -> Starlette:
             Route(objects_path + "/search", search, methods=["POST"]),
             Route(objects_path + "/{id}", get_object, methods=["GET"]),
             Route(objects_path + "/{id}", update, methods=["PATCH"]),
+            Route(objects_path + "/{id}", archive, methods=["DELETE"]),
         ]
     routes.insert(0, Route(f"/crm/objects/{version}/{{object_type}}/batch/update", batch_update, methods=["POST"]))
     routes += [

@@ -176,6 +176,9 @@ def build_app(config: SystemConfig) -> Starlette:
     def upsert(body: _Member, update_existing: bool) -> tuple[str, Record | None]:
         check_email(body.email_address)
         check_fields(body.merge_fields)
+        if store.find("members", "id", subscriber_hash(body.email_address), archived=True) is not None:
+            raise BadRequest(400, f"{body.email_address} was permanently deleted and cannot be re-imported. The "
+                             "contact must re-subscribe to get back on the list.")
         existing = store.find("members", "id", subscriber_hash(body.email_address))
         if existing is not None:
             if not update_existing:
@@ -246,6 +249,24 @@ def build_app(config: SystemConfig) -> Starlette:
         notify(updated, "profile")
         return JSONResponse(member(updated))
 
+    async def archive_member(request: Request) -> Response:
+        """`DELETE .../members/{hash}` archives: the member stays, status `archived`, mailed no more."""
+        audience(request)
+        record = store.find("members", "id", request.path_params["hash"].lower())
+        if record is None:
+            raise BadRequest(404, "The requested resource could not be found.")
+        store.update("members", record.id, {"status": "archived"}, now_ms())
+        return Response(status_code=204)
+
+    async def delete_permanent(request: Request) -> Response:
+        """`POST .../members/{hash}/actions/delete-permanent`: erased; the email cannot be re-imported."""
+        audience(request)
+        record = store.find("members", "id", request.path_params["hash"].lower())
+        if record is None:
+            raise BadRequest(404, "The requested resource could not be found.")
+        store.archive("members", record.id, now_ms())
+        return Response(status_code=204)
+
     async def list_fields(request: Request) -> Response:
         audience(request)
         offset, count = window(request)
@@ -313,6 +334,8 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/3.0/lists/{list_id}/members/{hash}", get_member, methods=["GET"]),
         Route("/3.0/lists/{list_id}/members/{hash}", put_member, methods=["PUT"]),
         Route("/3.0/lists/{list_id}/members/{hash}", patch_member, methods=["PATCH"]),
+        Route("/3.0/lists/{list_id}/members/{hash}", archive_member, methods=["DELETE"]),
+        Route("/3.0/lists/{list_id}/members/{hash}/actions/delete-permanent", delete_permanent, methods=["POST"]),
         Route("/3.0/lists/{list_id}/merge-fields", list_fields, methods=["GET"]),
         Route("/3.0/lists/{list_id}/merge-fields", add_field, methods=["POST"]),
         Route("/3.0/campaigns", campaigns, methods=["GET"]),

@@ -238,6 +238,14 @@ def build_app(config: SystemConfig) -> Starlette:
             raise BadRequest(404, "not found")
         return JSONResponse({singular[kind]: shape(record)})
 
+    async def delete_user(request: Request) -> Response:
+        """Zendesk's `DELETE /users/{id}.json`: the user is soft-deleted (inactive, gone from lists)."""
+        record = store.archive("users", path_id(request), now_ms())
+        if record is None:
+            raise BadRequest(404, "not found")
+        notify(record, "deleted")
+        return JSONResponse({"user": {**shape(record), "active": False}})
+
     async def create_ticket(request: Request) -> Response:
         fields = (await parse_body(request, _TicketBody)).ticket
         if not (fields.subject or fields.comment):
@@ -342,6 +350,7 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/api/v2/users/create_or_update.json", create_or_update_user, methods=["POST"]),
         Route("/api/v2/users/show_many.json", show_many, methods=["GET"]),
         Route("/api/v2/users/{id}.json", show, methods=["GET"]),
+        Route("/api/v2/users/{id}.json", delete_user, methods=["DELETE"]),
         Route("/api/v2/custom_objects/{key}/records", upsert_record, methods=["PATCH"]),
         Route("/api/v2/custom_objects/{key}/records", list_records, methods=["GET"]),
         Route("/api/v2/incremental/tickets/cursor.json", incremental, methods=["GET"]),

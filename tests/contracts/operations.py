@@ -64,6 +64,11 @@ class Operations:
         name = self.operation(request)
         if name is None:
             return f"{where}: no such operation"
+        if name in self.responses["no_content"]:  # answered 204 with no body, or an error
+            if response.status_code == 204:
+                return f"{where}: a 204 with a body" if response.content else None
+            if response.status_code < 300:
+                return f"{where}: {name} is answered 204 No Content"
         schema = self.responses["operations"][name] if response.status_code < 300 else self.responses["error"]
         try:
             body = response.json()

@@ -57,7 +57,7 @@ ZENDESK_PACKAGE, ZENDESK_VERSION = "airbyte-source-zendesk-support", "4.9.1"
 ZENDESK_SCHEMAS = ("users", "tickets")
 MAILCHIMP_PACKAGE, MAILCHIMP_VERSION = "mailchimp-marketing", "3.0.80"
 MAILCHIMP_OPERATIONS = ("get_list_members_info", "set_list_member", "update_list_member", "get_list_merge_fields",
-                        "add_list_merge_field")  # the SDK's methods we mirror
+                        "add_list_merge_field", "delete_list_member", "delete_list_member_permanent")  # the SDK's methods we mirror
 
 PROSE = {"summary", "example", "examples", "externalDocs", "tags"}  # `description` stays, empty (a response needs one)
 

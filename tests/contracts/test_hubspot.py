@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import httpx
@@ -22,11 +23,18 @@ if not HUBSPOT.documents:  # the folder may be removed for HubSpot's licence (se
 
 
 def exercise(hubspot: HttpConnector) -> None:
-    """Every operation the connector offers: scans, incremental reads, history, index, updates."""
+    """Every operation the connector offers: scans, incremental reads, history, index, updates, and
+    the archived records (one archived here first, as a user deleting it in HubSpot would)."""
+    email = f"contract.{uuid.uuid4().hex[:8]}@example.com"
+    made = hubspot.http.request("POST", "/crm/objects/2026-03/contacts",
+                                json={"properties": {"email": email}, "associations": []})
+    hubspot.http.request("DELETE", f"/crm/objects/2026-03/contacts/{made.body['id']}", empty_ok=True)
+    assert made.body["id"] in {r["id"] for r in hubspot.deleted("contacts")}
     for resource in sorted(hubspot.extracts):
         records, cursor = drain(hubspot, resource, None)
         assert records, resource
         drain(hubspot, resource, cursor)
+        list(hubspot.deleted(resource))
     list(hubspot.versions("contacts", ["properties.phone", "properties.email"]))
     index = hubspot.index("contacts", "properties.email")
     email, crm_id = sorted(index.items())[0]
@@ -111,6 +119,7 @@ def test_deals_and_companies_are_read_by_hs_lastmodifieddate(recorded):
     for resource in ("deals", "companies"):
         _, cursor = drain(hubspot, resource, None)
         drain(hubspot, resource, cursor)
+        list(hubspot.deleted(resource))
     names = {f["propertyName"] for resource in ("0-3", "deals", "companies")
              for s in _searches(recording.exchanges, resource) for g in s["filterGroups"] for f in g["filters"]}
     assert names == {"hs_lastmodifieddate"}

@@ -23,7 +23,7 @@ MEMBERS = "lists/a1b2c3d4e5/members"
 
 def exercise(mailchimp: HttpConnector) -> None:
     """Every operation the connector offers: a scan, an incremental read, the index, a create
-    (merge fields checked and one created), an update and a changed email."""
+    (merge fields checked and one created), an update, a changed email, an archive and an erasure."""
     records, cursor = drain(mailchimp, MEMBERS, None)
     assert records
     drain(mailchimp, MEMBERS, cursor)
@@ -33,7 +33,13 @@ def exercise(mailchimp: HttpConnector) -> None:
     tag = f"C{run[:6].upper()}"  # a merge field the audience lacks: created first
     first = mailchimp.upsert(MEMBERS, None, {"email_address": one, "merge_fields": {"CRM_ID": "31", tag: "x"}})
     mailchimp.upsert(MEMBERS, first, {"email_address": one, "merge_fields": {"FNAME": "D"}})
-    mailchimp.upsert(MEMBERS, first, {"email_address": two, "merge_fields": {"CRM_ID": "31"}})
+    moved = mailchimp.upsert(MEMBERS, first, {"email_address": two, "merge_fields": {"CRM_ID": "31"}})
+    mailchimp.remove(MEMBERS, moved, "archive")
+    [member] = [m for page in mailchimp.pages(MEMBERS, None) for m in page.records if m["id"] == moved]
+    assert member["status"] == "archived"
+    mailchimp.remove(MEMBERS, moved, "delete")
+    mailchimp.remove(MEMBERS, moved, "delete")  # erased already: done
+    assert moved not in mailchimp.index(MEMBERS, "merge_fields.CRM_ID").values()
 
 
 @pytest.fixture

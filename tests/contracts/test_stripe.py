@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import typing
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Union
 from urllib.parse import parse_qsl
@@ -23,9 +24,11 @@ from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
     ChargeListParams,
     CustomerCreateParams,
+    CustomerDeleteParams,
     CustomerListParams,
     CustomerUpdateParams,
     InvoiceItemCreateParams,
+    InvoiceItemDeleteParams,
     InvoiceItemListParams,
     InvoiceItemUpdateParams,
     InvoiceListParams,
@@ -38,9 +41,10 @@ from tests.connectors.conftest import drain
 OPTIONS = frozenset(RequestOptions.__annotations__)  # the client's options (headers), not parameters
 OPERATIONS: list[tuple[str, str, type]] = [
     ("GET", r"/v1/customers", CustomerListParams), ("POST", r"/v1/customers", CustomerCreateParams),
-    ("POST", r"/v1/customers/cus_\w+", CustomerUpdateParams),
+    ("POST", r"/v1/customers/cus_\w+", CustomerUpdateParams), ("DELETE", r"/v1/customers/cus_\w+", CustomerDeleteParams),
     ("GET", r"/v1/invoiceitems", InvoiceItemListParams), ("POST", r"/v1/invoiceitems", InvoiceItemCreateParams),
     ("POST", r"/v1/invoiceitems/ii_\w+", InvoiceItemUpdateParams),
+    ("DELETE", r"/v1/invoiceitems/ii_\w+", InvoiceItemDeleteParams),
     ("GET", r"/v1/invoices", InvoiceListParams), ("GET", r"/v1/charges", ChargeListParams),
 ]
 
@@ -116,18 +120,23 @@ def request_problem(request: httpx.Request) -> str | None:
 
 
 def exercise(billing: HttpConnector) -> None:
-    """Every operation the connector offers: both lists, both indexes, creates and updates."""
+    """Every operation the connector offers: both lists, both indexes, creates, updates and deletes."""
     for resource in sorted(billing.extracts):
         drain(billing, resource, None)
+    run = uuid.uuid4().hex[:8]  # each exercise its own records: a replayed Idempotency-Key answers the first
     customer = {"email": "contract@example.com", "name": "Contract Case", "phone": "+49 30 1",
-                "address": {"country": "DE"}, "metadata": {"crm_contact_id": "st-c1"}}
-    created = billing.upsert("customers", None, customer, Ours("metadata.crm_contact_id", "st-c1"))
+                "address": {"country": "DE"}, "metadata": {"crm_contact_id": f"st-c1-{run}"}}
+    created = billing.upsert("customers", None, customer, Ours("metadata.crm_contact_id", f"st-c1-{run}"))
     billing.upsert("customers", created, {**customer, "phone": "+49 30 2"})
     item = {"customer": created, "amount": "12.50", "currency": "EUR", "description": "Deal",
-            "metadata": {"deal_id": "st-d1"}}
-    made = billing.upsert("invoiceitems", None, item, Ours("metadata.deal_id", "st-d1"))
+            "metadata": {"deal_id": f"st-d1-{run}"}}
+    made = billing.upsert("invoiceitems", None, item, Ours("metadata.deal_id", f"st-d1-{run}"))
     billing.upsert("invoiceitems", made, {**item, "amount": "13.00"})
-    assert billing.index("customers", "metadata.crm_contact_id")["st-c1"] == created
+    assert billing.index("customers", "metadata.crm_contact_id")[f"st-c1-{run}"] == created
+    billing.remove("invoiceitems", made, "delete")
+    billing.remove("customers", created, "delete")
+    billing.remove("customers", created, "delete")  # gone already: done
+    assert f"st-c1-{run}" not in billing.index("customers", "metadata.crm_contact_id")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, int | None]] = {
     ("GET", "/incremental/tickets/cursor.json"): {"start_time": None, "cursor": None, "per_page": 1000},
     ("GET", "/incremental/users/cursor.json"): {"start_time": None, "cursor": None, "per_page": 1000},
     ("POST", "/users/create_or_update.json"): {},
+    ("DELETE", "/users/{id}.json"): {},  # .../users/users/#delete-user
     ("GET", "/custom_objects/order/records"): {"page[size]": 100, "page[after]": None},
     ("PATCH", "/custom_objects/order/records"): {"external_id": None},
 }
@@ -60,7 +62,8 @@ def request_problem(request: httpx.Request) -> str | None:
     """Why Zendesk would refuse this request (operation, parameters, credentials' form), or None."""
     where = f"{request.method} {request.url.path}"
     path = request.url.path.removeprefix(PREFIX)
-    allowed = OPERATIONS.get((request.method, path))
+    allowed = next((params for (method, template), params in OPERATIONS.items() if method == request.method
+                    and re.fullmatch(template.replace("{id}", r"\d+"), path)), None)
     if not request.url.path.startswith(PREFIX) or allowed is None:
         return f"{where}: not an operation the connector may call"
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -93,16 +96,20 @@ def response_problem(exchange: Exchange) -> str | None:
 
 
 def exercise(zendesk: HttpConnector) -> None:
-    """Every operation the connector offers: both exports, requesters, both indexes and upserts."""
+    """Every operation the connector offers: both exports, requesters, both indexes, upserts and a delete."""
     for resource in sorted(zendesk.extracts):
         records, cursor = drain(zendesk, resource, None)
         assert records, resource
         drain(zendesk, resource, cursor)
-    zendesk.upsert("users", None, {"name": "Contract Case", "email": "contract@example.com", "external_id": "zd-c1"})
+    user = zendesk.upsert("users", None, {"name": "Contract Case", "email": "contract@example.com",
+                                          "external_id": "zd-c1"})
     zendesk.upsert("orders", None, {"name": "Order zd-o1", "external_id": "zd-o1",
                                     "custom_object_fields": {"status": "paid"}})
     assert "zd-c1" in zendesk.index("users", "external_id")
     assert "zd-o1" in zendesk.index("orders", "external_id")
+    zendesk.remove("users", user, "delete")
+    zendesk.remove("users", user, "delete")  # deleted already: done
+    assert "zd-c1" not in zendesk.index("users", "external_id")
 
 
 @pytest.fixture
