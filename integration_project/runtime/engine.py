@@ -230,14 +230,14 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     total = store.count(obj.name)
     api = flow.consumer.api_for(binding)
     workers = api.concurrency if api else 1
-    in_flight: dict[Future[str | None], tuple[HubRecord, str]] = {}
+    in_flight: dict[Future[str], tuple[HubRecord, str]] = {}
     failures: list[BaseException] = []
 
-    def remove(external: str) -> str | None:  # what a consumer keeps of a record after on_delete
+    def remove(external: str) -> str:
         connector.remove(binding.resource, external, binding.on_delete)
-        return None if binding.on_delete == "delete" else external
+        return external
 
-    def settle(done: Iterable[Future[str | None]]) -> None:
+    def settle(done: Iterable[Future[str]]) -> None:
         for future in done:
             rec, sent_as = in_flight.pop(future)
             key = f"{rec.record_id}:{rec.content_hash}"
@@ -256,7 +256,8 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
             except Exception as exc:  # retries exhausted: the record stays pending, looked up next run
                 failures.append(exc)
                 continue
-            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", external, sent_as)
+            kept = None if rec.deleted and binding.on_delete == "delete" else external  # a deleted record: no id
+            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", kept, sent_as)
             with store.transaction() as conn:
                 store.resolve_dead_letters(conn, flow.name, [rec.record_id])
                 store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,

@@ -89,6 +89,29 @@ def recording() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]
         yield url, received
 
 
+@contextlib.contextmanager
+def crm_behind_a_receiver(tmp_path_factory: pytest.TempPathFactory, systems: list[str], seed: int, size: int,
+                          hooks_url: str) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
+    """The sandbox's `systems` (the CRM posting its webhooks to `hooks_url`), a fresh hub, and the
+    webhook receiver on loopback with the CRM's endpoint: (sandbox, receiver URL, environment)."""
+    from pydantic import SecretStr
+
+    from integration_project.webhooks import Endpoint, Inbox, create_receiver
+
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), systems, seed=seed, size=size,
+                           webhook_url=f"{hooks_url}/crm") as sb:
+        env = {**sandbox_env(load_landscape("definitions"), sb),
+               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            inbox = Inbox()
+            endpoints = {"crm": Endpoint("hubspot_v3", SecretStr(env["CRM_WEBHOOK_SECRET"]))}
+            with serving(create_receiver(endpoints, inbox)) as receiver:
+                yield sb, receiver, env
+            inbox.close()
+
+
 @pytest.fixture
 def http_recorder() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
     """A real HTTP server on loopback recording every POST: (path, headers, body)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -20,11 +19,9 @@ from integration_project.connectors import connect
 from integration_project.model.mapping import get_path
 from integration_project.runtime import Store
 from integration_project.runtime.store import hub_records, ledger
-from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from integration_project.webhooks import SCHEMES
 from integration_sandbox import Sandbox
-from integration_sandbox.landscape import sandbox_env
-from integration_sandbox.testing import free_port_sandbox
-from tests.e2e.conftest import recording, serving
+from tests.e2e.conftest import crm_behind_a_receiver, recording
 
 CONSUMERS = {"billing": "delete", "support": "delete", "marketing": "archive", "projects": "ignore"}
 OUTCOME = {"delete": "deleted", "archive": "archived", "ignore": "delete_ignored"}
@@ -39,19 +36,8 @@ def hooks() -> Iterator[tuple[str, list]]:
 @pytest.fixture(scope="module")
 def business(hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
     """The CRM and its four customer consumers, a fresh hub, the receiver; the CRM's webhooks recorded."""
-    hooks_url, _ = hooks
-    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm", *CONSUMERS], seed=4, size=40,
-                           webhook_url=f"{hooks_url}/crm") as sb:
-        env = {**sandbox_env(load_landscape("definitions"), sb),
-               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in env.items():
-                mp.setenv(key, value)
-            inbox = Inbox()
-            endpoints = {"crm": Endpoint("hubspot_v3", SecretStr(env["CRM_WEBHOOK_SECRET"]))}
-            with serving(create_receiver(endpoints, inbox)) as receiver:
-                yield sb, receiver, env
-            inbox.close()
+    with crm_behind_a_receiver(tmp_path_factory, ["crm", *CONSUMERS], 4, 40, hooks[0]) as up:
+        yield up
 
 
 def run(defs: dg.Definitions, consumer: str, tags: dict[str, str] | None = None) -> None:

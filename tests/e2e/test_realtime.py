@@ -7,7 +7,6 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -15,12 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from integration_project import build_definitions, load_landscape
-from integration_sandbox.landscape import sandbox_env
 from integration_sandbox import Sandbox
-from integration_sandbox.testing import free_port_sandbox
-from integration_project.webhooks import SCHEMES, Endpoint, Inbox, create_receiver
+from integration_project.webhooks import SCHEMES, Inbox
 from tests.seeds import crm_parked
-from tests.e2e.conftest import recording, serving
+from tests.e2e.conftest import crm_behind_a_receiver, recording
 
 FLOW = "customer_crm_to_billing"
 CONTACTS, VERSIONS = 200, 5  # 1,000 changes
@@ -36,20 +33,8 @@ def vendor_hooks() -> Iterator[tuple[str, list]]:
 @pytest.fixture(scope="module")
 def realtime(vendor_hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
     """CRM + billing posting webhooks to the recorder, a fresh hub, and the receiver on loopback."""
-    hooks_url, _ = vendor_hooks
-    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm", "billing"], seed=3,
-                           size=CONTACTS + 50, webhook_url=f"{hooks_url}/crm") as sb:
-        landscape = load_landscape("definitions")
-        env = {**sandbox_env(landscape, sb),
-               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in env.items():
-                mp.setenv(key, value)
-            inbox = Inbox()
-            endpoints = {"crm": Endpoint("hubspot_v3", SecretStr(env["CRM_WEBHOOK_SECRET"]))}
-            with serving(create_receiver(endpoints, inbox)) as receiver:
-                yield sb, receiver, env
-            inbox.close()
+    with crm_behind_a_receiver(tmp_path_factory, ["crm", "billing"], 3, CONTACTS + 50, vendor_hooks[0]) as up:
+        yield up
 
 
 def run(defs: dg.Definitions, tags: dict[str, str] | None = None) -> dict:
