@@ -53,7 +53,7 @@ def test_status_tells_backlog_from_ignored_events(env: dict[str, str], sqlite_ur
     inbox = Inbox(sqlite_url)
     done = inbox.add("crm", [Event("c1", "contact.creation", b"{}")])
     inbox.add("crm", [Event("c2", "contact.creation", b"{}"), Event("d1", "deal.propertyChange", b"{}"),
-                      Event("x1", "contact.deletion", b"{}")])
+                      Event("x1", "contact.merge", b"{}")])
     inbox.add("billing", [Event(f"cu{n}", "customer.created", b"{}") for n in range(3)]
               + [Event("in1", "invoice.paid", b"{}")])
     inbox.mark_processed(done)
@@ -63,9 +63,10 @@ def test_status_tells_backlog_from_ignored_events(env: dict[str, str], sqlite_ur
     by_system = {row["system"]: row for row in json.loads(result.output)}
     assert set(by_system) == set(DECLARED)
     crm, billing, idle = by_system["crm"], by_system["billing"], by_system["inventory"]
-    assert (crm["backlog"], crm["ignored"], crm["ignored_types"]) == (2, 1, {"contact.deletion": 1})
+    assert (crm["backlog"], crm["ignored"], crm["ignored_types"]) == (2, 1, {"contact.merge": 1})
     assert 0 <= crm["oldest_backlog_age_seconds"] < 60
-    assert crm["subscribed_types"] == ["contact.creation", "contact.propertyChange", "deal.propertyChange"]
+    assert crm["subscribed_types"] == ["contact.creation", "contact.deletion", "contact.propertyChange",
+                                       "deal.propertyChange"]
     assert (billing["backlog"], billing["oldest_backlog_age_seconds"]) == (0, None)
     assert billing["ignored_types"] == {"customer.created": 3, "invoice.paid": 1} and billing["subscribed_types"] == []
     assert idle == {"system": "inventory", "backlog": 0, "oldest_backlog_age_seconds": None, "ignored": 0,
@@ -75,7 +76,7 @@ def test_status_tells_backlog_from_ignored_events(env: dict[str, str], sqlite_ur
     assert rows["billing"][:4] == ["billing", "0", "-", "4"] and rows["crm"][:2] == ["crm", "2"]
     assert rows["crm"][4] == "1" and rows["inventory"][1:] == ["0", "-", "0", "never"]
     assert table[-1] == ("ignored (no flow subscribes to them; never processed): "
-                         "billing customer.created (3), invoice.paid (1); crm contact.deletion (1)")
+                         "billing customer.created (3), invoice.paid (1); crm contact.merge (1)")
 
 
 def test_serve_refuses_to_start_without_secrets(env: dict[str, str]) -> None:
