@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from integration_project import build_definitions
-from integration_project.connectors import CONNECTORS, ENTRY_POINT_GROUP, lookup, registered
+from integration_project import build_definitions, load_landscape
+from integration_project.connectors import CONNECTORS, ENTRY_POINT_GROUP, flow_reason, lookup, registered
 from integration_project.model import Api, Binding, DataObject, Landscape, System
 from tests.connector_package.ledger import Ledger
 from tests.runtime.memory import Customer
@@ -71,3 +71,17 @@ def test_a_connector_from_another_package_runs_a_flow(consumer_connector, instal
 
 def test_an_unregistered_name_says_how_to_register_one():
     assert "entry point group integration_project.connectors" in str(lookup("ledger"))
+
+
+@pytest.mark.parametrize(("system", "action", "reason"), [
+    ("projects", "delete", "projects: connector 'rest' cannot delete 'clients' (on_delete)"),
+    ("billing", "archive", "billing: connector 'stripe' cannot archive 'customers' (on_delete)"),
+    ("billing", "delete", None), ("marketing", "archive", None)])
+def test_a_flow_whose_consumer_cannot_carry_out_its_on_delete_is_planned_with_the_reason(system, action, reason):
+    landscape = load_landscape("definitions")
+    declared = landscape.systems[system]
+    bindings = [b.model_copy(update={"on_delete": action}) if b.object == "customer" else b for b in declared.bindings]
+    changed = Landscape(systems={**landscape.systems, system: declared.model_copy(update={"bindings": bindings})},
+                        objects=landscape.objects).validate()
+    [flow] = [f for f in changed.flows() if f.name == f"customer_crm_to_{system}"]
+    assert flow_reason(flow) == reason
