@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 from pydantic_extra_types.country import CountryAlpha2
 
-from integration_project import DataObject
+from integration_project import DataObject, Email
 
 
 Country = Annotated[CountryAlpha2, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
@@ -28,7 +28,7 @@ class Customer(BaseModel):
     """A person who buys from us."""
 
     id: str
-    email: EmailStr
+    email: Email
     first_name: str = Field(min_length=1)
     last_name: str = Field(min_length=1)
     company: str | None = None
@@ -65,7 +65,7 @@ class Ticket(BaseModel):
     """A support request."""
 
     id: Id
-    customer_email: EmailStr
+    customer_email: Email
     subject: str
     status: Literal["new", "open", "pending", "hold", "solved", "closed"]
     priority: Literal["low", "normal", "high", "urgent"] | None = None
@@ -85,7 +85,7 @@ class Order(BaseModel):
     """A web-shop order."""
 
     id: Id
-    customer_email: EmailStr
+    customer_email: Email
     lines: list[OrderLine] = Field(min_length=1)
     total: Money
     currency: Currency
@@ -145,7 +145,7 @@ class Project(BaseModel):
 class Engagement(BaseModel):
     """How engaged one contact is with our campaigns; it feeds the CRM's lead score."""
 
-    email: EmailStr
+    email: Email
     score: int = Field(ge=1, le=5, description="the marketing tool's engagement rating, 1 (low) to 5")
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         Auth,
         Binding,
         DataObject,
+        Email,
         Flow,
         Ingest,
         Landscape,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 _MODEL = "integration_project.model"
 _LAZY = {
-    **dict.fromkeys(["Api", "Auth", "Binding", "DataObject", "Flow", "Ingest", "Landscape", "System",
+    **dict.fromkeys(["Api", "Auth", "Binding", "DataObject", "Email", "Flow", "Ingest", "Landscape", "System",
                      "Volume", "Webhook", "load_landscape"], _MODEL),
     **dict.fromkeys(["HubStore", "build_definitions", "system_definitions"], "integration_project.orchestration"),
     **dict.fromkeys(["DataObjectComponent", "SystemComponent"], "integration_project.orchestration.component"),
@@ -59,8 +60,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DataObjectComponent", "DeclarationError", "Flow",
-    "Ingest", "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
+    "Api", "Auth", "Binding", "ConnectorError", "DataObject", "DataObjectComponent", "DeclarationError", "Email",
+    "Flow", "Ingest", "IntegrationError", "Landscape", "PermanentError", "Problem", "System", "TransientError",
     "Volume", "Webhook", "WebhookError", "HubStore", "build_definitions", "load_landscape",
     "SystemComponent", "system_definitions",
 ]

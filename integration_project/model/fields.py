@@ -11,11 +11,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, EmailStr, Field, StringConstraints, ValidationInfo, create_model
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationInfo, create_model
 from pydantic import field_validator
 from pydantic_extra_types.country import CountryAlpha2
 
 from integration_project.model.data_object import DataObject, ObjectBase
+from integration_project.model.email import Email
 from integration_project.model.strict import Strict
 from integration_project.model.system import check_name
 
@@ -25,7 +26,7 @@ FieldType = Literal["string", "email", "country", "decimal", "integer", "boolean
 # Letters are accepted in any case and with surrounding blanks, as the systems write them.
 Country = Annotated[CountryAlpha2, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
 
-_TYPES: dict[str, Any] = {"string": str, "email": EmailStr, "country": Country, "decimal": Decimal,
+_TYPES: dict[str, Any] = {"string": str, "email": Email, "country": Country, "decimal": Decimal,
                           "integer": int, "boolean": bool, "datetime": datetime, "date": date,
                           "reference": str}
 # The options each type takes; an option given to another type is an error, not ignored.
