@@ -28,10 +28,15 @@ CRAFTED = [
     "x@a.com\n", "x\r@a.com", "Ann <ann@a.com>", "\"Ann Lee\" <ann@a.com>", "\"ann\"@a.com", "ann(x)@a.com",
     "ann,x@a.com", "ann x@a.com", "jörg@a.de", "x@bücher.ch", "x@ＡＢ.com", "x@a。com", "x@[1.2.3.4]",
     "x@a.com" + " " * 2100, "x\\y@a.com", "x@a_b.com", "x@a.c_m",
+    "chloé.dubois@example.com", "ZOË@Example.com", "zoe\u0308@x.com", "ǅ@x.com", "ß@x.com", "ﬁ@x.com",
+    "a\u037eb@x.com", "\u212aelvin@x.com", "\u2126@x.com", "한국@x.com", "مثال@x.com", "x\u200d@x.com",
+    "\u0301x@x.com", "é" * 64 + "@x.com", "é" * 65 + "@x.com", "é" * 60 + "@" + "b" * 60 + "." + "c" * 60 + ".com",
+    "é" * 62 + "@" + "b" * 60 + "." + "c" * 63 + ".com", "info@x.com", "\u0130nfo@x.com", "é.@x.com", "é..é@x.com",
 ]
 PLAIN = ["a", "Z", "9", "x1", "ab", "-", "_", "+", "com", "COM", "0", "info", "local", "test"]
 EDGE = ["--", ".", "..", "'", "~", "\"", "(", " ", "\n", "é", "ß", "xn--", "localhost", "invalid", "onion",
-        "arpa", "Postmaster", "<", ">", "Ａ", "。", "[", "]", "\\", "@"]
+        "arpa", "Postmaster", "<", ">", "Ａ", "。", "[", "]", "\\", "@", "\u0301", "ﬁ", "\u212a", "한", "\u200d",
+        "\u2126", "Zoë", "\u037e", "\U0001f600", "\ud800"]
 
 
 def outcome(adapter: TypeAdapter, value: str) -> tuple[str, str]:
@@ -72,7 +77,8 @@ def test_generated_addresses_get_emailstrs_answers() -> None:
 
 
 def test_a_plain_address_is_settled_without_email_validator() -> None:
-    plain = ["ann@example.com", "Ann.Lee+tag@Example.COM", "x@sub.domain.co.uk", f"x@{LONG_LABEL}.com"]
+    plain = ["ann@example.com", "Ann.Lee+tag@Example.COM", "x@sub.domain.co.uk", f"x@{LONG_LABEL}.com",
+             "chloé.dubois@Example.com", "한국@x.com"]
     with mock.patch.object(email, "validate_email", side_effect=AssertionError("fell back")):
         assert [OURS.validate_python(v) for v in plain] == [THEIRS.validate_python(v) for v in plain]
 
