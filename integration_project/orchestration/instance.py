@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-# Runs start within ~1 s of being queued (the default polls every 5 s), one run of a flow at a
+# Runs start within ~1 s of being queued (the default polls every 5 s), each forked from a warm
+# process (launcher.py: no interpreter start and Dagster import per run), one run of a flow at a
 # time (a second one waits: two would send the same records, and interleave a consumer's
 # check-then-act writes); each system is a pool (ops that call it share its limit across runs:
 # the vendor's request budget); telemetry stays off so a local instance never reaches outside the
@@ -15,6 +16,9 @@ import dagster as dg
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
+run_launcher:
+  module: integration_project.orchestration.launcher
+  class: WarmRunLauncher
 concurrency:
   pools:
     default_limit: 4
