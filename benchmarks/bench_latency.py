@@ -48,13 +48,15 @@ from integration_sandbox.testing import free_port_sandbox
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FLOW = "customer_crm_to_billing"
-HOPS = ("webhook accepted", "sensor tick: run queued", "queue: run launched", "run process up", "steps: consumer answered")
+HOPS = ("webhook accepted", "sensor tick: run queued", "queue: run launched", "run process up",
+        "steps: consumer answered")
 WORKSPACE = """\
 load_from:
   - python_module: {{module_name: definitions.definitions, attribute: defs, location_name: definitions,
                     working_directory: "{root}"}}
   - python_file: {{relative_path: "{floor}", location_name: floor}}
 """
+LAUNCHER = "run_launcher:\n  module: integration_project.orchestration.launcher\n  class: WarmRunLauncher\n"
 EVENTS = {dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.RUN_START}  # launched; its process is up
 
 
@@ -87,12 +89,14 @@ ACTIVE = ('{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STAR
           '{ ... on Runs { results { runId } } } }')
 
 
-def settle(graphql: str, quiet_for: float = 10, timeout: float = 600) -> None:
-    """Wait until no run has been queued or running for `quiet_for` seconds (steady state)."""
-    deadline, quiet_since = time.monotonic() + timeout, None
+def settle(graphql: str, hub: Hub, quiet_for: float = 10, timeout: float = 600) -> None:
+    """Wait until no run has been queued or running and no webhook has arrived for `quiet_for` seconds
+    (the vendors answer each delivery with webhooks of their own, which start more runs)."""
+    deadline, quiet_since, last = time.monotonic() + timeout, None, None
     while time.monotonic() < deadline:
         active = httpx.post(graphql, json={"query": ACTIVE}, timeout=30).json()["data"]["runsOrError"]["results"]
-        quiet_since = (quiet_since or time.monotonic()) if not active else None
+        newest, last = last, hub.newest_event()
+        quiet_since = (quiet_since or time.monotonic()) if not active and newest == last else None
         if quiet_since and time.monotonic() - quiet_since >= quiet_for:
             return
         time.sleep(1)
@@ -123,6 +127,11 @@ class Hub:
                 return found
             time.sleep(0.1)
         raise SystemExit(f"{len(record_ids) - len(found)} of {len(record_ids)} changes not delivered in {timeout} s")
+
+    def newest_event(self) -> int | None:
+        """The id of the newest webhook event in the inbox."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(inbox_table.c.id))).scalar()
 
     def accepted(self, after: float) -> float:
         """When the receiver stored the first CRM event after `after`."""
@@ -233,6 +242,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=2.0, help="seconds of quiet after each single change")
     parser.add_argument("--rate-seconds", type=int, default=60, help="seconds of one change a second (0: none)")
     parser.add_argument("--burst", type=int, default=1000, help="contacts changed at once (0: none)")
+    parser.add_argument("--default-launcher", action="store_true",
+                        help="Dagster's DefaultRunLauncher instead of the local profile's warm one (a comparison)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -245,9 +256,13 @@ def main() -> None:
         size = max(200, int(max(args.burst, args.rate_seconds) * 1.3))  # ~1 in 5 seeded contacts is invalid
         with free_port_sandbox(root / "sandbox", seed=1, size=size,
                                webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{{system}}") as sb:
-            hub_url = f"sqlite:///{root / 'hub.sqlite'}"
+            hub_url, home = f"sqlite:///{root / 'hub.sqlite'}", ensure_instance(root / "dagster_home")
+            if args.default_launcher:
+                config = home / "dagster.yaml"
+                assert LAUNCHER in config.read_text(), "the local profile's launcher is not where expected"
+                config.write_text(config.read_text().replace(LAUNCHER, ""))
             env = {**os.environ, **sandbox_env(load_landscape("definitions"), sb), "INTEGRATIONS_DATABASE_URL": hub_url,
-                   "DAGSTER_HOME": str(ensure_instance(root / "dagster_home")), "FLOOR_DIR": str(floor_dir),
+                   "DAGSTER_HOME": str(home), "FLOOR_DIR": str(floor_dir),
                    "FLOOR_INTERVAL": str(SENSOR_INTERVAL_SECONDS)}
             os.environ.update(env)
             from definitions.definitions import defs
@@ -255,21 +270,24 @@ def main() -> None:
             assert defs.resolve_job_def(FLOW).execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
             bad = {x for p in sb.seed_report("crm")["problems"].values() for x in p}
             valid = [str(i) for i in range(101, 101 + size) if str(i) not in bad]  # the seeded contacts
+            logs = [(root / f"{name}.log").open("w") for name in ("receiver", "dagster-dev")]
             children = [
-                subprocess.Popen([str(BIN / "integrations"), "webhooks", "serve", "--port", str(receiver_port)],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                # every sandbox vendor posts from 127.0.0.1: one client to the receiver's per-client limit
+                subprocess.Popen([str(BIN / "integrations"), "webhooks", "serve", "--port", str(receiver_port),
+                                  "--max-connections-per-client", "1024"],
+                                 env=env, stdout=logs[0], stderr=subprocess.STDOUT),
                 subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),
                                   "-w", str(workspace)], env=env, cwd=ROOT, start_new_session=True,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                                 stdout=logs[1], stderr=subprocess.STDOUT),
             ]
             graphql = f"http://127.0.0.1:{dagster_port}/graphql"
             try:
                 wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
                 wait_http(f"http://127.0.0.1:{dagster_port}/server_info")
-                settle(graphql)  # the sensors' initial syncs
+                hub, instance = Hub(hub_url), dg.DagsterInstance.get()
+                settle(graphql, hub)  # the sensors' initial syncs, and the webhooks they set off
                 crm = httpx.Client(base_url=sb.url("crm"), headers={"Authorization": f"Bearer {sb.token('crm')}"},
                                    limits=httpx.Limits(max_connections=16), timeout=60)
-                hub, instance = Hub(hub_url), dg.DagsterInstance.get()
                 raw = single(args.changes, args.gap, crm, valid[0], hub, floor_dir, instance)
                 figures: dict = {"single": {
                     "changes": args.changes, "ours": percentiles([sum(h) for h in raw["ours"]]),
@@ -277,15 +295,21 @@ def main() -> None:
                     "ours_hops_median_s": [statistics.median(h[i] for h in raw["ours"]) for i in range(len(HOPS))],
                     "floor_hops_median_s": [statistics.median(h[i] for h in raw["floor"]) for i in range(len(HOPS))]}}
                 if args.rate_seconds:
-                    settle(graphql, quiet_for=5)
+                    settle(graphql, hub, quiet_for=5)
                     figures["steady"] = {"label": f"1 change/s for {args.rate_seconds} s",
                                          "changes": args.rate_seconds,
                                          **percentiles(steady(crm, valid[1:], args.rate_seconds, hub))}
+                    print(f"steady: {figures['steady']}", flush=True)
                 if args.burst:
-                    settle(graphql, quiet_for=5)
+                    settle(graphql, hub, quiet_for=5)
                     seconds, sending = burst(crm, valid[1:args.burst + 1], hub)
                     figures["burst"] = {"label": f"burst of {args.burst:,} (sent in {sending:.1f} s)",
                                         "changes": args.burst, "sending_s": sending, **percentiles(seconds)}
+            except BaseException:  # what the servers said, for the diagnosis
+                for log in logs:
+                    log.flush()
+                    print(f"--- {log.name}, last lines:\n" + "\n".join(Path(log.name).read_text().splitlines()[-40:]))
+                raise
             finally:
                 for child in children:
                     child.terminate()
@@ -293,7 +317,7 @@ def main() -> None:
                 stop(children[1], group=True)  # dagster dev leads its own session (start_new_session)
     print(f"machine: {machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(table(figures))
-    publish("latency", figures, table(figures))
+    publish("latency_default_launcher" if args.default_launcher else "latency", figures, table(figures))
 
 
 if __name__ == "__main__":
