@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -128,6 +129,12 @@ class Hub:
             time.sleep(0.1)
         raise SystemExit(f"{len(record_ids) - len(found)} of {len(record_ids)} changes not delivered in {timeout} s")
 
+    def in_billing(self) -> list[str]:
+        """The records delivered to billing so far, in id order."""
+        q = sa.select(ledger.c.record_id).distinct().where(ledger.c.flow == FLOW, ledger.c.outcome == "delivered")
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(q).scalars(), key=int)
+
     def newest_event(self) -> int | None:
         """The id of the newest webhook event in the inbox."""
         with self.engine.connect() as conn:
@@ -156,8 +163,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def single(n: int, gap: float, crm: httpx.Client, contact: str, hub: Hub, floor_dir: Path,
            instance: dg.DagsterInstance) -> dict:
-    """One change at a time, each followed by a floor run: every hop of both, seconds from the change."""
-    ours, floor = [], []
+    """One change at a time, each followed by a floor run: every hop of both, seconds from the change.
+
+    Each waits `gap` seconds and a random part of the sensor daemon's 5-s loop first, so that neither
+    falls at the same phase of the loop every time (a floor request made a fixed time after our
+    delivery would always find the next tick near)."""
+    ours, floor, rng = [], [], random.Random(7)
     for i in range(n):
         started = time.time()
         crm.patch(f"/crm/v3/objects/contacts/{contact}", json={"properties": {"phone": f"+49 30 7777{i:03d}"}}
@@ -168,7 +179,7 @@ def single(n: int, gap: float, crm: httpx.Client, contact: str, hub: Hub, floor_
         ours.append([accepted - started, queued - accepted, launched - queued, up - launched, answered - up])
         print(f"change {i}: {answered - started:.1f} s ({', '.join(f'{h} +{s:.2f}' for h, s in zip(HOPS, ours[-1]))})",
               flush=True)
-        time.sleep(gap)
+        time.sleep(gap + rng.uniform(0, 5))
         started = time.time()
         (floor_dir / "requests" / str(i)).touch()
         done = floor_dir / "done" / str(i)
@@ -179,7 +190,7 @@ def single(n: int, gap: float, crm: httpx.Client, contact: str, hub: Hub, floor_
         queued, launched, up = run_hops(instance, {"floor/n": str(i)}, started)
         floor.append([0.0, queued - started, launched - queued, up - launched, float(done.read_text()) - up])
         print(f"floor {i}: {sum(floor[-1]):.1f} s", flush=True)
-        time.sleep(gap)
+        time.sleep(gap + rng.uniform(0, 5))
     return {"ours": ours, "floor": floor}
 
 
@@ -239,7 +250,8 @@ def table(figures: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20, help="single changes (and as many floor runs)")
-    parser.add_argument("--gap", type=float, default=2.0, help="seconds of quiet after each single change")
+    parser.add_argument("--gap", type=float, default=2.0,
+                        help="seconds of quiet after each single change (plus a random 0-5 s)")
     parser.add_argument("--rate-seconds", type=int, default=60, help="seconds of one change a second (0: none)")
     parser.add_argument("--burst", type=int, default=1000, help="contacts changed at once (0: none)")
     parser.add_argument("--default-launcher", action="store_true",
@@ -253,7 +265,7 @@ def main() -> None:
         workspace = root / "workspace.yaml"
         workspace.write_text(WORKSPACE.format(root=ROOT, floor=Path(__file__).with_name("latency_floor.py")))
         receiver_port, dagster_port = 18100, 13000
-        size = max(200, int(max(args.burst, args.rate_seconds) * 1.3))  # ~1 in 5 seeded contacts is invalid
+        size = max(200, int(max(args.burst, args.rate_seconds) * 1.3))  # ~1 in 6 seeded contacts is invalid
         with free_port_sandbox(root / "sandbox", seed=1, size=size,
                                webhook_url=f"http://127.0.0.1:{receiver_port}/webhooks/{{system}}") as sb:
             hub_url, home = f"sqlite:///{root / 'hub.sqlite'}", ensure_instance(root / "dagster_home")
@@ -268,8 +280,7 @@ def main() -> None:
             from definitions.definitions import defs
 
             assert defs.resolve_job_def(FLOW).execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
-            bad = {x for p in sb.seed_report("crm")["problems"].values() for x in p}
-            valid = [str(i) for i in range(101, 101 + size) if str(i) not in bad]  # the seeded contacts
+            valid = Hub(hub_url).in_billing()  # the contacts the initial sync delivered (valid, not duplicates)
             logs = [(root / f"{name}.log").open("w") for name in ("receiver", "dagster-dev")]
             children = [
                 # every sandbox vendor posts from 127.0.0.1: one client to the receiver's per-client limit
