@@ -319,7 +319,8 @@ def main() -> None:
             except BaseException:  # what the servers said, for the diagnosis
                 for log in logs:
                     log.flush()
-                    print(f"--- {log.name}, last lines:\n" + "\n".join(Path(log.name).read_text().splitlines()[-40:]))
+                for path in (*(Path(log.name) for log in logs), *sorted((root / "sandbox" / "logs").glob("*.log"))):
+                    print(f"--- {path}, last lines:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-30:]))
                 raise
             finally:
                 for child in children:
