@@ -66,11 +66,19 @@ class Deliverer:
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
             while True:
-                due = self.store.due(time.time())
-                # Vendors promise no ordering: deliver each batch shuffled, concurrently.
-                self.rng.shuffle(due)
-                await asyncio.gather(*(self._deliver(client, *entry) for entry in due))
+                try:
+                    await self._round(client)
+                except Exception:  # e.g. the store busy: the events stay due, and delivery goes on
+                    log.exception("webhook delivery round failed; its events stay in the outbox")
                 await asyncio.sleep(POLL_SECONDS)
+
+    async def _round(self, client: httpx.AsyncClient) -> None:
+        """Deliver the events due now, shuffled and concurrently (vendors promise no ordering)."""
+        due = self.store.due(time.time())
+        self.rng.shuffle(due)
+        for failed in await asyncio.gather(*(self._deliver(client, *entry) for entry in due), return_exceptions=True):
+            if isinstance(failed, Exception):
+                log.error("webhook delivery failed; the event stays in the outbox", exc_info=failed)
 
     async def _deliver(self, client: httpx.AsyncClient, outbox_id: int, entry: dict[str, Any], attempts: int) -> None:
         body = json.dumps(entry["payload"], separators=(",", ":")).encode()
