@@ -2,18 +2,20 @@
 Dagster's own floor, through the webhook receiver and `dagster dev`.
 
     .venv/bin/python benchmarks/bench_latency.py [--changes 20] [--gap 2] [--rate-seconds 60] [--burst 1000]
+                                                 [--sensor-only] [--default-launcher]
 
 One sandbox (every system: the receiver serves every declared webhook), one receiver and one
 `dagster dev` on loopback, a fresh DAGSTER_HOME and hub, an initial sync; then, in that one run:
 - **single**: one contact change at a time, each followed by one run of Dagster's floor
   (benchmarks/latency_floor.py, a second code location: a bare sensor and a one-line asset on the
   same instance, daemon, queue, launcher and executor). Each change is taken apart hop by hop:
-  webhook accepted (the inbox row), run queued by the sensor, dequeued, run process up
-  (`RUN_START`), consumer answered;
+  webhook accepted (the inbox row), run queued (by the receiver, through Dagster's GraphQL API;
+  with `--sensor-only`, by the inbox sensor at its tick), dequeued, run process up (`RUN_START`),
+  consumer answered;
 - **steady**: one change a second for `--rate-seconds` seconds;
 - **burst**: `--burst` contacts changed at once.
 A change has reached billing when the hub's ledger has its delivery (written once billing answered).
-Figures go to docs/performance.{json,md} ("latency").
+Figures go to docs/performance.{json,md} ("latency", "latency_sensor_only", "latency_default_launcher").
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from integration_sandbox.testing import free_port_sandbox
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FLOW = "customer_crm_to_billing"
-HOPS = ("webhook accepted", "sensor tick: run queued", "queue: run launched", "run process up",
+HOPS = ("webhook accepted", "run queued (receiver; floor: sensor tick)", "queue: run launched", "run process up",
         "steps: consumer answered")
 WORKSPACE = """\
 load_from:
@@ -256,6 +258,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1000, help="contacts changed at once (0: none)")
     parser.add_argument("--default-launcher", action="store_true",
                         help="Dagster's DefaultRunLauncher instead of the local profile's warm one (a comparison)")
+    parser.add_argument("--sensor-only", action="store_true",
+                        help="the receiver does not start runs: the inbox sensors do, at their ticks (a comparison)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -285,7 +289,8 @@ def main() -> None:
             children = [
                 # every sandbox vendor posts from 127.0.0.1: one client to the receiver's per-client limit
                 subprocess.Popen([str(BIN / "integrations"), "webhooks", "serve", "--port", str(receiver_port),
-                                  "--max-connections-per-client", "1024"],
+                                  "--max-connections-per-client", "1024",
+                                  *([] if args.sensor_only else ["--dagster-url", f"http://127.0.0.1:{dagster_port}"])],
                                  env=env, stdout=logs[0], stderr=subprocess.STDOUT),
                 subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),
                                   "-w", str(workspace)], env=env, cwd=ROOT, start_new_session=True,
@@ -329,7 +334,8 @@ def main() -> None:
                 stop(children[1], group=True)  # dagster dev leads its own session (start_new_session)
     print(f"machine: {machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(table(figures))
-    publish("latency_default_launcher" if args.default_launcher else "latency", figures, table(figures))
+    variant = "".join(f"_{name}" for name in ("default_launcher", "sensor_only") if getattr(args, name))
+    publish(f"latency{variant}", figures, table(figures))
 
 
 if __name__ == "__main__":

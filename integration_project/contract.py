@@ -49,5 +49,7 @@ TAG_FLOW = "integration/flow"  # the flow name a job, schedule or sensor runs
 TAG_MAINTENANCE = "integration/maintenance"  # a job that keeps the framework's own state (one run at a time)
 TAG_SYSTEM = "integration/system"
 TAG_OBJECT = "integration/object"
-TAG_INBOX = "integration/inbox"  # run tag: "<system>:<first id>:<last id>" of the webhook events it covers
+TAG_INBOX = "integration/inbox"  # run tag: "<system>:<first id>:<last id>" of the webhook events it covers,
+#   or "<system>:*": every event of the system pending when the run begins to read
+TAG_STARTED_BY = "integration/started_by"  # run tag: "webhook" for a run the receiver started
 TAG_FILES = "integration/files"  # run tag: the drop-folder files it was started for, comma-separated

@@ -179,7 +179,9 @@ def up(data_dir: Path, size: int, dagster_port: int, docs_port: int, receiver_po
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         if any(system.webhook for system in landscape.systems.values()):
-            children["receiver"] = _start([_tool("integrations"), "webhooks", "serve", "--port", str(receiver_port)], env)
+            # every stand-in posts from 127.0.0.1: one client address, many senders
+            children["receiver"] = _start([_tool("integrations"), "webhooks", "serve", "--port", str(receiver_port),
+                                           "--dagster-url", dagster_url, "--max-connections-per-client", "1024"], env)
         else:
             click.echo("no system declares a webhook: no webhook receiver starts")
         children["dagster"] = _start([_tool("dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port),

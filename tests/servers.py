@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -38,14 +38,15 @@ def answers(url: str, process: subprocess.Popen, timeout: float, interval: float
 
 
 @contextlib.contextmanager
-def dagster_webserver(home: Path, timeout: float = 120) -> Iterator[str]:
-    """`dagster-webserver` serving the project's workspace.yaml with DAGSTER_HOME=home; its URL."""
+def dagster_webserver(home: Path, timeout: float = 120, target: Sequence[str] = ("-w", "workspace.yaml"),
+                      cwd: Path = ROOT) -> Iterator[str]:
+    """`dagster-webserver` serving `target` (default: the project's workspace.yaml) with DAGSTER_HOME=home; its URL."""
     from integration_project.orchestration.instance import ensure_instance
 
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port),
-         "-w", "workspace.yaml"], cwd=ROOT, env={**os.environ, "DAGSTER_HOME": str(ensure_instance(home))},
+         *target], cwd=cwd, env={**os.environ, "DAGSTER_HOME": str(ensure_instance(home))},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

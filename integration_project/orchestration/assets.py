@@ -48,6 +48,13 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
                     check_specs=checks_, op_tags={c.TAG_OBJECT: leg.object.name}, pool=leg.source.name)
     def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
         store = hub_store.open()
+        covered = None
+        if tag := context.run.tags.get(c.TAG_INBOX):
+            inbox = hub_store.inbox()
+            try:
+                covered = Covered.before_read(tag, inbox)
+            finally:
+                inbox.close()
         connector = connect(leg.source, leg.binding)
         try:
             stats = ingest(connector, leg, store, context.run.run_id)
@@ -58,10 +65,9 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
             connector.close()
         figures = stats.done()
         context.log.info("ingested %s from %s: %s", leg.object.name, leg.source.name, figures)
-        covered = context.run.tags.get(c.TAG_INBOX)
         inbox = hub_store.inbox()
         try:  # the source's changes are committed: the events that announced them are done
-            backlog = mark_processed(inbox, leg, Covered.parse(covered) if covered else None)
+            backlog = mark_processed(inbox, leg, covered)
         finally:
             inbox.close()
         yield dg.MaterializeResult(asset_key=specs.source_spec.key, metadata={

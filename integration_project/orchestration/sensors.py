@@ -7,6 +7,7 @@ out-of-order events can neither overwrite a newer record nor be lost: the source
 """
 
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -16,10 +17,14 @@ from integration_project.connectors import DropFolder, connect, connector_class
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.resources import HubStore
 from integration_project.runtime import alert
-from integration_project.runtime.events import Covered
+from integration_project.runtime.events import BATCH, Covered
 
 SENSOR_INTERVAL_SECONDS = 4  # the sensor daemon loops every 5 s; 5 exactly would skip ticks
-BATCH = 1000  # inbox events covered by one run at most
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+# A flow whose runs the webhook receiver started lately (webhooks/runs.py) gets runs from its
+# inbox sensor only for the events the receiver left pending for a while (Dagster was down, say).
+RECEIVER_STARTS_SECONDS = 3600
+BACKSTOP_SECONDS = 30
 
 
 def change_sensors(flows: list[Flow], jobs: dict[str, Any]) -> list[dg.SensorDefinition]:
@@ -49,6 +54,8 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
         if context.cursor is None:  # a new deployment syncs at once, then follows the events
             context.update_cursor("0")
             return dg.RunRequest(run_key=f"{flow.name}:initial", tags={c.TAG_FLOW: flow.name})
+        if _runs(context, flow.name, statuses=WAITING):
+            return dg.SkipReason(f"a run of {flow.name} waits to start: it will read every change announced")
         after = int(context.cursor)
         inbox = hub_store.inbox()
         try:
@@ -57,6 +64,13 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
             inbox.close()
         if not rows:
             return dg.SkipReason(f"no new {system} events after #{after}")
+        now = datetime.now(UTC)
+        if _runs(context, flow.name, tags={c.TAG_STARTED_BY: "webhook"},
+                 created_after=now - timedelta(seconds=RECEIVER_STARTS_SECONDS)):
+            rows = [r for r in rows if r.received_at < now - timedelta(seconds=BACKSTOP_SECONDS)]
+            if not rows:
+                return dg.SkipReason(f"the webhook receiver starts {flow.name}'s runs; no event it left "
+                                     f"pending over {BACKSTOP_SECONDS} s")
         context.update_cursor(str(rows[-1].id))
         relevant = [r for r in rows if r.event_type in events]
         if not relevant:
@@ -66,6 +80,11 @@ def _inbox_sensor(flow: Flow, job) -> dg.SensorDefinition:
                              tags={c.TAG_FLOW: flow.name, c.TAG_INBOX: str(covered)})
 
     return evaluate
+
+
+def _runs(context: dg.SensorEvaluationContext, job: str, **filters: Any) -> bool:
+    """Whether the instance has a run of `job` matching `filters` (dagster.RunsFilter's)."""
+    return bool(context.instance.get_run_ids(dg.RunsFilter(job_name=job, **filters), limit=1))
 
 
 def _file_sensor(flow: Flow, job) -> dg.SensorDefinition:

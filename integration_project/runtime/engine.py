@@ -135,6 +135,7 @@ def bury(ids: list[str], leg: Ingest, store: Store, run_id: str, stats: Stats,
     """Tombstone the hub records the leg's source reports deleted (those it holds, once each), with a
     ledger row each, in one transaction; each consumer then carries out its binding's on_delete."""
     with store.transaction(conn) as conn:
+        store.serialize(conn, "ingest", leg.object.name)
         buried = store.tombstone(conn, leg.object.name, leg.source.name, ids)
         store.record_page(conn, run_id=run_id, flow=leg.name, obj=leg.object.name, from_system=leg.source.name,
                           to_system="hub", transfers=[(r.record_id, "deleted", f"{r.record_id}:{r.content_hash}")
@@ -169,6 +170,7 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
     with store.transaction(conn) as conn:
+        store.serialize(conn, "ingest", obj.name)  # another flow's run may ingest the same records now
         known = store.hashes(conn, obj.name, valid) if valid else {}
         for key in obj.match_keys:  # the same real-world thing under a second id is parked
             _park_duplicates(conn, store, obj, key, valid, rejects, known)

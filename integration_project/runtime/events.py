@@ -10,6 +10,8 @@ from typing import Protocol
 
 from integration_project.model import Ingest
 
+BATCH = 1000  # inbox events covered by one run at most
+
 
 class _Row(Protocol):
     @property
@@ -53,6 +55,17 @@ class Covered:
         """Read back what `str()` wrote."""
         system, first, last = text.rsplit(":", 2)
         return cls(system, int(first), int(last))
+
+    @classmethod
+    def before_read(cls, tag: str, inbox: Inbox) -> Covered | None:
+        """What a run covers, from its inbox tag, taken just before it reads the source: the tag's
+        range, or for `<system>:*` the system's events pending now (at most `BATCH`): a change
+        announced before the read begins is in what the read returns."""
+        system, _, rest = tag.rpartition(":")
+        if rest != "*":
+            return cls.parse(tag)
+        rows = inbox.pending(system, after_id=0, limit=BATCH)
+        return cls(system, rows[0].id, rows[-1].id) if rows else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from integration_project.connectors.locks import lock_key
 from integration_project.model.mapping import canonical_json, text_hash
 from integration_project.runtime import schema
 from integration_project.settings import database_url
@@ -240,6 +241,20 @@ class Store:
         else:
             with conn.begin():
                 yield conn
+
+    @staticmethod
+    def serialize(conn: Connection, *name: str) -> None:
+        """Wait, at the start of a transaction, until no other transaction holds `name`; hold it to
+        the end, so that what this one reads stays true until it writes (two runs ingesting one
+        object read the same records as new, and both claim their keys).
+
+        PostgreSQL: a transaction-level advisory lock on the name's hash. SQLite: the database's one
+        write lock, taken by a write that changes nothing (the driver begins its transaction at the
+        first write; reads before it would see no later commit's rows)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("hub", *name)})
+        else:
+            conn.execute(sa.update(cursors).where(sa.false()).values(key=cursors.c.key))
 
     def cursor(self, key: str) -> str | None:
         """The committed cursor of an extraction, if any."""

@@ -15,11 +15,12 @@ a request id (also sent back as X-Request-Id); never a secret, a header value or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -31,6 +32,7 @@ from integration_project.errors import WebhookError
 from integration_project.webhooks.endpoints import Endpoint
 from integration_project.webhooks.group_commit import GroupCommitter
 from integration_project.webhooks.inbox import Inbox
+from integration_project.webhooks.runs import RunStarter
 from integration_project.webhooks.signatures import Event, kept_headers
 
 DEFAULT_MAX_BODY = 1024 * 1024  # bytes
@@ -146,8 +148,10 @@ def create_receiver(
     endpoints: Mapping[str, Endpoint],
     inbox: Inbox,
     limits: ReceiverLimits = ReceiverLimits(),
+    runs: RunStarter | None = None,
 ) -> Router:
-    """The receiver app for these endpoints (system name -> Endpoint), storing into `inbox`.
+    """The receiver app for these endpoints (system name -> Endpoint), storing into `inbox`;
+    with `runs`, each stored event starts its flows' runs at once (see webhooks.runs).
 
     A bare Router, not a Starlette app: every error is answered by `receive` itself, so the
     error-page and exception middlewares only cost time (~10 % of the server's CPU per request).
@@ -183,11 +187,19 @@ def create_receiver(
         except Exception as error:  # noqa: BLE001 - the sender must retry: say 503, never 2xx
             return _refusal(system, 503, "inbox unavailable", type(error).__name__)
         logger.debug("webhook stored: system=%s stored=%d repeats=%d", system, len(stored), len(events) - len(stored))
+        if runs is not None and stored:
+            runs.stored(system, {e.event_type for e in events})
         return JSONResponse({"stored": len(stored), "duplicates": len(events) - len(stored)})
 
     async def healthz(request: Request) -> Response:
         """Liveness: the process answers."""
         return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+        if runs is not None:
+            await runs.aclose()
 
     return Router(
         routes=[
@@ -195,4 +207,5 @@ def create_receiver(
             Route("/healthz", healthz, methods=["GET"]),
         ],
         redirect_slashes=False,
+        lifespan=lifespan,
     )

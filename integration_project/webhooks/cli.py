@@ -19,6 +19,7 @@ from integration_project.settings import database_url
 from integration_project.webhooks.app import ReceiverLimits, create_receiver
 from integration_project.webhooks.endpoints import endpoints_from_landscape
 from integration_project.webhooks.inbox import DEFAULT_RETENTION, MIN_RETENTION, Inbox
+from integration_project.webhooks.runs import RunStarter, webhook_flows
 
 def _landscape(package: str | None) -> Landscape:
     """Load the landscape given by name, else the current project's, or stop with its problems."""
@@ -54,8 +55,11 @@ _DEFAULTS = ReceiverLimits()
               help="Open connections or requests overall (more: 503).")
 @click.option("--commit-timeout", default=_DEFAULTS.commit_timeout, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for the inbox's commit (longer: 503).")
+@click.option("--dagster-url", envvar="INTEGRATIONS_DAGSTER_URL", metavar="URL",
+              help="Dagster's webserver: each stored event starts its flows' runs there at once "
+                   "(else the inbox sensors start them, within 5 s).")
 @package_option
-def serve(host: str, port: int, package: str | None, **limits: Any) -> None:
+def serve(host: str, port: int, dagster_url: str | None, package: str | None, **limits: Any) -> None:
     """Receive POST /webhooks/<system> for every system that declares a webhook.
 
     Each system's secret is read from the environment variable it declares (several secrets
@@ -66,26 +70,23 @@ def serve(host: str, port: int, package: str | None, **limits: Any) -> None:
 
     from integration_project.webhooks.server import log_config, receiver_config  # uvicorn only when serving
 
+    landscape = _landscape(package)
     try:
-        endpoints = endpoints_from_landscape(_landscape(package))
+        endpoints = endpoints_from_landscape(landscape)
     except (KeyError, ValueError) as error:
         raise click.ClickException(str(error.args[0])) from error
     if not endpoints:
         raise click.ClickException(f"no system in {landscape_package(package)!r} declares a webhook")
     settings = ReceiverLimits(**limits)
-    app = create_receiver(endpoints, Inbox(database_url()), settings)
+    runs = RunStarter(dagster_url, webhook_flows(landscape)) if dagster_url else None
+    app = create_receiver(endpoints, Inbox(database_url()), settings, runs)
     click.echo(f"receiving webhooks for {', '.join(endpoints)} at http://{host}:{port}/webhooks/<system>")
     uvicorn.Server(receiver_config(app, settings, host=host, port=port, log_config=log_config())).run()
 
 
 def _subscribed(landscape: Landscape) -> dict[str, set[str]]:
-    """Per system, the event types some flow turns into runs: the `events` of a source binding
-    whose object has a live realtime flow (each such flow gets an inbox sensor)."""
-    subscribed: dict[str, set[str]] = defaultdict(set)
-    for flow in landscape.flows():
-        if flow.mode == "realtime" and flow.source.webhook and is_live(flow):
-            subscribed[flow.source.name] |= set(flow.source_binding.events)
-    return subscribed
+    """Per system, the event types some flow turns into runs (each such flow has an inbox sensor)."""
+    return {system: set(types) for system, types in webhook_flows(landscape).items()}
 
 
 @dataclass

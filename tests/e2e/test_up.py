@@ -19,11 +19,13 @@ import httpx
 import pytest
 
 from integration_project.launcher import STOP_GRACE_S
-from integration_sandbox import SYSTEMS
+from integration_sandbox import DEFAULT_TOKENS, SYSTEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName } }"
 RUNS = '{ runsOrError(filter: {pipelineName: "customer_crm_to_billing", statuses: [SUCCESS]}) { ... on Runs { results { runId } } } }'
+WEBHOOK_RUNS = ('{ runsOrError(filter: {pipelineName: "customer_crm_to_billing", statuses: [SUCCESS], '
+                'tags: [{key: "integration/started_by", value: "webhook"}]}) { ... on Runs { results { runId } } } }')
 SCRIPT_JOB = ["bash", "-c", '"$@" & wait', "up"]  # a script's background job: SIGINT and SIGQUIT ignored
 STOPPED_WITHIN_S = STOP_GRACE_S + 10 + 15  # the children's groups, then the sandbox (10 s), then slack
 
@@ -231,6 +233,19 @@ def test_up_starts_the_whole_product_and_stops_it_on_sigint(tmp_path):
             runs = httpx.post(ui, json={"query": RUNS}, timeout=30).json()["data"]["runsOrError"]["results"]
             time.sleep(2)
         assert runs, "the customer flow never completed a run"
+        # a new contact reaches billing through a run the receiver started as its webhook came in
+        email = f"up.{random.randrange(10**9)}@example.com"
+        httpx.post(f"{urls['crm']}/crm/v3/objects/contacts", headers={"Authorization": f"Bearer {DEFAULT_TOKENS['crm']}"},
+                   json={"properties": {"email": email, "firstname": "Ada", "lastname": "Up", "country": "DE"}},
+                   timeout=30).raise_for_status()
+        billed: list = []
+        while not billed and time.monotonic() < deadline:
+            billed = httpx.get(f"{urls['billing']}/v1/customers", params={"email": email},
+                               headers={"Authorization": f"Bearer {DEFAULT_TOKENS['billing']}"}, timeout=30).json()["data"]
+            time.sleep(1)
+        assert billed, f"the new contact {email} never reached billing"
+        started = httpx.post(ui, json={"query": WEBHOOK_RUNS}, timeout=30).json()["data"]["runsOrError"]["results"]
+        assert started, "no run of the customer flow was started by the receiver"
     except BaseException:
         abort(up)
         raise

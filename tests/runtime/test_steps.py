@@ -196,6 +196,25 @@ def test_marking_covers_only_the_legs_event_types_in_the_run_range(tmp_path, lan
         inbox.close()
 
 
+def test_a_run_tagged_system_star_covers_what_is_pending_when_it_begins_to_read(tmp_path, landscape):
+    leg = landscape.ingests()["customer"]
+    leg = type(leg)(leg.object, leg.source, leg.binding.model_copy(update={"events": ["contact.changed"]}))
+    inbox = Inbox(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    try:
+        assert Covered.before_read("crm:*", inbox) is None  # nothing pending
+        ids = inbox.add("crm", [Event(f"e{i}", "contact.changed", b"{}") for i in range(3)])
+        inbox.add("billing", [Event("b0", "contact.changed", b"{}")])
+        covered = Covered.before_read("crm:*", inbox)
+        assert covered == Covered("crm", ids[0], ids[2])
+        assert Covered.before_read("crm:4:7", inbox) == Covered("crm", 4, 7)  # a sensor's range, as tagged
+        later = inbox.add("crm", [Event("e3", "contact.changed", b"{}")])  # stored while the run reads
+        backlog = mark_processed(inbox, leg, covered)
+        assert backlog.processed == 3 and backlog.depth == 1  # e3 waits for the next run
+        assert Covered.before_read("crm:*", inbox) == Covered("crm", later[0], later[0])
+    finally:
+        inbox.close()
+
+
 @pytest.mark.parametrize("action", ["delete", "archive", "ignore"])
 def test_a_record_deleted_at_its_source_reaches_the_consumer_as_its_on_delete_once(store, action):
     """The CRM deletes c1: the hub keeps a tombstone (ledger `deleted`), billing deletes, archives or

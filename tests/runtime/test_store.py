@@ -72,3 +72,39 @@ def test_dead_letters_in_bulk_count_attempts_like_one_by_one(store):
     assert {k: r["attempts"] for k, r in rows.items()} == {
         ("1", "email: bad"): 3, ("1", "country: bad"): 1, (None, "id: missing"): 2}
     assert rows[("1", "email: bad")]["payload"] == '{"v": 3}'
+
+
+def _commit_rounds(url: str, start, rounds: int, size: int, errors) -> None:
+    """One run's process: commit the same new contacts as the other process, round after round."""
+    from integration_project import load_landscape
+
+    leg, store = load_landscape("definitions").ingests()["customer"], Store(url)
+    for n in range(rounds):
+        records = [{"id": f"{n}-{i}", "updatedAt": "2026-01-01T00:00:00Z", "properties": {
+            "email": f"r{n}.{i}@example.com", "firstname": "A", "lastname": "B", "country": "DE"}} for i in range(size)]
+        start.wait()  # both processes commit round n at once
+        try:
+            commit(records, leg, store, f"run-{n}", Stats())
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            errors.put(f"round {n}: {type(error).__name__}: {str(error)[:200]}")
+
+
+def test_two_runs_ingesting_the_same_records_at_once_both_succeed(store):
+    """Two flows of one object ingest it concurrently (each flow's run ingests): neither may fail on
+    the other's rows, and each record is in the hub once."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, errors, rounds, size = context.Barrier(2), context.Queue(), 15, 50
+    runs = [context.Process(target=_commit_rounds, args=(store.url, start, rounds, size, errors)) for _ in range(2)]
+    for process in runs:
+        process.start()
+    for process in runs:
+        process.join(timeout=300)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert not found, found
+    assert [p.exitcode for p in runs] == [0, 0]
+    ids = [r["record_id"] for r in store.rows(hub_records)]
+    assert len(ids) == len(set(ids)) == rounds * size

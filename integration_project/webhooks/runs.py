@@ -1,0 +1,144 @@
+"""Runs started the moment a webhook is stored, instead of at the inbox sensor's next tick.
+
+Dagster's sensor daemon evaluates sensors at most every 5 s, which is most of a change's way to
+its consumer. So the receiver, once an event is committed, asks Dagster (the webserver's GraphQL
+API, as any client would) for a run of each flow its system and type start, tagged to cover
+every event pending when the run begins to read (`<system>:*`, see runtime/events.Covered).
+
+A flow gets a new run only when none of its runs waits to start (queued, not started, starting):
+one that has not begun reads every change stored before it does, so a burst is one run, and a
+lone event waits for nothing. The inbox sensors stay the backstop: they skip while a run waits,
+and start runs for whatever is left pending (Dagster down, a launch refused). A failed launch is
+logged and never fails the webhook, whose event is already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from integration_project import contract as c
+from integration_project.connectors import is_live
+from integration_project.model import Landscape
+
+logger = logging.getLogger(__name__)
+
+WAITING = ["QUEUED", "NOT_STARTED", "STARTING"]  # a run in these states has not read its source yet
+WORKSPACE = """query { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on RepositoryLocation { repositories { name jobs { name } } } } } } } }"""
+WAITING_RUNS = """query($filter: RunsFilter!) { runsOrError(filter: $filter, limit: 1) {
+  __typename ... on Runs { results { runId } } ... on PythonError { message } } }"""
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } ... on PipelineNotFoundError { message } } }"""
+
+
+def webhook_flows(landscape: Landscape) -> dict[str, dict[str, list[str]]]:
+    """Per system and event type, the flows whose runs that event starts: each live realtime flow
+    whose source sends webhooks (the flows that have an inbox sensor)."""
+    flows: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for flow in landscape.flows():
+        if flow.mode == "realtime" and flow.source.webhook and flow.ingest.events and is_live(flow):
+            for event_type in flow.ingest.events:
+                flows[flow.source.name][event_type].append(flow.name)
+    return {system: dict(types) for system, types in flows.items()}
+
+
+class DagsterError(Exception):
+    """Dagster's GraphQL API refused or could not answer."""
+
+
+class RunStarter:
+    """Starts flows' runs through Dagster's GraphQL API at `url` (e.g. http://127.0.0.1:3000)."""
+
+    def __init__(self, url: str, flows: Mapping[str, Mapping[str, list[str]]], timeout: float = 10.0):
+        self.flows = flows
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout)
+        self._jobs: dict[str, tuple[str, str]] = {}  # job -> (code location, repository)
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def stored(self, system: str, event_types: Iterable[str]) -> None:
+        """Events of these types from `system` were committed: start their flows (in the background)."""
+        wanted = {flow for t in event_types for flow in self.flows.get(system, {}).get(t, ())}
+        for flow in sorted(wanted):
+            if flow in self._busy:  # a launch of this flow is under way: it looks again when done
+                self._again.add(flow)
+                continue
+            self._busy.add(flow)
+            task = asyncio.create_task(self._start(flow, system))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        """Until every launch asked for so far is done (for tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish the launches under way, then close the connection to Dagster."""
+        await self.wait_idle()
+        await self._http.aclose()
+
+    async def _start(self, flow: str, system: str) -> None:
+        try:
+            while True:
+                self._again.discard(flow)
+                try:
+                    run_id = await self._start_unless_waiting(flow, system)
+                    if run_id:
+                        logger.info("run %s of %s started for new %s events", run_id, flow, system)
+                except (httpx.HTTPError, DagsterError, ValueError) as error:
+                    logger.warning("could not start a run of %s (the inbox sensor will): %s", flow, error)
+                if flow not in self._again:
+                    return
+        finally:
+            self._busy.discard(flow)
+
+    async def _start_unless_waiting(self, flow: str, system: str) -> str | None:
+        """A new run of `flow`'s job unless one waits to start; its run id, or None."""
+        waiting = await self._query(WAITING_RUNS, filter={"pipelineName": flow, "statuses": WAITING})
+        runs = waiting["runsOrError"]
+        if runs["__typename"] != "Runs":
+            raise DagsterError(runs.get("message", runs["__typename"]))
+        if runs["results"]:
+            return None
+        location, repository = await self._job(flow)
+        tags = {c.TAG_FLOW: flow, c.TAG_INBOX: f"{system}:*", c.TAG_STARTED_BY: "webhook"}
+        launched = (await self._query(LAUNCH, params={
+            "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": flow},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}))["launchRun"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            self._jobs.pop(flow, None)  # the job may have moved: look it up again next time
+            problems = [e["message"] for e in launched.get("errors", [])] or [launched.get("message", "")]
+            raise DagsterError(f"{launched['__typename']}: {'; '.join(p for p in problems if p)}")
+        return str(launched["run"]["runId"])
+
+    async def _job(self, job: str) -> tuple[str, str]:
+        """The code location and repository that hold `job` (looked up once, then kept)."""
+        if job not in self._jobs:
+            workspace = (await self._query(WORKSPACE))["workspaceOrError"]
+            for entry in workspace.get("locationEntries", []):
+                location = entry["locationOrLoadError"] or {}
+                for repository in location.get("repositories", []):
+                    for each in repository["jobs"]:
+                        self._jobs.setdefault(each["name"], (entry["name"], repository["name"]))
+            if job not in self._jobs:
+                loading = [e["name"] for e in workspace.get("locationEntries", []) if e["loadStatus"] == "LOADING"]
+                raise DagsterError(f"Dagster's code locations {', '.join(loading)} are still loading" if loading
+                                   else f"no code location in Dagster's workspace has a job named {job}")
+        return self._jobs[job]
+
+    async def _query(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self._http.post("/graphql", json={"query": query, "variables": variables})
+        response.raise_for_status()
+        answer = response.json()
+        if answer.get("errors"):
+            raise DagsterError("; ".join(e.get("message", "") for e in answer["errors"]))
+        return dict(answer["data"])
