@@ -9,13 +9,15 @@ A flow gets a new run only when none of its runs waits to start (queued, not sta
 one that has not begun reads every change stored before it does, so a burst is one run, and a
 lone event waits for nothing. The inbox sensors stay the backstop: they skip while a run waits,
 and start runs for whatever is left pending (Dagster down, a launch refused). A failed launch is
-logged and never fails the webhook, whose event is already stored.
+logged, pauses that flow's launches for `PAUSE_SECONDS`, and never fails the webhook, whose event
+is already stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,6 +29,8 @@ from integration_project.connectors import is_live
 from integration_project.model import Landscape
 
 logger = logging.getLogger(__name__)
+
+PAUSE_SECONDS = 5.0  # after a failed start, a flow's next events wait this long before trying again
 
 WAITING = ["QUEUED", "NOT_STARTED", "STARTING"]  # a run in these states has not read its source yet
 WORKSPACE = """query { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
@@ -62,12 +66,14 @@ class RunStarter:
         self._jobs: dict[str, tuple[str, str]] = {}  # job -> (code location, repository)
         self._busy: set[str] = set()
         self._again: set[str] = set()
+        self._paused: dict[str, float] = {}  # flow -> when its starts may be tried again (after a failure)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def stored(self, system: str, event_types: Iterable[str]) -> None:
         """Events of these types from `system` were committed: start their flows (in the background)."""
         wanted = {flow for t in event_types for flow in self.flows.get(system, {}).get(t, ())}
-        for flow in sorted(wanted):
+        now = time.monotonic()
+        for flow in sorted(f for f in wanted if self._paused.get(f, 0.0) <= now):
             if flow in self._busy:  # a launch of this flow is under way: it looks again when done
                 self._again.add(flow)
                 continue
@@ -95,7 +101,10 @@ class RunStarter:
                     if run_id:
                         logger.info("run %s of %s started for new %s events", run_id, flow, system)
                 except (httpx.HTTPError, DagsterError, ValueError) as error:
-                    logger.warning("could not start a run of %s (the inbox sensor will): %s", flow, error)
+                    logger.warning("could not start a run of %s (the inbox sensor will; next try in %g s): %s",
+                                   flow, PAUSE_SECONDS, error)
+                    self._paused[flow] = time.monotonic() + PAUSE_SECONDS
+                    return
                 if flow not in self._again:
                     return
         finally:
