@@ -9,6 +9,9 @@ once (retries with backoff, occasional duplicates), freshly Stripe-signed per at
 sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
 as localstripe authenticates every path).
 
+localstripe's answers predate the pinned Stripe version; a middleware (`as_pinned`) reshapes them,
+and the events' objects, into that version's shape (fields removed since, fields added, integers).
+
 localstripe ignores `Idempotency-Key`; this module answers it as Stripe does, in a middleware: a
 POST with a key seen before (per API key, for 24 hours, while the process runs) gets the first
 answer again, with `Idempotent-Replayed: true`, and nothing is done twice; the same key with other
@@ -185,6 +188,51 @@ def _idempotency() -> Any:
     return replay
 
 
+# localstripe's model predates the pinned Stripe version: per object type, what it answers that
+# Stripe no longer does, and what Stripe answers that it lacks (tests/contracts/test_stripe.py
+# checks every answer against the `stripe` package's types for the pinned version).
+_DROPPED = {"customer": ("account_balance", "business_vat_id"), "invoiceitem": ("created", "plan", "subscription")}
+_INTEGERS = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
+_OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
+
+
+def as_pinned(value: Any, resource: str | None = None) -> Any:
+    """localstripe's answer (or an event's object) as Stripe answers it at the pinned version."""
+    if isinstance(value, list):
+        return [as_pinned(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("deleted") is True and resource in _OBJECTS:
+        return {"id": value["id"], "object": _OBJECTS[resource], "deleted": True}  # what a delete answers
+    kind = value.get("object") if isinstance(value.get("object"), str) else None  # an event's `data` holds one
+    out = {k: as_pinned(v) for k, v in value.items() if k not in _DROPPED.get(kind, ())}
+    if kind == "customer" and "account_balance" in value:
+        out["balance"] = value["account_balance"]
+    for key in _INTEGERS.get(kind, ()):
+        if isinstance(out.get(key), str) and out[key].lstrip("-").isdigit():
+            out[key] = int(out[key])
+    if kind == "invoiceitem":
+        out.setdefault("discountable", True)
+        out.setdefault("quantity_decimal", str(out.get("quantity", 1)))
+    return out
+
+
+def _versioned() -> Any:
+    """An aiohttp middleware answering JSON as the pinned Stripe version does (`as_pinned`)."""
+    from aiohttp import web
+
+    @web.middleware
+    async def shape(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if (request.path.startswith("/v1/") and isinstance(response, web.Response)
+                and response.content_type == "application/json" and isinstance(response.body, bytes)):
+            parts = request.path.split("/")
+            response.body = json.dumps(as_pinned(json.loads(response.body), parts[2] if len(parts) > 2 else None)).encode()
+        return response
+
+    return shape
+
+
 def _relay(outbox: Store, secret: str) -> Any:
     """The handler localstripe delivers to: check its Stripe signature, queue the event for at-least-once delivery."""
     from aiohttp import web
@@ -193,7 +241,7 @@ def _relay(outbox: Store, secret: str) -> Any:
         body = await request.read()
         try:
             SCHEMES["stripe"].verify(request.headers, body, SecretStr(secret))
-            payload = json.loads(body)
+            payload = as_pinned(json.loads(body))  # the event's object, as the pinned version has it
             outbox.enqueue([event(str(payload["id"]), str(payload["type"]), payload)], time.time())
         except (WebhookError, ValueError, KeyError, TypeError):
             return web.Response(status=400)
@@ -240,6 +288,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     inject, faults = _faults(config.faults)
     server.app.middlewares.append(inject)
     server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
+    server.app.middlewares.append(_versioned())  # innermost: a replayed answer is the shaped one
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("POST", RELAY_PATH, _relay(outbox, config.webhook_secret))

@@ -4,7 +4,9 @@ the `stripe` package (generated from Stripe's OpenAPI spec, pinned by uv.lock) t
 pydantic cannot build these TypedDicts (they name types imported only for type checking, and
 stripe's own UntypedStripeObject), so `problems` walks them: every form key must be a parameter of
 the operation (nested ones too), every value of its type (an amount an integer, an enum one of its
-values). Answers are not checked: the package types responses as untyped objects.
+values). Answers are checked against the package's resource classes (`stripe.Customer` ...), whose
+annotations are the pinned version's fields: no field Stripe does not send, each of its type,
+every non-nullable field present; a delete answers `{id, object, deleted}`.
 """
 
 from __future__ import annotations
@@ -119,6 +121,71 @@ def request_problem(request: httpx.Request) -> str | None:
     return "; ".join(found) or None
 
 
+RESOURCES: dict[str, type] = {"customer": stripe.Customer, "invoiceitem": stripe.InvoiceItem,
+                              "invoice": stripe.Invoice, "charge": stripe.Charge}
+
+
+def _resolved(hint: Any, owner: type) -> Any:
+    """A resource annotation with its forward reference (a name imported for type checking) resolved."""
+    if isinstance(hint, str | typing.ForwardRef):
+        name = hint.__forward_arg__ if isinstance(hint, typing.ForwardRef) else hint
+        return getattr(stripe, name, None) or getattr(owner, name, None) or Any
+    return hint
+
+
+def _attributes(cls: type) -> dict[str, Any]:
+    """A resource's (or nested object's) fields and their types, its own and inherited."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith("stripe._") and klass is not stripe.StripeObject:
+            found.update({k: v for k, v in getattr(klass, "__annotations__", {}).items()
+                          if typing.get_origin(v) is not typing.ClassVar and not k.isupper()})
+    return found
+
+
+def answer_problems(expected: Any, value: Any, where: str, owner: type = stripe.StripeObject) -> list[str]:
+    """Why Stripe (the pinned version) would not answer this value for that type ([] when it would)."""
+    expected = _resolved(expected, owner)
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if expected is Any:
+        return []
+    if origin is Union:
+        found = [answer_problems(option, value, where, owner) for option in args]
+        return [] if any(not p for p in found) else [f"{where}: fits none of its types ({'; '.join(sum(found, []))})"]
+    if expected is type(None) or origin is Literal:
+        allowed = [None] if expected is type(None) else list(args)
+        return [] if value in allowed else [f"{where}: {value!r} is not one of {allowed}"]
+    if origin in (list, typing.List):
+        return [p for i, v in enumerate(value) for p in answer_problems(args[0], v, f"{where}[{i}]", owner)] \
+            if isinstance(value, list) else [f"{where}: not a list"]
+    if isinstance(expected, type) and issubclass(expected, stripe.StripeObject):
+        if not isinstance(value, dict):
+            return [f"{where}: not an object"]
+        fields = _attributes(expected)
+        out = [f"{where}.{k}: not a field of {expected.__qualname__}" for k in value if k not in fields]
+        out += [p for k, v in value.items() if k in fields for p in answer_problems(fields[k], v, f"{where}.{k}", expected)]
+        nullable = {k for k, t in fields.items() if type(None) in typing.get_args(_resolved(t, expected))}
+        return out + [f"{where}.{k}: missing" for k in fields if k not in value and k not in nullable]
+    kinds = {int: int, str: str, bool: bool, float: (int, float), Decimal: str}
+    if expected in kinds and (not isinstance(value, kinds[expected]) or (expected is int and isinstance(value, bool))):
+        return [f"{where}: {value!r} is not a {expected.__name__}"]
+    return []
+
+
+def answer_problem(body: Any, where: str) -> str | None:
+    """Why Stripe would not give this answer (a resource, a list of them, or a delete's), or None."""
+    if isinstance(body, dict) and "error" in body:
+        return None  # an error's shape is the request's business
+    if isinstance(body, dict) and body.get("object") == "list":
+        return "; ".join(p for i, item in enumerate(body.get("data", [])) if (p := answer_problem(item, f"{where}.data[{i}]"))) or None
+    kind = RESOURCES.get(body.get("object")) if isinstance(body, dict) else None
+    if kind is None:
+        return f"{where}: not a {', '.join(RESOURCES)} or list"
+    if body.get("deleted") is True:
+        return None if set(body) == {"id", "object", "deleted"} else f"{where}: a delete answers id, object, deleted"
+    return "; ".join(answer_problems(kind, body, where, kind)) or None
+
+
 def exercise(billing: HttpConnector) -> None:
     """Every operation the connector offers: both lists, both indexes, creates, updates and deletes."""
     for resource in sorted(billing.extracts):
@@ -150,6 +217,26 @@ def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchange
     assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {("GET", 2), ("POST", 2), ("POST", 3)}
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]
     assert not problems_, "\n".join(dict.fromkeys(problems_))
+
+
+def test_every_answer_the_sandbox_billing_gives_is_stripes_at_the_pinned_version(exchanges):
+    answers = [(f"{e.request.method} {e.request.url.path}", e.response.json()) for e in exchanges
+               if e.response.headers.get("content-type", "").startswith("application/json")]
+    assert {where.split()[0] for where, _ in answers} == {"GET", "POST", "DELETE"}
+    problems_ = [p for where, body in answers if (p := answer_problem(body, where))]
+    assert not problems_, "\n".join(dict.fromkeys(problems_))
+
+
+def test_the_check_fails_when_an_answer_is_changed_against_stripes_types():
+    item = {"id": "ii_1", "object": "invoiceitem", "amount": 1250, "currency": "eur", "customer": "cus_1",
+            "date": 1, "discountable": True, "livemode": False, "metadata": {}, "period": {"start": 1, "end": 1},
+            "proration": False, "quantity": 1, "quantity_decimal": "1"}
+    assert answer_problem(item, "item") is None
+    assert "'1250' is not a int" in (answer_problem({**item, "amount": "1250"}, "item") or "")
+    assert "item.plan: not a field of InvoiceItem" in (answer_problem({**item, "plan": None}, "item") or "")
+    assert "item.discountable: missing" in (answer_problem({k: v for k, v in item.items() if k != "discountable"}, "item") or "")
+    assert "a delete answers" in (answer_problem({"id": "cus_1", "object": "customer", "deleted": True, "email": "a@b.c"}, "x") or "")
+    assert "not a customer" in (answer_problem({"id": "cus_1", "deleted": True}, "x") or "")
 
 
 def test_every_create_carries_an_idempotency_key(exchanges):
