@@ -104,12 +104,6 @@ def _removal_reason(flow: Flow) -> str | None:
             f"{flow.binding.resource!r} (on_delete)")
 
 
-def reports_deletes(ingest: Ingest) -> bool:
-    """Whether the source's connector lists the records deleted there (so tombstones reach the hub)."""
-    found = connector_class(ingest.source, ingest.binding)
-    return found is not None and ingest.binding.resource in Patterns(found.tombstones)
-
-
 def can_extract(system: System, binding: Binding) -> bool:
     """True when the framework has a connector that reads this binding's resource."""
     return _reason(system, binding, "extract") is None
@@ -140,4 +134,4 @@ def selected(connector: Connector, system: System, api: Api) -> Connector:
 
 __all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Page",
            "Patterns", "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason", "is_live", "lookup",
-           "registered", "reports_deletes", "selected"]
+           "registered", "selected"]

@@ -51,6 +51,9 @@ class Connector:
     extracts: ClassVar[frozenset[str]] = frozenset()
     loads: ClassVar[frozenset[str]] = frozenset()
     tombstones: ClassVar[frozenset[str]] = frozenset()  # resources whose deleted records `deleted` lists
+    # resources read as whole snapshots (a full export): a page with a cursor ends one, and a record
+    # the source held before that is missing from it was deleted there
+    snapshots: ClassVar[frozenset[str]] = frozenset()
     removes: ClassVar[dict[str, frozenset[str]]] = {}  # an on_delete action (delete, archive) -> its resources
 
     def __init__(self, api: Api):

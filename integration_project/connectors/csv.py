@@ -98,6 +98,7 @@ class DropFolder(Connector):
     """
 
     extracts = Patterns({"*"})
+    snapshots = extracts  # each file is the whole export: a row gone from the next one was deleted
 
     def __init__(self, api: Api):
         self.folder = Path(api.url().removeprefix("file://"))

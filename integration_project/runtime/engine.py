@@ -17,7 +17,7 @@ from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
 from integration_project.model.mapping import (canonical_json, canonical_mapper, content_hash, get_path, text_hash,
                                                to_system)
-from integration_project.runtime.store import HubRecord, Store
+from integration_project.runtime.store import HubRecord, Store, hub_records
 
 
 @dataclass
@@ -118,15 +118,22 @@ def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[
 
 def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stats:
     """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ."""
-    stats = Stats()
-    pages = prefetched(connector.pages(leg.binding.resource, since=store.cursor(leg.cursor_key)))
+    stats, resource = Stats(), leg.binding.resource
+    id_path = leg.binding.mapping[leg.object.identity_key]
+    snapshot: set[str] | None = set() if resource in Patterns(connector.snapshots) else None
+    pages = prefetched(connector.pages(resource, since=store.cursor(leg.cursor_key)))
     with store.engine.connect() as conn:  # one connection for every page; a transaction each
         for page in pages:
             commit(page.records, leg, store, run_id, stats, cursor=page.cursor, conn=conn)
-        if leg.binding.resource in Patterns(connector.tombstones):
-            id_path = leg.binding.mapping[leg.object.identity_key]
-            bury([str(get_path(r, id_path)) for r in connector.deleted(leg.binding.resource)],
-                 leg, store, run_id, stats, conn)
+            if snapshot is not None:  # invalid rows too: the source still holds them
+                snapshot.update(str(get_path(r, id_path)) for r in page.records)
+                if page.cursor is not None:  # the whole export is read: what it lacks is gone at the source
+                    held = store.ids(hub_records.c.record_id, object=leg.object.name, source=leg.source.name,
+                                     deleted_at=None)
+                    bury(sorted(held - snapshot), leg, store, run_id, stats, conn)
+                    snapshot = set()
+        if resource in Patterns(connector.tombstones):
+            bury([str(get_path(r, id_path)) for r in connector.deleted(resource)], leg, store, run_id, stats, conn)
     return stats
 
 

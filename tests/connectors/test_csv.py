@@ -142,3 +142,27 @@ def test_exports_are_taken_by_night_not_by_name(tmp_path: Path):
     (tmp_path / "a_20260102.csv").write_text("ITM_NO\r\nsecond\r\n")
     assert folder.arrivals(pattern, None) == ["b_20260101.csv", "a_20260102.csv"]
     assert drain(folder, pattern, None) == ([{"ITM_NO": "first"}, {"ITM_NO": "second"}], "a_20260102.csv")
+
+
+def test_a_product_gone_from_the_next_export_is_a_tombstone_and_lives_again_when_back(landscape, tmp_path: Path):
+    from integration_project.runtime.store import ledger
+
+    erp = landscape.systems["legacy_erp"]
+    leg = Ingest(landscape.objects["product"], erp, next(b for b in erp.bindings if b.object == "product"))
+    store, folder = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}"), drop_folder(tmp_path, min_share_of_previous=0.1)
+
+    def night(date: str, rows: dict[str, str]) -> dict[str, str | None]:
+        """Export these SKUs (SKU -> price) that night, ingest it, return each hub record's deleted_at."""
+        lines = ["ITM_NO;ITM_TXT;UNIT_PRC;CUR_CD;STAT_CD;CHG_TS",
+                 *(f"{sku};Item {sku};{price};EUR;A;01.12.2026 10:00:00" for sku, price in rows.items())]
+        (tmp_path / f"ITM_MST_{date}.csv").write_text("\r\n".join(lines) + "\r\n", encoding="latin-1")
+        ingest(folder, leg, store, run_id=date)
+        return {r["record_id"]: r["deleted_at"] for r in store.rows(hub_records, object="product")}
+
+    assert not any(night("20261201", {"A-1": "1,50", "A-2": "2,50", "A-3": "3,50"}).values())
+    # A-2 gone from the export; A-3 still there but invalid now (no price): only A-2 was deleted
+    held = night("20261202", {"A-1": "1,50", "A-3": ""})
+    assert held["A-2"] is not None and held["A-1"] is None and held["A-3"] is None
+    assert [r["record_id"] for r in store.rows(ledger, outcome="deleted")] == ["A-2"]
+    assert not any(night("20261203", {"A-1": "1,50", "A-2": "2,75", "A-3": "3,50"}).values())  # back: alive
+    assert len(store.rows(ledger, outcome="deleted")) == 1
