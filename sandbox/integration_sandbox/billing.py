@@ -191,8 +191,9 @@ def _idempotency() -> Any:
 # localstripe's model predates the pinned Stripe version: per object type, what it answers that
 # Stripe no longer does, and what Stripe answers that it lacks (tests/contracts/test_stripe.py
 # checks every answer against the `stripe` package's types for the pinned version).
-_DROPPED = {"customer": ("account_balance", "business_vat_id"), "invoiceitem": ("created", "plan", "subscription")}
-_INTEGERS = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
+_DROPPED: dict[str, tuple[str, ...]] = {"customer": ("account_balance", "business_vat_id"),
+                                        "invoiceitem": ("created", "plan", "subscription")}
+_INTEGERS: dict[str, tuple[str, ...]] = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
 _OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
 
 
@@ -204,7 +205,7 @@ def as_pinned(value: Any, resource: str | None = None) -> Any:
         return value
     if value.get("deleted") is True and resource in _OBJECTS:
         return {"id": value["id"], "object": _OBJECTS[resource], "deleted": True}  # what a delete answers
-    kind = value.get("object") if isinstance(value.get("object"), str) else None  # an event's `data` holds one
+    kind = value["object"] if isinstance(value.get("object"), str) else ""  # an event's `data` holds one
     out = {k: as_pinned(v) for k, v in value.items() if k not in _DROPPED.get(kind, ())}
     if kind == "customer" and "account_balance" in value:
         out["balance"] = value["account_balance"]
