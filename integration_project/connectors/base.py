@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from integration_project.connectors.http import TIMEOUT, Reply, VendorClient
 from integration_project.model import Api
+from integration_project.model.rest import RateLimit
 from integration_project.model.mapping import get_path
 
 
@@ -145,6 +146,7 @@ class HttpConnector(Connector):
     """Base of the connectors to an HTTP API: every call goes through one VendorClient, `http`."""
 
     deprecation_headers: ClassVar[tuple[str, ...]] = ()  # the vendor's own, besides Deprecation and Sunset
+    rate_limit: ClassVar[RateLimit | None] = None  # the vendor's rate-limit headers, unless the declaration names them
     timeout: ClassVar[httpx.Timeout] = TIMEOUT  # a vendor's slow answers (large pages) get a longer one
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
@@ -152,6 +154,7 @@ class HttpConnector(Connector):
         """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in
         tests); `auth` sends the declared credentials in the vendor's own form."""
         self.http = VendorClient(api, headers, transport, self.deprecation_headers, self.timeout, auth)
+        self.http.rate_limit = self.http.rate_limit or self.rate_limit
 
     def recovery(self, resource: str, ours: Ours | None,
                  update: Callable[[str], Reply]) -> Callable[[], Reply | None] | None:

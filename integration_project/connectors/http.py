@@ -228,6 +228,7 @@ class VendorClient:
         self.credentials = auth_headers(api)
         self.credential_params = auth_params(api)
         self.rules = api.errors
+        self.rate_limit = api.errors.rate_limit  # the declaration's, else the connector's (HttpConnector.rate_limit)
         self._refusals = 0  # calls in a row answered by a stop_when_repeated status
         self._resume_at = 0.0  # monotonic time before which the rate limit says wait
         self.auth: httpx.Auth | None = None
@@ -315,14 +316,14 @@ class VendorClient:
 
     def _rate_limit(self, response: httpx.Response) -> float | None:
         """Seconds until the vendor's quota resets when its rate-limit headers say it is spent."""
-        limit = self.rules.rate_limit
+        limit = self.rate_limit
         if limit is None or response.headers.get(limit.remaining_header, "").strip() != "0":
             return None
         try:
             reset = float(response.headers.get(limit.reset_header, ""))
         except ValueError:
             return None
-        seconds = max(reset - time.time() if limit.reset == "epoch" else reset, 0.0)
+        seconds = max({"epoch": reset - time.time(), "milliseconds": reset / 1000}.get(limit.reset, reset), 0.0)
         with self._counting:
             self._resume_at = max(self._resume_at, time.monotonic() + min(seconds, MAX_RETRY_AFTER))
         return seconds

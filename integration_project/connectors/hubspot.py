@@ -14,6 +14,7 @@ from integration_project.connectors.http import server_time
 from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
+from integration_project.model.rest import RateLimit
 
 PAGE = 100
 HISTORY_PAGE = 50  # HubSpot's largest page when property history is asked for
@@ -49,6 +50,9 @@ class HubSpot(HttpConnector):
     extracts = frozenset(OBJECT_PATHS)
     tombstones = extracts
     loads = frozenset({"contacts"})
+    # HubSpot's rolling 10-s limit per app: when its remaining count is 0, wait out the window
+    rate_limit = RateLimit(remaining_header="X-HubSpot-RateLimit-Remaining",
+                           reset_header="X-HubSpot-RateLimit-Interval-Milliseconds", reset="milliseconds")
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport)

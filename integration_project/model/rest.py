@@ -188,8 +188,9 @@ class RateLimit(Strict):
 
     remaining_header: str = "X-RateLimit-Remaining"
     reset_header: str = "X-RateLimit-Reset"
-    reset: Literal["seconds", "epoch"] = Field("seconds", description="the reset header counts seconds from "
-                                               "now, or is a Unix time")
+    reset: Literal["seconds", "milliseconds", "epoch"] = Field(
+        "seconds", description="the reset header counts seconds (or milliseconds: HubSpot's rolling window's "
+        "length) from now, or is a Unix time")
 
 
 class Errors(Strict):

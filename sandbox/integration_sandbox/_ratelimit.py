@@ -1,10 +1,12 @@
-"""A vendor's own rate limit (not a fault): N requests per window, then 429 with Retry-After."""
+"""A vendor's own rate limit (not a fault): N requests per window, then 429 the vendor's way."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+import uuid
+from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +38,46 @@ class RateLimit:
             await send({"type": "http.response.start", "status": 429, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 (b"retry-after", str(wait).encode()), *headers]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class RollingRateLimit:
+    """ASGI middleware: HubSpot's rolling window, `limit` requests in any `window` seconds on the
+    paths under `prefixes` (0: no limit), with HubSpot's headers on every answer and its 429 body
+    (HubSpot sends no Retry-After: a client waits out the interval it is told)."""
+
+    def __init__(self, app: ASGIApp, limit: int, window: float = 10.0, prefixes: tuple[str, ...] = ("/",)):
+        self.app, self.limit, self.window, self.prefixes = app, limit, window, prefixes
+        self.sent: deque[float] = deque()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or not scope["path"].startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        refused = len(self.sent) >= self.limit
+        if not refused:
+            self.sent.append(now)
+        headers = [(b"x-hubspot-ratelimit-max", str(self.limit).encode()),
+                   (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.sent)).encode()),
+                   (b"x-hubspot-ratelimit-interval-milliseconds", str(int(self.window * 1000)).encode())]
+        if refused:
+            body = json.dumps({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                               "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+                               "policyName": "TEN_SECONDLY_ROLLING"}).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json;charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                *headers]})
             await send({"type": "http.response.body", "body": body})
             return
 

@@ -13,7 +13,10 @@ with `associations=contacts` or the associations batch read, never a property), 
 filter on `hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property
 name, and contacts are updated in batches, by id or by email. A change shows in search results only
 after the search-indexing delay (option `search_delay_ms`, changed at run time with
-`PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes.
+`PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes. The dated API
+is rate limited as HubSpot limits a private app: `rate_limit_per_10s` requests (default 190, the
+Professional and Enterprise limit; 0: none) in any `rate_limit_window_seconds` (10), HubSpot's
+`X-HubSpot-RateLimit-*` headers on every answer and its 429 body beyond (no Retry-After).
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from . import _fake
 from ._app import BadRequest, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
+from ._ratelimit import RollingRateLimit
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
@@ -523,4 +528,9 @@ def build_app(config: SystemConfig) -> Starlette:
         Route(f"/crm/associations/{version}/{{object_type}}/{{to_type}}/batch/read", associations_read, methods=["POST"]),
         Route("/_sandbox/search-delay", search_delay, methods=["GET", "PUT"]),
     ]
-    return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret))
+    # HubSpot's limit for a private app on Professional or Enterprise: 190 requests per 10 s
+    limit = Middleware(RollingRateLimit, limit=int(config.options.get("rate_limit_per_10s", 190)),
+                       window=float(config.options.get("rate_limit_window_seconds", 10)),
+                       prefixes=("/crm/objects/", "/crm/associations/"))  # the dated API (not the tests' v3)
+    return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret),
+                       middleware=[limit])

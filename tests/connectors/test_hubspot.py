@@ -89,3 +89,29 @@ def test_deals_name_their_contact_by_association(connector, sandbox):
         assert {d["id"]: get_path(d, "associations.contacts.results.0.id") for d in read} == {
             d["id"]: linked[d["id"]] for d in read}
         assert all("contact_id" not in d["properties"] for d in read)
+
+
+def test_the_rolling_rate_limit_is_waited_out_never_hit(landscape, env, tmp_path):
+    """The sandbox CRM limits its dated API as HubSpot does (here 5 requests in any 2 s); a scan of
+    many pages reads every contact, pausing when HubSpot's remaining count says 0, and is never
+    answered 429; a client that does not wait gets HubSpot's 429."""
+    from integration_project.connectors.hubspot import HubSpot
+    from integration_sandbox.testing import free_port_sandbox
+
+    options = {"crm": {"rate_limit_per_10s": 5, "rate_limit_window_seconds": 2}}
+    with free_port_sandbox(tmp_path, ["crm"], seed=3, size=700, options=options) as sb:
+        api = landscape.systems["crm"].api.model_copy(update={"base_url": sb.url("crm"), "base_url_env": None})
+        hubspot = HubSpot(api)
+        try:
+            contacts, _ = drain(hubspot, "contacts", None)
+            assert hubspot.retries() == 0  # no 429 was answered, so none was retried
+        finally:
+            hubspot.close()
+        assert len(contacts) == sb.seed_report("crm")["counts"]["contacts"] > 5 * 100  # more pages than the limit
+        with _crm(sb) as crm:
+            answers = [crm.get("/crm/objects/2026-03/contacts", params={"limit": 1}) for _ in range(6)]
+        refused = answers[-1]
+        assert [a.status_code for a in answers].count(429) >= 1 and refused.status_code == 429
+        assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING" and "retry-after" not in refused.headers
+        assert refused.headers["x-hubspot-ratelimit-remaining"] == "0"
+        assert answers[0].headers["x-hubspot-ratelimit-interval-milliseconds"] == "2000"
