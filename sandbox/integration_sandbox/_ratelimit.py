@@ -13,6 +13,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._faults import ADMIN_PREFIX
 
 
+def _with(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """`send`, adding these headers to the answer's start."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending
+
+
 class RateLimit:
     """ASGI middleware: a fixed window of `limit` requests per `window` seconds, Zendesk style headers."""
 
@@ -41,12 +52,7 @@ class RateLimit:
             await send({"type": "http.response.body", "body": body})
             return
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *headers]}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, _with(send, headers))
 
 
 class RollingRateLimit:
@@ -81,9 +87,4 @@ class RollingRateLimit:
             await send({"type": "http.response.body", "body": body})
             return
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *headers]}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, _with(send, headers))
