@@ -26,7 +26,7 @@ def test_delivery_goes_on_after_the_store_was_locked_past_its_timeout(tmp_path: 
             return int(reply.json()["id"])
 
         def of(contact: int):  # noqa: ANN202 - a predicate
-            return lambda d: json.loads(d.body)[0]["objectId"] == contact and d.path.endswith("/crm")
+            return lambda d: d.path.endswith("/crm") and json.loads(d.body)[0]["objectId"] == contact
 
         first = created("locked.out@example.com")
         deadline = time.monotonic() + 15
