@@ -233,11 +233,12 @@ def test_deprecation_headers_are_remembered_per_endpoint(waits):
 
 def test_shopify_says_deprecated_in_its_own_header(waits):
     reason = "https://shopify.dev/changelog/orders-deprecated"
-    transport, _ = vendor(httpx.Response(200, json={"orders": []}, headers={"X-Shopify-API-Deprecated-Reason": reason}))
-    shop = Shopify(api(connector="shopify", base_url="https://shop.vendor.test", version="2024-10"),
+    empty = {"data": {"orders": {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}}}
+    transport, _ = vendor(httpx.Response(200, json=empty, headers={"X-Shopify-API-Deprecated-Reason": reason}))
+    shop = Shopify(api(connector="shopify", base_url="https://shop.vendor.test", version="2026-10"),
                    transport=transport)
     list(shop.pages("orders", None))
-    assert shop.deprecations() == {"GET /admin/api/2024-10/orders.json": f"X-Shopify-API-Deprecated-Reason: {reason}"}
+    assert shop.deprecations() == {"POST /admin/api/2026-10/graphql.json": f"X-Shopify-API-Deprecated-Reason: {reason}"}
     transport, _ = vendor(httpx.Response(200, json={"data": [], "has_more": False},
                                          headers={"X-Shopify-API-Deprecated-Reason": reason}))
     stripe = Stripe(api(), transport=transport)

@@ -121,3 +121,32 @@ def shop_order(http: httpx.Client, email: str, sku: str = "SKU-000001", quantity
                              "priceSet": {"shopMoney": {"amount": price, "currencyCode": "EUR"}}}]})["orderCreate"]
     assert not made["userErrors"], made["userErrors"]
     return made["order"]  # type: ignore[no-any-return]
+
+
+SHOP_FIELDS = {
+    "products": "legacyResourceId title variants(first: 1) { nodes { sku price inventoryQuantity } }",
+    "orders": "legacyResourceId email displayFinancialStatus lineItems(first: 50) { nodes { sku quantity } } "
+              "fulfillments(first: 1) { displayStatus trackingInfo(first: 1) { company number } }",
+}
+
+
+def shop_records(http: httpx.Client, kind: str) -> list[dict[str, Any]]:
+    """The sandbox shop's orders or products read by GraphQL, with the few REST-named fields the
+    end-to-end checks compare (`id`, `title`, `variants`; `email`, `financial_status`, `line_items`,
+    `fulfillment`)."""
+    out = []
+    for node in shop_all(http, kind, SHOP_FIELDS[kind]):
+        if kind == "products":
+            out.append({"id": int(node["legacyResourceId"]), "title": node["title"], "variants": [
+                {"sku": v["sku"], "price": v["price"], "inventory_quantity": v["inventoryQuantity"]}
+                for v in node["variants"]["nodes"]]})
+            continue
+        done = node["fulfillments"][0] if node["fulfillments"] else None
+        tracking = (done["trackingInfo"] or [{}])[0] if done else {}
+        out.append({"id": int(node["legacyResourceId"]), "email": node["email"],
+                    "financial_status": (node["displayFinancialStatus"] or "").lower(),
+                    "line_items": node["lineItems"]["nodes"],
+                    "fulfillment": done and {"tracking_number": tracking.get("number"),
+                                             "tracking_company": tracking.get("company"),
+                                             "shipment_status": done["displayStatus"].lower()}})
+    return out
