@@ -200,6 +200,8 @@ class ClientCredentials(httpx.Auth):
         try:
             body = response.json()
         except ValueError:
+            if response.status_code == 200:  # the answer was lost on the way: ask again
+                raise TransientError(f"{where}: malformed JSON body") from None
             body = None
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
             said = body if isinstance(body, dict) else {}

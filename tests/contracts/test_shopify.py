@@ -141,7 +141,7 @@ def test_the_sandbox_refuses_what_shopify_refuses(admin, env, sandbox):
         unbounded = http.post(url, json={"query": "{ orders { nodes { id } } }"})
         costly = http.post(url, json={"query": "{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } } } }"})
         broken = http.post(url, content=b"{not json")
-        legacy = http.get(f"/admin/api/2024-10/orders.json")
+        legacy = http.get("/admin/api/2024-10/orders.json")
     assert wrong.status_code == 200 and "Cannot query field 'updated_at' on type 'Order'" in wrong.json()["errors"][0]["message"]
     assert "you must provide one of first or last" in unbounded.json()["errors"][0]["message"]
     assert costly.json()["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
