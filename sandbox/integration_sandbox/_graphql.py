@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -181,9 +180,8 @@ class Endpoint:
     `data` and `extensions.cost`, or `errors` (a document the schema refuses, a cost over the
     single query limit, `THROTTLED` when the bucket is short); 400 for a body that is no request."""
 
-    def __init__(self, schema: GraphQLSchema, query: dict[str, Any], mutation: dict[str, Any], bucket: Bucket,
-                 before: Callable[[], None] = lambda: None):
-        self.schema, self.roots, self.bucket, self.before = schema, {"query": query, "mutation": mutation}, bucket, before
+    def __init__(self, schema: GraphQLSchema, query: dict[str, Any], mutation: dict[str, Any], bucket: Bucket):
+        self.schema, self.roots, self.bucket = schema, {"query": query, "mutation": mutation}, bucket
 
     async def handle(self, request: Request) -> Response:
         """The route's endpoint."""
@@ -227,16 +225,15 @@ class Endpoint:
             return {**_errors({"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": DOCS}}),
                     "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None,
                                             "throttleStatus": self.bucket.status()}}}
-        self.before()
         mutation = operation.operation == OperationType.MUTATION
         result = execute(self.schema, document, self.roots["mutation" if mutation else "query"], None, raw,
                          operation.name.value if operation.name else None)
         assert not hasattr(result, "__await__")  # the resolvers are synchronous
-        actual = query_cost(self.schema, operation, fragments, coerced, result.data or {})  # type: ignore[union-attr]
+        actual = query_cost(self.schema, operation, fragments, coerced, result.data or {})
         self.bucket.refund(requested - actual)
-        answer: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-        if result.errors:  # type: ignore[union-attr]
-            answer["errors"] = [e.formatted for e in result.errors]  # type: ignore[union-attr]
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [e.formatted for e in result.errors]
         answer["extensions"] = {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
                                          "throttleStatus": self.bucket.status()}}
         return answer

@@ -266,7 +266,7 @@ def build_app(config: SystemConfig) -> Starlette:
                 else:
                     conditions.append(objects.c.id > keys[0] if newer else objects.c.id < keys[0])
         size = first if first is not None else last or 0
-        _, records = store.page(kind, 0, size + 1, conditions, by_modified=by_time, descending=backwards)
+        _total, records = store.page(kind, 0, size + 1, conditions, by_modified=by_time, descending=backwards)
         more, records = len(records) > size, records[:size]
         if last is not None:
             records.reverse()
@@ -440,7 +440,7 @@ def build_app(config: SystemConfig) -> Starlette:
         assert definition is not None
         key = str(get_argument_values(definition, directive, info.variable_values)["key"])
         if key in done_keys:
-            return done_keys[key]  # type: ignore[no-any-return]
+            return done_keys[key]
         if input["name"] not in ("available", "on_hand"):
             return {"inventoryAdjustmentGroup": None, "userErrors": [
                 user_error(["input", "name"], "The quantity name must be 'available' or 'on_hand'.", "INVALID_NAME")]}
@@ -474,7 +474,7 @@ def build_app(config: SystemConfig) -> Starlette:
         done_keys[key] = {"inventoryAdjustmentGroup": {
             "id": gid("InventoryAdjustmentGroup", len(done_keys) + 1), "reason": input["reason"],
             "createdAt": iso_utc(now_ms()), "changes": changes}, "userErrors": []}
-        return done_keys[key]  # type: ignore[no-any-return]
+        return done_keys[key]
 
     def fulfilled(record: Record, changes: dict[str, Any]) -> list[dict[str, Any]]:
         done = [dict(f) for f in record.props.get("fulfillments") or []]
@@ -547,7 +547,7 @@ def build_app(config: SystemConfig) -> Starlette:
                                                              "least one line item", "INVALID")]}
         address = order.get("shippingAddress") or {}
         names = [address.get("firstName") or "", address.get("lastName") or ""]
-        props = {"email": order.get("email"), "currency": order.get("currency") or "EUR",
+        props: dict[str, Any] = {"email": order.get("email"), "currency": order.get("currency") or "EUR",
                  "total_price": f"{sum(Decimal(li['price']) * li['quantity'] for li in lines):.2f}",
                  "financial_status": str(order.get("financialStatus") or "PENDING").lower(),
                  "fulfillment_status": None, "fulfillments": [],
