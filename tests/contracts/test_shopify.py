@@ -18,6 +18,7 @@ from tests.contracts.recording import Exchange
 from tests.sandbox.sandbox_clients import client, shop_order
 
 SCHEMA = Path(__file__).parent / "specs" / "shopify" / "admin_2026-10.json.gz"
+SERVED = Path(__file__).resolve().parents[2] / "sandbox" / "integration_sandbox" / "specs" / "shopify_admin_2026-10.json.gz"
 VERSION = "2026-10"
 
 
@@ -157,3 +158,7 @@ def test_the_check_fails_when_a_query_is_changed_against_the_schema(admin):
     assert "Cannot query field 'updated_at' on type 'Order'" in (
         problem(admin, httpx.Request("POST", url, json={"query": changed})) or "")
     assert "not the GraphQL Admin API" in (problem(admin, httpx.Request("GET", url.replace("graphql", "orders"))) or "")
+
+
+def test_the_sandbox_serves_the_kept_schema():
+    assert SERVED.read_bytes() == SCHEMA.read_bytes()

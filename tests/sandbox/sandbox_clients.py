@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -91,10 +92,17 @@ SHOP_GRAPHQL = "/admin/api/2026-10/graphql.json"
 
 
 def shop_graphql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
-    """A GraphQL Admin call to the sandbox shop; its data (an error if it answered errors)."""
-    body = http.post(SHOP_GRAPHQL, json={"query": query, "variables": variables}).raise_for_status().json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]  # type: ignore[no-any-return]
+    """A GraphQL Admin call to the sandbox shop; its data (an error if it answered errors). A
+    THROTTLED answer is sent again once the bucket holds the query's cost, as Shopify says when."""
+    while True:
+        body = http.post(SHOP_GRAPHQL, json={"query": query, "variables": variables}).raise_for_status().json()
+        if body.get("errors") and body["errors"][0].get("extensions", {}).get("code") == "THROTTLED":
+            cost = body["extensions"]["cost"]
+            status = cost["throttleStatus"]
+            time.sleep((cost["requestedQueryCost"] - status["currentlyAvailable"]) / status["restoreRate"] + 0.05)
+            continue
+        assert "errors" not in body, body["errors"]
+        return body["data"]  # type: ignore[no-any-return]
 
 
 def shop_all(http: httpx.Client, kind: str, fields: str, page_size: int = 50) -> list[dict[str, Any]]:
@@ -125,7 +133,7 @@ def shop_order(http: httpx.Client, email: str, sku: str = "SKU-000001", quantity
 
 SHOP_FIELDS = {
     "products": "legacyResourceId title variants(first: 1) { nodes { sku price inventoryQuantity } }",
-    "orders": "legacyResourceId email displayFinancialStatus lineItems(first: 50) { nodes { sku quantity } } "
+    "orders": "legacyResourceId email displayFinancialStatus lineItems(first: 20) { nodes { sku quantity } } "
               "fulfillments(first: 1) { displayStatus trackingInfo(first: 1) { company number } }",
 }
 
@@ -135,7 +143,7 @@ def shop_records(http: httpx.Client, kind: str) -> list[dict[str, Any]]:
     end-to-end checks compare (`id`, `title`, `variants`; `email`, `financial_status`, `line_items`,
     `fulfillment`)."""
     out = []
-    for node in shop_all(http, kind, SHOP_FIELDS[kind]):
+    for node in shop_all(http, kind, SHOP_FIELDS[kind], 25):
         if kind == "products":
             out.append({"id": int(node["legacyResourceId"]), "title": node["title"], "variants": [
                 {"sku": v["sku"], "price": v["price"], "inventory_quantity": v["inventoryQuantity"]}
