@@ -230,8 +230,9 @@ def sandboxes(root: Path, seed: int, size: dict[str, int], hooks_url: str) -> It
             webhook_url=f"{hooks_url}/{{system}}", startup_timeout=300))
         goods = stack.enter_context(free_port_sandbox(
             root / "goods", ["shop", "inventory", "fulfilment", "legacy_erp"], seed=seed, size=size["goods"],
-            options={"fulfilment": {"advance_seconds": 86_400}}, webhook_url=f"{hooks_url}/{{system}}",
-            startup_timeout=300))
+            options={"fulfilment": {"advance_seconds": 86_400},
+                     "shop": {"restore_rate": 1000, "bucket_size": 20_000}},  # a Shopify Plus shop's cost limits
+            webhook_url=f"{hooks_url}/{{system}}", startup_timeout=300))
         yield people, goods
 
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ATTEMPTS = 8
+UNSENT_PER_ATTEMPT = 8  # throttled tries allowed besides, per attempt: ATTEMPTS * this in all
 MAX_RETRY_AFTER = 30.0  # seconds: a longer wait asked for is cut to this
 DEPRECATION_HEADERS = ("Deprecation", "Sunset")  # RFC 9745, RFC 8594; a connector adds its vendor's
 # Set by the sandbox profile (launcher.sandbox_env), where every vendor runs on loopback.
@@ -303,10 +304,10 @@ class VendorClient:
             kwargs["auth"] = self.auth
             if self.credential_params:
                 kwargs["params"] = {**dict(kwargs.get("params") or {}), **self.credential_params}
-        tries, unsent = 0, False
+        tries, failures, unsent = 0, 0, False
 
         def attempt() -> Reply:
-            nonlocal tries, unsent
+            nonlocal tries, failures, unsent
             tries += 1
             if tries > 1 and not unsent and recover is not None and (found := recover()) is not None:
                 return found
@@ -314,11 +315,15 @@ class VendorClient:
                 return self._once(method, target, ok, empty_ok, kwargs, judge)
             except TransientError as exc:
                 unsent = exc.unsent
+                failures += not unsent
                 raise
+
+        def spent(state: RetryCallState) -> bool:  # a refusal before acting (a throttle) is a wait, not a failure
+            return failures >= ATTEMPTS or state.attempt_number >= ATTEMPTS * UNSENT_PER_ATTEMPT
 
         once = not idempotent and recover is None
         again = retry_if_exception(lambda e: isinstance(e, TransientError) and (e.unsent or not once))
-        return retrying(retry=again, before_sleep=self._count)(attempt)
+        return retrying(retry=again, stop=spent, before_sleep=self._count)(attempt)
 
     def _once(self, method: str, url: httpx.URL, ok: Collection[int], empty_ok: bool,
               kwargs: dict[str, Any], judge: Callable[[Reply], None] | None = None) -> Reply:

@@ -8,6 +8,7 @@ the shape its webhooks still post, so one binding mapping reads both.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page
-from integration_project.connectors.http import Reply, server_time
+from integration_project.connectors.http import MAX_RETRY_AFTER, Reply, server_time
 from integration_project.errors import PermanentError, TransientError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
@@ -53,7 +54,7 @@ VARIANTS = """query Variants($id: ID!) {
   product(id: $id) { variants(first: 1) { nodes { id inventoryItem { id } } } } }"""
 LOCATION = "query Location { locations(first: 1) { nodes { id } } }"
 FULFILLMENTS = """query Fulfillments($id: ID!) {
-  order(id: $id) { fulfillments(first: 5) { id displayStatus trackingInfo(first: 1) { company number } }
+  order(id: $id) { fulfillments(first: 1) { id displayStatus trackingInfo(first: 1) { company number } }
     fulfillmentOrders(first: 10) { nodes { id status } } } }"""
 ERRORS = "userErrors { field message }"
 CREATE_PRODUCT = f"""mutation CreateProduct($input: ProductSetInput!) {{
@@ -121,6 +122,42 @@ def refill(body: dict[str, Any]) -> float | None:
         return None
 
 
+class Bucket:
+    """The shop's cost bucket as its answers report it, shared by the connector's threads: a document
+    is sent once the points it cost last time are likely back, so concurrent writes pace themselves
+    instead of being throttled (a throttle is still waited out)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._available: float | None = None  # unknown until the first answer
+        self._maximum = self._restore = 0.0
+        self._at = 0.0
+        self._costs: dict[str, float] = {}  # document -> its requested cost last time
+
+    def reserve(self, document: str) -> float:
+        """Seconds to wait before sending this document (its cost is taken from the estimate now)."""
+        with self._lock:
+            need = self._costs.get(document, 0.0)
+            if self._available is None or not need or self._restore <= 0:
+                return 0.0
+            now = time.monotonic()
+            level = min(self._maximum, self._available + (now - self._at) * self._restore)
+            self._available, self._at = level - need, now
+            return max(need - level, 0.0) / self._restore
+
+    def note(self, document: str, body: Any) -> None:
+        """What an answer says: the document's cost and the bucket's level now."""
+        cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
+        status = (cost or {}).get("throttleStatus")
+        if not cost or not status:
+            return
+        with self._lock:
+            self._costs[document] = float(cost.get("requestedQueryCost") or 0)
+            self._available = float(status["currentlyAvailable"])
+            self._maximum, self._restore = float(status["maximumAvailable"]), float(status["restoreRate"])
+            self._at = time.monotonic()
+
+
 def _money(bag: dict[str, Any] | None) -> str | None:
     return (bag or {}).get("shopMoney", {}).get("amount")
 
@@ -179,12 +216,18 @@ class Shopify(HttpConnector):
         self._by_sku: dict[str, str] | None = None
         self._location: str | None = None
         self._lock = threading.Lock()  # the SKU index and the location are read once, by one thread
+        self.bucket = Bucket()
 
     def post(self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True,
              recover: Callable[[], Reply | None] | None = None) -> Reply:
-        """One GraphQL document sent; throttles waited out, errors raised (`judge`)."""
-        return self.http.request("POST", self.endpoint, json={"query": query, "variables": variables or {}},
-                                 idempotent=idempotent, recover=recover, judge=judge)
+        """One GraphQL document sent when the bucket likely holds its cost; throttles waited out,
+        errors raised (`judge`)."""
+        if (pause := self.bucket.reserve(query)) > 0:
+            time.sleep(min(pause, MAX_RETRY_AFTER))
+        reply = self.http.request("POST", self.endpoint, json={"query": query, "variables": variables or {}},
+                                  idempotent=idempotent, recover=recover, judge=judge)
+        self.bucket.note(query, reply.body)
+        return reply
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A query's data."""

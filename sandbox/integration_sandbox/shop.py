@@ -222,10 +222,14 @@ def build_app(config: SystemConfig) -> Starlette:
     done_keys: dict[str, Any] = {}  # @idempotent keys -> the answer given
 
     def rest(record: Record) -> dict[str, Any]:
-        """A record in the REST resource shape webhooks post."""
+        """A record in the REST resource shape webhooks post (times in the shop's zone, with its offset)."""
+        fulfillments = [{**{k: v for k, v in f.items() if not k.endswith("_ms")},
+                         "created_at": iso_local(f["created_ms"], tz), "updated_at": iso_local(f["updated_ms"], tz)}
+                        for f in record.props.get("fulfillments") or []]
         return {"id": record.id, **record.props, "created_at": iso_local(record.created_ms, tz),
                 "updated_at": iso_local(record.updated_ms, tz),
-                "admin_graphql_api_id": gid(record.type.removesuffix("s").title(), record.id)}
+                "admin_graphql_api_id": gid(record.type.removesuffix("s").title(), record.id),
+                **({"fulfillments": fulfillments} if record.type == "orders" else {})}
 
     def notify(record: Record, topic: str) -> None:
         store.enqueue([event(str(uuid.uuid4()), topic, rest(record))], now_ms() / 1000)

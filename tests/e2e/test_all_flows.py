@@ -60,9 +60,11 @@ def people(weather: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 @pytest.fixture(scope="module")
 def goods(weather: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """Shop, warehouse, 3PL and ERP: 500 orders, 50 products; shipments stay as they are."""
+    """Shop, warehouse, 3PL and ERP: 500 orders, 50 products; shipments stay as they are; the shop
+    has a Shopify Plus shop's cost limits (1,000 points a second), or the writes take minutes."""
     with free_port_sandbox(tmp_path_factory.mktemp("goods"), ["shop", "inventory", "fulfilment", "legacy_erp"],
-                           seed=5, size=500, options={"fulfilment": {"advance_seconds": 3600}}) as sb:
+                           seed=5, size=500, options={"fulfilment": {"advance_seconds": 3600},
+                                                      "shop": {"restore_rate": 1000, "bucket_size": 20_000}}) as sb:
         yield sb
 
 

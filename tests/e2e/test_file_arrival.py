@@ -25,7 +25,9 @@ FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
 @pytest.fixture
 def goods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """ERP, shop and warehouse with 50 products (few enough bad ones for the validity check), a fresh hub."""
-    with free_port_sandbox(tmp_path / "sandbox", ["legacy_erp", "shop", "inventory"], seed=5, size=500) as sb:
+    plus = {"shop": {"restore_rate": 1000, "bucket_size": 20_000}}  # a Shopify Plus shop's cost limits
+    with free_port_sandbox(tmp_path / "sandbox", ["legacy_erp", "shop", "inventory"], seed=5, size=500,
+                           options=plus) as sb:
         env = {**sandbox_env(load_landscape("definitions"), sb),
                "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
         for key, value in env.items():
