@@ -219,3 +219,54 @@ def test_a_graphql_error_is_permanent_and_a_throttle_transient():
     refused = {"errors": [{"message": "Field 'x' doesn't exist on type 'Order'"}]}
     with pytest.raises(PermanentError, match="doesn't exist"):
         judge(Reply(httpx.Response(200, request=request), refused))
+
+
+class LoseFirstAnswer(Recording):
+    """Sends every request on to the sandbox, but loses the answer to the first one naming
+    `operation` (the shop acted; the connector sees a timeout), as a network would."""
+
+    def __init__(self, operation: bytes):
+        super().__init__()
+        self.operation, self.lost = operation, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not self.lost and self.operation in request.content:
+            self.lost += 1
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+@pytest.mark.parametrize("operation", [b"productSet", b"fulfillmentCreate", b"inventorySetQuantities"])
+def test_a_write_whose_answer_was_lost_lands_once(landscape, env, sandbox, operation):
+    from integration_project.connectors import Ours
+
+    declared = landscape.systems["shop"]
+    assert declared.api is not None
+    transport = LoseFirstAnswer(operation)
+    shopify = Shopify(declared.api, transport=transport)
+    try:
+        if operation == b"productSet":
+            new = {"title": "Lost Gear", "variants": {"0": {"sku": "SKU-LOST", "price": "6.00"}}}
+            made = shopify.upsert("products", None, new, Ours("variants.0.sku", "SKU-LOST"))
+            with client(sandbox, "shop") as http:
+                same = [p["legacyResourceId"] for p in shop_all(http, "products", PRODUCT)
+                        if p["variants"]["nodes"][0]["sku"] == "SKU-LOST"]
+            assert same == [made]
+        elif operation == b"fulfillmentCreate":
+            shipment = {"order_id": "1007", "tracking_company": "GLS", "tracking_number": "LOST-1"}
+            assert shopify.upsert("fulfillments", None, shipment) == "1007"
+            with client(sandbox, "shop") as http:
+                order = shop_graphql(http, """{ order(id: "gid://shopify/Order/1007") {
+                    fulfillments(first: 5) { trackingInfo { number } } } }""")["order"]
+            assert order["fulfillments"] == [{"trackingInfo": [{"number": "LOST-1"}]}]
+        else:
+            stock = {"variants": {"0": {"sku": "SKU-000006", "inventory_quantity": 17}}}
+            shop_id = shopify.upsert("variants", None, stock)
+            sets = [e.response.json()["data"]["inventorySetQuantities"] for e in transport.exchanges
+                    if operation in e.request.content]
+            assert len(sets) == 2 and sets[0] == sets[1]  # the same key: the second call is the first's answer
+            assert product(sandbox, shop_id)["variants"]["nodes"][0]["inventoryQuantity"] == 17
+        assert transport.lost == 1 and shopify.retries() >= 1
+    finally:
+        shopify.close()
