@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from graphql import (GraphQLSchema, build_client_schema, execute, get_named_type, is_abstract_type, parse,
-                     validate)
+from graphql import GraphQLSchema, build_client_schema, execute, parse, validate
 
 from tests.connectors.conftest import drain
 from tests.contracts.recording import Exchange
