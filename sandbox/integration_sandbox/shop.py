@@ -365,7 +365,7 @@ def build_app(config: SystemConfig) -> Starlette:
             return {"product": None, "userErrors": [user_error(["identifier"], "The sandbox shop creates products "
                                                                "with productSet; update them with productUpdate")]}
         if not (input.get("title") or "").strip():
-            return {"product": None, "userErrors": [user_error(["input", "title"], "Title can't be blank", "BLANK")]}
+            return {"product": None, "userErrors": [user_error(["input", "title"], "Title can't be blank", "INVALID_INPUT")]}
         options = {o.get("name"): [v.get("name") for v in o.get("values") or []] for o in input.get("productOptions") or []}
         variants: list[dict[str, Any]] = []
         for n, v in enumerate(input.get("variants") or []):
@@ -420,7 +420,7 @@ def build_app(config: SystemConfig) -> Starlette:
                 return {"product": None, "productVariants": None, "userErrors": [user_error(
                     [*where, "inventoryQuantities"], "Inventory quantities can only be provided during create. "
                     "To update inventory for existing variants, use inventorySetQuantities.",
-                    "NO_INVENTORY_QUANTITIES_DURING_UPDATE")]}
+                    "NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE")]}
             if "price" in change:
                 price = _amount(change["price"])
                 if price is None:
@@ -465,6 +465,10 @@ def build_app(config: SystemConfig) -> Starlette:
             if not 0 <= q["quantity"] <= 1_000_000_000:
                 return {"inventoryAdjustmentGroup": None, "userErrors": [user_error(
                     [*where, "quantity"], "The quantity is out of range.", "INVALID_QUANTITY_TOO_HIGH")]}
+            if "changeFromQuantity" not in q:  # required since 2026-04 (null opts out of the compare)
+                return {"inventoryAdjustmentGroup": None, "userErrors": [user_error(
+                    [*where, "changeFromQuantity"], "changeFromQuantity is required; pass null to skip the "
+                    "compare-and-set check.", "COMPARE_QUANTITY_REQUIRED")]}
             variants = [dict(v) for v in record.props["variants"]]
             before = variants[0].get("inventory_quantity", 0)
             if q.get("changeFromQuantity") is not None and q["changeFromQuantity"] != before:

@@ -11,7 +11,7 @@ from integration_project.connectors.shopify import Shopify
 from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
 from tests.contracts.recording import Recording
-from tests.sandbox.sandbox_clients import client, shop_all, shop_graphql, shop_order
+from tests.sandbox.sandbox_clients import SHOP_GRAPHQL, client, shop_all, shop_graphql, shop_order
 
 PRODUCT = "id legacyResourceId title variants(first: 1) { nodes { sku price inventoryQuantity } }"
 
@@ -270,3 +270,37 @@ def test_a_write_whose_answer_was_lost_lands_once(landscape, env, sandbox, opera
         assert transport.lost == 1 and shopify.retries() >= 1
     finally:
         shopify.close()
+
+
+def test_stock_is_set_only_with_an_idempotency_key_and_a_compare_quantity(sandbox):
+    """Shopify's rules since 2026-04: `@idempotent(key:)` on the mutation and `changeFromQuantity` on
+    every quantity (null opts out of the compare); a stale one is refused."""
+    from integration_project.connectors.shopify import SET_STOCK
+
+    # the connector's own mutation, asking for the error codes too (each must be one of the schema's)
+    document = SET_STOCK.replace("userErrors { field message }", "userErrors { field message code }")
+    quantity = {"inventoryItemId": "gid://shopify/InventoryItem/8", "locationId": "gid://shopify/Location/1",
+                "quantity": 3}
+    stock = {"name": "available", "reason": "correction", "quantities": [quantity]}
+    with client(sandbox, "shop") as http:
+        def answer(text: str, **variables) -> dict:
+            return http.post(SHOP_GRAPHQL, json={"query": text, "variables": variables}).json()
+
+        keyless = answer(document.replace(" @idempotent(key: $key)", "").replace(", $key: String!", ""), input=stock)
+        assert "@idempotent directive is required" in keyless["errors"][0]["message"]
+        omitted = answer(document, input=stock, key="k-1")["data"]["inventorySetQuantities"]
+        assert omitted["userErrors"][0]["code"] == "COMPARE_QUANTITY_REQUIRED"
+        stale = answer(document, input={**stock, "quantities": [{**quantity, "changeFromQuantity": 999_999}]},
+                       key="k-2")["data"]["inventorySetQuantities"]
+        assert stale["userErrors"][0]["code"] == "CHANGE_FROM_QUANTITY_STALE"
+        done = answer(document, input={**stock, "quantities": [{**quantity, "changeFromQuantity": None}]},
+                      key="k-3")["data"]["inventorySetQuantities"]
+        assert done["userErrors"] == [] and done["inventoryAdjustmentGroup"]["id"]
+        on_variant = answer("""mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+            productVariantsBulkUpdate(productId: $id, variants: $variants) { userErrors { code } } }""",
+                            id="gid://shopify/Product/8", variants=[{"id": "gid://shopify/ProductVariant/8",
+                                                                     "inventoryQuantities": [{
+                                                                         "availableQuantity": 3,
+                                                                         "locationId": "gid://shopify/Location/1"}]}])
+        assert on_variant["data"]["productVariantsBulkUpdate"]["userErrors"] == [
+            {"code": "NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE"}]  # stock is no longer the variant's
