@@ -84,9 +84,10 @@ class ConnectorError(IntegrationError):
 class TransientError(ConnectorError):
     """A failure worth retrying (timeout, connection error, 5xx, 429)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, unsent: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.unsent = unsent  # refused before the vendor acted (a throttle): safe to send again, a create too
 
 
 class PermanentError(ConnectorError):

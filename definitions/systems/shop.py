@@ -13,9 +13,12 @@ shop = System(
         connector="shopify",
         base_url="http://127.0.0.1:8104",
         base_url_env="SHOP_BASE_URL",
-        version="2024-10",
-        docs_url="https://shopify.dev/docs/api/admin-rest/2024-10/resources/order",
-        auth=Auth(type="api_key", header="X-Shopify-Access-Token", token_env="SHOP_TOKEN"),
+        version="2026-10",
+        docs_url="https://shopify.dev/docs/api/admin-graphql/2026-10",
+        # a custom app's client-credentials grant: tokens live 24 hours, sent bare in Shopify's header
+        auth=Auth(type="oauth2_client_credentials", client_id_env="SHOP_CLIENT_ID",
+                  client_secret_env="SHOP_CLIENT_SECRET", token_url="/admin/oauth/access_token",
+                  client_auth="post", header="X-Shopify-Access-Token"),
     ),
     webhook=Webhook(scheme="shopify", secret_env="SHOP_WEBHOOK_SECRET"),
     bindings=[
@@ -43,7 +46,7 @@ shop = System(
             purpose="The shop stops selling what the warehouse does not have.",
             resource="variants",
             cron="*/15 * * * *",
-            # the sandbox shop keeps stock on the variant, as Shopify's REST API did before inventory levels
+            # read as the variant's inventoryQuantity, written with inventorySetQuantities at the shop's location
             mapping={"id": "variants.0.sku", "on_hand": "variants.0.inventory_quantity"},
         ),
         Binding(

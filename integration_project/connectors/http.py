@@ -19,7 +19,8 @@ from urllib.parse import quote, urljoin
 
 import httpx
 from pydantic import SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (RetryCallState, Retrying, retry_if_exception, retry_if_exception_type, stop_after_attempt,
+                      wait_exponential_jitter)
 from tenacity.wait import wait_base
 
 from integration_project.connectors.budget import Budget
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ATTEMPTS = 8
+UNSENT_PER_ATTEMPT = 8  # throttled tries allowed besides, per attempt: ATTEMPTS * this in all
 MAX_RETRY_AFTER = 30.0  # seconds: a longer wait asked for is cut to this
 DEPRECATION_HEADERS = ("Deprecation", "Sunset")  # RFC 9745, RFC 8594; a connector adds its vendor's
 # Set by the sandbox profile (launcher.sandbox_env), where every vendor runs on loopback.
@@ -137,38 +139,57 @@ def auth_params(api: Api) -> dict[str, str]:
 
 class ClientCredentials(httpx.Auth):
     """OAuth2 client credentials (RFC 6749 4.4): a token from the token URL, kept until shortly
-    before it expires, fetched again once when the API answers 401 (revoked or rotated)."""
+    before it expires, fetched again once when the API answers 401 (revoked or rotated).
+
+    The client authenticates with Basic auth (`client_auth="basic"`) or with its id and secret in
+    the form body (`"post"`); the token goes in `Authorization: Bearer`, or bare in another `header`.
+    """
 
     requires_response_body = True
 
     def __init__(self, token_url: str, client_id: SecretStr, client_secret: SecretStr,
-                 check: Callable[[str, httpx.URL], None] | None = None):
+                 check: Callable[[str, httpx.URL], None] | None = None, client_auth: str = "basic",
+                 header: str = "Authorization"):
         self.token_url = token_url
         self.check = check  # the client's rule on targets, applied to the token URL too
-        self._basic = "Basic " + base64.b64encode(
-            f"{quote(client_id.get_secret_value(), safe='')}:{quote(client_secret.get_secret_value(), safe='')}"
-            .encode()).decode()
+        self.client_id, self.client_secret, self.client_auth, self.header = client_id, client_secret, client_auth, header
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()  # the engine reads ahead in a thread with the same client
 
+    @property
+    def expires(self) -> float:
+        """When (monotonic seconds) the token in hand is taken as expired and fetched again."""
+        return self._expires
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Add the bearer token, fetching one first when there is none or it is about to expire."""
+        """Add the token, fetching one first when there is none or it is about to expire."""
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires:
                 self._take((yield self._token_request()))
             token = self._token
-        request.headers["Authorization"] = f"Bearer {token}"
+        self._present(request, token)
         response = yield request
         if response.status_code == 401:
             with self._lock:
                 self._take((yield self._token_request()))
-                request.headers["Authorization"] = f"Bearer {self._token}"
+                self._present(request, self._token)
             yield request
 
+    def _present(self, request: httpx.Request, token: str | None) -> None:
+        bearer = self.header.lower() == "authorization"
+        request.headers[self.header] = f"Bearer {token}" if bearer else str(token)
+
     def _token_request(self) -> httpx.Request:
-        request = httpx.Request("POST", self.token_url, data={"grant_type": "client_credentials"},
-                                headers={"Authorization": self._basic, "Accept": "application/json"})
+        form = {"grant_type": "client_credentials"}
+        headers = {"Accept": "application/json"}
+        client_id, secret = self.client_id.get_secret_value(), self.client_secret.get_secret_value()
+        if self.client_auth == "post":
+            form |= {"client_id": client_id, "client_secret": secret}
+        else:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()).decode()
+        request = httpx.Request("POST", self.token_url, data=form, headers=headers)
         if self.check:
             self.check(f"token request to {request.url.path}", request.url)
         return request
@@ -180,10 +201,14 @@ class ClientCredentials(httpx.Auth):
         try:
             body = response.json()
         except ValueError:
+            if response.status_code == 200:  # the answer was lost on the way: ask again
+                raise TransientError(f"{where}: malformed JSON body") from None
             body = None
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-            error = body.get("error") if isinstance(body, dict) else None
-            raise PermanentError(f"{where}: HTTP {response.status_code}" + (f" ({error})" if error else ""))
+            said = body if isinstance(body, dict) else {}
+            error, description = said.get("error"), said.get("error_description")
+            raise PermanentError(f"{where}: HTTP {response.status_code}" + (f" ({error})" if error else "")
+                                 + (f": {str(description)[:300]}" if description else ""))
         token, lifetime = str(body["access_token"]), float(body.get("expires_in") or 3600)
         self._token, self._expires = token, time.monotonic() + max(lifetime - 30, lifetime / 2)
 
@@ -238,7 +263,8 @@ class VendorClient:
                                         a.secret(a.password_env).get_secret_value())
         if a.type == "oauth2_client_credentials" and a.client_id_env and a.client_secret_env and a.token_url:
             self.auth = ClientCredentials(urljoin(str(self.base).rstrip("/") + "/", a.token_url),
-                                          a.secret(a.client_id_env), a.secret(a.client_secret_env), self._check)
+                                          a.secret(a.client_id_env), a.secret(a.client_secret_env), self._check,
+                                          a.client_auth, a.header)
         if auth is not None:
             self.credentials, self.credential_params, self.auth = {}, {}, auth
         budget = Budget(self.base.netloc.decode(), api.requests_per_second) if api.requests_per_second else None
@@ -253,7 +279,7 @@ class VendorClient:
 
     def request(self, method: str, url: str, *, ok: Collection[int] = (), empty_ok: bool = False,
                 idempotent: bool = True, recover: Callable[[], Reply | None] | None = None,
-                **kwargs: Any) -> Reply:
+                judge: Callable[[Reply], None] | None = None, **kwargs: Any) -> Reply:
         """Send a request (a path under the base URL, or an absolute link) until it is answered.
 
         Timeouts, connection errors, 5xx, 429 and broken JSON bodies are retried with exponential
@@ -263,7 +289,9 @@ class VendorClient:
         blindly: its answer may be lost after the vendor acted, so before each new attempt
         `recover` looks for what an earlier one did, and its answer (e.g. that of an update of the
         record found) is returned instead; None means nothing was done, send again. Without
-        `recover`, such a request is sent once.
+        `recover`, such a request is sent once. A failure marked `unsent` (the vendor refused before
+        acting) is sent again in any case, without looking. `judge` reads each answer for an error
+        its status does not tell (GraphQL answers 200 to a throttled query) and raises it.
         """
         target = httpx.URL(url)
         if target.is_absolute_url and _origin(target) != _origin(self.base):
@@ -277,20 +305,29 @@ class VendorClient:
             kwargs["auth"] = self.auth
             if self.credential_params:
                 kwargs["params"] = {**dict(kwargs.get("params") or {}), **self.credential_params}
-        tries = 0
+        tries, failures, unsent = 0, 0, False
 
         def attempt() -> Reply:
-            nonlocal tries
+            nonlocal tries, failures, unsent
             tries += 1
-            if tries > 1 and recover is not None and (found := recover()) is not None:
+            if tries > 1 and not unsent and recover is not None and (found := recover()) is not None:
                 return found
-            return self._once(method, target, ok, empty_ok, kwargs)
+            try:
+                return self._once(method, target, ok, empty_ok, kwargs, judge)
+            except TransientError as exc:
+                unsent = exc.unsent
+                failures += not unsent
+                raise
+
+        def spent(state: RetryCallState) -> bool:  # a refusal before acting (a throttle) is a wait, not a failure
+            return failures >= ATTEMPTS or state.attempt_number >= ATTEMPTS * UNSENT_PER_ATTEMPT
 
         once = not idempotent and recover is None
-        return retrying(stop=stop_after_attempt(1 if once else ATTEMPTS), before_sleep=self._count)(attempt)
+        again = retry_if_exception(lambda e: isinstance(e, TransientError) and (e.unsent or not once))
+        return retrying(retry=again, stop=spent, before_sleep=self._count)(attempt)
 
     def _once(self, method: str, url: httpx.URL, ok: Collection[int], empty_ok: bool,
-              kwargs: dict[str, Any]) -> Reply:
+              kwargs: dict[str, Any], judge: Callable[[Reply], None] | None = None) -> Reply:
         """One attempt. A truncated or malformed JSON body is a transient failure even with a 2xx:
         the vendor's answer was lost, so a write may not have happened and must not be recorded as done."""
         where = f"{method} {url.path}"
@@ -307,9 +344,12 @@ class VendorClient:
             _classify(response, self.rules, wait)
         if response.content and ("json" in response.headers.get("content-type", "") or not empty_ok):
             try:  # a JSON answer is taken without a JSON content type too
-                return Reply(response, response.json())
+                reply = Reply(response, response.json())
             except ValueError as exc:
                 raise TransientError(f"{where}: malformed JSON body") from exc
+            if judge is not None:
+                judge(reply)
+            return reply
         if not empty_ok:
             raise TransientError(f"{where}: expected a JSON body")
         return Reply(response, None)

@@ -28,7 +28,8 @@ class Auth(Strict):
 
     type: Literal["bearer", "api_key", "basic", "oauth2_client_credentials", "none"] = "bearer"
     token_env: str | None = None
-    header: str = Field("Authorization", description="api_key in the header: the header's name")
+    header: str = Field("Authorization", description="api_key in the header, or the oauth2 access token: the "
+                        "header's name (an access token in Authorization is sent as Bearer, in another header bare)")
     location: Literal["header", "query"] = Field("header", description="api_key: sent in a header or a query parameter")
     param: str = Field("api_key", description="api_key in the query: the parameter's name")
     username_env: str | None = None
@@ -36,6 +37,9 @@ class Auth(Strict):
     client_id_env: str | None = None
     client_secret_env: str | None = None
     token_url: str | None = None
+    client_auth: Literal["basic", "post"] = Field(
+        "basic", description="oauth2: the client id and secret sent to token_url in Basic auth "
+        "(client_secret_basic) or in the form body (client_secret_post, RFC 6749 2.3.1)")
 
     _envs = field_validator("token_env", "username_env", "password_env", "client_id_env",
                             "client_secret_env")(check_env)

@@ -29,7 +29,7 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 | crm        | HubSpot   | Bearer                                 | /crm/v3/objects/{contacts,companies,deals}[/search] | hubspot_v3     |
 | billing    | Stripe    | any `sk_` key (localstripe)            | /v1/... (the real localstripe)                  | stripe              |
 | support    | Zendesk   | Basic `email/token:TOKEN` (no Bearer)  | /api/v2/{tickets,users}.json (cursor or capped offset pages), users/show_many, incremental cursor | hmac |
-| shop       | Shopify   | X-Shopify-Access-Token                 | /admin/api/2025-01/{orders,products}.json       | shopify             |
+| shop       | Shopify   | X-Shopify-Access-Token (client credentials or shpat_) | POST /admin/api/2026-10/graphql.json, /admin/oauth/access_token | shopify |
 | inventory  | warehouse | Bearer                                 | /v1/stock[/{sku}[/adjustments]]                 | standard_webhooks   |
 | fulfilment | 3PL       | Bearer                                 | /v1/shipments[/{id}[/cancel]]                   | standard_webhooks   |
 | marketing  | Mailchimp | Basic `any:KEY` or Bearer              | /3.0/lists/{id}/members, /3.0/campaigns, reports | hmac               |

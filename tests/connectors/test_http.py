@@ -233,13 +233,33 @@ def test_deprecation_headers_are_remembered_per_endpoint(waits):
 
 def test_shopify_says_deprecated_in_its_own_header(waits):
     reason = "https://shopify.dev/changelog/orders-deprecated"
-    transport, _ = vendor(httpx.Response(200, json={"orders": []}, headers={"X-Shopify-API-Deprecated-Reason": reason}))
-    shop = Shopify(api(connector="shopify", base_url="https://shop.vendor.test", version="2024-10"),
+    empty = {"data": {"orders": {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}}}
+    transport, _ = vendor(httpx.Response(200, json=empty, headers={"X-Shopify-API-Deprecated-Reason": reason}))
+    shop = Shopify(api(connector="shopify", base_url="https://shop.vendor.test", version="2026-10"),
                    transport=transport)
     list(shop.pages("orders", None))
-    assert shop.deprecations() == {"GET /admin/api/2024-10/orders.json": f"X-Shopify-API-Deprecated-Reason: {reason}"}
+    assert shop.deprecations() == {"POST /admin/api/2026-10/graphql.json": f"X-Shopify-API-Deprecated-Reason: {reason}"}
     transport, _ = vendor(httpx.Response(200, json={"data": [], "has_more": False},
                                          headers={"X-Shopify-API-Deprecated-Reason": reason}))
     stripe = Stripe(api(), transport=transport)
     list(stripe.pages("invoices", None))
     assert stripe.deprecations() == {}  # another vendor's header means nothing from this one
+
+
+def test_a_throttled_create_is_sent_again_and_throttles_are_not_failures(waits):
+    """Shopify refuses a query it throttles before running it: a create is sent again (no lookup), and
+    ten throttles in a row, more than ATTEMPTS, are waited out; each wait is what the bucket needs."""
+    throttled = httpx.Response(200, json={
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": {"cost": {"requestedQueryCost": 10, "throttleStatus": {
+            "maximumAvailable": 2000.0, "currentlyAvailable": 5.0, "restoreRate": 100.0}}}})
+    made = httpx.Response(200, json={"data": {"productSet": {"product": {"id": "gid://shopify/Product/7",
+                                                                          "legacyResourceId": "7"},
+                                                              "userErrors": []}}})
+    transport, seen = vendor(*[throttled] * 10, made)
+    shop = Shopify(api(connector="shopify", base_url="https://shop.vendor.test", version="2026-10"),
+                   transport=transport)
+    product = {"title": "Gear", "variants": {"0": {"sku": "SKU-1", "price": "1.00"}}}
+    assert shop.upsert("products", None, product) == "7"
+    assert len(seen) == 11 and all(b"productSet" in r.content for r in seen)
+    assert waits == [0.05] * 10

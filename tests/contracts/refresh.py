@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 SPECS = Path(__file__).parent / "specs"
+SANDBOX_SPECS = Path(__file__).resolve().parents[2] / "sandbox" / "integration_sandbox" / "specs"
 
 HUBSPOT_REPO = "HubSpot/HubSpot-public-api-spec-collection"
 HUBSPOT_COMMIT = "99893791383254f52aa07662baeb98aad65cc710"
@@ -165,6 +166,9 @@ def shopify() -> None:
         gz.write(json.dumps(bare(schema), separators=(",", ":"), sort_keys=True).encode())
     out.write_bytes(buffer.getvalue())
     print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+    served = SANDBOX_SPECS / f"shopify_admin_{SHOPIFY_API}.json.gz"  # the sandbox shop serves the same schema
+    served.write_bytes(buffer.getvalue())
+    print(f"wrote {served}")
 
 
 def zendesk() -> None:

@@ -45,12 +45,9 @@ def test_every_definition_of_the_example_is_on_a_page(example_site: BuildResult)
     assert broken_links(example_site.out) == [] and example_site.layout_errors == []
 
 
-def test_example_lints_clean_but_for_the_shops_api_version(example_graph: nx.MultiDiGraph) -> None:
-    """The example business has no lint finding but one: its shop is pinned to Shopify's REST 2024-10,
-    out of support since 2025-10-01 (moving the connector to GraphQL 2026-10 is issue 14's)."""
-    assert [str(f) for f in lint(example_graph)] == [
-        "error: api_unsupported: system:shop: Shopify API 2024-10 out of support since 2025-10-01 "
-        "(https://shopify.dev/docs/api/usage/versioning)"]
+def test_example_lints_clean(example_graph: nx.MultiDiGraph) -> None:
+    """The example business has no lint finding (its shop moved to Shopify's GraphQL Admin 2026-10)."""
+    assert [str(f) for f in lint(example_graph)] == []
 
 
 

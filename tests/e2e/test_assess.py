@@ -51,7 +51,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, 
     """Every system but billing (it seeds no problems) at 500 records; the environment pointed at it."""
     root = tmp_path_factory.mktemp("assess")
     systems = ["crm", "shop", "legacy_erp", "fulfilment", "inventory", "marketing", "support"]
-    with free_port_sandbox(root / "sandbox", systems, seed=5, size=500) as sb, pytest.MonkeyPatch.context() as mp:
+    plus = {"shop": {"restore_rate": 1000, "bucket_size": 20_000}}  # a Shopify Plus shop's cost limits: reading 500 orders takes seconds, not a minute
+    with free_port_sandbox(root / "sandbox", systems, seed=5, size=500, options=plus) as sb, \
+            pytest.MonkeyPatch.context() as mp:
         hub = f"sqlite:///{root / 'hub.sqlite'}"
         for key, value in {**sandbox_env(load_landscape("definitions"), sb), "INTEGRATIONS_DATABASE_URL": hub,
                            "INTEGRATIONS_DATA_DIR": str(root / "data")}.items():

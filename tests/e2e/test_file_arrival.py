@@ -17,6 +17,7 @@ from integration_sandbox.landscape import sandbox_env
 from integration_project.contract import TAG_FILES
 from integration_sandbox import Sandbox
 from integration_sandbox.testing import free_port_sandbox
+from tests.sandbox.sandbox_clients import client, shop_records
 
 FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
 
@@ -24,7 +25,9 @@ FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
 @pytest.fixture
 def goods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """ERP, shop and warehouse with 50 products (few enough bad ones for the validity check), a fresh hub."""
-    with free_port_sandbox(tmp_path / "sandbox", ["legacy_erp", "shop", "inventory"], seed=5, size=500) as sb:
+    plus = {"shop": {"restore_rate": 1000, "bucket_size": 20_000}}  # a Shopify Plus shop's cost limits
+    with free_port_sandbox(tmp_path / "sandbox", ["legacy_erp", "shop", "inventory"], seed=5, size=500,
+                           options=plus) as sb:
         env = {**sandbox_env(load_landscape("definitions"), sb),
                "INTEGRATIONS_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}"}
         for key, value in env.items():
@@ -46,11 +49,11 @@ def run(defs: dg.Definitions, flow: str, request: dg.RunRequest) -> None:
 
 def catalogue(sandbox) -> tuple[dict[str, dict], dict[str, dict]]:
     """The shop's products and the warehouse's stock rows, by SKU."""
-    with httpx.Client(headers={"X-Shopify-Access-Token": sandbox.token("shop")}) as shop:
-        products = shop.get(f"{sandbox.url('shop')}/admin/api/2024-10/products.json", params={"limit": 250})
+    with client(sandbox, "shop") as shop:
+        products = shop_records(shop, "products")
     stock = httpx.get(f"{sandbox.url('inventory')}/v1/stock", params={"limit": 500},
                       headers={"Authorization": f"Bearer {sandbox.token('inventory')}"})
-    return ({p["variants"][0]["sku"]: p for p in products.json()["products"]},
+    return ({p["variants"][0]["sku"]: p for p in products},
             {s["sku"]: s for s in stock.json()["data"]})
 
 

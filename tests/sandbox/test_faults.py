@@ -82,13 +82,13 @@ def test_bad_fault_settings_are_refused_and_need_the_token(sandbox: Sandbox, inv
 
 
 def test_a_field_renamed_only_in_the_new_api_version(sandbox: Sandbox) -> None:
-    with client(sandbox, "shop") as http:
+    with client(sandbox, "crm") as http:
         try:
-            http.put("/_sandbox/faults", json={"renamed_fields": {"total_price": "current_total_price"},
-                                               "renamed_in_version": "2025-01"}).raise_for_status()
-            new = http.get("/admin/api/2025-01/orders.json", params={"limit": 1}).json()["orders"][0]
-            old = http.get("/admin/api/2024-10/orders.json", params={"limit": 1}).json()["orders"][0]
+            http.put("/_sandbox/faults", json={"renamed_fields": {"createdAt": "created"},
+                                               "renamed_in_version": "2026-03"}).raise_for_status()
+            new = http.get("/crm/objects/2026-03/contacts", params={"limit": 1}).json()["results"][0]
+            old = http.get("/crm/v3/objects/contacts", params={"limit": 1}).json()["results"][0]
         finally:
             http.put("/_sandbox/faults", json={}).raise_for_status()
-    assert "current_total_price" in new and "total_price" not in new
-    assert "total_price" in old and "current_total_price" not in old
+    assert "created" in new and "createdAt" not in new
+    assert "createdAt" in old and "created" not in old

@@ -17,7 +17,7 @@ from integration_sandbox import Sandbox, SystemConfig
 from integration_sandbox._systems import build_app
 from integration_sandbox.support import build_app as support_app
 
-from sandbox_clients import LIST_PATHS, client, read_all
+from sandbox_clients import LIST_PATHS, SHOP_GRAPHQL, client, read_all, shop_graphql
 
 # What each vendor answers without credentials.
 UNAUTHORIZED = {
@@ -102,23 +102,28 @@ def test_support_incremental_cursor_export_reaches_end_of_stream(sandbox: Sandbo
 
 
 @pytest.mark.server
-def test_shop_link_header_habits(sandbox: Sandbox) -> None:
+def test_shop_graphql_habits(sandbox: Sandbox) -> None:
+    """Cursor pages (`pageInfo`), `updated_at` search, UTC times, and Shopify's refusals: an unknown
+    version, a page over 250, a bad cursor, a bad date in a search."""
+    query = ("query($n: Int!, $after: String, $q: String) { orders(first: $n, after: $after, query: $q) "
+             "{ nodes { id createdAt } pageInfo { hasNextPage endCursor } } }")
     with client(sandbox, "shop") as http:
-        first = http.get("/admin/api/2025-01/orders.json", params={"limit": 5})
-        assert 'rel="next"' in first.headers["link"] and 'rel="previous"' not in first.headers["link"]
-        next_url = first.headers["link"].split(">")[0].lstrip("<")
-        second = http.get(next_url)
-        assert 'rel="previous"' in second.headers["link"]
-        previous_url = [p for p in second.headers["link"].split(", ") if 'rel="previous"' in p][0].split(">")[0][1:]
-        assert http.get(previous_url).json()["orders"] == first.json()["orders"]
-        assert http.get(next_url + "&status=any").status_code == 400  # page_info takes no other filters
-        assert http.get("/admin/api/1999-01/orders.json").status_code == 404
-        assert http.get("/admin/api/2025-01/orders.json", params={"limit": 251}).status_code == 400
-        assert http.get("/admin/api/2025-01/orders.json", params={"updated_at_min": "soon"}).status_code == 400
-        order = first.json()["orders"][0]
-        assert order["created_at"][-6:] in ("+01:00", "+02:00")  # shop-local time with its offset
-        later = http.get("/admin/api/2025-01/orders.json", params={"updated_at_min": "2030-01-01T00:00:00Z"})
-        assert later.json()["orders"] == [] and "link" not in later.headers
+        first = shop_graphql(http, query, n=5)["orders"]
+        assert first["pageInfo"]["hasNextPage"] and len(first["nodes"]) == 5
+        second = shop_graphql(http, query, n=5, after=first["pageInfo"]["endCursor"])["orders"]
+        assert not {o["id"] for o in first["nodes"]} & {o["id"] for o in second["nodes"]}
+        assert first["nodes"][0]["createdAt"].endswith("Z")  # DateTime in UTC
+        later = shop_graphql(http, query, n=5, q="updated_at:>='2030-01-01T00:00:00Z'")["orders"]
+        assert later == {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+        def refused(**variables: object) -> str:
+            body = http.post(SHOP_GRAPHQL, json={"query": query, "variables": variables}).json()
+            return body["errors"][0]["message"]
+
+        assert "between 0 and 250" in refused(n=251)
+        assert "Invalid cursor" in refused(n=5, after="bm90IGEgY3Vyc29y")
+        assert "Invalid date" in refused(n=5, q="updated_at:>=soon")
+        assert http.post("/admin/api/1999-01/graphql.json", json={"query": "{ shop { name } }"}).status_code == 404
 
 
 @pytest.mark.server
@@ -216,12 +221,11 @@ def test_legacy_erp_old_style_database_and_latin1_csv_export(sandbox: Sandbox) -
         ("support", "POST", "/api/v2/tickets.json", b'{"ticket": {"status": "exploded"}}'),
         ("support", "PUT", "/api/v2/tickets/abc.json", b"{}"),
         ("support", "GET", "/api/v2/tickets.json?page=0", b""),
-        ("shop", "POST", "/admin/api/2025-01/orders.json", b'{"order": {"line_items": []}}'),
-        ("shop", "GET", "/admin/api/2025-01/orders.json?page_info=%00", b""),
-        ("shop", "POST", "/admin/api/2025-01/orders.json",
-         b'{"order": {"line_items": [{"sku": "S", "quantity": 1, "price": "cheap"}]}}'),
-        ("shop", "POST", "/admin/api/2025-01/products.json", b'{"product": {"title": "T", "variants": [{"sku": "S", "price": "1e999"}]}}'),
-        ("shop", "POST", "/admin/api/2025-01/orders/1001/fulfillments.json", b"\xff\xfe"),
+        ("shop", "POST", "/admin/api/2026-10/graphql.json", b'{"query": 5}'),
+        ("shop", "POST", "/admin/api/2026-10/graphql.json", b'{"query": "{ shop { name } }", "variables": []}'),
+        ("shop", "POST", "/admin/api/2026-10/graphql.json", b"\xff\xfe"),
+        ("shop", "POST", "/admin/oauth/access_token", b'{"client_id": "sandbox", "client_secret": "no"}'),
+        ("shop", "PUT", "/_sandbox/throttle", b'{"restoreRate": -1}'),
         ("inventory", "GET", "/v1/stock?cursor=bad", b""),
         ("inventory", "POST", "/v1/stock/SKU-000001/adjustments", b'{"delta": "many"}'),
         ("fulfilment", "GET", "/v1/shipments?updated_since=yesterday", b""),
@@ -233,7 +237,6 @@ def test_legacy_erp_old_style_database_and_latin1_csv_export(sandbox: Sandbox) -
         ("crm", "POST", "/crm/v3/objects/contacts/search",
          b'{"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": "' + b"9" * 30 + b'"}]}]}'),
         ("crm", "GET", "/crm/v3/objects/contacts?after=" + base64.b64encode(b"9" * 30).decode(), b""),
-        ("shop", "GET", "/admin/api/2025-01/orders.json?page_info=" + base64.b64encode(b"[1, 99999999999999999999999, null]").decode(), b""),
         ("support", "GET", "/api/v2/incremental/users/cursor.json?cursor=" + base64.b64encode(b"1:" + b"9" * 30).decode(), b""),
         ("inventory", "GET", "/v1/stock?cursor=" + base64.b64encode(b"[1, 1e400]").decode(), b""),
         ("fulfilment", "GET", "/v1/shipments?cursor=" + base64.b64encode(b"[" + b"9" * 30 + b", 1]").decode(), b""),
