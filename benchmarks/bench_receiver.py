@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import resource
 import socket
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,24 +79,33 @@ def serve(role: str, fd: int, database_url: str) -> None:
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
-def start(role: str, database_url: str = "") -> tuple[str, subprocess.Popen[bytes]]:
-    """Start a server child on a fresh loopback socket; wait until it answers."""
+def start(role: str, database_url: str = "", processes: int = 1) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """Start `processes` server children on one fresh loopback socket (each accepts from it); wait until they answer."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     command = [sys.executable, __file__, "--serve", role, str(listener.fileno()), database_url]
-    process = subprocess.Popen(command, pass_fds=[listener.fileno()])
+    children = [subprocess.Popen(command, pass_fds=[listener.fileno()]) for _ in range(processes)]
     listener.close()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             httpx.get(base_url + ("/healthz" if role == "receiver" else "/"), timeout=1)
-            return base_url, process
+            time.sleep(0.5 * (processes > 1))  # the others import and start alongside the first
+            return base_url, children
         except httpx.TransportError:
             time.sleep(0.2)
-    process.kill()
+    stop(children)
     raise RuntimeError(f"{role} did not start")
+
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the server children and wait for them."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait(timeout=30)
 
 
 def deliveries(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -143,10 +153,12 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))] if ordered else 0.0
 
 
-async def load(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str
-) -> dict[str, float]:
-    """Send every request over `concurrency` kept-alive connections; return throughput and latency figures."""
+async def _run(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str,
+               ready: Callable[[], None] = lambda: None) -> tuple[list[float], int, float, float]:
+    """Send every request over `concurrency` kept-alive connections: latencies, failures, start and end.
+
+    `ready` is called once the requests are serialised, just before the clock starts.
+    """
     target = httpx.URL(url)
     host, port = target.host, target.port or 80
     raw = [_request(method, f"{host}:{port}", target.raw_path.decode(), body, headers) for body, headers in requests]
@@ -165,9 +177,14 @@ async def load(
             failures += status != 200
         writer.close()
 
-    started = time.perf_counter()
+    ready()
+    started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    return latencies, failures, started, time.monotonic()
+
+
+def _figures(latencies: list[float], failures: int, elapsed: float, client_cpu: float) -> dict[str, float]:
+    """Throughput and latency figures of a closed-loop run."""
     latencies.sort()
     return {
         "requests": len(latencies),
@@ -175,7 +192,45 @@ async def load(
         "per_second": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p95_ms": 1000 * percentile(latencies, 0.95),
+        "client_cpu_us": 1e6 * client_cpu / len(latencies),
     }
+
+
+def _client_cpu() -> float:
+    """User + system CPU seconds this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str, clients: int = 1
+) -> dict[str, float]:
+    """Send every request over `concurrency` kept-alive connections from `clients` processes; throughput and latency.
+
+    Several client processes (forked, each with its share of the requests and connections, all
+    starting together) keep the client from being the bottleneck when several servers serve.
+    """
+    if clients == 1:
+        cpu = _client_cpu()
+        latencies, failures, started, ended = asyncio.run(_run(url, requests, concurrency, method))
+        return _figures(latencies, failures, ended - started, _client_cpu() - cpu)
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(clients), context.Queue()
+
+    def client(share: list[tuple[bytes, dict[str, str]]], connections: int) -> None:
+        cpu = _client_cpu()
+        run = asyncio.run(_run(url, share, connections, method, ready=barrier.wait))
+        results.put((*run, _client_cpu() - cpu))
+
+    children = [context.Process(target=client, args=(requests[n::clients], concurrency // clients + (n < concurrency % clients)))
+                for n in range(clients)]
+    for child in children:
+        child.start()
+    runs = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    return _figures([x for run in runs for x in run[0]], sum(run[1] for run in runs),
+                    max(run[3] for run in runs) - min(run[2] for run in runs), sum(run[4] for run in runs))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -187,23 +242,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(role: str, count: int, concurrency: int, database_url: str = "") -> dict[str, float]:
-    """Start a server, warm it up, measure it (throughput, latency, server CPU per request), stop it."""
-    base_url, process = start(role, database_url)
+def measure(role: str, count: int, concurrency: int, database_url: str = "", processes: int = 1,
+            clients: int = 1) -> dict[str, float]:
+    """Start the servers, warm them up, measure them (throughput, latency, server CPU per request), stop them."""
+    base_url, children = start(role, database_url, processes)
     try:
         if role == "hello":
             url, method, warm, run = base_url + "/", "GET", [(b"", {})] * 200, [(b"", {})] * count
         else:
             url, method = base_url + "/webhooks/billing", "POST"
-            warm, run = deliveries(200, "warm"), deliveries(count, "run")
-        asyncio.run(load(url, warm, concurrency, method))
-        cpu_before = cpu_seconds(process.pid)
-        figures = asyncio.run(load(url, run, concurrency, method))
-        figures["server_cpu_us"] = 1e6 * (cpu_seconds(process.pid) - cpu_before) / count
+            warm, run = deliveries(200 * processes, "warm"), deliveries(count, "run")
+        load(url, warm, concurrency, method, clients)
+        cpu_before = [cpu_seconds(child.pid) for child in children]
+        figures = load(url, run, concurrency, method, clients)
+        used = [cpu_seconds(child.pid) - before for child, before in zip(children, cpu_before, strict=True)]
+        figures["server_cpu_us"] = 1e6 * sum(used) / count
+        figures["busiest_process_share"] = max(used) / sum(used) if sum(used) else 0.0
         return figures
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(children)
 
 
 @dataclass
@@ -288,13 +345,12 @@ def measure_load(rate: float, seconds: float, database_url: str, timeout: float 
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a stalled server makes the client open many connections
     count = int(rate * seconds)
     requests = deliveries(count, "load")
-    base_url, process = start("receiver", database_url)
+    base_url, children = start("receiver", database_url)
     try:
-        asyncio.run(load(base_url + "/webhooks/billing", deliveries(200, "warm"), 16, "POST"))
+        load(base_url + "/webhooks/billing", deliveries(200, "warm"), 16, "POST")
         outcome = asyncio.run(open_loop(base_url + "/webhooks/billing", requests, rate, timeout))
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(children)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     accepted = {json.loads(body)["id"] for (body, _), status in zip(requests, outcome.statuses, strict=True)
                 if status is not None and 200 <= status < 300}
@@ -332,15 +388,46 @@ def scratch_schema(url: str) -> Iterator[str]:
 
 
 
+def events_per_commit(database_url: str) -> float:
+    """The measured run's events per commit: a commit's rows share one received_at."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            events, commits = connection.execute(sa.text(
+                "SELECT count(*), count(DISTINCT received_at) FROM webhook_inbox WHERE event_id LIKE 'evt_run_%'"
+            )).one()
+    finally:
+        engine.dispose()
+    return events / commits if commits else 0.0
+
+
 def throughput_table(results: dict[str, dict[str, float]], concurrency: int, requests: int) -> str:
     """The throughput comparison as a Markdown table (ratios to the hello-world of the same run)."""
-    hello = results["bare uvicorn hello-world"]["per_second"]
+    hello = results["bare uvicorn hello-world"]
     rows = [f"Closed loop: {concurrency} kept-alive connections, {requests:,} requests per server.\n",
-            "| server | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
-            "| ratio to hello-world |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+            "| server | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) | events per commit "
+            "| ratio to hello-world, by requests/s | by CPU per request |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows += [f"| {name} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
-             f"| {f['server_cpu_us']:.0f} | {f['per_second'] / hello:.2f} |" for name, f in results.items()]
+             f"| {f['server_cpu_us']:.0f} | {f.get('events_per_commit', 0) or '-':.3} "
+             f"| {f['per_second'] / hello['per_second']:.2f} | {hello['server_cpu_us'] / f['server_cpu_us']:.2f} |"
+             for name, f in results.items()]
+    return "\n".join(rows)
+
+
+def scaling_table(results: dict[int, dict[str, float]], concurrency: int, clients: int, requests: int) -> str:
+    """Receiver processes on one PostgreSQL inbox as a Markdown table (ratios to one process)."""
+    one = results[min(results)]["per_second"]
+    rows = [f"Closed loop: {concurrency} kept-alive connections from {clients} client processes, {requests:,} "
+            "requests per run, every process on one inherited socket, the inbox on PostgreSQL.\n",
+            "| receiver processes | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
+            "| busiest process's share of it | client CPU per request (µs) | events per commit | ratio to one process |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows += [f"| {n} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
+             f"| {f['server_cpu_us']:.0f} | {f['busiest_process_share']:.0%} | {f['client_cpu_us']:.0f} "
+             f"| {f['events_per_commit']:.1f} | {f['per_second'] / one:.2f} |" for n, f in results.items()]
     return "\n".join(rows)
 
 
@@ -368,8 +455,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500, help="load phase: requests per second")
     parser.add_argument("--seconds", type=float, default=60, help="load phase: duration")
     parser.add_argument(
-        "--postgres-url", help="also measure with the inbox on PostgreSQL (in a scratch schema, dropped afterwards)"
+        "--postgres-url", help="also measure with the inbox on PostgreSQL (in a scratch schema, dropped afterwards), "
+        "and N receiver processes on it"
     )
+    parser.add_argument("--processes", default="1,2,4", help="with --postgres-url: receiver process counts to compare")
+    parser.add_argument("--scale-concurrency", type=int, default=48,
+                        help="connections for the process comparison (under the per-client limit of 64)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes for the process comparison")
     parser.add_argument("--serve", nargs=3, metavar=("ROLE", "FD", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -381,14 +473,29 @@ def main() -> None:
         results = {"bare uvicorn hello-world": measure("hello", args.requests, args.concurrency)}
         sqlite_url = f"sqlite:///{Path(folder) / 'hub.sqlite'}"
         results["receiver, inbox on SQLite"] = measure("receiver", args.requests, args.concurrency, sqlite_url)
+        results["receiver, inbox on SQLite"]["events_per_commit"] = events_per_commit(sqlite_url)
         if args.postgres_url:
             with scratch_schema(args.postgres_url) as url:
                 results["receiver, inbox on PostgreSQL"] = measure("receiver", args.requests, args.concurrency, url)
+                results["receiver, inbox on PostgreSQL"]["events_per_commit"] = events_per_commit(url)
         throughput = throughput_table(results, args.concurrency, args.requests)
         print(throughput, flush=True)
+        print(f"load average: {load_average()}", flush=True)
+        scaling: dict[int, dict[str, float]] = {}
+        if args.postgres_url:
+            for processes in (int(n) for n in args.processes.split(",")):
+                with scratch_schema(args.postgres_url) as url:
+                    scaling[processes] = measure("receiver", args.requests, args.scale_concurrency, url, processes,
+                                                 args.clients)
+                    scaling[processes]["events_per_commit"] = events_per_commit(url)
+            scaled = scaling_table(scaling, args.scale_concurrency, args.clients, args.requests)
+            print(scaled, flush=True)
+            print(f"load average: {load_average()}", flush=True)
         under_load = measure_load(args.rate, args.seconds, f"sqlite:///{Path(folder) / 'load.sqlite'}")
     print(load_table(under_load))
     publish("receiver", results, throughput)
+    if scaling:
+        publish("receiver_processes", {str(n): f for n, f in scaling.items()}, scaled)
     publish("receiver_load", under_load, load_table(under_load))
 
 

@@ -2,9 +2,12 @@
 
 One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL), made by the hub store's
 migrations (runtime/migrations; `inbox_table` mirrors it for queries). The unique constraint on
-(system, event_id) makes a repeated delivery a no-op. Ids only grow and are committed in id order
-(SQLite has one writer; on PostgreSQL inserts take a transaction-scoped advisory lock), so a
-reader that remembers the last id it saw never skips a row committed later:
+(system, event_id) makes a repeated delivery a no-op. Ids only grow, and a reader that remembers
+the last id it saw never skips a row committed later: SQLite has one writer, committing in id
+order; on PostgreSQL each insert holds the inbox's advisory lock shared until it commits, and
+`pending` takes it exclusively for its read, so no insert is in flight while it reads. (Inserts
+holding it exclusively, as they did, made the commits of several receiver processes queue one
+behind another; sharing it lets them overlap and share PostgreSQL's WAL flushes.)
 
     inbox = Inbox(url)
     rows = inbox.pending("billing", after_id=cursor, limit=500)   # oldest first, unprocessed
@@ -210,7 +213,7 @@ class Inbox:
         new_ids = {}
         with connection.begin():
             if self._engine.dialect.name == "postgresql":
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%s)", (_PG_LOCK_KEY,))
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start : start + _ROWS_PER_INSERT]
                 values = tuple(value for row in chunk for value in row)
@@ -230,13 +233,18 @@ class Inbox:
         return self._insert_cache[rows]
 
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
-        """Unprocessed events of a system with id > after_id, oldest first, at most `limit`."""
+        """Unprocessed events of a system with id > after_id, oldest first, at most `limit`.
+
+        Read while no insert is in flight (see the module's docstring), so no row with a lower
+        id than those returned can be committed later.
+        """
         t = inbox_table
         return self._select(
             sa.select(t)
             .where(t.c.system == system, t.c.id > after_id, t.c.processed_at.is_(None))
             .order_by(t.c.id)
-            .limit(limit)
+            .limit(limit),
+            exclusive=True,
         )
 
     def get(self, ids: Iterable[int]) -> list[InboxRow]:
@@ -244,9 +252,11 @@ class Inbox:
         t = inbox_table
         return self._select(sa.select(t).where(t.c.id.in_(list(ids))).order_by(t.c.id))
 
-    def _select(self, query: sa.Select[Any]) -> list[InboxRow]:
-        """Run a query over the inbox table; rows as InboxRow."""
-        with self._engine.connect() as connection:
+    def _select(self, query: sa.Select[Any], exclusive: bool = False) -> list[InboxRow]:
+        """Run a query over the inbox table (`exclusive`: under the advisory lock inserts share); rows as InboxRow."""
+        with self._engine.begin() as connection:
+            if exclusive and self._engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
             return [
                 InboxRow(
                     id=row.id,
