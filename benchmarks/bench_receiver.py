@@ -242,6 +242,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[int, int]:
+    """Busy and total jiffies of every core so far (Linux /proc/stat; zeros elsewhere)."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0, 0
+    fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def measure(role: str, count: int, concurrency: int, database_url: str = "", processes: int = 1,
             clients: int = 1) -> dict[str, float]:
     """Start the servers, warm them up, measure them (throughput, latency, server CPU per request), stop them."""
@@ -254,7 +264,10 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "", pro
             warm, run = deliveries(200 * processes, "warm"), deliveries(count, "run")
         load(url, warm, concurrency, method, clients)
         cpu_before = [cpu_seconds(child.pid) for child in children]
+        busy_before, total_before = machine_cpu()
         figures = load(url, run, concurrency, method, clients)
+        busy, total = machine_cpu()
+        figures["machine_busy"] = (busy - busy_before) / (total - total_before) if total > total_before else 0.0
         used = [cpu_seconds(child.pid) - before for child, before in zip(children, cpu_before, strict=True)]
         figures["server_cpu_us"] = 1e6 * sum(used) / count
         figures["busiest_process_share"] = max(used) / sum(used) if sum(used) else 0.0
@@ -403,6 +416,11 @@ def events_per_commit(database_url: str) -> float:
     return events / commits if commits else 0.0
 
 
+def _per_commit(figures: dict[str, float]) -> str:
+    """Events per commit as the tables show it ('-' for the hello-world, which commits nothing)."""
+    return f"{figures['events_per_commit']:.1f}" if "events_per_commit" in figures else "-"
+
+
 def throughput_table(results: dict[str, dict[str, float]], concurrency: int, requests: int) -> str:
     """The throughput comparison as a Markdown table (ratios to the hello-world of the same run)."""
     hello = results["bare uvicorn hello-world"]
@@ -411,7 +429,7 @@ def throughput_table(results: dict[str, dict[str, float]], concurrency: int, req
             "| ratio to hello-world, by requests/s | by CPU per request |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows += [f"| {name} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
-             f"| {f['server_cpu_us']:.0f} | {f.get('events_per_commit', 0) or '-':.3} "
+             f"| {f['server_cpu_us']:.0f} | {_per_commit(f)} "
              f"| {f['per_second'] / hello['per_second']:.2f} | {hello['server_cpu_us'] / f['server_cpu_us']:.2f} |"
              for name, f in results.items()]
     return "\n".join(rows)
@@ -423,11 +441,13 @@ def scaling_table(results: dict[int, dict[str, float]], concurrency: int, client
     rows = [f"Closed loop: {concurrency} kept-alive connections from {clients} client processes, {requests:,} "
             "requests per run, every process on one inherited socket, the inbox on PostgreSQL.\n",
             "| receiver processes | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
-            "| busiest process's share of it | client CPU per request (µs) | events per commit | ratio to one process |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| busiest process's share of it | client CPU per request (µs) | events per commit "
+            "| machine CPU busy (all users) | ratio to one process |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows += [f"| {n} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
              f"| {f['server_cpu_us']:.0f} | {f['busiest_process_share']:.0%} | {f['client_cpu_us']:.0f} "
-             f"| {f['events_per_commit']:.1f} | {f['per_second'] / one:.2f} |" for n, f in results.items()]
+             f"| {f['events_per_commit']:.1f} | {f['machine_busy']:.0%} | {f['per_second'] / one:.2f} |"
+             for n, f in results.items()]
     return "\n".join(rows)
 
 
