@@ -47,14 +47,25 @@ from _report import load_average, machine, publish
 SECRET = "whsec_benchmark_secret"
 
 
-def serve(role: str, fd: int, database_url: str) -> None:
-    """Child process: serve the hello-world or the receiver on the inherited socket."""
+def listener(where: str) -> socket.socket:
+    """The socket to serve on: an inherited one (its fd), or `port:N`, a new one sharing port N (SO_REUSEPORT)."""
+    if not where.startswith("port:"):
+        return socket.socket(fileno=int(where))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", int(where.removeprefix("port:"))))
+    sock.listen(1024)
+    return sock
+
+
+def serve(role: str, where: str, database_url: str) -> None:
+    """Child process: serve the hello-world or the receiver on the inherited socket, or on a shared port."""
     import uvicorn
 
     def run(app: object) -> None:
         """Serve on the inherited TCP socket (uvicorn's `fd=` takes it for AF_UNIX: no TCP_NODELAY)."""
         config = uvicorn.Config(app, log_level="warning", access_log=False)  # type: ignore[arg-type]
-        uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+        uvicorn.Server(config).run(sockets=[listener(where)])
 
     if role == "hello":
 
@@ -76,26 +87,47 @@ def serve(role: str, fd: int, database_url: str) -> None:
     limits = ReceiverLimits()  # served as `integrations webhooks serve` serves it, under its default limits
     receiver = create_receiver({"billing": Endpoint("stripe", SecretStr(SECRET))}, Inbox(database_url), limits)
     config = receiver_config(receiver, limits, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+    uvicorn.Server(config).run(sockets=[listener(where)])
 
 
-def start(role: str, database_url: str = "", processes: int = 1) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """Start `processes` server children on one fresh loopback socket (each accepts from it); wait until they answer."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    command = [sys.executable, __file__, "--serve", role, str(listener.fileno()), database_url]
-    children = [subprocess.Popen(command, pass_fds=[listener.fileno()]) for _ in range(processes)]
-    listener.close()
+def listening(port: int) -> int:
+    """How many sockets listen on this loopback TCP port (Linux /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+def start(role: str, database_url: str = "", processes: int = 1,
+          reuse_port: bool = False) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """Start server children on a fresh loopback port; wait until every one listens and answers.
+
+    One process serves an inherited socket, unless `reuse_port`; several (or `reuse_port`) each
+    listen on the port with SO_REUSEPORT, so the kernel spreads connections over them evenly (a
+    shared socket leaves it to whichever process accepts first: 74 % of the work went to one of two).
+    """
+    reserved = socket.socket()
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserved.bind(("127.0.0.1", 0))  # holds the port; it never listens, so it is given no connection
+    port = reserved.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}"
+    if processes == 1 and not reuse_port:
+        reserved.listen(1024)
+        where, fds = str(reserved.fileno()), [reserved.fileno()]
+    else:
+        where, fds = f"port:{port}", []
+    command = [sys.executable, __file__, "--serve", role, where, database_url]
+    children = [subprocess.Popen(command, pass_fds=fds) for _ in range(processes)]
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(base_url + ("/healthz" if role == "receiver" else "/"), timeout=1)
-            time.sleep(0.5 * (processes > 1))  # the others import and start alongside the first
-            return base_url, children
-        except httpx.TransportError:
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if fds or listening(port) == processes:
+                    httpx.get(base_url + ("/healthz" if role == "receiver" else "/"), timeout=1)
+                    return base_url, children
+            except httpx.TransportError:
+                pass
             time.sleep(0.2)
+    finally:
+        reserved.close()
     stop(children)
     raise RuntimeError(f"{role} did not start")
 
@@ -253,9 +285,9 @@ def machine_cpu() -> tuple[int, int]:
 
 
 def measure(role: str, count: int, concurrency: int, database_url: str = "", processes: int = 1,
-            clients: int = 1) -> dict[str, float]:
+            clients: int = 1, reuse_port: bool = False) -> dict[str, float]:
     """Start the servers, warm them up, measure them (throughput, latency, server CPU per request), stop them."""
-    base_url, children = start(role, database_url, processes)
+    base_url, children = start(role, database_url, processes, reuse_port)
     try:
         if role == "hello":
             url, method, warm, run = base_url + "/", "GET", [(b"", {})] * 200, [(b"", {})] * count
@@ -439,7 +471,7 @@ def scaling_table(results: dict[int, dict[str, float]], concurrency: int, client
     """Receiver processes on one PostgreSQL inbox as a Markdown table (ratios to one process)."""
     one = results[min(results)]["per_second"]
     rows = [f"Closed loop: {concurrency} kept-alive connections from {clients} client processes, {requests:,} "
-            "requests per run, every process on one inherited socket, the inbox on PostgreSQL.\n",
+            "requests per run, the processes sharing one port (SO_REUSEPORT), the inbox on PostgreSQL.\n",
             "| receiver processes | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
             "| busiest process's share of it | client CPU per request (µs) | events per commit "
             "| machine CPU busy (all users) | ratio to one process |",
@@ -482,11 +514,11 @@ def main() -> None:
     parser.add_argument("--scale-concurrency", type=int, default=48,
                         help="connections for the process comparison (under the per-client limit of 64)")
     parser.add_argument("--clients", type=int, default=2, help="client processes for the process comparison")
-    parser.add_argument("--serve", nargs=3, metavar=("ROLE", "FD", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=3, metavar=("ROLE", "FD_OR_PORT", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        role, fd, url = args.serve
-        serve(role, int(fd), url)
+        role, where, url = args.serve
+        serve(role, where, url)
         return
     print(f"machine: {machine()}; load average before: {load_average()}")
     with tempfile.TemporaryDirectory() as folder:
@@ -506,7 +538,7 @@ def main() -> None:
             for processes in (int(n) for n in args.processes.split(",")):
                 with scratch_schema(args.postgres_url) as url:
                     scaling[processes] = measure("receiver", args.requests, args.scale_concurrency, url, processes,
-                                                 args.clients)
+                                                 args.clients, reuse_port=True)
                     scaling[processes]["events_per_commit"] = events_per_commit(url)
             scaled = scaling_table(scaling, args.scale_concurrency, args.clients, args.requests)
             print(scaled, flush=True)
