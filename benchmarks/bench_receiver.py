@@ -284,6 +284,24 @@ def machine_cpu() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def database_backends(database_url: str) -> list[int]:
+    """The pids of the PostgreSQL backends serving connections opened with this URL (by application_name)."""
+    import sqlalchemy as sa
+
+    name = sa.make_url(database_url).query.get("application_name")
+    if not name:
+        return []
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            own = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            pids = connection.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                                      {"name": name}).scalars()
+            return [pid for pid in pids if pid != own]
+    finally:
+        engine.dispose()
+
+
 def measure(role: str, count: int, concurrency: int, database_url: str = "", processes: int = 1,
             clients: int = 1, reuse_port: bool = False) -> dict[str, float]:
     """Start the servers, warm them up, measure them (throughput, latency, server CPU per request), stop them."""
@@ -295,10 +313,13 @@ def measure(role: str, count: int, concurrency: int, database_url: str = "", pro
             url, method = base_url + "/webhooks/billing", "POST"
             warm, run = deliveries(200 * processes, "warm"), deliveries(count, "run")
         load(url, warm, concurrency, method, clients)
+        backends = database_backends(database_url) if database_url.startswith("postgresql") else []
         cpu_before = [cpu_seconds(child.pid) for child in children]
+        database_before = sum(cpu_seconds(pid) for pid in backends)
         busy_before, total_before = machine_cpu()
         figures = load(url, run, concurrency, method, clients)
         busy, total = machine_cpu()
+        figures["database_cpu_us"] = 1e6 * (sum(cpu_seconds(pid) for pid in backends) - database_before) / count
         figures["machine_busy"] = (busy - busy_before) / (total - total_before) if total > total_before else 0.0
         used = [cpu_seconds(child.pid) - before for child, before in zip(children, cpu_before, strict=True)]
         figures["server_cpu_us"] = 1e6 * sum(used) / count
@@ -417,7 +438,7 @@ def measure_load(rate: float, seconds: float, database_url: str, timeout: float 
 
 @contextmanager
 def scratch_schema(url: str) -> Iterator[str]:
-    """A URL whose tables go to a fresh PostgreSQL schema, dropped afterwards."""
+    """A URL whose tables go to a fresh PostgreSQL schema, dropped afterwards (its connections named after it)."""
     import sqlalchemy as sa
 
     schema = f"bench_receiver_{os.getpid()}"
@@ -425,7 +446,7 @@ def scratch_schema(url: str) -> Iterator[str]:
     with engine.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
         with engine.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -473,11 +494,12 @@ def scaling_table(results: dict[int, dict[str, float]], concurrency: int, client
     rows = [f"Closed loop: {concurrency} kept-alive connections from {clients} client processes, {requests:,} "
             "requests per run, the processes sharing one port (SO_REUSEPORT), the inbox on PostgreSQL.\n",
             "| receiver processes | requests/s | p50 (ms) | p95 (ms) | non-200 | server CPU per request (µs) "
-            "| busiest process's share of it | client CPU per request (µs) | events per commit "
-            "| machine CPU busy (all users) | ratio to one process |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| busiest process's share of it | client CPU per request (µs) | PostgreSQL backends' CPU per request (µs) "
+            "| events per commit | machine CPU busy (all users) | ratio to one process |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows += [f"| {n} | {f['per_second']:,.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} | {f['failures']:.0f} "
              f"| {f['server_cpu_us']:.0f} | {f['busiest_process_share']:.0%} | {f['client_cpu_us']:.0f} "
+             f"| {f['database_cpu_us']:.0f} "
              f"| {f['events_per_commit']:.1f} | {f['machine_busy']:.0%} | {f['per_second'] / one:.2f} |"
              for n, f in results.items()]
     return "\n".join(rows)
