@@ -1,23 +1,32 @@
 """Benchmark: accepted webhook events/s with durable storage, beside a bare uvicorn hello-world;
-then a constant-rate load on the receiver with a count of what was lost.
+N receiver processes on one PostgreSQL inbox; then a constant-rate load on the receiver with a
+count of what was lost.
 
     .venv/bin/python benchmarks/bench_receiver.py [--requests 20000] [--concurrency 16]
                                                   [--rate 500] [--seconds 60]
                                                   [--postgres-url postgresql+psycopg://...]
+                                                  [--processes 1,2,4] [--scale-concurrency 48]
+                                                  [--clients 2]
 
 Both servers are one uvicorn process on an inherited loopback socket (access log off), driven
 by the same minimal asyncio HTTP/1.1 client in this process (kept-alive connections, requests
 serialised before the clock starts: httpx's async client measured itself, at 82 requests/s on
 one connection here, not the server); every receiver request carries a distinct,
 correctly signed Stripe event, so each one is verified and committed (SQLite: WAL, fsync per
-commit) before its 200. Prints requests/s, latency percentiles and the receiver/hello-world ratio.
+commit) before its 200. Prints requests/s, latency percentiles, server CPU and events per
+commit, and the receiver/hello-world ratios by requests/s and by CPU per request.
+
+With `--postgres-url`, `--processes` receivers listen on one port (SO_REUSEPORT) on one
+PostgreSQL inbox, driven by `--clients` client processes over `--scale-concurrency` connections
+in all, the same for every count; beside requests/s the table gives the servers', clients' and
+PostgreSQL backends' CPU per request and how busy the whole machine was.
 
 The load phase is open-loop: request i is due at start + i/rate whatever happened before, and
 its latency counts from that due time, so a server that stalls shows the queue it built
 (no coordinated omission). A fresh receiver on SQLite gets `--rate` distinct signed events a
 second for `--seconds`; afterwards every event answered 2xx must be in its inbox (lost = 2xx
 events missing from the inbox). Figures go to docs/performance.{json,md} ("receiver",
-"receiver_load").
+"receiver_processes", "receiver_load").
 """
 
 from __future__ import annotations
