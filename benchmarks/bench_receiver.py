@@ -195,7 +195,7 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 async def _run(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, method: str,
-               ready: Callable[[], None] = lambda: None) -> tuple[list[float], int, float, float]:
+               ready: Callable[[], object] = lambda: None) -> tuple[list[float], int, float, float]:
     """Send every request over `concurrency` kept-alive connections: latencies, failures, start and end.
 
     `ready` is called once the requests are serialised, just before the clock starts.
