@@ -55,20 +55,24 @@ _DEFAULTS = ReceiverLimits()
               help="Open connections or requests overall (more: 503).")
 @click.option("--commit-timeout", default=_DEFAULTS.commit_timeout, show_default=True,
               type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for the inbox's commit (longer: 503).")
+@click.option("--reuse-port", is_flag=True,
+              help="Share the port with other `serve` processes (SO_REUSEPORT), to run several on one PostgreSQL inbox.")
 @click.option("--dagster-url", envvar="INTEGRATIONS_DAGSTER_URL", metavar="URL",
               help="Dagster's webserver: each stored event starts its flows' runs there at once "
                    "(else the inbox sensors start them, within 5 s).")
 @package_option
-def serve(host: str, port: int, dagster_url: str | None, package: str | None, **limits: Any) -> None:
+def serve(host: str, port: int, reuse_port: bool, dagster_url: str | None, package: str | None, **limits: Any) -> None:
     """Receive POST /webhooks/<system> for every system that declares a webhook.
 
     Each system's secret is read from the environment variable it declares (several secrets
     separated by spaces while rotating). Events go to the inbox in the hub store. Refusals are
-    logged at WARNING with the system, the reason and a request id.
+    logged at WARNING with the system, the reason and a request id. With `--reuse-port`, several
+    processes serve one port (the kernel spreads connections over them); each keeps its own
+    limits, so a client may hold `--max-connections-per-client` connections to each.
     """
     import uvicorn
 
-    from integration_project.webhooks.server import log_config, receiver_config  # uvicorn only when serving
+    from integration_project.webhooks.server import log_config, receiver_config, shared_socket  # uvicorn only then
 
     landscape = _landscape(package)
     try:
@@ -81,7 +85,8 @@ def serve(host: str, port: int, dagster_url: str | None, package: str | None, **
     runs = RunStarter(dagster_url, webhook_flows(landscape)) if dagster_url else None
     app = create_receiver(endpoints, Inbox(database_url()), settings, runs)
     click.echo(f"receiving webhooks for {', '.join(endpoints)} at http://{host}:{port}/webhooks/<system>")
-    uvicorn.Server(receiver_config(app, settings, host=host, port=port, log_config=log_config())).run()
+    server = uvicorn.Server(receiver_config(app, settings, host=host, port=port, log_config=log_config()))
+    server.run(sockets=[shared_socket(host, port)] if reuse_port else None)
 
 
 def _subscribed(landscape: Landscape) -> dict[str, set[str]]:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-
-from starlette.concurrency import run_in_threadpool
+from concurrent.futures import ThreadPoolExecutor
 
 from integration_project.webhooks.inbox import Delivery, Inbox
 from integration_project.webhooks.signatures import Event
@@ -45,6 +44,9 @@ class GroupCommitter:
         self._commit_timeout = commit_timeout
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # One thread of its own: commits are one at a time anyway, and a plain executor hands a
+        # batch over with less Python than anyio's worker pool (capacity limiter, context copy).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-commit")
 
     async def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str]) -> list[int]:
         """Queue a delivery, wait for the commit that includes it, return the ids stored.
@@ -78,7 +80,7 @@ class GroupCommitter:
             if not batch:
                 continue
             try:
-                results = await run_in_threadpool(self._inbox.add_many, [delivery for delivery, _ in batch])
+                results = await self._commit([delivery for delivery, _ in batch])
             except Exception as error:  # noqa: BLE001 - retried one by one below, so one bad delivery fails alone
                 logger.warning(
                     "inbox group commit of %d failed (%s); committing one by one", len(batch), type(error).__name__
@@ -89,13 +91,17 @@ class GroupCommitter:
                 if not future.done():  # a request cancelled meanwhile: its events are stored anyway
                     future.set_result(ids)
 
+    async def _commit(self, deliveries: list[Delivery]) -> list[list[int]]:
+        """Store the deliveries in one transaction, on the commit thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._inbox.add_many, deliveries)
+
     async def _one_by_one(self, batch: list[_Waiting]) -> None:
         """Commit each delivery alone; a failure goes to that delivery's request only."""
         for delivery, future in batch:
             if future.done():  # given up on while the batch failed
                 continue
             try:
-                ids = await run_in_threadpool(self._inbox.add_many, [delivery])
+                ids = await self._commit([delivery])
             except Exception as error:  # noqa: BLE001 - handed to the waiting request, which answers 503
                 if not future.done():
                     future.set_exception(error)

@@ -2,9 +2,12 @@
 
 One table, `webhook_inbox`, in the hub store (SQLite or PostgreSQL), made by the hub store's
 migrations (runtime/migrations; `inbox_table` mirrors it for queries). The unique constraint on
-(system, event_id) makes a repeated delivery a no-op. Ids only grow and are committed in id order
-(SQLite has one writer; on PostgreSQL inserts take a transaction-scoped advisory lock), so a
-reader that remembers the last id it saw never skips a row committed later:
+(system, event_id) makes a repeated delivery a no-op. Ids only grow, and a reader that remembers
+the last id it saw never skips a row committed later: SQLite has one writer, committing in id
+order; on PostgreSQL each insert holds the inbox's advisory lock shared until it commits, and
+`pending` takes it exclusively for its read, so no insert is in flight while it reads. (Inserts
+holding it exclusively, as they did, made the commits of several receiver processes queue one
+behind another; sharing it lets them overlap and share PostgreSQL's WAL flushes.)
 
     inbox = Inbox(url)
     rows = inbox.pending("billing", after_id=cursor, limit=500)   # oldest first, unprocessed
@@ -14,7 +17,9 @@ reader that remembers the last id it saw never skips a row committed later:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -146,6 +151,8 @@ class Inbox:
         self._received_at = _bind_processor(inbox_table.c.received_at, self._engine.dialect)
         self._headers = _bind_processor(inbox_table.c.headers, self._engine.dialect)
         self._insert_cache: dict[int, str] = {}
+        self._writer: sa.Connection | None = None  # held between commits; see _committed
+        self._writer_lock = threading.Lock()
         schema.upgrade(self._engine)
 
     def add(self, system: str, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[int]:
@@ -157,7 +164,10 @@ class Inbox:
 
         The multi-row INSERT is plain SQL cached per row count, run on the driver with values
         converted as SQLAlchemy would: building and compiling a Core statement per batch cost
-        about as much as the commit itself.
+        about as much as the commit itself. Commits go through one connection held between
+        them (checked out again after a failure): a checkout per commit cost a ping, and on
+        PostgreSQL a rollback on return, two round trips of six. A lost database raises the
+        driver's own error.
         """
         received_at = self._received_at(datetime.now(UTC))
         rows = [
@@ -168,21 +178,66 @@ class Inbox:
         ]
         if not rows:
             return [[] for _ in deliveries]
-        new_ids: dict[tuple[str, str], int] = {}
-        with self._engine.begin() as connection:
-            if self._engine.dialect.name == "postgresql":
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                values = tuple(value for row in chunk for value in row)
-                for row_id, system, event_id in connection.exec_driver_sql(self._insert_sql(len(chunk)), values):
-                    new_ids[(system, event_id)] = row_id
+        with self._writer_lock:
+            new_ids = self._committed(rows)
         stored = []
         for delivery in deliveries:  # a key repeated within the batch counts as stored by its first delivery
             stored.append(
                 [new_ids.pop(key) for e in delivery.events if (key := (delivery.system, e.event_id)) in new_ids]
             )
         return stored
+
+    def _committed(self, rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+        """Insert the rows in one transaction on the held connection; (system, event id) -> id of each stored.
+
+        A held connection the server has ended (a restart, a failover) fails once, and the
+        rows go again on a fresh one: the insert skips repeats, so a commit that did land
+        before the connection died only makes its events count as already stored.
+        """
+        while True:
+            held, self._writer = self._writer, None
+            connection = held or self._engine.connect()
+            try:
+                new_ids = self._insert(connection.connection.dbapi_connection, rows)
+            except self._engine.dialect.loaded_dbapi.Error as error:
+                lost = self._engine.dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+                if lost:
+                    connection.invalidate()
+                connection.close()
+                if held is not None and lost:
+                    continue
+                raise
+            except BaseException:
+                connection.invalidate()  # interrupted mid-transaction: never reuse it
+                connection.close()
+                raise
+            self._writer = connection
+            return new_ids
+
+    def _insert(self, dbapi: Any, rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+        """Insert the rows and commit, on the driver's own connection; (system, event id) -> id of each stored.
+
+        The driver's cursor, not SQLAlchemy's execution layer: three statements a commit
+        through it cost more Python than the rows themselves.
+        """
+        new_ids = {}
+        cursor = dbapi.cursor()
+        try:
+            if self._engine.dialect.name == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_PG_LOCK_KEY,))
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                cursor.execute(self._insert_sql(len(chunk)), tuple(value for row in chunk for value in row))
+                for row_id, system, event_id in cursor.fetchall():
+                    new_ids[(system, event_id)] = row_id
+            dbapi.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # a connection that died cannot roll back; it is dropped
+                dbapi.rollback()
+            raise
+        finally:
+            cursor.close()
+        return new_ids
 
     def _insert_sql(self, rows: int) -> str:
         """INSERT of `rows` rows that skips repeats and returns the ids stored (cached per row count)."""
@@ -196,13 +251,18 @@ class Inbox:
         return self._insert_cache[rows]
 
     def pending(self, system: str, after_id: int = 0, limit: int = 100) -> list[InboxRow]:
-        """Unprocessed events of a system with id > after_id, oldest first, at most `limit`."""
+        """Unprocessed events of a system with id > after_id, oldest first, at most `limit`.
+
+        Read while no insert is in flight (see the module's docstring), so no row with a lower
+        id than those returned can be committed later.
+        """
         t = inbox_table
         return self._select(
             sa.select(t)
             .where(t.c.system == system, t.c.id > after_id, t.c.processed_at.is_(None))
             .order_by(t.c.id)
-            .limit(limit)
+            .limit(limit),
+            exclusive=True,
         )
 
     def get(self, ids: Iterable[int]) -> list[InboxRow]:
@@ -210,9 +270,11 @@ class Inbox:
         t = inbox_table
         return self._select(sa.select(t).where(t.c.id.in_(list(ids))).order_by(t.c.id))
 
-    def _select(self, query: sa.Select[Any]) -> list[InboxRow]:
-        """Run a query over the inbox table; rows as InboxRow."""
-        with self._engine.connect() as connection:
+    def _select(self, query: sa.Select[Any], exclusive: bool = False) -> list[InboxRow]:
+        """Run a query over the inbox table (`exclusive`: under the advisory lock inserts share); rows as InboxRow."""
+        with self._engine.begin() as connection:
+            if exclusive and self._engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
             return [
                 InboxRow(
                     id=row.id,
@@ -313,4 +375,8 @@ class Inbox:
 
     def close(self) -> None:
         """Release the database connections."""
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self._engine.dispose()

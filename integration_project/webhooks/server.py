@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import socket
 from collections import Counter
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -142,3 +143,16 @@ def receiver_config(app: Any, limits: ReceiverLimits, **options: Any) -> uvicorn
         server_header=False,
         **options,
     )
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port that other processes may listen on too (SO_REUSEPORT).
+
+    The kernel spreads new connections over every process listening so: N receivers on one port
+    and one PostgreSQL inbox, each started and kept alive by the process manager.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock

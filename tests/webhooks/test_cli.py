@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,47 @@ def test_serve_receives_what_the_landscape_declares(served: str, env: dict[str, 
     result = CliRunner().invoke(main, ["webhooks", "status", "--json"], env=env)
     by_system = {row["system"]: (row["backlog"], row["ignored_types"]) for row in json.loads(result.output)}
     assert by_system == dict.fromkeys(DECLARED, (0, {"t": 1}))  # stored once each; no flow subscribes to "t"
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on this TCP port of 127.0.0.1 (Linux /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == f"0100007F:{port:04X}" and row.split()[3] == "0A")
+
+
+@pytest.mark.server
+def test_serve_processes_share_a_port_with_reuse_port(env: dict[str, str], tmp_path: Path) -> None:
+    """Two `serve --reuse-port` processes listen on one port; with the first stopped, the second still stores."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("integrations")), "webhooks", "serve", "--port", str(port),
+               "--reuse-port"]
+    logs = [tmp_path / f"serve-{n}.log" for n in range(2)]
+    processes = [subprocess.Popen(command, env=os.environ | env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+                 for log in logs]
+    system = first_with("stripe")
+    url = f"http://127.0.0.1:{port}/webhooks/{system}"
+
+    def post(event_id: str) -> int:
+        body = json.dumps({"id": event_id, "type": "t"}).encode()
+        headers = SCHEMES["stripe"].sign(body, SecretStr(secrets_of(system)[0])) | {"Content-Type": "application/json"}
+        with httpx.Client() as client:  # a new connection: the kernel picks a listening process
+            return client.post(url, content=body, headers=headers).status_code
+
+    try:
+        deadline = time.monotonic() + 90
+        while listening(port) < 2:  # both bound the port and listen on it
+            for process, log in zip(processes, logs, strict=True):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"serve did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        assert post("evt_a") == 200
+        processes[0].terminate()
+        processes[0].wait(timeout=20)
+        assert [post(f"evt_b{n}") for n in range(5)] == [200] * 5  # the second process alone serves the port
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=20)
+    inbox = Inbox(env[DATABASE_URL_ENV])
+    assert sorted(row.event_id for row in inbox.pending(system)) == ["evt_a", *(f"evt_b{n}" for n in range(5))]
+    inbox.close()

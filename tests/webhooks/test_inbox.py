@@ -157,14 +157,17 @@ def test_purge_honours_each_systems_retention_and_never_deletes_unprocessed(
     assert inbox.purge(retention) == {"crm": 0, "legacy": 0, "shop": 0}
 
 
-def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox) -> None:
-    """While four threads add events, a reader advancing its cursor past what it saw still sees every row."""
+def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox, inbox_url: str) -> None:
+    """While four writers (each its own Inbox, as receiver processes are) add events, a reader
+    advancing its cursor past what it saw still sees every row."""
     writers_done = threading.Event()
     seen: list[int] = []
 
     def write(worker: int) -> None:
+        own = Inbox(inbox_url)
         for n in range(60):
-            inbox.add("shop", [event(worker * 1000 + n)])
+            own.add("shop", [event(worker * 1000 + n)])
+        own.close()
 
     def read() -> None:
         cursor = 0

@@ -91,3 +91,53 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(inbox_url: str, start_re
     inbox.close()
     assert set(acknowledged) <= stored
     assert stored <= set(acknowledged) | set(cut_off)  # nothing stored that was never sent
+
+
+def test_receiver_processes_on_one_postgres_inbox_store_each_event_once(postgres_url: str, start_receiver: Start) -> None:
+    """Two receiver processes on one PostgreSQL inbox, each event sent to both: every 2xx'd event is
+    stored exactly once, and a cursor read while they commit never skips a row."""
+    urls = [start_receiver(postgres_url, ENDPOINTS)[0] for _ in range(2)]
+    statuses: list[int] = []
+    lock = threading.Lock()
+    sent = [f"evt_{worker}_{n}" for worker in range(4) for n in range(60)]
+
+    def stream(worker: int) -> None:
+        clients = [httpx.Client(base_url=url, timeout=10) for url in urls]
+        for n in range(60):
+            body, headers = delivery(f"evt_{worker}_{n}")
+            for client in clients[n % 2 :] + clients[: n % 2]:  # first to one process, then to the other
+                response = client.post("/webhooks/billing", content=body, headers=headers)
+                with lock:
+                    statuses.append(response.status_code)
+        for client in clients:
+            client.close()
+
+    seen: list[int] = []
+    writers_done = threading.Event()
+
+    def read() -> None:
+        inbox, cursor = Inbox(postgres_url), 0
+        while True:
+            finished = writers_done.is_set()
+            batch = inbox.pending("billing", after_id=cursor, limit=7)
+            seen.extend(row.id for row in batch)
+            cursor = batch[-1].id if batch else cursor
+            if finished and not batch:
+                inbox.close()
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    workers = [threading.Thread(target=stream, args=(w,)) for w in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+    writers_done.set()
+    reader.join(timeout=60)
+    assert statuses == [200] * 2 * len(sent)
+    inbox = Inbox(postgres_url)
+    rows = inbox.pending("billing", limit=10_000)
+    inbox.close()
+    assert sorted(row.event_id for row in rows) == sorted(sent)  # each once: the repeat was acknowledged, not stored
+    assert seen == sorted(seen) == [row.id for row in rows]
