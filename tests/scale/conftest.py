@@ -33,11 +33,9 @@ def _require(port: int, what: str) -> None:
         pytest.skip(f"{what} unreachable on {PG_HOST}:{port}")
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the Dagster instance and the hub store, dropped afterwards."""
-    _require(PG_PORT, "PostgreSQL")
-    _require(MQ_PORT, "RabbitMQ")
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database on the local server (its name), dropped on exit."""
     name = f"scale_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres",
                              isolation_level="AUTOCOMMIT")
@@ -49,6 +47,15 @@ def database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the Dagster instance and the hub store, dropped afterwards."""
+    _require(PG_PORT, "PostgreSQL")
+    _require(MQ_PORT, "RabbitMQ")
+    with fresh_database() as name:
+        yield name
 
 
 def celery_env(database: str, home: Path) -> dict[str, str]:
