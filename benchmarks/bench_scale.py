@@ -1,15 +1,16 @@
 """Benchmark: the production profile — hub and Dagster instance on PostgreSQL, steps on Celery workers.
 
-    .venv/bin/python benchmarks/bench_scale.py [--pull 10000 100000] [--flow 500] [--flows 300] [--concurrency 2 4]
+    .venv/bin/python benchmarks/bench_scale.py [--pull 10000 100000] [--flow 2000] [--repeat 3]
+                                               [--flows 1000] [--concurrency 2 4]
 
 Side by side, in one run, on loopback (PostgreSQL on 127.0.0.1:5432, RabbitMQ on 127.0.0.1:5672):
 - pull: the same ingest of the sandbox CRM's contacts (bench_sync's framework case) with the hub
   store on SQLite, then on a fresh PostgreSQL database;
-- one flow (`customer_crm_to_billing` over `--flow` contacts) by `dagster job execute` on the
-  production profile, in-process and on one Celery worker, each followed by a second run that
-  finds nothing new (the fixed cost of a run);
+- one flow (ONE_FLOW over `--flow` records) by `dagster job execute` on the production profile,
+  in-process and on one Celery worker; then `--repeat` runs that find nothing new (the fixed cost
+  of a run) by each executor, alternating;
 - independent flows of the example at once (`--concurrency` `dagster job execute` processes,
-  `--flows` records each source) on one Celery worker and on two: wall time, records/s, per-run latency;
+  `--flows` records a source) on one Celery worker and on two: wall time, records/s, per-run latency;
 - on paper, from those figures (`_capacity.needs`): what 200 systems and 10 million records a day need.
 Every run must succeed, every step run on this benchmark's workers and each consumer hold what
 the hub holds for it (the flow's reconciliation), or no figure is published.
@@ -51,10 +52,12 @@ from integration_sandbox.testing import free_port_sandbox  # noqa: E402
 from tests.scale.conftest import BIN, PG_HOST, PG_PORT, celery_env, celery_workers, fresh_database  # noqa: E402
 
 LANDSCAPE = load_landscape("definitions")
-ONE_FLOW = "customer_crm_to_billing"
+# a flow whose consumer keeps up: customer_crm_to_billing would measure localstripe, which rewrites
+# its whole store on every change (~60 records/s at 1,000 customers, slower as it grows)
+ONE_FLOW = "engagement_marketing_to_crm"
 # independent flows: each its own object, source and consumer (no shared ingest); the first k run at k at once
-FLOWS = ("customer_crm_to_support", "order_shop_to_fulfilment", "engagement_marketing_to_crm",
-         "product_legacy_erp_to_shop")
+FLOWS = ("engagement_marketing_to_crm", "order_shop_to_fulfilment", "customer_crm_to_projects",
+         "product_legacy_erp_to_inventory")
 
 
 def _flow(job: str) -> Flow:
@@ -62,6 +65,11 @@ def _flow(job: str) -> Flow:
     flow = LANDSCAPE.leg(job)
     assert isinstance(flow, Flow), job
     return flow
+
+
+def _systems(jobs: tuple[str, ...]) -> list[str]:
+    """The sandbox systems these flows read and write."""
+    return sorted({s.name for job in jobs for s in (_flow(job).source, _flow(job).consumer)})
 
 
 def _pg_url(database: str, driver: str = "psycopg") -> str:
@@ -74,6 +82,7 @@ def pull(root: Path, size: int) -> dict[str, Any]:
     with free_port_sandbox(root / f"pull-{size}", ["crm"], seed=42, size=size) as sb:
         contacts = sb.seed_report("crm")["counts"]["contacts"]
         with fresh_database() as database:
+            empty = _database_bytes(database)
             for store, url in (("sqlite", f"sqlite:///{root / f'pull-{size}.sqlite'}"),
                                ("postgres", _pg_url(database))):
                 done = framework(sb, "ingest", url)
@@ -83,11 +92,16 @@ def pull(root: Path, size: int) -> dict[str, Any]:
                                        f"{held:,} of {contacts:,} contacts in the hub or parked")
                 row[f"{store}_rps"] = contacts / done["seconds"]
                 print(f"pull {contacts:,}: hub on {store} {row[f'{store}_rps']:,.0f} rec/s", flush=True)
-            engine = sa.create_engine(_pg_url(database))
-            with engine.connect() as conn:
-                row["postgres_bytes"] = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
-            engine.dispose()
+            row["postgres_bytes"] = _database_bytes(database) - empty
     return {**row, "records": contacts, "ratio": row["postgres_rps"] / row["sqlite_rps"], "load_after": load_average()}
+
+
+def _database_bytes(database: str) -> int:
+    engine = sa.create_engine(_pg_url(database))
+    with engine.connect() as conn:
+        size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+    engine.dispose()
+    return size
 
 
 def _held(url: str) -> int:
@@ -133,36 +147,42 @@ class Profile:
                                                               preload="definitions.definitions"))
                      if self.workers else [])
         self.instance = self._stack.enter_context(_instance(self.env))
+        # each system is a pool; Dagster creates a pool's row at its first claim, and two runs claiming
+        # a new pool at once on PostgreSQL fail one of them (UniqueViolation): made here, one by one
+        for system in self.systems:
+            self.instance.event_log_storage.initialize_concurrency_limit_to_default(system)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def execute(self, jobs: tuple[str, ...]) -> tuple[float, list[Run]]:
-        """Run the flows at once, one `dagster job execute` each: (wall seconds of them all, the runs).
+    def execute(self, jobs: tuple[str, ...], in_process: bool = False) -> tuple[float, list[Run]]:
+        """Run the flows at once, one `dagster job execute` each (`in_process`: without the workers):
+        (wall seconds of them all, the runs).
 
         Raises unless every run succeeded and its steps ran on this profile's workers."""
         self.label += 1
-        tag = f"{os.getpid()}-{self.label}"
+        tag, in_process = f"{os.getpid()}-{self.label}", in_process or not self.workers
+        env = {**self.env, "INTEGRATIONS_EXECUTOR": "in_process"} if in_process else self.env
         before = sum(log.read_text().count(" succeeded in ") for log in self.logs)
         started = time.perf_counter()
         with ThreadPoolExecutor(len(jobs)) as pool:
-            timed = list(pool.map(lambda job: self._command(job, tag), jobs))
+            timed = list(pool.map(lambda job: self._command(job, tag, env), jobs))
         wall = time.perf_counter() - started
         runs = [self._recorded(job, tag, seconds, cpu) for job, (seconds, cpu) in zip(jobs, timed, strict=True)]
         on_workers = sum(log.read_text().count(" succeeded in ") for log in self.logs) - before
-        if self.workers and on_workers != sum(r.steps for r in runs):
+        if on_workers != (0 if in_process else sum(r.steps for r in runs)):
             raise RuntimeError(f"{on_workers} steps ran on this benchmark's workers, "
                                f"{sum(r.steps for r in runs)} expected (another worker on the queue?)")
         return wall, runs
 
-    def _command(self, job: str, tag: str) -> tuple[float, float]:
+    def _command(self, job: str, tag: str, env: dict[str, str]) -> tuple[float, float]:
         log = self.root / f"{job}-{tag}.log"
         started = time.perf_counter()
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [str(BIN / "dagster"), "job", "execute", "-m", "definitions.definitions", "-a", "defs", "-j", job,
-                 "--tags", json.dumps({"bench": tag})], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                 "--tags", json.dumps({"bench": tag})], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
@@ -188,7 +208,7 @@ class Profile:
 
     def verify(self, jobs: tuple[str, ...]) -> None:
         """Each flow's reconciliation: every source record in the hub or parked, every eligible hub
-        record in the consumer (asked through its API), none waiting."""
+        record in the consumer (asked through its API) or parked for it with its reason."""
         with _environ(sandbox_env(LANDSCAPE, self.sandbox)):
             store = Store(self.env["INTEGRATIONS_DATABASE_URL"])
             for job in jobs:
@@ -199,7 +219,7 @@ class Profile:
                 finally:
                     extractor.close()
                     loader.close()
-                if not found.passed or found.waiting or not found.consumer:
+                if not found.passed or not found.consumer:
                     raise RuntimeError(f"{job}: the consumer does not hold the hub's records: {found}")
             store.engine.dispose()
 
@@ -226,19 +246,32 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def one_flow(root: Path, size: int) -> list[dict[str, Any]]:
-    """`ONE_FLOW` in-process and on one Celery worker, each run twice: over `size` contacts, then with nothing new."""
-    rows = []
+def one_flow(root: Path, size: int, repeat: int) -> dict[str, Any]:
+    """`ONE_FLOW` in-process and on one Celery worker: a run over `size` records each (a fresh profile
+    each), then, on the second profile, `repeat` runs with nothing new by each executor, alternating."""
+    full: dict[str, dict[str, Any]] = {}
+    empty: dict[str, list[dict[str, Any]]] = {"in-process": [], "1 Celery worker": []}
+    load_before = load_average()
     for workers in (0, 1):
-        with Profile(root / f"one-{workers}", ["crm", "billing"], size, workers) as profile:
-            load_before = load_average()
-            (_, (full,)), (_, (empty,)) = profile.execute((ONE_FLOW,)), profile.execute((ONE_FLOW,))
+        with Profile(root / f"one-{workers}", _systems((ONE_FLOW,)), size, workers) as profile:
+            executor = "1 Celery worker" if workers else "in-process"
+            _, (run,) = profile.execute((ONE_FLOW,))
+            full[executor] = asdict(run)
+            print(f"one flow, {executor}: {run.records:,} records, run {run.run_s:.1f} s "
+                  f"(command {run.wall_s:.1f} s)", flush=True)
+            if workers:
+                for _ in range(repeat):
+                    for name, in_process in (("in-process", True), ("1 Celery worker", False)):
+                        _, (run,) = profile.execute((ONE_FLOW,), in_process=in_process)
+                        empty[name].append(asdict(run))
+                print("one flow, nothing new: " + "; ".join(
+                    f"{name} run {_median(runs, 'run_s'):.1f} s" for name, runs in empty.items()), flush=True)
             profile.verify((ONE_FLOW,))
-        rows.append({"workers": workers, "full": asdict(full), "empty": asdict(empty),
-                     "load_before": load_before, "load_after": load_average()})
-        print(f"one flow, {'1 Celery worker' if workers else 'in-process'}: {full.records:,} records, "
-              f"run {full.run_s:.1f} s (command {full.wall_s:.1f} s); nothing new: run {empty.run_s:.1f} s", flush=True)
-    return rows
+    return {"full": full, "empty": empty, "repeat": repeat, "load_before": load_before, "load_after": load_average()}
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
 
 
 def concurrent(root: Path, size: int, levels: list[int]) -> list[dict[str, Any]]:
@@ -246,9 +279,8 @@ def concurrent(root: Path, size: int, levels: list[int]) -> list[dict[str, Any]]
     rows = []
     for k in levels:
         jobs = FLOWS[:k]
-        systems = sorted({s.name for job in jobs for s in (_flow(job).source, _flow(job).consumer)})
         for workers in (1, 2):
-            with Profile(root / f"at-once-{k}-{workers}", systems, size, workers) as profile:
+            with Profile(root / f"at-once-{k}-{workers}", _systems(jobs), size, workers) as profile:
                 load_before = load_average()
                 wall, runs = profile.execute(jobs)
                 profile.verify(jobs)
@@ -272,23 +304,21 @@ def receiver_events_per_s() -> tuple[float | None, str]:
     return None, "not measured"
 
 
-def plan(pulls: list[dict], one: list[dict]) -> dict[str, Any]:
+def plan(pulls: list[dict], one: dict[str, Any]) -> dict[str, Any]:
     """The capacity estimate for 200 systems and 10 million records a day, from this run's figures."""
-    celery = next(r for r in one if r["workers"] == 1)
-    full, empty = celery["full"], celery["empty"]
+    full, empty = one["full"]["1 Celery worker"], one["empty"]["1 Celery worker"]
     largest = max(pulls, key=lambda p: p["records"])
     flows = LANDSCAPE.flows()
-    ingests = {f.ingest.name for f in flows}
     per_event, receiver_source = receiver_events_per_s()
     measured = Measured(
-        worker_seconds_per_run=empty["step_s"],
-        worker_records_per_s=full["records"] / (full["step_s"] - empty["step_s"]),
-        run_process_cpu_s=statistics.mean([full["cpu_s"], empty["cpu_s"]]),
-        events_per_run=statistics.mean([full["events"], empty["events"]]),
+        worker_seconds_per_run=_median(empty, "step_s"),
+        worker_records_per_s=full["records"] / (full["step_s"] - _median(empty, "step_s")),
+        run_process_cpu_s=_median([full, *empty], "cpu_s"),
+        events_per_run=_median([full, *empty], "events"),
         hub_bytes_per_record=largest["postgres_bytes"] / largest["records"],
         postgres_ingest_rps=largest["postgres_rps"], receiver_events_per_s=per_event)
     assumed = Assumptions(flows_per_system=len(flows) / len(LANDSCAPE.systems),
-                          consumers_per_record=len(flows) / len(ingests))
+                          consumers_per_record=len(flows) / len({f.ingest.name for f in flows}))
     return {"measured": asdict(measured), "assumed": asdict(assumed), "needs": asdict(needs(measured, assumed)),
             "receiver_source": receiver_source}
 
@@ -301,17 +331,19 @@ def tables(results: dict[str, Any]) -> str:
              "|---:|---:|---:|---:|---|"]
     lines += [f"| {p['records']:,} | {p['sqlite_rps']:,.0f} | {p['postgres_rps']:,.0f} | {p['ratio']:.2f} | "
               f"{p['load_before']} → {p['load_after']} |" for p in results["pull"]]
+    one = results["one_flow"]
     lines += ["", f"One flow (`{ONE_FLOW}`), `dagster job execute` on the production profile (instance and hub on "
-              "PostgreSQL); each run twice: over the contacts, then again with nothing new.", "",
+              "PostgreSQL): a run over the records (a fresh sandbox and database each), then "
+              f"{one['repeat']} runs with nothing new by each executor, alternating (medians). "
+              f"Load {one['load_before']} → {one['load_after']}.", "",
               "| executor | records | command (s) | run (s) | steps, summed (s) | command CPU (s) | "
-              "nothing new: run (s) | nothing new: steps (s) | event-log rows per run | load before → after |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in results["one_flow"]:
-        full, empty = r["full"], r["empty"]
-        lines.append(f"| {'1 Celery worker' if r['workers'] else 'in-process'} | {full['records']:,} | "
-                     f"{full['wall_s']:.1f} | {full['run_s']:.1f} | {full['step_s']:.1f} | {full['cpu_s']:.1f} | "
-                     f"{empty['run_s']:.1f} | {empty['step_s']:.1f} | {full['events']:,} | "
-                     f"{r['load_before']} → {r['load_after']} |")
+              "nothing new: command (s) | nothing new: run (s) | nothing new: steps (s) | event-log rows, full run |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, full in one["full"].items():
+        empty = one["empty"][name]
+        lines.append(f"| {name} | {full['records']:,} | {full['wall_s']:.1f} | {full['run_s']:.1f} | "
+                     f"{full['step_s']:.1f} | {full['cpu_s']:.1f} | {_median(empty, 'wall_s'):.1f} | "
+                     f"{_median(empty, 'run_s'):.1f} | {_median(empty, 'step_s'):.2f} | {full['events']:,} |")
     lines += ["", "Independent flows at once (" + ", ".join(f"`{f}`" for f in FLOWS) + "; the first k), one "
               "`dagster job execute` each, steps on Celery workers.", "",
               "| flows at once | workers | records | wall (s) | records/s | × 1 worker | per run, command (s): mean / max "
@@ -352,8 +384,9 @@ def tables(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pull", type=int, nargs="+", default=[10_000, 100_000], help="contacts for the pull")
-    parser.add_argument("--flow", type=int, default=500, help=f"contacts for {ONE_FLOW} in-process vs Celery")
-    parser.add_argument("--flows", type=int, default=300, help="sandbox size (records each source) for the flows at once")
+    parser.add_argument("--flow", type=int, default=2_000, help=f"sandbox size (records) for {ONE_FLOW}, in-process vs Celery")
+    parser.add_argument("--repeat", type=int, default=3, help="runs with nothing new by each executor")
+    parser.add_argument("--flows", type=int, default=1_000, help="sandbox size (records each source) for the flows at once")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[2, 4], choices=range(1, len(FLOWS) + 1),
                         help="flows at once")
     parser.add_argument("--no-publish", action="store_true", help="print only; leave docs/performance.* as they are")
@@ -362,7 +395,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         results: dict[str, Any] = {"pull": [pull(root, size) for size in sorted(args.pull)],
-                                   "one_flow": one_flow(root, args.flow),
+                                   "one_flow": one_flow(root, args.flow, args.repeat),
                                    "at_once": concurrent(root, args.flows, sorted(args.concurrency))}
     results["plan"] = plan(results["pull"], results["one_flow"])
     table = tables(results)
