@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -57,6 +58,7 @@ LANDSCAPE = load_landscape("definitions")
 # its whole store on every change (~60 records/s at 1,000 customers, slower as it grows)
 ONE_FLOW = "engagement_marketing_to_crm"
 # independent flows: each its own object, source and consumer (no shared ingest); the first k run at k at once
+RUN_TIMEOUT_S = 600
 FLOWS = ("engagement_marketing_to_crm", "order_shop_to_fulfilment", "customer_crm_to_projects",
          "product_legacy_erp_to_inventory")
 
@@ -176,10 +178,11 @@ class Profile:
         self.sandbox = self._stack.enter_context(
             free_port_sandbox(self.root / "sandbox", self.systems, seed=42, size=self.size))
         self.database = self._stack.enter_context(database())
+        queue = f"bench-scale-{uuid.uuid4().hex[:8]}"  # the broker is shared: anyone's workers take the default queue's steps
         self.env = {**os.environ, **sandbox_env(LANDSCAPE, self.sandbox), **celery_env(self.database, self.root / "home"),
-                    "INTEGRATIONS_EXECUTOR": "celery" if self.workers else "in_process"}
+                    "INTEGRATIONS_EXECUTOR": "celery" if self.workers else "in_process", "INTEGRATIONS_CELERY_QUEUE": queue}
         self.logs = (self._stack.enter_context(celery_workers(self.env, self.root, [{}] * self.workers,
-                                                              preload="definitions.definitions"))
+                                                              preload="definitions.definitions", queue=queue))
                      if self.workers else [])
         self.instance = self._stack.enter_context(_instance(self.env))
         # each system is a pool; Dagster creates a pool's row at its first claim, and two runs claiming
@@ -218,7 +221,10 @@ class Profile:
             proc = subprocess.Popen(
                 [str(BIN / "dagster"), "job", "execute", "-m", "definitions.definitions", "-a", "defs", "-j", job,
                  "--tags", json.dumps({"bench": tag})], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            timer = threading.Timer(RUN_TIMEOUT_S, proc.kill)  # a step whose task never comes back
+            timer.start()
             _, status, usage = os.wait4(proc.pid, 0)
+            timer.cancel()
             proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
             raise RuntimeError(f"{job} failed ({proc.returncode}):\n{log.read_text()[-3000:]}")

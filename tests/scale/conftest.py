@@ -70,18 +70,18 @@ def celery_env(database: str, home: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def celery_workers(env: Mapping[str, str], tmp_path: Path, own: Sequence[Mapping[str, str]] = ({}, {}),
-                   preload: str | None = None) -> Iterator[list[Path]]:
+                   preload: str | None = None, queue: str = "dagster") -> Iterator[list[Path]]:
     """One Celery worker (one step at a time) per entry of `own` (its own extra environment), on
-    an emptied default queue, with the `preload` module imported before it is ready; yields their
-    log files and stops their process groups on exit."""
+    the emptied `queue` (the executor's INTEGRATIONS_CELERY_QUEUE), with the `preload` module
+    imported before it is ready; yields their log files and stops their process groups on exit."""
     (tmp_path / "celery.yaml").write_text(f"execution:\n  config:\n    broker: '{BROKER}'\n")
     # a queue of its own would need a tag on every op; the default queue is emptied first
     subprocess.run([str(BIN / "celery"), "-A", "dagster_celery.app", "-b", BROKER, "purge", "-f",
-                    "-Q", "dagster"], cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+                    "-Q", queue], cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
     logs = [tmp_path / f"worker{i}.log" for i in range(1, len(own) + 1)]
     workers = [subprocess.Popen(
         [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-         "-n", f"w{i}-{uuid.uuid4().hex[:6]}@%h", "-y", str(tmp_path / "celery.yaml"), "-l", "info",
+         "-n", f"w{i}-{uuid.uuid4().hex[:6]}@%h", "-y", str(tmp_path / "celery.yaml"), "-q", queue, "-l", "info",
          "--", "--concurrency", "1", *(["--include", preload] if preload else [])],
         cwd=ROOT, env={**env, **extra}, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         for i, (log, extra) in enumerate(zip(logs, own, strict=True), 1)]
