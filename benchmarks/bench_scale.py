@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -178,11 +177,10 @@ class Profile:
         self.sandbox = self._stack.enter_context(
             free_port_sandbox(self.root / "sandbox", self.systems, seed=42, size=self.size))
         self.database = self._stack.enter_context(database())
-        queue = f"bench-scale-{uuid.uuid4().hex[:8]}"  # the broker is shared: anyone's workers take the default queue's steps
         self.env = {**os.environ, **sandbox_env(LANDSCAPE, self.sandbox), **celery_env(self.database, self.root / "home"),
-                    "INTEGRATIONS_EXECUTOR": "celery" if self.workers else "in_process", "INTEGRATIONS_CELERY_QUEUE": queue}
+                    "INTEGRATIONS_EXECUTOR": "celery" if self.workers else "in_process"}  # a queue of its own
         self.logs = (self._stack.enter_context(celery_workers(self.env, self.root, [{}] * self.workers,
-                                                              preload="definitions.definitions", queue=queue))
+                                                              preload="definitions.definitions"))
                      if self.workers else [])
         self.instance = self._stack.enter_context(_instance(self.env))
         # each system is a pool; Dagster creates a pool's row at its first claim, and two runs claiming

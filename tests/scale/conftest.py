@@ -60,22 +60,24 @@ def database() -> Iterator[str]:
 
 def celery_env(database: str, home: Path) -> dict[str, str]:
     """The production profile on this database: Dagster's instance and the hub store on PostgreSQL,
-    steps on Celery over RabbitMQ."""
+    steps on Celery over RabbitMQ, on a queue of their own (the broker may be shared: a worker on
+    another queue's steps fails to find their runs, and those runs wait for them forever)."""
     return {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dagster-celery runs `celery`
             "DAGSTER_HOME": str(ensure_instance(home, profile="production")),
             "DAGSTER_POSTGRES_URL": f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{database}",
             "INTEGRATIONS_DATABASE_URL": f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}",
-            "INTEGRATIONS_EXECUTOR": "celery", "INTEGRATIONS_CELERY_BROKER": BROKER}
+            "INTEGRATIONS_EXECUTOR": "celery", "INTEGRATIONS_CELERY_BROKER": BROKER,
+            "INTEGRATIONS_CELERY_QUEUE": f"scale-{uuid.uuid4().hex[:8]}"}
 
 
 @contextlib.contextmanager
 def celery_workers(env: Mapping[str, str], tmp_path: Path, own: Sequence[Mapping[str, str]] = ({}, {}),
-                   preload: str | None = None, queue: str = "dagster") -> Iterator[list[Path]]:
+                   preload: str | None = None) -> Iterator[list[Path]]:
     """One Celery worker (one step at a time) per entry of `own` (its own extra environment), on
-    the emptied `queue` (the executor's INTEGRATIONS_CELERY_QUEUE), with the `preload` module
+    the emptied queue of `env`'s executor (INTEGRATIONS_CELERY_QUEUE), with the `preload` module
     imported before it is ready; yields their log files and stops their process groups on exit."""
+    queue = env.get("INTEGRATIONS_CELERY_QUEUE", "dagster")
     (tmp_path / "celery.yaml").write_text(f"execution:\n  config:\n    broker: '{BROKER}'\n")
-    # a queue of its own would need a tag on every op; the default queue is emptied first
     subprocess.run([str(BIN / "celery"), "-A", "dagster_celery.app", "-b", BROKER, "purge", "-f",
                     "-Q", queue], cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
     logs = [tmp_path / f"worker{i}.log" for i in range(1, len(own) + 1)]
