@@ -23,6 +23,7 @@ bench: deps ## set up, then run the benchmarks (tens of minutes; figures go in d
 	$(BIN)/python benchmarks/bench_validate.py
 	$(BIN)/python benchmarks/bench_receiver.py
 	$(BIN)/python benchmarks/bench_latency.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_docs.py --sizes 10 100 1000
 	$(BIN)/python benchmarks/bench_cli.py
 

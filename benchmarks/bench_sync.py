@@ -108,10 +108,10 @@ def bare_load(sb) -> tuple[int, float]:
             return count, time.perf_counter() - started
 
 
-def framework(sb, mode: str, hub: Path) -> dict:
-    """Run the flow (or only its ingest) in a fresh process against a sandbox: seconds, peak RSS."""
-    env = {**os.environ, **sandbox_env(load_landscape("definitions"), sb),
-           "INTEGRATIONS_DATABASE_URL": f"sqlite:///{hub}"}
+def framework(sb, mode: str, hub_url: str) -> dict:
+    """Run the flow (or only its ingest) in a fresh process against a sandbox, the hub store at
+    `hub_url`: seconds, success, peak RSS."""
+    env = {**os.environ, **sandbox_env(load_landscape("definitions"), sb), "INTEGRATIONS_DATABASE_URL": hub_url}
     done = subprocess.run([sys.executable, "-c", CHILD, mode], env=env, capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parents[1])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,7 +163,7 @@ def projected_rss_mb(previous: dict | None, name: str, size: int) -> float | Non
 
 
 # HubSpot's 190 requests in 10 s would bound every contender alike (100k contacts: >= 53 s): off,
-# to measure the clients
+# to measure the clients (bench_scale too)
 UNLIMITED = {"crm": {"rate_limit_per_10s": 0}}
 
 
@@ -177,7 +177,7 @@ def pull(root: Path, size: int, previous: dict | None) -> dict:
         url, token = sb.url("crm"), sb.token("crm")
         n, bare = bare_pull(url, token)
         print(f"pull {n:,}: bare httpx {n / bare:,.0f} rec/s", flush=True)
-        ours = framework(sb, "ingest", root / f"pull-{size}.sqlite")
+        ours = framework(sb, "ingest", f"sqlite:///{root / f'pull-{size}.sqlite'}")
         print(f"pull {n:,}: framework extract + validate + commit {n / ours['seconds']:,.0f} rec/s "
               f"({bare / ours['seconds']:.2f} × bare), peak RSS {ours['peak_rss_mb']:,.0f} MB", flush=True)
         reads = connector_reads(url, token)
@@ -258,7 +258,7 @@ def main() -> None:
                 if system_set == "bare":
                     n, bare = bare_load(sb)
                 else:
-                    ours = framework(sb, "flow", root / "load.sqlite")
+                    ours = framework(sb, "flow", f"sqlite:///{root / 'load.sqlite'}")
         results["load"] = {"records": n, "bare_httpx_rps": n / bare, "framework_rps": n / ours["seconds"],
                            "ratio": bare / ours["seconds"]}
         print(f"load {n:,}: bare httpx pull+POST {n / bare:,.0f} rec/s; whole flow {n / ours['seconds']:,.0f} "

@@ -99,11 +99,16 @@ def executor() -> dg.ExecutorDefinition:
     """In-process by default (one process per run); Celery workers on INTEGRATIONS_EXECUTOR=celery.
 
     One run in one process avoids a process start per step, which costs seconds of CPU here; the
-    Celery executor spreads steps over workers, its broker read from INTEGRATIONS_CELERY_BROKER.
+    Celery executor spreads steps over workers, its broker read from INTEGRATIONS_CELERY_BROKER,
+    its queue from INTEGRATIONS_CELERY_QUEUE (default `dagster`: deployments that share a broker
+    each need their own, or one's workers take the other's steps and fail to find their runs).
     """
     if os.environ.get("INTEGRATIONS_EXECUTOR", "in_process") == "celery":
         from dagster_celery import celery_executor  # the `scale` extra
 
-        return celery_executor.configured({"broker": {"env": "INTEGRATIONS_CELERY_BROKER"}},
-                                          name="celery_executor")
+        queue = os.environ.get("INTEGRATIONS_CELERY_QUEUE")
+        return celery_executor.configured(
+            {"broker": {"env": "INTEGRATIONS_CELERY_BROKER"},
+             **({"config_source": {"task_default_queue": queue}} if queue else {})},
+            name="celery_executor")
     return dg.in_process_executor

@@ -33,11 +33,9 @@ def _require(port: int, what: str) -> None:
         pytest.skip(f"{what} unreachable on {PG_HOST}:{port}")
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the Dagster instance and the hub store, dropped afterwards."""
-    _require(PG_PORT, "PostgreSQL")
-    _require(MQ_PORT, "RabbitMQ")
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database on the local server (its name), dropped on exit."""
     name = f"scale_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres",
                              isolation_level="AUTOCOMMIT")
@@ -51,30 +49,41 @@ def database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the Dagster instance and the hub store, dropped afterwards."""
+    _require(PG_PORT, "PostgreSQL")
+    _require(MQ_PORT, "RabbitMQ")
+    with fresh_database() as name:
+        yield name
+
+
 def celery_env(database: str, home: Path) -> dict[str, str]:
     """The production profile on this database: Dagster's instance and the hub store on PostgreSQL,
-    steps on Celery over RabbitMQ."""
+    steps on Celery over RabbitMQ, on a queue of their own (the broker may be shared: a worker on
+    another queue's steps fails to find their runs, and those runs wait for them forever)."""
     return {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dagster-celery runs `celery`
             "DAGSTER_HOME": str(ensure_instance(home, profile="production")),
             "DAGSTER_POSTGRES_URL": f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{database}",
             "INTEGRATIONS_DATABASE_URL": f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}",
-            "INTEGRATIONS_EXECUTOR": "celery", "INTEGRATIONS_CELERY_BROKER": BROKER}
+            "INTEGRATIONS_EXECUTOR": "celery", "INTEGRATIONS_CELERY_BROKER": BROKER,
+            "INTEGRATIONS_CELERY_QUEUE": f"scale-{uuid.uuid4().hex[:8]}"}
 
 
 @contextlib.contextmanager
 def celery_workers(env: Mapping[str, str], tmp_path: Path, own: Sequence[Mapping[str, str]] = ({}, {}),
                    preload: str | None = None) -> Iterator[list[Path]]:
     """One Celery worker (one step at a time) per entry of `own` (its own extra environment), on
-    an emptied default queue, with the `preload` module imported before it is ready; yields their
-    log files and stops their process groups on exit."""
+    the emptied queue of `env`'s executor (INTEGRATIONS_CELERY_QUEUE), with the `preload` module
+    imported before it is ready; yields their log files and stops their process groups on exit."""
+    queue = env.get("INTEGRATIONS_CELERY_QUEUE", "dagster")
     (tmp_path / "celery.yaml").write_text(f"execution:\n  config:\n    broker: '{BROKER}'\n")
-    # a queue of its own would need a tag on every op; the default queue is emptied first
     subprocess.run([str(BIN / "celery"), "-A", "dagster_celery.app", "-b", BROKER, "purge", "-f",
-                    "-Q", "dagster"], cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+                    "-Q", queue], cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
     logs = [tmp_path / f"worker{i}.log" for i in range(1, len(own) + 1)]
     workers = [subprocess.Popen(
         [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-         "-n", f"w{i}-{uuid.uuid4().hex[:6]}@%h", "-y", str(tmp_path / "celery.yaml"), "-l", "info",
+         "-n", f"w{i}-{uuid.uuid4().hex[:6]}@%h", "-y", str(tmp_path / "celery.yaml"), "-q", queue, "-l", "info",
          "--", "--concurrency", "1", *(["--include", preload] if preload else [])],
         cwd=ROOT, env={**env, **extra}, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         for i, (log, extra) in enumerate(zip(logs, own, strict=True), 1)]
