@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import socket
 import subprocess
 import sys
@@ -38,6 +39,29 @@ def postgres_schema_url() -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def follow(url: str, system: str, writers_done: threading.Event) -> tuple[threading.Thread, list[int]]:
+    """A started thread reading `system`'s pending events with a cursor, as a sensor does, until the
+    writers are done and nothing is left; and the ids it saw, in order."""
+    from integration_project.webhooks import Inbox
+
+    seen: list[int] = []
+
+    def read() -> None:
+        inbox, cursor = Inbox(url), 0
+        while True:
+            finished = writers_done.is_set()
+            batch = inbox.pending(system, after_id=cursor, limit=7)
+            seen.extend(row.id for row in batch)
+            cursor = batch[-1].id if batch else cursor
+            if finished and not batch:
+                inbox.close()
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader, seen
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -18,6 +18,7 @@ from integration_project.runtime.schema import VERSION_TABLE
 from integration_project.webhooks.inbox import Inbox, inbox_table
 from integration_project.webhooks.signatures import Event
 from tests.runtime.test_schema import HEAD
+from tests.webhooks.conftest import follow
 
 
 @pytest.fixture
@@ -161,7 +162,6 @@ def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox, inbox_ur
     """While four writers (each its own Inbox, as receiver processes are) add events, a reader
     advancing its cursor past what it saw still sees every row."""
     writers_done = threading.Event()
-    seen: list[int] = []
 
     def write(worker: int) -> None:
         own = Inbox(inbox_url)
@@ -169,18 +169,7 @@ def test_concurrent_writers_never_let_a_cursor_skip_a_row(inbox: Inbox, inbox_ur
             own.add("shop", [event(worker * 1000 + n)])
         own.close()
 
-    def read() -> None:
-        cursor = 0
-        while True:
-            finished = writers_done.is_set()
-            batch = inbox.pending("shop", after_id=cursor, limit=7)
-            seen.extend(r.id for r in batch)
-            cursor = batch[-1].id if batch else cursor
-            if finished and not batch:
-                return
-
-    reader = threading.Thread(target=read)
-    reader.start()
+    reader, seen = follow(inbox_url, "shop", writers_done)
     writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in writers:
         thread.start()

@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from integration_project.webhooks import DEFAULT_MAX_BODY, SCHEMES, Inbox
+from tests.webhooks.conftest import follow
 
 pytestmark = pytest.mark.server
 
@@ -112,22 +113,8 @@ def test_receiver_processes_on_one_postgres_inbox_store_each_event_once(postgres
         for client in clients:
             client.close()
 
-    seen: list[int] = []
     writers_done = threading.Event()
-
-    def read() -> None:
-        inbox, cursor = Inbox(postgres_url), 0
-        while True:
-            finished = writers_done.is_set()
-            batch = inbox.pending("billing", after_id=cursor, limit=7)
-            seen.extend(row.id for row in batch)
-            cursor = batch[-1].id if batch else cursor
-            if finished and not batch:
-                inbox.close()
-                return
-
-    reader = threading.Thread(target=read)
-    reader.start()
+    reader, seen = follow(postgres_url, "billing", writers_done)
     workers = [threading.Thread(target=stream, args=(w,)) for w in range(4)]
     for thread in workers:
         thread.start()
