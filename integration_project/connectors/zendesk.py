@@ -14,6 +14,7 @@ import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Page
 from integration_project.model import Api
+from integration_project.model.rest import RateLimit
 
 PAGE = 1000  # the incremental export's page
 LIST_PAGE = 100  # cursor pagination's `page[size]` at most
@@ -27,12 +28,15 @@ class Zendesk(HttpConnector):
     names its requester by user id; the requester's user record is attached as `requester` (the
     way Zendesk sideloads users), so a mapping can read `requester.email`. Zendesk's `next_page`
     links are absolute: one to another host is refused (the client never sends the token there).
+    Zendesk's account limit (200 to 2,500 requests a minute by plan) is paced on its headers: at
+    `X-Rate-Limit-Remaining: 0` no call goes out until `ratelimit-reset` seconds have passed.
     """
 
     extracts = frozenset({"tickets", "users"})
     loads = frozenset({"users", "orders"})
     removes = {"delete": frozenset({"users"})}  # Zendesk soft-deletes: the user turns inactive
     custom_objects = {"orders": "order"}  # our resource -> the account's custom object key
+    rate_limit = RateLimit(remaining_header="X-Rate-Limit-Remaining", reset_header="ratelimit-reset")
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         a = api.auth

@@ -25,7 +25,11 @@ def _with(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
 
 
 class RateLimit:
-    """ASGI middleware: a fixed window of `limit` requests per `window` seconds, Zendesk style headers."""
+    """ASGI middleware: Zendesk's account limit, a fixed window of `limit` requests per `window`
+    seconds (0: no limit). Every answer carries Zendesk's headers: `X-Rate-Limit` and
+    `X-Rate-Limit-Remaining`, and the Ticketing APIs' `ratelimit-limit`, `-remaining` and `-reset`
+    (whole seconds until the window resets); beyond the limit, 429 with `Retry-After` in seconds and
+    the plain-text body a live account answers."""
 
     def __init__(self, app: ASGIApp, limit: int, window: float = 60.0):
         self.app, self.limit, self.window = app, limit, window
@@ -33,7 +37,7 @@ class RateLimit:
         self.used = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        if scope["type"] != "http" or self.limit <= 0 or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
         now = time.monotonic()
@@ -41,14 +45,16 @@ class RateLimit:
             self.started, self.used = now, 0
         self.used += 1
         remaining = max(0, self.limit - self.used)
-        headers = [(b"x-rate-limit", str(self.limit).encode()), (b"x-rate-limit-remaining", str(remaining).encode())]
+        reset = str(max(1, math.ceil(self.window - (now - self.started)))).encode()
+        limit = str(self.limit).encode()
+        headers = [(b"x-rate-limit", limit), (b"x-rate-limit-remaining", str(remaining).encode()),
+                   (b"ratelimit-limit", limit), (b"ratelimit-remaining", str(remaining).encode()),
+                   (b"ratelimit-reset", reset)]
         if self.used > self.limit:
-            wait = max(1, math.ceil(self.window - (now - self.started)))
-            body = json.dumps({"error": "APIRateLimitExceeded",
-                               "description": "Number of allowed API requests per minute exceeded"}).encode()
+            body = b"Number of allowed API requests per minute exceeded"
             await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(wait).encode()), *headers]})
+                (b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", reset), *headers]})
             await send({"type": "http.response.body", "body": body})
             return
 

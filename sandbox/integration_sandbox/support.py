@@ -8,9 +8,11 @@ access tokens, which this desk does not issue, so Bearer with the API token is r
 page by cursor (`page[size]`, `page[after]`; `meta.has_more`, absolute `links.next`) or by offset
 (`page`/`per_page`, absolute `next_page`), which Zendesk refuses past the first 10,000 records with
 400 (option `offset_limit`, default 10,000); users are looked up by id with `users/show_many.json`
-(at most 100 ids); an incremental cursor export serves extraction. The account's own rate limit
-answers 429 with `Retry-After` (option `rate_limit_per_minute`, default 700;
-`rate_limit_window_seconds`, default 60).
+(at most 100 ids); an incremental cursor export serves extraction. The account's rate limit is
+Zendesk's (option `rate_limit_per_minute`, default 700, the Enterprise plan's; 0: none; in a window
+of `rate_limit_window_seconds`, default 60): `X-Rate-Limit-Remaining` and `ratelimit-reset` on every
+answer, 429 with `Retry-After` beyond. Not modelled: the endpoints' own limits (the incremental
+exports' 10 a minute).
 Webhooks are signed with the generic `hmac` scheme (Zendesk's own header is not among the shared schemes).
 """
 

@@ -47,3 +47,33 @@ def test_the_users_index_pages_by_cursor_past_the_offset_cap(connector, sandbox)
                                                          "external_id": f"zd-cap-{i}"}) for i in range(3)}
     index = zendesk.index("users", "external_id")
     assert {k: index[k] for k in ours} == ours
+
+
+def test_the_account_rate_limit_is_paced_on_zendesks_headers_never_hit(landscape, env, tmp_path, monkeypatch):
+    """The desk limits the account as Zendesk does (here 10 requests in a 2 s window); a ticket scan
+    of some 30 calls reads every ticket, pausing when `X-Rate-Limit-Remaining` says 0 until
+    `ratelimit-reset`, and is never answered 429; a client that does not wait gets Zendesk's 429."""
+    from integration_project.connectors.zendesk import Zendesk
+    from integration_sandbox.testing import free_port_sandbox
+
+    monkeypatch.setattr("integration_project.connectors.zendesk.PAGE", 5)
+    options = {"support": {"rate_limit_per_minute": 10, "rate_limit_window_seconds": 2}}
+    with free_port_sandbox(tmp_path, ["support"], seed=3, size=75, options=options) as sb:
+        api = landscape.systems["support"].api.model_copy(update={"base_url": sb.url("support"), "base_url_env": None})
+        zendesk = Zendesk(api)
+        try:
+            pages = list(zendesk.pages("tickets", None))
+            assert zendesk.retries() == 0  # no 429 was answered, so none was retried
+        finally:
+            zendesk.close()
+        assert len(pages) * 2 > 2 * 10  # an export page and a requester lookup each: more calls than the limit
+        assert sum(len(p.records) for p in pages) == sb.seed_report("support")["counts"]["tickets"]
+        with httpx.Client(base_url=sb.url("support"), auth=("agent@example.com/token", sb.token("support"))) as api_:
+            answers = [api_.get("/api/v2/users.json", params={"page[size]": 1})]
+            while answers[-1].status_code != 429 and len(answers) < 30:  # 10 a window: a 429 within 11 calls
+                answers.append(api_.get("/api/v2/users.json", params={"page[size]": 1}))
+        refused = answers[-1]
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 2
+        assert refused.text == "Number of allowed API requests per minute exceeded"
+        assert refused.headers["x-rate-limit-remaining"] == "0" and answers[0].headers["x-rate-limit"] == "10"
+        assert answers[0].headers["ratelimit-reset"] in {"1", "2"}
