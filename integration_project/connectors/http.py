@@ -238,12 +238,14 @@ class VendorClient:
     host in `follow_hosts`. A private, loopback or link-local target is refused unless the
     declaration (or the sandbox profile, ALLOW_PRIVATE_ENV=1) allows it. Every request sent, token
     requests and retries too, takes a slot of the vendor's request budget; deprecation headers are
-    remembered per endpoint.
+    remembered per endpoint, and so is an answer whose `version_header` names another version than
+    the pinned one (a vendor that serves a newer one once the pinned one is out of support).
     """
 
     def __init__(self, api: Api, headers: dict[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = (),
-                 timeout: httpx.Timeout = TIMEOUT, auth: httpx.Auth | None = None):
+                 timeout: httpx.Timeout = TIMEOUT, auth: httpx.Auth | None = None,
+                 version_header: str | None = None):
         """`auth` replaces the declared credentials' usual form with a vendor's own (sent to the
         API's origin only, as every credential)."""
         self.base = httpx.URL(api.url())
@@ -269,6 +271,7 @@ class VendorClient:
             self.credentials, self.credential_params, self.auth = {}, {}, auth
         budget = Budget(self.base.netloc.decode(), api.requests_per_second) if api.requests_per_second else None
         self.deprecation_headers = DEPRECATION_HEADERS + deprecation_headers
+        self.version, self.version_header = api.version, version_header
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
         self.retries = 0  # transient failures retried so far
         self._counting = threading.Lock()  # the engine loads from several threads with one client
@@ -391,6 +394,10 @@ class VendorClient:
 
     def _note_deprecation(self, response: httpx.Response) -> None:
         said = [f"{h}: {response.headers[h]}" for h in self.deprecation_headers if h in response.headers]
+        served = response.headers.get(self.version_header or "", self.version)
+        if served != self.version:
+            said.append(f"{self.version_header}: {served} served, not the pinned {self.version} (no longer "
+                        f"supported: the vendor answered in {served} instead)")
         if said:
             where = f"{response.request.method} {response.request.url.path}"
             if where not in self.deprecations:

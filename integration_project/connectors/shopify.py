@@ -209,6 +209,7 @@ class Shopify(HttpConnector):
     extracts = frozenset({"orders", "products"})
     loads = frozenset({"products", "variants", "fulfillments"})
     deprecation_headers = ("X-Shopify-API-Deprecated-Reason",)  # a call to a deprecated endpoint or field
+    version_header = "X-Shopify-API-Version"  # a pinned version out of support is answered in a newer one
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport)

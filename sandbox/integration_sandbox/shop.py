@@ -8,7 +8,12 @@ conforms by construction; each is charged its calculated cost on a leaky bucket 
 changes them live), THROTTLED when short. Tokens: the client-credentials grant at
 `POST /admin/oauth/access_token` (client id `sandbox`, the system's token as secret; option
 `token_ttl_seconds`, default 86,399), or the static `shpat_` token of an admin-created app, in
-`X-Shopify-Access-Token`. Webhooks post the REST resource shapes, signed Shopify style (base64
+`X-Shopify-Access-Token`. Every answer of the API names the version that served it in
+`X-Shopify-API-Version`, as Shopify does; Shopify answers a pinned version it no longer supports in
+the oldest supported one, silently but for that header: option `served_version` (or
+`PUT /_sandbox/api-version {"served": "2027-01"}`, null for the pinned one again) makes the shop
+name another version there, as if 2026-10 had gone out of support (the answers keep 2026-10's
+schema, the only one kept). Webhooks post the REST resource shapes, signed Shopify style (base64
 HMAC of the body in `X-Shopify-Hmac-Sha256`, with `X-Shopify-Topic` and `X-Shopify-Webhook-Id`).
 """
 
@@ -203,6 +208,13 @@ class _Throttle(BaseModel):
     maximumAvailable: float | None = Field(None, gt=0, le=1_000_000)
     restoreRate: float | None = Field(None, gt=0, le=1_000_000)
     currentlyAvailable: float | None = Field(None, ge=0, le=1_000_000)
+
+
+class _Served(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    served: str | None = Field(None, pattern=r"^\d{4}-(01|04|07|10)$",
+                               description="the version named in X-Shopify-API-Version; null: the pinned one")
 
 
 def build_app(config: SystemConfig) -> Starlette:
@@ -585,10 +597,25 @@ def build_app(config: SystemConfig) -> Starlette:
                                    is not None else bucket.available)
         return JSONResponse(bucket.status())
 
+    served = _Served(served=config.options.get("served_version"))
+
+    async def admin_api(request: Request) -> Response:
+        """A GraphQL document answered, naming the version that served it (as Shopify does)."""
+        response = await graphql.handle(request)
+        response.headers["X-Shopify-API-Version"] = served.served or VERSION
+        return response
+
+    async def api_version(request: Request) -> Response:
+        nonlocal served
+        if request.method == "PUT":
+            served = await parse_body(request, _Served)
+        return JSONResponse({"pinned": VERSION, "served": served.served or VERSION})
+
     async def unknown_version(request: Request) -> Response:
         raise BadRequest(404, "Not Found")
 
-    routes = [Route(f"/admin/api/{VERSION}/graphql.json", graphql.handle, methods=["POST"]),
+    routes = [Route(f"/admin/api/{VERSION}/graphql.json", admin_api, methods=["POST"]),
+              Route("/_sandbox/api-version", api_version, methods=["GET", "PUT"]),
               Route("/admin/api/{version}/graphql.json", unknown_version, methods=["POST"]),
               Route("/_sandbox/throttle", throttle, methods=["GET", "PUT"]), *issuer.routes()]
     return sandbox_app(config, routes, store, issuer.authenticate, error_body, signer("shopify", config.webhook_secret))

@@ -304,3 +304,21 @@ def test_stock_is_set_only_with_an_idempotency_key_and_a_compare_quantity(sandbo
                                                                          "locationId": "gid://shopify/Location/1"}]}])
         assert on_variant["data"]["productVariantsBulkUpdate"]["userErrors"] == [
             {"code": "NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE"}]  # stock is no longer the variant's
+
+
+def test_a_pinned_version_answered_in_a_newer_one_is_reported_naming_both(connector, sandbox):
+    """Shopify answers a pinned version it no longer supports in a newer one, saying so only in
+    `X-Shopify-API-Version`: the connector reports it among its deprecations, naming both versions,
+    and reports nothing while the shop serves the pinned version."""
+    shopify = connector("shop")
+    list(shopify.scan("products"))
+    assert shopify.deprecations() == {}  # served as pinned: nothing to say
+    with client(sandbox, "shop") as http:
+        http.put("/_sandbox/api-version", json={"served": "2027-01"}).raise_for_status()
+    try:
+        list(shopify.scan("products"))
+    finally:
+        with client(sandbox, "shop") as http:
+            assert http.put("/_sandbox/api-version", json={"served": None}).json()["served"] == "2026-10"
+    said = shopify.deprecations()["POST /admin/api/2026-10/graphql.json"]
+    assert "X-Shopify-API-Version: 2027-01" in said and "pinned 2026-10" in said

@@ -40,7 +40,8 @@ def answer_problem(schema: GraphQLSchema, exchange: Exchange) -> str | None:
     """Why Shopify would never give this answer to this request: its `data` is executed again
     against the schema with the answer itself as the root value, so every field the query selects
     must be present, of its type (scalars serialised, enums among the values), non-null where the
-    schema says so, and nothing else is kept; the result must be the answer."""
+    schema says so, and nothing else is kept; the result must be the answer. Shopify names the
+    version that served it in `X-Shopify-API-Version`: the pinned one while it is supported."""
     where = f"{exchange.request.method} {exchange.request.url.path}"
     if exchange.request.url.path == "/admin/oauth/access_token":
         return None if set(exchange.response.json()) == {"access_token", "scope", "expires_in"} else (
@@ -48,6 +49,8 @@ def answer_problem(schema: GraphQLSchema, exchange: Exchange) -> str | None:
     body = exchange.response.json()
     if exchange.response.status_code != 200:
         return None if isinstance(body.get("errors"), str | dict) else f"{where}: an error without Shopify's shape"
+    if exchange.response.headers.get("X-Shopify-API-Version") != VERSION:  # the version that served it
+        return f"{where}: X-Shopify-API-Version {exchange.response.headers.get('X-Shopify-API-Version')}, not {VERSION}"
     if set(body) - {"data", "errors", "extensions"} or "cost" not in body.get("extensions", {}):
         return f"{where}: an answer with {sorted(body)} (no extensions.cost)"
     if body.get("errors") and not all(isinstance(e, dict) and "message" in e for e in body["errors"]):
@@ -124,13 +127,17 @@ def test_an_answer_changed_against_the_schema_is_refused(admin, env, sandbox):
     def changed(edit) -> str:
         data = json.loads(json.dumps(body))
         edit(data["data"]["orders"]["nodes"][0])
-        return answer_problem(admin, Exchange(response.request, httpx.Response(200, json=data))) or ""
+        served = {"X-Shopify-API-Version": response.headers["X-Shopify-API-Version"]}
+        return answer_problem(admin, Exchange(response.request, httpx.Response(200, json=data, headers=served))) or ""
 
     assert "Cannot return null for non-nullable field Order.updatedAt" in changed(lambda o: o.update(updatedAt=None))
     assert "Enum 'OrderDisplayFinancialStatus' cannot represent value: 'paid'" in changed(
         lambda o: o.update(displayFinancialStatus="paid"))
     assert "did not select" in changed(lambda o: o.update(total_price="1.00"))
     assert "non-nullable field Order.id" in changed(lambda o: o.pop("id"))
+    for served in ({}, {"X-Shopify-API-Version": "2027-01"}):  # no version named, or another one
+        assert "X-Shopify-API-Version" in (answer_problem(admin, Exchange(
+            response.request, httpx.Response(200, json=body, headers=served))) or "")
 
 
 def test_the_sandbox_refuses_what_shopify_refuses(admin, env, sandbox):

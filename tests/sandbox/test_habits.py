@@ -226,6 +226,7 @@ def test_legacy_erp_old_style_database_and_latin1_csv_export(sandbox: Sandbox) -
         ("shop", "POST", "/admin/api/2026-10/graphql.json", b"\xff\xfe"),
         ("shop", "POST", "/admin/oauth/access_token", b'{"client_id": "sandbox", "client_secret": "no"}'),
         ("shop", "PUT", "/_sandbox/throttle", b'{"restoreRate": -1}'),
+        ("shop", "PUT", "/_sandbox/api-version", b'{"served": "2027-02"}'),
         ("inventory", "GET", "/v1/stock?cursor=bad", b""),
         ("inventory", "POST", "/v1/stock/SKU-000001/adjustments", b'{"delta": "many"}'),
         ("fulfilment", "GET", "/v1/shipments?updated_since=yesterday", b""),
