@@ -5,13 +5,16 @@ Lists page by `offset`/`count` with `total_items`; `since_last_changed` / `since
 Members are addressed by subscriber hash (MD5 of the lower-cased email); `PATCH` at a member's hash
 changes its email (and so its hash); `POST /3.0/lists/{id}` is the batch subscribe endpoint (up to 500
 members). As Mailchimp, the audience's merge fields (`/3.0/lists/{id}/merge-fields`) must exist before a
-member uses them: an unknown one is refused with a 400 listing it. Engagement: `member_rating` (1-5) on each member and
+member uses them: an unknown one is refused with a 400 listing it. Large member pages are slow at
+Mailchimp: option `page_delay_ms` (default 0) holds each member list answer that long per 100
+members in it. Engagement: `member_rating` (1-5) on each member and
 per-campaign email activity (open, click, bounce). Mailchimp's own webhooks are unsigned; the sandbox
 signs them with the generic `hmac` scheme.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -143,6 +146,7 @@ def build_app(config: SystemConfig) -> Starlette:
     if store.is_empty():
         config.seed_report.write_text(json.dumps(seed(store, config.seed, config.size), indent=1))
     store.index_property("members", "id")
+    page_delay = float(config.options.get("page_delay_ms", 0)) / 1000  # seconds per 100 members answered
 
     def audience(request: Request) -> None:
         if request.path_params["list_id"] != LIST_ID:
@@ -209,6 +213,7 @@ def build_app(config: SystemConfig) -> Starlette:
         if "status" in request.query_params:
             conditions.append(sa.func.json_extract(objects.c.props, "$.status") == request.query_params["status"])
         total, records = store.page("members", offset, count, conditions)
+        await asyncio.sleep(page_delay * len(records) / 100)
         return JSONResponse({"members": [member(r) for r in records], "list_id": LIST_ID, "total_items": total})
 
     async def get_member(request: Request) -> Response:

@@ -96,8 +96,38 @@ def test_a_changed_email_updates_the_member_instead_of_making_a_second_one(conne
     assert [(m["id"], m["email_address"]) for m in mine] == [(subscriber_hash(new), new)]
 
 
-def test_pages_and_timeout_fit_a_thousand_member_page(connector):
-    """Mailchimp answers up to 1,000 members a page, slowly: the connector asks for fewer and waits
-    as long as Mailchimp's own SDK does (120 s)."""
-    mailchimp = connector("marketing")
-    assert PAGE <= 500 and mailchimp.http.timeout.read == 120.0
+def test_a_member_page_slower_than_the_old_fixed_timeout_is_waited_for(landscape, env, tmp_path, monkeypatch):
+    """Mailchimp's large member pages are slow. Time runs 4x fast here: the audience answers 600 ms
+    per 100 members, and each timeout is a quarter of its own. The connector's 500-member page
+    (3 s) takes longer than the old fixed 10 s timeout (2.5 s) and is read, every member, without a
+    retry, within its own (Mailchimp.timeout's 120 s: 30 s); the old connector, 1,000 members a page
+    against the fixed timeout, gives up on its first page."""
+    from integration_project.connectors import http
+    from integration_project.connectors.mailchimp import Mailchimp
+    from integration_project.errors import TransientError
+    from integration_sandbox.testing import free_port_sandbox
+
+    scale, old_timeout = 0.25, http.TIMEOUT.read
+    with free_port_sandbox(tmp_path, ["marketing"], seed=3, size=600,
+                           options={"marketing": {"page_delay_ms": 600}}) as sb:
+        api = landscape.systems["marketing"].api.model_copy(update={"base_url": sb.url("marketing"), "base_url_env": None})
+
+        def read(timeout: float) -> tuple[list[dict], float, int]:
+            monkeypatch.setattr(Mailchimp, "timeout", httpx.Timeout(timeout * scale, connect=5.0))
+            mailchimp = Mailchimp(api)
+            try:
+                pages, started = mailchimp.pages(MEMBERS, None), time.monotonic()
+                first = next(pages).records
+                slowest = time.monotonic() - started
+                return first + [m for p in pages for m in p.records], slowest, mailchimp.retries()
+            finally:
+                mailchimp.close()
+
+        assert PAGE * 0.6 / 100 > old_timeout * scale  # the connector's own page outlasts the old timeout
+        members, slowest, retries = read(Mailchimp.timeout.read)
+        assert slowest > old_timeout * scale and retries == 0
+        assert len({m["id"] for m in members[:PAGE]}) == PAGE and len({m["id"] for m in members}) == 600
+        monkeypatch.setattr("integration_project.connectors.mailchimp.PAGE", 1000)
+        monkeypatch.setattr(http, "ATTEMPTS", 1)  # the old timeout fails each attempt alike: one shows it
+        with pytest.raises(TransientError, match="ReadTimeout"):
+            read(old_timeout)
