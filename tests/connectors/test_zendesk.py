@@ -66,7 +66,7 @@ def test_the_account_rate_limit_is_paced_on_zendesks_headers_never_hit(landscape
             assert zendesk.retries() == 0  # no 429 was answered, so none was retried
         finally:
             zendesk.close()
-        assert len(pages) * 2 > 2 * 10  # an export page and a requester lookup each: more calls than the limit
+        assert 2 * len(pages) > 2 * 10  # an export page and a requester lookup each: more than two windows allow
         assert sum(len(p.records) for p in pages) == sb.seed_report("support")["counts"]["tickets"]
         with httpx.Client(base_url=sb.url("support"), auth=("agent@example.com/token", sb.token("support"))) as api_:
             answers = [api_.get("/api/v2/users.json", params={"page[size]": 1})]
