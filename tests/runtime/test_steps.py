@@ -325,3 +325,22 @@ def test_a_failed_batch_leaves_its_records_pending_and_the_next_run_sends_them(s
     assert deliver(again, flow, store, "run-2").written == 2 and again.calls == [["p3@example.com", "p4@example.com"]]
     assert sorted(r["record_id"] for r in store.rows(ledger, flow=flow.name, outcome="delivered")) == [
         f"c{n}" for n in range(1, 6)]
+
+
+def test_a_delete_the_consumer_refuses_is_parked_and_the_run_goes_on(store):
+    from integration_project.errors import PermanentError
+
+    class Keeping(Memory):
+        def remove(self, resource, external_id, action):
+            raise PermanentError("DELETE /customers: HTTP 409: customer has open invoices")
+
+    (flow,) = billing_landscape("delete").flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Keeping("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    crm.delete("contacts", "c1")
+    ingest(crm, flow.ingest, store, "run-2")
+    stats = deliver(billing, flow, store, "run-2")
+    assert (stats.deleted, stats.rejected) == (0, 1)
+    (parked,) = store.rows(dlq, flow=flow.name)
+    assert parked["record_id"] == "c1" and parked["stage"] == "load" and "open invoices" in parked["reason"]
