@@ -12,7 +12,7 @@ import functools
 import importlib
 from importlib.metadata import entry_points
 
-from integration_project.connectors.base import Connector, HttpConnector, Ours, Page, Patterns
+from integration_project.connectors.base import Connector, HttpConnector, Ours, Outcome, Page, Patterns, Upsert
 from integration_project.connectors.csv import DropFolder
 from integration_project.connectors.declarative import Declared
 from integration_project.connectors.hubspot import HubSpot
@@ -132,6 +132,6 @@ def selected(connector: Connector, system: System, api: Api) -> Connector:
     return connector
 
 
-__all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Page",
-           "Patterns", "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason", "is_live", "lookup",
-           "registered", "selected"]
+__all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Outcome",
+           "Page", "Patterns", "Upsert", "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason",
+           "is_live", "lookup", "registered", "selected"]

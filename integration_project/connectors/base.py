@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel
 
 from integration_project.connectors.http import TIMEOUT, Reply, VendorClient
+from integration_project.errors import PermanentError
 from integration_project.model import Api
 from integration_project.model.rest import RateLimit
 from integration_project.model.mapping import get_path
@@ -30,6 +31,18 @@ class Ours:
 
     path: str
     id: str
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """One record of a batch write, as `Connector.upsert` takes it."""
+
+    external_id: str | None
+    payload: dict[str, Any]
+    ours: Ours | None = None
+
+
+Outcome = str | PermanentError  # a batch write's answer for one record: its id in the system, or the refusal
 
 
 class Patterns(frozenset[str]):
@@ -56,6 +69,8 @@ class Connector:
     # the source held before that is missing from it was deleted there
     snapshots: ClassVar[frozenset[str]] = frozenset()
     removes: ClassVar[dict[str, frozenset[str]]] = {}  # an on_delete action (delete, archive) -> its resources
+    # resources written in batches (`upsert_many`) -> the most records the vendor takes in one call
+    batches: ClassVar[dict[str, int]] = {}
 
     def __init__(self, api: Api):
         """Connect to the API a system declares (credentials are read from the environment)."""
@@ -120,6 +135,17 @@ class Connector:
         must hold its own lock.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot load {resource}")
+
+    def upsert_many(self, resource: str, writes: Sequence[Upsert]) -> list[Outcome]:
+        """Write up to `batches[resource]` records at once, as `upsert` writes each; one outcome per
+        write, in order: the system's id, or the PermanentError refusing that record alone (the
+        others still written).
+
+        Transient failures are retried here; one that persists is raised, and every record of the
+        batch stays pending (looked up before it is sent again, as for `upsert`). Called from up to
+        the API's `concurrency` threads at once.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot write {resource} in batches")
 
     def remove(self, resource: str, external_id: str, action: str) -> None:
         """Delete or archive (`action`, one of `removes`) a record we delivered; a record already

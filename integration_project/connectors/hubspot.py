@@ -1,15 +1,16 @@
 """HubSpot CRM on a date-based API version (`/crm/objects/<version>/...`): full scans by id, then
-incremental reads through the search API, looking back by its index's delay; contact updates."""
+incremental reads through the search API, looking back by its index's delay; contact updates in
+batches of up to 100."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-from integration_project.connectors.base import HttpConnector, Ours, Page
+from integration_project.connectors.base import HttpConnector, Ours, Outcome, Page, Upsert
 from integration_project.connectors.http import server_time
 from integration_project.errors import PermanentError
 from integration_project.model import Api
@@ -17,6 +18,7 @@ from integration_project.model.mapping import get_path
 from integration_project.model.rest import RateLimit
 
 PAGE = 100
+BATCH = 100  # the most inputs HubSpot's batch endpoints take in one call
 HISTORY_PAGE = 50  # HubSpot's largest page when property history is asked for
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 # A change shows in search results only once HubSpot has indexed it, seconds (at busy times
@@ -50,6 +52,7 @@ class HubSpot(HttpConnector):
     extracts = frozenset(OBJECT_PATHS)
     tombstones = extracts
     loads = frozenset({"contacts"})
+    batches = {"contacts": BATCH}
     # HubSpot's rolling 10-s limit per app: when its remaining count is 0, wait out the window
     rate_limit = RateLimit(remaining_header="X-HubSpot-RateLimit-Remaining",
                            reset_header="X-HubSpot-RateLimit-Interval-Milliseconds", reset="milliseconds")
@@ -163,19 +166,100 @@ class HubSpot(HttpConnector):
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],
                ours: Ours | None = None) -> str:
-        """Update the record's properties through the batch update, by its id or else by email
-        (HubSpot's unique property): an update never creates, so a contact not found is refused."""
-        properties = {k: _text(v) for k, v in payload.get("properties", {}).items()}
-        if external_id is not None:
-            item = {"id": external_id, "properties": properties}
-        elif properties.get("email"):
-            item = {"id": properties["email"], "idProperty": "email",
-                    "properties": {k: v for k, v in properties.items() if k != "email"}}
-        else:
-            raise PermanentError(f"no {resource} record to update: no id and no email; the CRM creates its own")
-        data = self.http.request("POST", f"{self._objects(resource)}/batch/update", json={"inputs": [item]},
-                                 ok=(207,)).body
-        if not data.get("results"):
-            errors = "; ".join(str(e.get("message")) for e in data.get("errors", []))
-            raise PermanentError(f"no {resource} record to update ({errors or 'not found'}): the CRM creates its own")
-        return str(data["results"][0]["id"])
+        """Update one record, as `upsert_many` does (a contact not found is refused)."""
+        outcome = self.upsert_many(resource, [Upsert(external_id, payload, ours)])[0]
+        if isinstance(outcome, PermanentError):
+            raise outcome
+        return outcome
+
+    def upsert_many(self, resource: str, writes: Sequence[Upsert]) -> list[Outcome]:
+        """Update records through the batch update, up to BATCH a call, each by its id or else by
+        email (HubSpot's unique property): an update never creates, so a contact not found is refused.
+
+        HubSpot answers 207 listing the inputs it could not update (the others are written), and
+        refuses a whole batch for one invalid input with a 400: the inputs it names are refused,
+        the rest sent again; a refusal naming none of them is narrowed down by halving the batch.
+        Two inputs for the same record go in separate calls (HubSpot refuses duplicate ids)."""
+        outcomes: list[Outcome | None] = [None] * len(writes)
+        inputs: list[tuple[int, dict[str, Any]]] = []
+        for n, write in enumerate(writes):
+            item = _input(write)
+            if item is None:
+                outcomes[n] = PermanentError(f"no {resource} record to update: no id and no email; "
+                                             "the CRM creates its own")
+            else:
+                inputs.append((n, item))
+        for chunk in _chunks(inputs):
+            for n, outcome in self._update(resource, chunk).items():
+                outcomes[n] = outcome
+        return cast(list[Outcome], outcomes)  # every write has its outcome now
+
+    def _update(self, resource: str, chunk: list[tuple[int, dict[str, Any]]]) -> dict[int, Outcome]:
+        """One batch update call (more where HubSpot refuses the batch): each input's outcome."""
+        body = {"inputs": [{**item, "objectWriteTraceId": str(n)} for n, item in chunk]}
+        reply = self.http.request("POST", f"{self._objects(resource)}/batch/update", json=body, ok=(207, 400))
+        data = reply.body if isinstance(reply.body, dict) else {}
+        if reply.response.status_code == 400:
+            named = {n for n, item in chunk if _key(item) in _named(data)}
+            if len(chunk) == 1 or named:
+                refused = named or {chunk[0][0]}
+                why = PermanentError(f"HubSpot refused the {resource} update: {data.get('category', 'HTTP 400')}: "
+                                     f"{data.get('message', '')}")
+                rest = [(n, item) for n, item in chunk if n not in refused]
+                return {**dict.fromkeys(refused, why), **(self._update(resource, rest) if rest else {})}
+            half = len(chunk) // 2
+            return {**self._update(resource, chunk[:half]), **self._update(resource, chunk[half:])}
+        by_trace = {str(r.get("objectWriteTraceId")): str(r["id"]) for r in data.get("results", [])}
+        by_id = {str(r["id"]) for r in data.get("results", [])}
+        errors = [(e, _named(e)) for e in data.get("errors", [])]
+        outcomes: dict[int, Outcome] = {}
+        for n, item in chunk:
+            if str(n) in by_trace:
+                outcomes[n] = by_trace[str(n)]
+            elif "idProperty" not in item and item["id"] in by_id:
+                outcomes[n] = item["id"]
+            else:
+                said = next((f"{e.get('category')}: {e.get('message')}" for e, ids in errors if _key(item) in ids),
+                            "not in HubSpot's answer")
+                outcomes[n] = PermanentError(f"no {resource} record to update ({said}): the CRM creates its own")
+        return outcomes
+
+
+def _input(write: Upsert) -> dict[str, Any] | None:
+    """A batch update input: by the record's id, else by email; None without either."""
+    properties = {k: _text(v) for k, v in write.payload.get("properties", {}).items()}
+    if write.external_id is not None:
+        return {"id": write.external_id, "properties": properties}
+    if properties.get("email"):
+        return {"id": properties["email"], "idProperty": "email",
+                "properties": {k: v for k, v in properties.items() if k != "email"}}
+    return None
+
+
+def _key(item: dict[str, Any]) -> str:
+    """How HubSpot names an input in its errors: its id as sent, in any case (an email's)."""
+    return str(item["id"]).lower()
+
+
+def _named(error: dict[str, Any]) -> set[str]:
+    """The inputs an error names (its context's ids), as `_key` gives them."""
+    return {str(v).lower() for values in (error.get("context") or {}).values()
+            for v in (values if isinstance(values, list) else [values])}
+
+
+def _chunks(inputs: list[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Calls of up to BATCH inputs, none naming a record twice (HubSpot refuses duplicate ids)."""
+    chunk, keys, later = [], set(), []
+    for entry in inputs:
+        if _key(entry[1]) in keys:
+            later.append(entry)
+            continue
+        chunk.append(entry)
+        keys.add(_key(entry[1]))
+        if len(chunk) == BATCH:
+            yield chunk
+            chunk, keys = [], set()
+    if chunk:
+        yield chunk
+    if later:
+        yield from _chunks(later)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from queue import Queue
 from threading import Thread
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from integration_project.connectors import Connector, Ours, Page, Patterns
+from integration_project.connectors import Connector, Ours, Outcome, Page, Patterns, Upsert
 from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
 from integration_project.model.mapping import (canonical_json, canonical_mapper, content_hash, get_path, text_hash,
@@ -219,6 +220,11 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     used from this thread only: a record is marked pending before it is sent, and done (with its
     ledger row) once its answer is in. A send that fails for good stops the run after the sends
     already in flight are recorded.
+
+    Where the connector writes the resource in batches (`batches`), the pending records go up to
+    that many a call (`upsert_many`); each has its own outcome, so a record the system refuses is
+    parked and the rest of its batch is done. The last, partial batch goes as soon as the records
+    are read: a batch waits for nothing but the hub's reads.
     """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
@@ -239,43 +245,66 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     total = store.count(obj.name)
     api = flow.consumer.api_for(binding)
     workers = api.concurrency if api else 1
-    in_flight: dict[Future[str], tuple[HubRecord, str]] = {}
+    size = connector.batches.get(binding.resource, 0)  # 0: one record a call (`upsert`)
+    in_flight: dict[Future[list[Outcome]], list[tuple[HubRecord, str]]] = {}
+    batch: list[tuple[HubRecord, str, Upsert]] = []  # pending records gathered for one `upsert_many`
     failures: list[BaseException] = []
+
+    def one(send: Callable[[], str]) -> list[Outcome]:
+        """A single send's outcome: the system's id, or its refusal of this record."""
+        try:
+            return [send()]
+        except PermanentError as exc:
+            return [exc]
 
     def remove(external: str) -> str:
         connector.remove(binding.resource, external, binding.on_delete)
         return external
 
-    def settle(done: Iterable[Future[str]]) -> None:
+    def settle(done: Iterable[Future[list[Outcome]]]) -> None:
         for future in done:
-            rec, sent_as = in_flight.pop(future)
-            key = f"{rec.record_id}:{rec.content_hash}"
+            sent = in_flight.pop(future)
             try:
-                external = future.result()
-            except PermanentError as exc:
-                stats.rejected += 1
-                with store.transaction() as conn:
-                    store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="load",
-                                      record_id=rec.record_id, payload=rec.data, reason=str(exc),
-                                      run_id=run_id)
-                    store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
-                                 record_id=rec.record_id, from_system="hub", to_system=consumer,
-                                 outcome="dead_lettered", key=key)
-                continue
-            except Exception as exc:  # retries exhausted: the record stays pending, looked up next run
+                outcomes = future.result()
+            except Exception as exc:  # retries exhausted: its records stay pending, looked up next run
                 failures.append(exc)
                 continue
-            kept = None if rec.deleted and binding.on_delete == "delete" else external  # a deleted record: no id
-            store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", kept, sent_as)
+            for (rec, sent_as), outcome in zip(sent, outcomes, strict=True):
+                record(rec, sent_as, outcome)
+
+    def record(rec: HubRecord, sent_as: str, outcome: Outcome) -> None:
+        key = f"{rec.record_id}:{rec.content_hash}"
+        if isinstance(outcome, PermanentError):
+            stats.rejected += 1
             with store.transaction() as conn:
-                store.resolve_dead_letters(conn, flow.name, [rec.record_id])
-                store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name,
-                             record_id=rec.record_id, from_system="hub", to_system=consumer,
-                             outcome=f"{binding.on_delete}d" if rec.deleted else "delivered", key=key)
-            if rec.deleted:
-                stats.deleted += 1
-            else:
-                stats.written += 1
+                store.dead_letter(conn, flow=flow.name, obj=obj.name, stage="load", record_id=rec.record_id,
+                                  payload=rec.data, reason=str(outcome), run_id=run_id)
+                store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name, record_id=rec.record_id,
+                             from_system="hub", to_system=consumer, outcome="dead_lettered", key=key)
+            return
+        kept = None if rec.deleted and binding.on_delete == "delete" else outcome  # a deleted record: no id
+        store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "done", kept, sent_as)
+        with store.transaction() as conn:
+            store.resolve_dead_letters(conn, flow.name, [rec.record_id])
+            store.record(conn, run_id=run_id, flow=flow.name, obj=obj.name, record_id=rec.record_id,
+                         from_system="hub", to_system=consumer,
+                         outcome=f"{binding.on_delete}d" if rec.deleted else "delivered", key=key)
+        if rec.deleted:
+            stats.deleted += 1
+        else:
+            stats.written += 1
+
+    def submit(call: Callable[[], list[Outcome]], sent: list[tuple[HubRecord, str]]) -> None:
+        in_flight[pool.submit(call)] = sent
+        if len(in_flight) >= 2 * workers:  # keep the threads busy, memory flat
+            settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+
+    def flush() -> None:
+        """Send the records gathered so far in one batch write."""
+        if batch:
+            writes = [write for _, _, write in batch]
+            submit(lambda: connector.upsert_many(binding.resource, writes), [(r, h) for r, h, _ in batch])
+            batch.clear()
 
     with ThreadPoolExecutor(workers, thread_name_prefix=f"load-{consumer}") as pool:
         for rec, sent in store.undelivered(consumer, obj.name):
@@ -300,9 +329,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                     continue
                 store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external,
                                     binding.on_delete)
-                in_flight[pool.submit(remove, external)] = (rec, binding.on_delete)
-                if len(in_flight) >= 2 * workers:
-                    settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+                submit(partial(one, partial(remove, external)), [(rec, binding.on_delete)])
                 continue
             if not flow.admits(rec.data):
                 store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
@@ -337,11 +364,16 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                 continue
             store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "pending", external, sent_as)
             # the connector retries the send; a create whose answer is lost it looks up by our id first
-            future = pool.submit(connector.upsert, binding.resource, external, payload,
-                                 Ours(binding.mapping[obj.identity_key], rec.record_id))
-            in_flight[future] = (rec, sent_as)
-            if len(in_flight) >= 2 * workers:  # keep the threads busy, memory flat
-                settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            write = Upsert(external, payload, Ours(binding.mapping[obj.identity_key], rec.record_id))
+            if size:
+                batch.append((rec, sent_as, write))
+                if len(batch) >= size:
+                    flush()
+            else:
+                submit(partial(one, partial(connector.upsert, binding.resource, external, payload, write.ours)),
+                       [(rec, sent_as)])
+        if not failures:
+            flush()  # what is left goes now, however few: no waiting for a batch to fill
         settle(wait(in_flight).done)
     if failures:
         raise failures[0]

@@ -38,8 +38,9 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 
 Every system but billing serves `/_sandbox/health`; every one serves `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
 the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.
-Every system but billing serves `/_sandbox/requests`: the arrival times (epoch seconds) of the requests
-it received outside `/_sandbox/`, to measure a client's request rate where the vendor would.
+Every system but billing serves `/_sandbox/requests`: the arrival times (epoch seconds, `arrived`) and
+the method and path (`asked`, e.g. `POST /crm/objects/2026-03/contacts/batch/update`) of the requests
+it received outside `/_sandbox/`, to measure a client's request rate, and count its calls, where the vendor would.
 """
 
 from ._config import DEFAULT_PORTS, DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, SYSTEMS, SystemConfig

@@ -88,15 +88,16 @@ def path_id(request: Request, name: str = "id") -> int:
 
 
 class _Arrivals:
-    """ASGI middleware: when each request outside `/_sandbox/` arrived (the last 100,000), faulted
-    ones and retries included, so a test measures the request rate where the vendor would."""
+    """ASGI middleware: when each request outside `/_sandbox/` arrived and what it asked for
+    (method and path; the last 100,000), faulted ones and retries included, so a test measures the
+    request rate, and counts the calls to an endpoint, where the vendor would."""
 
-    def __init__(self, app: ASGIApp, times: collections.deque[float]):
+    def __init__(self, app: ASGIApp, times: collections.deque[tuple[float, str]]):
         self.app, self.times = app, times
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith(ADMIN_PREFIX):
-            self.times.append(time.time())
+            self.times.append((time.time(), f"{scope['method']} {scope['path']}"))
         await self.app(scope, receive, send)
 
 
@@ -129,7 +130,7 @@ def sandbox_app(
     `background` runs as a task for the app's lifetime (e.g. shipments progressing on their own).
     """
     holder: dict[str, FaultInjector] = {}
-    arrivals: collections.deque[float] = collections.deque(maxlen=100_000)
+    arrivals: collections.deque[tuple[float, str]] = collections.deque(maxlen=100_000)
     if store is not None:
         # Like the vendors: no subscription (receiver URL), no events kept for later.
         store.keep_events = signer is not None and bool(config.webhook_url)
@@ -148,7 +149,8 @@ def sandbox_app(
         return JSONResponse(current.faults.model_dump())
 
     async def requests(_: Request) -> Response:
-        return JSONResponse({"arrived": list(arrivals)})
+        seen = list(arrivals)  # `arrived[i]` is when `asked[i]` came
+        return JSONResponse({"arrived": [at for at, _ in seen], "asked": [what for _, what in seen]})
 
     async def bad_request(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadRequest)

@@ -11,8 +11,9 @@ The dated API is as strict as HubSpot's published spec for it: only the properti
 back (HubSpot's defaults otherwise, empty ones left out), a deal's contact is an association (read
 with `associations=contacts` or the associations batch read, never a property), deals and companies
 filter on `hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property
-name, and contacts are updated in batches, by id or by email. A change shows in search results only
-after the search-indexing delay (option `search_delay_ms`, changed at run time with
+name, and contacts are updated in batches of up to 100, by id or by email (an invalid input refuses
+the batch, naming it; one not found is an error of a 207 answer, the rest are written). A change
+shows in search results only after the search-indexing delay (option `search_delay_ms`, changed at run time with
 `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes. The dated API
 is rate limited as HubSpot limits a private app: `rate_limit_per_10s` requests (default 190, the
 Professional and Enterprise limit; 0: none) in any `rate_limit_window_seconds` (10), HubSpot's
@@ -49,6 +50,7 @@ from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
+SINGULAR = {"contacts": "CONTACT", "companies": "COMPANY", "deals": "DEAL"}  # as HubSpot's messages name them
 OBJECT_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}
 # What HubSpot returns when no `properties` are asked for (its documented defaults).
 DEFAULT_PROPERTIES = {
@@ -466,15 +468,32 @@ def build_app(config: SystemConfig) -> Starlette:
         notify(written(record), "propertyChange", changes)
         return JSONResponse(shape(record, asked(request, type_, list(changes))))
 
+    def refused(item: _BatchItem, message: str) -> Response:
+        """HubSpot refuses a whole batch for one invalid input, naming it (its id as sent)."""
+        return JSONResponse({**error_body(400, message), "context": {"ids": [item.id]}}, 400)
+
     async def batch_update(request: Request) -> Response:
-        """HubSpot's batch update: each input by id or by a unique property (email); none created."""
+        """HubSpot's batch update: each input by id or by a unique property (email); none created.
+
+        Every input is checked before any is written: an invalid one refuses the whole batch (400,
+        naming it); inputs whose record is not found are listed in one OBJECT_NOT_FOUND error of a
+        207 answer, the others updated. Each result carries its input's `objectWriteTraceId`."""
         type_ = object_type(request)
         started = iso(now_ms())
-        results, missing = [], []
-        for item in (await parse_body(request, _BatchUpdate)).inputs:
-            changes = validate(type_, item.properties)
+        inputs = (await parse_body(request, _BatchUpdate)).inputs
+        repeated = sorted({i.id for i in inputs if [j.id for j in inputs].count(i.id) > 1})
+        if repeated:
+            raise BadRequest(400, f"Duplicate IDs found in batch input: {repeated}. IDs must be unique")
+        checked = []
+        for item in inputs:
             if item.idProperty not in (None, "hs_object_id", *(("email",) if type_ == "contacts" else ())):
-                raise BadRequest(400, f"{item.idProperty!r} is not a unique property of {type_}")
+                return refused(item, f"{item.idProperty!r} is not a unique property of {type_}")
+            try:
+                checked.append((item, validate(type_, item.properties)))
+            except BadRequest as exc:
+                return refused(item, exc.message)
+        results, missing = [], []
+        for item, changes in checked:
             found = (store.find(type_, "email", item.id) if item.idProperty == "email"
                      else store.get(type_, int(item.id)) if item.id.isdigit() else None)
             record = store.update(type_, found.id, changes, now_ms()) if found else None
@@ -482,14 +501,17 @@ def build_app(config: SystemConfig) -> Starlette:
                 missing.append(item.id)
                 continue
             notify(written(record), "propertyChange", changes)
-            results.append(shape(record, tuple(changes)))
+            traced = {"objectWriteTraceId": item.objectWriteTraceId} if item.objectWriteTraceId else {}
+            results.append({**shape(record, tuple(changes)), **traced})
         body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
                                 "completedAt": iso(now_ms())}
         if not missing:
             return JSONResponse(body)
         body.update(numErrors=len(missing), errors=[{
-            "status": "error", "category": "OBJECT_NOT_FOUND", "message": f"Could not find {type_} {i}",
-            "context": {"ids": [i]}, "errors": [], "links": {}} for i in missing])
+            "status": "error", "category": "OBJECT_NOT_FOUND",
+            "message": f"Could not get some {SINGULAR[type_]} objects, they may be deleted or not exist. "
+                       "Check that ids are valid.",
+            "context": {"ids": missing}, "errors": [], "links": {}}])
         return JSONResponse(body, 207)
 
     async def associations_read(request: Request) -> Response:

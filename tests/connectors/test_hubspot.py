@@ -3,6 +3,7 @@ incremental cursor, deals linked to contacts by association."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -115,3 +116,206 @@ def test_the_rolling_rate_limit_is_waited_out_never_hit(landscape, env, tmp_path
         assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING" and "retry-after" not in refused.headers
         assert refused.headers["x-hubspot-ratelimit-remaining"] == "0"
         assert answers[0].headers["x-hubspot-ratelimit-interval-milliseconds"] == "2000"
+
+
+# --- batch writes: the engine's batches through the connector, counted at the sandbox ---------------
+
+BATCH_UPDATE = "POST /crm/objects/2026-03/contacts/batch/update"
+
+
+def _asked(crm: httpx.Client) -> list[str]:
+    """What each request the sandbox CRM received asked for (method and path), in arrival order."""
+    return crm.get("/_sandbox/requests").json()["asked"]
+
+
+def _emails(crm: httpx.Client) -> dict[str, str]:
+    """Each contact's email (those with a unique, lower-case, well-formed one) -> its CRM id."""
+    seen: dict[str, list[str]] = {}
+    after = None
+    while True:
+        page = crm.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})}).json()
+        for c in page["results"]:
+            seen.setdefault(str(c["properties"].get("email") or "").lower(), []).append(c["id"])
+        after = page.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            break
+    return {e: ids[0] for e, ids in seen.items()
+            if len(ids) == 1 and re.fullmatch(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}", e)}
+
+
+def _scores(crm: httpx.Client, ids: list[str]) -> dict[str, str | None]:
+    """These contacts' lead scores, read back from the CRM (a scan of the legacy API: every property)."""
+    found: dict[str, str | None] = {}
+    after = None
+    while True:
+        page = crm.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})}).json()
+        found.update({c["id"]: c["properties"].get("hs_lead_score") for c in page["results"] if c["id"] in ids})
+        after = page.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            return found
+
+
+def _engagements(store, flow, scores: dict[str, int]) -> None:
+    """Engagement records in the hub, as the marketing tool's ingest would leave them."""
+    from integration_project.runtime.engine import hub_record
+
+    with store.transaction() as conn:
+        store.upsert_hub(conn, "engagement", flow.ingest.source.name,
+                         [hub_record(email, {"email": email, "score": s}) for email, s in scores.items()], [])
+
+
+@pytest.fixture(scope="module")
+def big_crm(landscape, env, tmp_path_factory):
+    """A CRM of its own with 400 contacts: the HubSpot connector on it, and a client of the tests'
+    (each test writes to contacts of its own: `_emails(...)` slices that do not overlap)."""
+    from integration_project.connectors.hubspot import HubSpot
+    from integration_sandbox.testing import free_port_sandbox
+
+    with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), ["crm"], seed=5, size=400) as sb:
+        api = landscape.systems["crm"].api.model_copy(update={"base_url": sb.url("crm"), "base_url_env": None})
+        hubspot = HubSpot(api)
+        with _crm(sb) as crm:
+            yield api, hubspot, crm
+        hubspot.close()
+
+
+def test_lead_scores_go_100_contacts_a_call_and_one_unknown_contact_is_parked_alone(big_crm, landscape, tmp_path):
+    """250 lead scores (one for an email the CRM does not hold) reach the CRM in 3 batch updates,
+    counted at the sandbox; HubSpot's 207 names the unknown contact, which is parked with HubSpot's
+    reason, while the 99 others of its batch and every other contact are updated."""
+    from integration_project.runtime import Store, deliver
+    from integration_project.runtime.store import deliveries, dlq, ledger
+
+    _, hubspot, crm = big_crm
+    flow = next(f for f in landscape.flows() if f.name == "engagement_marketing_to_crm")
+    known = _emails(crm)
+    assert len(known) >= 249 + 9  # and 9 more for the other tests
+    chosen = sorted(known)[:249]
+    unknown = "nobody.batch@example.org"
+    scores = {email: 1 + n % 5 for n, email in enumerate([*chosen[:150], unknown, *chosen[150:]])}
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    _engagements(store, flow, scores)
+
+    before = len(_asked(crm))
+    stats = deliver(hubspot, flow, store, "run-1")
+    sent = _asked(crm)[before:]
+    assert sent.count(BATCH_UPDATE) == 3  # ceil(250 / 100), not 250
+    assert (stats.written, stats.rejected) == (249, 1)
+    (parked,) = store.rows(dlq, flow=flow.name)
+    assert parked["record_id"] == unknown and parked["stage"] == "load"
+    assert "OBJECT_NOT_FOUND" in parked["reason"] and "Could not get some CONTACT objects" in parked["reason"]
+    assert _scores(crm, [known[e] for e in chosen]) == {known[e]: str(scores[e]) for e in chosen}
+    done = {r["record_id"]: r["external_id"] for r in store.rows(deliveries, system="crm", status="done")
+            if r["record_id"] in scores}
+    assert done == {e: known[e] for e in chosen}
+    outcomes = sorted((r["record_id"], r["outcome"]) for r in store.rows(ledger, flow=flow.name))
+    assert outcomes == sorted([*((e, "delivered") for e in chosen), (unknown, "dead_lettered")])
+
+
+def test_an_invalid_input_refusing_the_batch_is_refused_alone(big_crm):
+    """HubSpot refuses a whole batch for one invalid input (400, naming it) and writes nothing: that
+    input is refused with HubSpot's reason, the others sent again and written."""
+    from integration_project.connectors import Upsert
+
+    _, hubspot, crm = big_crm
+    known = _emails(crm)
+    (a, ida), (b, idb), (c, idc) = sorted(known.items())[-3:]
+    writes = [Upsert(ida, {"properties": {"email": a, "hs_lead_score": 2}}),
+              Upsert(idb, {"properties": {"email": "not an email", "hs_lead_score": 2}}),
+              Upsert(None, {"properties": {"email": c, "hs_lead_score": 2}})]
+    before = len(_asked(crm))
+    first, refused, third = hubspot.upsert_many("contacts", writes)
+    assert (first, third) == (ida, idc)
+    assert isinstance(refused, PermanentError) and "VALIDATION_ERROR" in str(refused)
+    assert "not a valid email" in str(refused)
+    assert _asked(crm)[before:].count(BATCH_UPDATE) == 2
+    assert _scores(crm, [ida, idb, idc]) == {ida: "2", idb: None, idc: "2"}
+    assert crm.get(f"/crm/v3/objects/contacts/{idb}").json()["properties"]["email"] == b
+
+
+def test_a_refusal_naming_no_input_is_narrowed_down_by_halving(big_crm):
+    """Where HubSpot's 400 does not say which input it refuses (its `context` renamed away here), the
+    batch is halved until the invalid input is alone: it is refused, the others written."""
+    from integration_project.connectors import Upsert
+
+    _, hubspot, crm = big_crm
+    known = sorted(_emails(crm).items())[-7:-3]
+    writes = [Upsert(i, {"properties": {"email": "bad@" if n == 3 else e, "hs_lead_score": 4}})
+              for n, (e, i) in enumerate(known)]
+    crm.put("/_sandbox/faults", json={"renamed_fields": {"context": "where"}}).raise_for_status()
+    try:
+        before = len(_asked(crm))
+        outcomes = hubspot.upsert_many("contacts", writes)
+        calls = _asked(crm)[before:].count(BATCH_UPDATE)
+    finally:
+        crm.put("/_sandbox/faults", json={}).raise_for_status()
+    assert outcomes[:3] == [i for _, i in known[:3]] and isinstance(outcomes[3], PermanentError)
+    assert calls == 5  # 4 refused; 2 written, 2 refused; 1 written, 1 refused
+    assert _scores(crm, [i for _, i in known]) == {i: ("4" if n < 3 else None) for n, (_, i) in enumerate(known)}
+
+
+def test_two_writes_to_one_contact_go_in_separate_calls(big_crm):
+    """HubSpot refuses a batch naming a record twice; the connector splits such writes."""
+    from integration_project.connectors import Upsert
+
+    _, hubspot, crm = big_crm
+    _, crm_id = sorted(_emails(crm).items())[-8]
+    twice = {"inputs": [{"id": crm_id, "properties": {"hs_lead_score": "1"}}] * 2}
+    refused = crm.post("/crm/objects/2026-03/contacts/batch/update", json=twice)
+    assert refused.status_code == 400 and "Duplicate IDs" in refused.json()["message"]
+    outcomes = hubspot.upsert_many("contacts", [Upsert(crm_id, {"properties": {"hs_lead_score": 1}}),
+                                                Upsert(crm_id, {"properties": {"hs_lead_score": 5}})])
+    assert outcomes == [crm_id, crm_id] and _scores(crm, [crm_id]) == {crm_id: "5"}
+
+
+class Crash(BaseException):
+    """The process dying: raised by the transport once the CRM has answered a batch update."""
+
+
+class CrashAfterBatch(httpx.HTTPTransport):
+    """The network to the real sandbox, where the process dies as a batch update's answer arrives."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/batch/update"):
+            response.read()
+            raise Crash
+        return response
+
+
+def test_after_a_crash_mid_batch_the_pending_contacts_are_looked_up_then_sent_in_one_batch(big_crm, landscape,
+                                                                                         tmp_path):
+    """The CRM updated a batch but the process died before recording it: the records stay pending;
+    the next run finds them by email (a scan) before sending them again, in one batch, by id, and
+    the ledger has one delivery each."""
+    from integration_project.connectors.hubspot import HubSpot
+    from integration_project.runtime import Store, deliver
+    from integration_project.runtime.store import deliveries, ledger
+
+    api, hubspot, crm = big_crm
+    flow = next(f for f in landscape.flows() if f.name == "engagement_marketing_to_crm")
+    first = sorted(_emails(crm))[-9]
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    _engagements(store, flow, {first: 3})
+    deliver(hubspot, flow, store, "run-1")  # the CRM's contacts are held from now on
+    new = {f"batch.new.{n}@example.com": 1 + n % 5 for n in range(7)}  # contacts sales adds later
+    ids = {e: crm.post("/crm/v3/objects/contacts", json={"properties": {"email": e}}).json()["id"] for e in new}
+    _engagements(store, flow, new)
+
+    crashing = HubSpot(api, transport=CrashAfterBatch())
+    with pytest.raises(Crash):
+        deliver(crashing, flow, store, "run-2")
+    crashing.close()
+    pending = {r["record_id"]: r["external_id"] for r in store.rows(deliveries, system="crm", status="pending")}
+    assert pending == dict.fromkeys(new)  # sent by email: no CRM id recorded
+    assert _scores(crm, list(ids.values())) == {ids[e]: str(s) for e, s in new.items()}  # the CRM did update
+
+    before = len(_asked(crm))
+    stats = deliver(hubspot, flow, store, "run-3")
+    sent = _asked(crm)[before:]
+    assert stats.written == len(new) and sent.count(BATCH_UPDATE) == 1
+    assert "GET /crm/objects/2026-03/contacts" in sent[:sent.index(BATCH_UPDATE)]  # looked up first
+    done = {r["record_id"]: r["external_id"] for r in store.rows(deliveries, system="crm", status="done")}
+    assert {e: done[e] for e in new} == ids
+    delivered = [r["record_id"] for r in store.rows(ledger, flow=flow.name, outcome="delivered")]
+    assert sorted(delivered) == sorted([first, *new])

@@ -82,12 +82,27 @@ def _errors(exc: Exception) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
+def _json_for_any(node: Any) -> Any:
+    """The document with each `*/*` body (HubSpot's error answers) also given as application/json:
+    openapi-core parses a body only for a media type it knows, so a JSON answer under `*/*` would
+    be checked as bytes against its schema."""
+    if isinstance(node, list):
+        return [_json_for_any(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _json_for_any(v) for k, v in node.items()}
+    content = node.get("content")
+    if isinstance(content, dict) and "*/*" in content and "application/json" not in content:
+        node["content"] = {"application/json": content["*/*"], **content}
+    return node
+
+
 class Contract:
     """A vendor's OpenAPI documents (one per API family); a request is checked by the one whose
     paths hold it."""
 
     def __init__(self, files: Iterable[Path]):
-        self.documents = [json.loads(f.read_text()) for f in files]
+        self.documents = [_json_for_any(json.loads(f.read_text())) for f in files]
 
     @cached_property
     def _apps(self) -> list[tuple[OpenAPI, dict[str, Any]]]:

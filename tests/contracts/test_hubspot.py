@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration_project.connectors import HttpConnector
+from integration_project.connectors import HttpConnector, Upsert
+from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
 from tests.contracts.openapi import Contract
 from tests.contracts.recording import Exchange, Recording
@@ -37,9 +38,16 @@ def exercise(hubspot: HttpConnector) -> None:
         list(hubspot.deleted(resource))
     list(hubspot.versions("contacts", ["properties.phone", "properties.email"]))
     index = hubspot.index("contacts", "properties.email")
-    email, crm_id = sorted(index.items())[0]
+    (email, crm_id), (other, other_id), (third, _) = sorted(index.items())[:3]
     hubspot.upsert("contacts", None, {"properties": {"email": email, "hs_lead_score": "3"}})
     hubspot.upsert("contacts", crm_id, {"properties": {"email": email, "hs_lead_score": "4"}})
+    # batches of several inputs: by id and by email, one not found (207 with its error), and one
+    # invalid input refusing its whole batch (400), the rest sent again
+    mixed = hubspot.upsert_many("contacts", [
+        Upsert(crm_id, {"properties": {"hs_lead_score": "5"}}), Upsert(None, {"properties": {"email": other}}),
+        Upsert(None, {"properties": {"email": f"nobody.{uuid.uuid4().hex[:8]}@example.org"}}),
+        Upsert(other_id, {"properties": {"email": "not an email"}}), Upsert(None, {"properties": {"email": third}})])
+    assert [isinstance(o, PermanentError) for o in mixed] == [False, False, True, True, False]
 
 
 @pytest.fixture
@@ -58,6 +66,19 @@ def test_every_request_the_crm_connector_sends_is_in_hubspots_spec(exchanges):
 def test_every_answer_the_sandbox_crm_gives_is_in_hubspots_spec(exchanges):
     problems = [p for e in exchanges if (p := HUBSPOT.response_problem(e))]
     assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def test_the_batches_checked_hold_several_inputs_and_each_kind_of_answer(exchanges):
+    """The spec checks above cover multi-input batch updates and each answer they get: 200, 207
+    with per-input errors, and the 400 refusing a batch."""
+    updates = [e for e in exchanges if e.request.url.path.endswith("/contacts/batch/update")]
+    assert max(len(json.loads(e.request.content)["inputs"]) for e in updates) == 5
+    assert {e.response.status_code for e in updates} == {200, 207, 400}
+    (mixed,) = [e.response.json() for e in updates if e.response.status_code == 207]
+    assert mixed["numErrors"] == 1 and len(mixed["results"]) == 3
+    (refusal,) = [e for e in updates if e.response.status_code == 400]  # its body is checked, not passed as bytes
+    bare = httpx.Response(400, json={"message": "refused"}, request=refusal.request)
+    assert "'category' is a required property" in (HUBSPOT.response_problem(Exchange(refusal.request, bare)) or "")
 
 
 def _changed(request: httpx.Request, **body: object) -> httpx.Request:

@@ -261,3 +261,86 @@ def test_a_deleted_record_restored_at_its_source_is_created_again(store):
     assert store.rows(hub_records, object="customer")[0]["deleted_at"] is None
     assert deliver(billing, flow, store, "run-3").written == 1
     assert [r["email"] for r in billing.records["customers"].values()] == ["ada@example.com"]
+
+
+class Batched(Memory):
+    """Memory writing customers in batches of up to 3; refuses bob's record alone, and fails every
+    batch after `fail_after` batches (a vendor down for longer than the connector's retries)."""
+
+    batches = {"customers": 3}
+
+    def __init__(self, prefix: str, fail_after: int | None = None) -> None:
+        super().__init__(prefix)
+        self.calls: list[list[str]] = []  # the emails of each batch
+        self.fail_after = fail_after
+
+    def upsert(self, resource, external_id, payload, ours=None):
+        raise AssertionError("a resource written in batches is not sent one record at a time")
+
+    def upsert_many(self, resource, writes):
+        from integration_project.errors import PermanentError, TransientError
+
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise TransientError("POST /customers/batch: HTTP 503 (retries exhausted)")
+        self.calls.append([w.payload["email"] for w in writes])
+        return [PermanentError("POST /customers/batch: bob: email rejected") if w.payload["email"].startswith("bob")
+                else super(Batched, self).upsert(resource, w.external_id, w.payload, w.ours) for w in writes]
+
+
+def test_a_batch_writing_consumer_gets_the_pending_records_in_batches_and_a_refusal_parks_one(store, landscape):
+    """7 records go in batches of 3, 3 and 1 (the last at once, unfilled); the one the consumer
+    refuses is parked with its reason, the others of its batch are delivered; the next run sends a
+    new version with the refused record (still pending) at once, in a batch of two."""
+    (flow,) = landscape.flows()
+    emails = [f"{n}@example.com" for n in ("ada", "bob", "cy", "di", "ed", "fay", "gus")]
+    crm = crm_with(*emails)
+    ingest(crm, flow.ingest, store, "run-1")
+    billing = Batched("cus_")
+    stats = deliver(billing, flow, store, "run-1")
+    assert [len(c) for c in billing.calls] == [3, 3, 1]
+    assert (stats.written, stats.rejected) == (6, 1)
+    (parked,) = store.rows(dlq, flow=flow.name)
+    assert parked["record_id"] == "c2" and parked["stage"] == "load" and "email rejected" in parked["reason"]
+    outcomes = sorted((r["record_id"], r["outcome"]) for r in store.rows(ledger, flow=flow.name))
+    assert outcomes == [(f"c{n}", "dead_lettered" if n == 2 else "delivered") for n in range(1, 8)]
+
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, flow.ingest, store, "run-2")
+    again = deliver(billing, flow, store, "run-2")
+    assert (again.written, again.rejected) == (1, 1)
+    assert billing.calls[3:] == [["ada@example.org", "bob@example.com"]]
+
+
+def test_a_failed_batch_leaves_its_records_pending_and_the_next_run_sends_them(store, landscape):
+    from integration_project.errors import TransientError
+    from integration_project.runtime.store import deliveries
+
+    (flow,) = landscape.flows()
+    ingest(crm_with(*(f"p{n}@example.com" for n in range(5))), flow.ingest, store, "run-1")
+    with pytest.raises(TransientError):
+        deliver(Batched("cus_", fail_after=1), flow, store, "run-1")
+    status = {r["record_id"]: r["status"] for r in store.rows(deliveries, system="billing")}
+    assert status == {"c1": "done", "c2": "done", "c3": "done", "c4": "pending", "c5": "pending"}
+    again = Batched("cus_")
+    assert deliver(again, flow, store, "run-2").written == 2 and again.calls == [["p3@example.com", "p4@example.com"]]
+    assert sorted(r["record_id"] for r in store.rows(ledger, flow=flow.name, outcome="delivered")) == [
+        f"c{n}" for n in range(1, 6)]
+
+
+def test_a_delete_the_consumer_refuses_is_parked_and_the_run_goes_on(store):
+    from integration_project.errors import PermanentError
+
+    class Keeping(Memory):
+        def remove(self, resource, external_id, action):
+            raise PermanentError("DELETE /customers: HTTP 409: customer has open invoices")
+
+    (flow,) = billing_landscape("delete").flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Keeping("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    crm.delete("contacts", "c1")
+    ingest(crm, flow.ingest, store, "run-2")
+    stats = deliver(billing, flow, store, "run-2")
+    assert (stats.deleted, stats.rejected) == (0, 1)
+    (parked,) = store.rows(dlq, flow=flow.name)
+    assert parked["record_id"] == "c1" and parked["stage"] == "load" and "open invoices" in parked["reason"]

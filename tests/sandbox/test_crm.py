@@ -137,6 +137,37 @@ def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
         assert [r.status_code for r in missing] == [404] * 4
 
 
+@pytest.mark.server
+def test_a_batch_update_is_checked_whole_before_any_input_is_written(sandbox: Sandbox) -> None:
+    """HubSpot's batch update: an invalid input refuses the batch (400, naming it) and nothing of it
+    is written; inputs not found are one error of a 207, the others written, each result with its
+    input's objectWriteTraceId."""
+    path = "/crm/objects/2026-03/contacts/batch/update"
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        a, b = (client.post("/crm/v3/objects/contacts", json={"properties": {"email": f"batch.{n}@example.com"}}
+                            ).json()["id"] for n in "ab")
+        refused = client.post(path, json={"inputs": [
+            {"id": a, "properties": {"hs_lead_score": "5"}},
+            {"id": b, "properties": {"email": "not an email"}}]})
+        assert refused.status_code == 400 and refused.json()["category"] == "VALIDATION_ERROR"
+        assert refused.json()["context"] == {"ids": [b]}
+        assert "hs_lead_score" not in client.get(f"/crm/v3/objects/contacts/{a}").json()["properties"]
+        mixed = client.post(path, json={"inputs": [
+            {"id": a, "properties": {"hs_lead_score": "5"}, "objectWriteTraceId": "t1"},
+            {"id": "nobody@example.org", "idProperty": "email", "properties": {"hs_lead_score": "1"}},
+            {"id": "999999", "properties": {"hs_lead_score": "1"}},
+            {"id": "batch.b@example.com", "idProperty": "email", "properties": {"hs_lead_score": "2"},
+             "objectWriteTraceId": "t2"}]})
+        assert mixed.status_code == 207
+        body = mixed.json()
+        assert sorted((r["id"], r["objectWriteTraceId"]) for r in body["results"]) == sorted([(a, "t1"), (b, "t2")])
+        (error,) = body["errors"]
+        assert body["numErrors"] == 2 and error["category"] == "OBJECT_NOT_FOUND"
+        assert error["context"] == {"ids": ["nobody@example.org", "999999"]}
+        twice = client.post(path, json={"inputs": [{"id": a, "properties": {}}, {"id": a, "properties": {}}]})
+        assert twice.status_code == 400 and "Duplicate IDs" in twice.json()["message"]
+
+
 def test_property_history_shows_seeded_and_api_edits_newest_first(tmp_path: Path) -> None:
     config = SystemConfig(system="crm", data_dir=tmp_path, seed=7, size=200)
     with TestClient(build_app(config)) as client:
