@@ -376,6 +376,37 @@ def test_a_billing_invoice_reaches_the_erp_under_the_crm_customer_number(people:
     assert row is not None and row[0] == customer["metadata"]["crm_contact_id"]
     assert Decimal(str(row[1])) == Decimal("123.45")
 
+    # reconciliation reads both consumers back: clean as delivered, then each names the field
+    # changed behind the framework's back (the ERP's amount in its database, the customer's email at billing)
+    assert reconciled("invoice_billing_to_legacy_erp")["compared"] >= 1
+    assert reconciled("customer_crm_to_billing")["compared"] >= 1
+    engine = sa.create_engine(goods.erp_database_url())
+    with engine.begin() as conn:
+        conn.execute(sa.text('UPDATE "INV_HDR" SET "TOT_AMT" = 1 WHERE "INV_NO" = :no'), {"no": invoice})
+    engine.dispose()
+    ours = customer["metadata"]["crm_contact_id"]
+    with api(people, "billing") as http:
+        http.post(f"/v1/customers/{customer['id']}", data={"email": "someone.else@example.com"}).raise_for_status()
+        try:
+            assert reconciled("invoice_billing_to_legacy_erp", passed=False)["mismatched_in_consumer_sample"] == [
+                f"{invoice}:amount_due"]
+            assert reconciled("customer_crm_to_billing", passed=False)["mismatched_in_consumer_sample"] == [
+                f"{ours}:email"]
+        finally:
+            http.post(f"/v1/customers/{customer['id']}", data={"email": customer["email"]}).raise_for_status()
+
+
+def reconciled(flow: str, passed: bool = True) -> dict[str, Any]:
+    """The metadata of the flow's reconciliation check, run now, having passed (or failed) as told."""
+    from definitions.definitions import defs
+
+    check = defs.resolve_job_def(f"reconcile_{flow}").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    [evaluation] = check.get_asset_check_evaluations()
+    found = {k: v.value for k, v in evaluation.metadata.items()}
+    assert evaluation.passed is passed, (flow, found)
+    return found
+
 
 def _invoice(people: Sandbox, customer: str, cents: int) -> str:
     """A draft invoice of one item (localstripe invoices only customers with a subscription)."""
