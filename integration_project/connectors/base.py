@@ -119,7 +119,8 @@ class Connector:
 
     def takes_changes(self, resource: str) -> bool:
         """Whether an update of a record in `resource` reaches the system (False: it keeps the first
-        version it was sent, a later one is acknowledged without a call)."""
+        version it was given, a later one is acknowledged without a call; reconciliation then
+        compares its records by id only)."""
         return True
 
     def index(self, resource: str, id_path: str) -> dict[str, str] | None:

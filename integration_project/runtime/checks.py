@@ -7,7 +7,6 @@ Each is a plain function over a leg, a step's figures and the hub store, returni
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from integration_project.model import DataObject, Flow, Ingest
 from integration_project.model.mapping import content_hash, get_path
 from integration_project.runtime.alerts import alert
 from integration_project.runtime.engine import Shape, Stats, canonicalize, translate_inbound
-from integration_project.runtime.store import Store, deliveries, dlq, hub_records, ledger
+from integration_project.runtime.store import Store, deliveries, dlq, hub_records
 
 
 @dataclass(frozen=True)
@@ -188,9 +187,11 @@ class Reconciliation:
 
 def same(sent: Any, held: Any) -> bool:
     """Whether a consumer holds a value sent: equal, both blank, equal numbers (a vendor may answer
-    `12.5` as `"12.50"`), or, for a nested value, the same at each part sent (a system may add its own)."""
+    `12.5` as `"12.50"`), or, for a nested value, the same at each part sent that the system keeps
+    (it may add parts of its own, and keep none of a part its schema lacks: the 3PL's order lines
+    hold SKU and quantity, not the price)."""
     if isinstance(sent, dict):
-        return isinstance(held, dict) and all(same(v, held.get(k)) for k, v in sent.items() if v is not None)
+        return isinstance(held, dict) and all(same(v, held[k]) for k, v in sent.items() if v is not None and k in held)
     if isinstance(sent, list):
         return isinstance(held, list) and len(sent) == len(held) and all(map(same, sent, held))
     if sent == held or (sent in (None, "") and held in (None, "")):
@@ -249,9 +250,12 @@ def _consumer_content(flow: Flow, loader: Connector, store: Store, hub: dict[str
                       eligible: set[str]) -> tuple[int, list[str]] | None:
     """How many delivered records the consumer was compared on and the `record:field` it holds
     otherwise than last sent; None when it cannot be read back. A record is compared in the version
-    the consumer confirmed: done, with the payload the current hub record maps to (and, in a system
-    that takes no change of a record, sent once: a later version was acknowledged without a call)."""
+    the consumer confirmed: done, with the payload the current hub record maps to. A system that
+    takes no change of a record keeps the first version it was given, maybe its own from before our
+    first sync: it is not read back."""
     binding, obj = flow.binding, flow.object
+    if not loader.takes_changes(binding.resource):
+        return None
     try:
         read = iter(loader.scan(binding.resource))
         first = next(read, None)
@@ -266,23 +270,23 @@ def _consumer_content(flow: Flow, loader: Connector, store: Store, hub: dict[str
         deliveries, system=flow.consumer.name, object=obj.name, status="done")}
     shape = Shape.of(flow)
     paths = _paths(flow, shape.owned)
-    candidates = eligible & held.keys() & confirmed.keys()
-    if not loader.takes_changes(binding.resource):  # it holds the first version sent: compare those sent once
-        sends = Counter(r["record_id"] for r in store.rows(ledger, flow=flow.name, outcome="delivered"))
-        candidates = {rid for rid in candidates if sends[rid] == 1}
     compared, mismatched = 0, []
-    for rid in sorted(candidates):
+    for rid in sorted(eligible & held.keys() & confirmed.keys()):
         payload, missing = shape.payload(hub[rid], store)
         if missing or content_hash(payload) != confirmed[rid]:
             continue  # not delivered in this version yet
         compared += 1
-        kept = loader.normal(binding.resource, payload)
-        sent = [(name, path, value) for name, path in paths if (value := get_path(kept, path)) is not None]
+        sent = loader.normal(binding.resource, payload)
         # the record we wrote is the one of them that holds most of what we sent
-        mismatched += min(([f"{rid}:{name}" for name, path, value in sent
-                            if not same(value, get_path(loader.normal(binding.resource, record), path))]
-                           for record in held[rid]), key=len)
+        differing = [_differing(sent, loader.normal(binding.resource, record), paths) for record in held[rid]]
+        mismatched += [f"{rid}:{name}" for name in min(differing, key=len)]
     return compared, mismatched
+
+
+def _differing(sent: dict[str, Any], held: dict[str, Any], paths: list[tuple[str, str]]) -> list[str]:
+    """The names of the paths whose value was sent and is not what the system holds."""
+    return [name for name, path in paths
+            if (value := get_path(sent, path)) is not None and not same(value, get_path(held, path))]
 
 
 def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store) -> Reconciliation:
@@ -299,7 +303,8 @@ def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store)
     Hub against consumer: each live, eligible record the consumer confirmed in its current payload
     is read back (`scan`) and each field sent compared with what the consumer holds, both in the
     connector's normal form (`normal`); a write the vendor ignored fails the check. A
-    consumer that keeps no records of ours (`index` None) or cannot be read back is compared by id only.
+    consumer that keeps no records of ours (`index` None), takes no change of one
+    (`takes_changes`) or cannot be read back is compared by id only.
     """
     source, consumer, obj = flow.source_binding, flow.binding, flow.object
     cursor = store.cursor(flow.ingest.cursor_key)

@@ -331,14 +331,14 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
     # tickets and payments reach the hub though nobody consumes them yet
     assert first["ticket_support_to_hub"]["written"] > 0 and first["payment_billing_to_hub"]["valid"] >= 0
 
-    # every flow reconciles: source == hub (+ parked) == consumer
-    from definitions.definitions import defs
-
-    for name in ORDER:
-        check = defs.resolve_job_def(f"reconcile_{name}").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-        [evaluation] = check.get_asset_check_evaluations()
-        assert evaluation.passed, (name, {k: v.value for k, v in evaluation.metadata.items()})
+    # every flow reconciles: source == hub (+ parked) == consumer, by id and by content; every
+    # consumer is read back but the warehouse, whose stock moves keep no record of ours to list, and
+    # the 3PL, which takes no change of an instruction (its own, seeded, stay as they are)
+    checks = {name: reconciled(name) for name in ORDER}
+    assert {name for name, found in checks.items() if not found["content_checkable"]} == {
+        "order_shop_to_inventory", "order_shop_to_fulfilment"}
+    assert all(found["compared"] for name, found in checks.items() if found["content_checkable"]
+               and name != "invoice_billing_to_legacy_erp")  # no invoice reaches the ERP here (above)
 
     # a second run writes nothing: orders the shop changed by taking their shipments map to the
     # same payloads for the 3PL and the warehouse, so nothing is sent again

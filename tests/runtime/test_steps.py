@@ -231,22 +231,37 @@ def test_reconciliation_tells_a_lost_update_from_a_change_not_read_yet(store, la
     assert (lost.changed_since_read, lost.mismatched_in_hub, lost.passed) == ([], ["c1:email"], False)
 
 
-def test_a_consumer_that_keeps_no_records_of_ours_is_compared_by_id_only(store, landscape):
-    class Unlisted(Memory):
-        def index(self, resource, id_path):
-            return None
+class Unlisted(Memory):
+    """A system that keeps no records of ours to list."""
 
+    def index(self, resource, id_path):
+        return None
+
+
+class FirstOnly(Ignoring):
+    """A system that takes no change of a customer once given, and says so."""
+
+    def takes_changes(self, resource):
+        return resource != "customers"
+
+
+@pytest.mark.parametrize("kind", [Unlisted, FirstOnly])
+def test_a_consumer_that_keeps_no_records_of_ours_or_takes_no_change_is_compared_by_id_only(store, landscape, kind):
     (flow,) = landscape.flows()
-    crm, billing = crm_with("ada@example.com"), Unlisted("cus_")
+    crm, billing = crm_with("ada@example.com"), kind("cus_")
     ingest(crm, flow.ingest, store, "run-1")
     deliver(billing, flow, store, "run-1")
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, flow.ingest, store, "run-2")
+    deliver(billing, flow, store, "run-2")
     found = checks.reconcile(flow, crm, billing, store)
     assert (found.content_checkable, found.compared, found.consumer, found.passed) == (False, 0, 1, True)
 
 
 @pytest.mark.parametrize(("sent", "held", "equal"), [
     ("12.5", "12.50", True), (3, "3", True), ("", None, True), ({"a": 1}, {"a": 1, "theirs": 2}, True),
-    ([{"sku": "A", "n": 2}], [{"sku": "A", "n": 2, "id": 9}], True), ("ada@example.com", "ADA@example.com", False),
+    ([{"sku": "A", "n": 2}], [{"sku": "A", "n": 2, "id": 9}], True), ([{"sku": "A", "price": 3}], [{"sku": "A"}], True),
+    ([{"sku": "A", "n": 2}], [{"sku": "A", "n": 1}], False), ("ada@example.com", "ADA@example.com", False),
     ("12.5", "12.6", False), ([1, 2], [1], False), ("x", None, False), ({"a": 1}, "a", False)])
 def test_a_held_value_is_compared_as_the_value_sent(sent, held, equal):
     assert checks.same(sent, held) is equal
