@@ -256,6 +256,7 @@ def _consumer_content(flow: Flow, loader: Connector, store: Store, hub: dict[str
     binding, obj = flow.binding, flow.object
     if not loader.takes_changes(binding.resource):
         return None
+    before = _sends(flow, store)
     try:
         read = iter(loader.scan(binding.resource))
         first = next(read, None)
@@ -266,21 +267,27 @@ def _consumer_content(flow: Flow, loader: Connector, store: Store, hub: dict[str
     for record in [first, *read] if first is not None else []:
         if (ours := get_path(record, id_path)) is not None:
             held.setdefault(str(ours), []).append(record)
-    confirmed = {r["record_id"]: r["payload_hash"] for r in store.rows(
-        deliveries, system=flow.consumer.name, object=obj.name, status="done")}
+    after = _sends(flow, store)  # a record sent while the consumer was read is not judged
     shape = Shape.of(flow)
     paths = _paths(flow, shape.owned)
     compared, mismatched = 0, []
-    for rid in sorted(eligible & held.keys() & confirmed.keys()):
+    for rid in sorted(eligible & held.keys() & before.keys()):
         payload, missing = shape.payload(hub[rid], store)
-        if missing or content_hash(payload) != confirmed[rid]:
-            continue  # not delivered in this version yet
+        if missing or after.get(rid) != before[rid] or content_hash(payload) != before[rid][0]:
+            continue  # not delivered in this version yet, or sent again meanwhile
         compared += 1
         sent = loader.normal(binding.resource, payload)
         # the record we wrote is the one of them that holds most of what we sent
         differing = [_differing(sent, loader.normal(binding.resource, record), paths) for record in held[rid]]
         mismatched += [f"{rid}:{name}" for name in min(differing, key=len)]
     return compared, mismatched
+
+
+def _sends(flow: Flow, store: Store) -> dict[str, tuple[str, object]]:
+    """The consumer's confirmed deliveries: record id -> (payload hash, when marked done). A send
+    marks its row pending first, so a row the same before and after a read saw no send meanwhile."""
+    return {r["record_id"]: (r["payload_hash"], r["updated_at"]) for r in store.rows(
+        deliveries, system=flow.consumer.name, object=flow.object.name, status="done")}
 
 
 def _differing(sent: dict[str, Any], held: dict[str, Any], paths: list[tuple[str, str]]) -> list[str]:
@@ -302,7 +309,8 @@ def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store)
 
     Hub against consumer: each live, eligible record the consumer confirmed in its current payload
     is read back (`scan`) and each field sent compared with what the consumer holds, both in the
-    connector's normal form (`normal`); a write the vendor ignored fails the check. A
+    connector's normal form (`normal`); a write the vendor ignored fails the check. A record sent
+    while the consumer was read (its delivery row changed meanwhile) is left for the next check. A
     consumer that keeps no records of ours (`index` None), takes no change of one
     (`takes_changes`) or cannot be read back is compared by id only.
     """
