@@ -109,6 +109,12 @@ class Connector:
         for page in self.pages(resource, since=None):
             yield from page.records
 
+    def changed(self, resource: str, since: str | None) -> Iterator[dict[str, Any]]:
+        """The records changed since a cursor, as `pages` reads them, read-only (nothing moved nor
+        set aside): what the next extraction would read, for reconciliation."""
+        for page in self.pages(resource, since):
+            yield from page.records
+
     def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
         """Every record (a full scan) with how many values each of these source paths has had, for
         the paths whose history the system keeps ({} for a system that keeps none)."""
@@ -118,6 +124,19 @@ class Connector:
     def fetch(self, resource: str, id_path: str, ids: set[str]) -> list[dict[str, Any]]:
         """The current version of these records (by our id at `id_path`); a full scan by default."""
         return [r for r in self.scan(resource) if str(get_path(r, id_path)) in ids]
+
+    def normal(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A record of `resource`, a payload sent or one `scan` read back, with the values the system
+        normalises in their normal form (Mailchimp's emails in any case), for reconciliation to
+        compare; applied to both, so it must be idempotent. As is by default. A connector that
+        cannot read back a resource it loads raises NotImplementedError from `scan`."""
+        return record
+
+    def takes_changes(self, resource: str) -> bool:
+        """Whether an update of a record in `resource` reaches the system (False: it keeps the first
+        version it was given, a later one is acknowledged without a call; reconciliation then
+        compares its records by id only)."""
+        return True
 
     def index(self, resource: str, id_path: str) -> dict[str, str] | None:
         """Our record id -> the system's id, for records we may have created before; None when

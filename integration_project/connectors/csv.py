@@ -132,6 +132,18 @@ class DropFolder(Connector):
             except (UnicodeDecodeError, csv.Error, ValueError, OSError):
                 continue
 
+    def changed(self, resource: str, since: str | None) -> Iterator[dict[str, Any]]:
+        """The rows of every readable export after the cursor, pending or done; nothing is moved."""
+        _, options = _dialect(resource)
+        for name in self.arrivals(resource, since):
+            for path in (self.folder / name, self.folder / "done" / name):
+                try:
+                    rows = self._read(path, options)
+                except (UnicodeDecodeError, csv.Error, ValueError, OSError):
+                    continue
+                yield from rows
+                break
+
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """Rows of every file after the cursor, up to PAGE rows at a time."""
         pattern, options = _dialect(resource)

@@ -205,6 +205,11 @@ class Declared(HttpConnector):
             raise PermanentError(f"resource {resource!r} declares no write")
         return write
 
+    def takes_changes(self, resource: str) -> bool:
+        """A write with an update call changes a record; one without (or moving an order's lines once) does not."""
+        write = self._write(resource)
+        return write.each is None and write.update is not None
+
     def index(self, resource: str, id_path: str) -> dict[str, str] | None:
         """Our id -> the vendor's, from the write's lookup listing; None without a lookup."""
         lookup = self._write(resource).lookup

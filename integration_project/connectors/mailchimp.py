@@ -86,6 +86,12 @@ class Mailchimp(HttpConnector):
             if last:
                 return
 
+    def normal(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A member's email in lower case: Mailchimp knows a member by the hash of its lower-cased email,
+        and an update of a member keeps the email's case as first written."""
+        email = record.get("email_address")
+        return {**record, "email_address": email.lower()} if isinstance(email, str) else record
+
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (at `id_path`, e.g. merge_fields.CRM_ID) -> subscriber hash, over every member."""
         return {str(get_path(m, id_path)): m["id"] for page in self.pages(resource, None)

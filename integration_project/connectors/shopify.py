@@ -284,6 +284,25 @@ class Shopify(HttpConnector):
         for record in self.scan(resource):
             yield record, {"*": 1 + updates[record["id"]]}
 
+    def scan(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every record as it is now; the resources written read back in the shape written: variant
+        stock as the products, fulfillments as each order's first (with its `order_id`)."""
+        if resource == "variants":
+            resource = "products"
+        if resource != "fulfillments":
+            yield from super().scan(resource)
+            return
+        for order in self.scan("orders"):
+            if order["fulfillments"]:
+                yield {**order["fulfillments"][0], "order_id": order["id"]}
+
+    def normal(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A fulfillment keeps a shipment status only as one of Shopify's fulfillment events (`_fulfil`)."""
+        if resource != "fulfillments":
+            return record
+        status = str(record.get("shipment_status") or "").lower()
+        return {**record, "shipment_status": status if status in SHIPMENT_STATUSES else None}
+
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id -> shop id: products and variants by `id_path` (the SKU), fulfillments by order."""
         if resource == "fulfillments":  # an order's fulfillment is known by the order's id

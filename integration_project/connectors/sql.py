@@ -146,6 +146,22 @@ class Sql(Connector):
             if len(rows) < PAGE:
                 return
 
+    def scan(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every row; a table we load (named without a change column) read whole, in key order."""
+        name, _, query = resource.partition("?")
+        if "cursor" in parse_qs(query):
+            yield from super().scan(resource)
+            return
+        table = self._table(name)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(sa.select(table).order_by(*table.primary_key.columns)).mappings()]
+        yield from rows
+
+    def normal(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Values as the table's columns hold them (dates, times, decimals), as `upsert` writes them."""
+        table = self._table(resource.partition("?")[0])
+        return {k: _python(table.c[k], v) if k in table.c else v for k, v in record.items()}
+
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (the column `id_path`) -> the row's primary key."""
         table = self._table(resource)

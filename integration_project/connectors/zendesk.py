@@ -78,22 +78,31 @@ class Zendesk(HttpConnector):
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (Zendesk's external_id) -> Zendesk's id, over every user or custom object record."""
-        found: dict[str, str] = {}
-        if resource == "users":  # by cursor: Zendesk refuses offset pages past 10,000 records
+        return {str(r["external_id"]): str(r["id"]) for r in self._listed(resource) if r.get("external_id")}
+
+    def scan(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every user, or every record of a custom object we load, as it is now."""
+        if resource in self.custom_objects:
+            yield from self._listed(resource)
+            return
+        yield from super().scan(resource)
+
+    def _listed(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every user or custom object record, by cursor pages (Zendesk refuses offset pages past 10,000)."""
+        if resource == "users":
             url: str | None = f"{self.prefix}/users.json?page%5Bsize%5D={LIST_PAGE}"
             while url:
                 data = self.http.request("GET", url).body
-                found.update({str(u["external_id"]): str(u["id"]) for u in data["users"] if u.get("external_id")})
+                yield from data["users"]
                 url = data["links"]["next"] if data["meta"]["has_more"] else None
-            return found
+            return
         after = None
         while True:
-            params = {"page[size]": 100, **({"page[after]": after} if after else {})}
+            params = {"page[size]": LIST_PAGE, **({"page[after]": after} if after else {})}
             data = self.http.request("GET", self._records(resource), params=params).body
-            found.update({str(r["external_id"]): str(r["id"]) for r in data["custom_object_records"]
-                          if r.get("external_id")})
+            yield from data["custom_object_records"]
             if not data["meta"]["has_more"]:
-                return found
+                return
             after = data["meta"]["after_cursor"]
 
     def upsert(self, resource: str, external_id: str | None, payload: dict[str, Any],

@@ -147,8 +147,9 @@ def reconciliation_check(flow: Flow) -> dg.AssetChecksDefinition:
     """The flow's daily comparison of source, hub and consumer (runtime.checks.reconcile)."""
 
     @dg.asset_check(asset=consumer_key(flow), name="reconciled",
-                    description="Every source record is in the hub or parked, and every eligible "
-                                "hub record is in the consumer.")
+                    description="Every source record is in the hub or parked, with the source's content "
+                                "(unless changed since the last read); every eligible hub record is in the "
+                                "consumer, holding each field as last sent.")
     def _reconciled(hub_store: HubStore) -> dg.AssetCheckResult:
         extractor, loader = connect(flow.source, flow.source_binding), connect(flow.consumer, flow.binding)
         try:
@@ -160,6 +161,13 @@ def reconciliation_check(flow: Flow) -> dg.AssetChecksDefinition:
             "source": found.source, "hub": found.hub, "parked": found.parked, "waiting": found.waiting,
             "consumer": found.consumer, "missing_in_hub": _json(found.missing_in_hub[:100]),
             "missing_in_consumer": _json(found.missing_in_consumer[:100]),
-            "only_in_consumer": _json(found.only_in_consumer[:100])})
+            "only_in_consumer": _json(found.only_in_consumer[:100]),
+            # `record:field` only: the values may be personal data
+            "mismatched_in_hub": len(found.mismatched_in_hub),
+            "mismatched_in_hub_sample": _json(found.mismatched_in_hub[:100]),
+            "changed_since_read": len(found.changed_since_read),
+            "content_checkable": found.content_checkable, "compared": found.compared,
+            "mismatched_in_consumer": len(found.mismatched_in_consumer),
+            "mismatched_in_consumer_sample": _json(found.mismatched_in_consumer[:100])})
 
     return _reconciled

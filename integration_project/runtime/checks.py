@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from integration_project.connectors import Connector
 from integration_project.model import DataObject, Flow, Ingest
-from integration_project.model.mapping import get_path
+from integration_project.model.mapping import content_hash, get_path
 from integration_project.runtime.alerts import alert
-from integration_project.runtime.engine import Stats
+from integration_project.runtime.engine import Shape, Stats, canonicalize, translate_inbound
 from integration_project.runtime.store import Store, deliveries, dlq, hub_records
 
 
@@ -155,7 +158,9 @@ def delivered(flow: Flow, stats: Stats) -> None:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Source, hub and consumer compared by record id; parked records are known differences."""
+    """Source, hub and consumer compared by record id and by content; parked records are known
+    differences. A difference is named `record:field` (a mapped field by its canonical name, a
+    composed one by the consumer's path), never by its values."""
 
     source: int
     hub: int
@@ -165,35 +170,180 @@ class Reconciliation:
     missing_in_hub: list[str]
     missing_in_consumer: list[str]
     only_in_consumer: list[str]
+    mismatched_in_hub: list[str] = field(default_factory=list)  # the hub holds another value than the source
+    changed_since_read: list[str] = field(default_factory=list)  # source records the next ingest reads (not judged)
+    compared: int = 0  # consumer records whose content was compared with their delivered payload
+    mismatched_in_consumer: list[str] = field(default_factory=list)  # the consumer holds another value than sent
+    content_checkable: bool = True  # False: the consumer cannot be read back, only its ids are compared
 
     @property
     def passed(self) -> bool:
-        """Every source record is in the hub or parked; every eligible hub record in the consumer."""
-        return not self.missing_in_hub and not self.missing_in_consumer
+        """Every source record is in the hub or parked, with the source's content unless the source
+        changed it since the hub's cursor; every eligible hub record is in the consumer, holding
+        what it was last sent."""
+        return not (self.missing_in_hub or self.missing_in_consumer or self.mismatched_in_hub
+                    or self.mismatched_in_consumer)
+
+
+def same(sent: Any, held: Any) -> bool:
+    """Whether a consumer holds a value sent: equal, both blank, equal numbers (a vendor may answer
+    `12.5` as `"12.50"`), or, for a nested value, the same at each part sent that the system keeps
+    (it may add parts of its own, and keep none of a part its schema lacks: the 3PL's order lines
+    hold SKU and quantity, not the price)."""
+    if isinstance(sent, dict):
+        return isinstance(held, dict) and all(same(v, held[k]) for k, v in sent.items() if v is not None and k in held)
+    if isinstance(sent, list):
+        return isinstance(held, list) and len(sent) == len(held) and all(map(same, sent, held))
+    if sent == held or (sent in (None, "") and held in (None, "")):
+        return True
+    if isinstance(sent, datetime) and isinstance(held, datetime) and (sent.tzinfo is None) != (held.tzinfo is None):
+        return sent.replace(tzinfo=None) == held.replace(tzinfo=None)  # a column that keeps no time zone
+    number = _number(sent)
+    return number is not None and number == _number(held)
+
+
+def _number(value: Any) -> Decimal | None:
+    """A number, or a string that spells one, as a Decimal; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _paths(flow: Flow, owned: frozenset[str]) -> list[tuple[str, str]]:
+    """(name, consumer path) of what the flow sends: mapped fields, then composed ones."""
+    mapped = [(f, path) for f, path in flow.binding.mapping.items() if f not in owned]
+    return mapped + [(path, path) for path in flow.binding.compose]
+
+
+def _source_content(flow: Flow, records: list[dict], store: Store, hub: dict[str, dict],
+                    parked: set[str]) -> dict[str, list[str]]:
+    """Hub records whose content differs from the source's: record id -> the fields (those this
+    source owns; records parked aside, their difference is known)."""
+    leg, obj = flow.ingest, flow.object
+    owned = [f for f in leg.binding.mapping if obj.field_sources.get(f, leg.source.name) == leg.source.name]
+    differing: dict[str, list[str]] = {}
+    for start in range(0, len(records), 1000):
+        valid, _ = canonicalize(records[start:start + 1000], leg.binding.mapping, obj)
+        translate_inbound(valid, leg, store)
+        for rid, rec in valid.items():
+            held = hub.get(rid)
+            if held is None or rid in parked:
+                continue
+            fields = [f for f in owned if rec.data.get(f) != held.get(f)]
+            if fields:
+                differing[rid] = fields
+    return differing
+
+
+def _changed_since(flow: Flow, extractor: Connector, cursor: str | None) -> set[str]:
+    """The ids of the source records its next ingest reads: changed since the hub's cursor."""
+    binding = flow.source_binding
+    path = binding.mapping[flow.object.identity_key]
+    return {str(get_path(r, path)) for r in extractor.changed(binding.resource, cursor)}
+
+
+def _consumer_content(flow: Flow, loader: Connector, store: Store, hub: dict[str, dict],
+                      eligible: set[str]) -> tuple[int, list[str]] | None:
+    """How many delivered records the consumer was compared on and the `record:field` it holds
+    otherwise than last sent; None when it cannot be read back. A record is compared in the version
+    the consumer confirmed: done, with the payload the current hub record maps to. A system that
+    takes no change of a record keeps the first version it was given, maybe its own from before our
+    first sync: it is not read back."""
+    binding, obj = flow.binding, flow.object
+    if not loader.takes_changes(binding.resource):
+        return None
+    before = _sends(flow, store)
+    try:
+        read = iter(loader.scan(binding.resource))
+        first = next(read, None)
+    except NotImplementedError:
+        return None
+    id_path = binding.mapping[obj.identity_key]
+    held: dict[str, list[dict]] = {}  # a system may hold several records under our id (duplicates of its own)
+    for record in [first, *read] if first is not None else []:
+        if (ours := get_path(record, id_path)) is not None:
+            held.setdefault(str(ours), []).append(record)
+    after = _sends(flow, store)  # a record sent while the consumer was read is not judged
+    shape = Shape.of(flow)
+    paths = _paths(flow, shape.owned)
+    compared, mismatched = 0, []
+    for rid in sorted(eligible & held.keys() & before.keys()):
+        payload, missing = shape.payload(hub[rid], store)
+        if missing or after.get(rid) != before[rid] or content_hash(payload) != before[rid][0]:
+            continue  # not delivered in this version yet, or sent again meanwhile
+        compared += 1
+        sent = loader.normal(binding.resource, payload)
+        # the record we wrote is the one of them that holds most of what we sent
+        differing = [_differing(sent, loader.normal(binding.resource, record), paths) for record in held[rid]]
+        mismatched += [f"{rid}:{name}" for name in min(differing, key=len)]
+    return compared, mismatched
+
+
+def _sends(flow: Flow, store: Store) -> dict[str, tuple[str, object]]:
+    """The consumer's confirmed deliveries: record id -> (payload hash, when marked done). A send
+    marks its row pending first, so a row the same before and after a read saw no send meanwhile."""
+    return {r["record_id"]: (r["payload_hash"], r["updated_at"]) for r in store.rows(
+        deliveries, system=flow.consumer.name, object=flow.object.name, status="done")}
+
+
+def _differing(sent: dict[str, Any], held: dict[str, Any], paths: list[tuple[str, str]]) -> list[str]:
+    """The names of the paths whose value was sent and is not what the system holds."""
+    return [name for name, path in paths
+            if (value := get_path(sent, path)) is not None and not same(value, get_path(held, path))]
 
 
 def reconcile(flow: Flow, extractor: Connector, loader: Connector, store: Store) -> Reconciliation:
-    """Source ids == hub ids (+ those parked as invalid) == the consumer's ids (+ those parked for
-    it); alerts the owners when they disagree."""
+    """Source == hub (+ those parked as invalid) == the consumer (+ those parked for it), by id and
+    by content; alerts the owners when they disagree.
+
+    Source against hub: each hub record's fields the source owns are compared with the source's
+    current record, mapped and validated as an ingest would. A record that differs and that the
+    source reports changed since the hub's cursor (`changed`, read-only, read after the scan)
+    is waiting for the next ingest (`changed_since_read`, not a failure); any other difference is a
+    lost update. The cursor is read before the hub, and both before the source: a run committing
+    meanwhile can only widen what counts as changed since, never make a waiting change look lost.
+
+    Hub against consumer: each live, eligible record the consumer confirmed in its current payload
+    is read back (`scan`) and each field sent compared with what the consumer holds, both in the
+    connector's normal form (`normal`); a write the vendor ignored fails the check. A record sent
+    while the consumer was read (its delivery row changed meanwhile) is left for the next check. A
+    consumer that keeps no records of ours (`index` None), takes no change of one
+    (`takes_changes`) or cannot be read back is compared by id only.
+    """
     source, consumer, obj = flow.source_binding, flow.binding, flow.object
-    source_ids = {str(get_path(r, source.mapping[obj.identity_key])) for r in extractor.scan(source.resource)}
+    cursor = store.cursor(flow.ingest.cursor_key)
+    live = {r["record_id"]: json.loads(r["data"]) for r in store.rows(hub_records, object=obj.name, deleted_at=None)}
+    hub = set(live)
+    records = list(extractor.scan(source.resource))
+    source_ids = {str(get_path(r, source.mapping[obj.identity_key])) for r in records}
     listed = loader.index(consumer.resource, consumer.mapping[obj.identity_key])
     # a system that keeps no records of ours to list is compared with what it confirmed to us
     held = set(listed) if listed is not None else store.ids(
         deliveries.c.record_id, system=flow.consumer.name, object=obj.name, status="done")
-    hub = store.ids(hub_records.c.record_id, object=obj.name, deleted_at=None)  # tombstones aside
     buried = store.ids(hub_records.c.record_id, object=obj.name) - hub  # kept or archived by an on_delete
     parked = store.ids(dlq.c.record_id, flow=flow.ingest.name, status="open")
     waiting = store.ids(dlq.c.record_id, flow=flow.name, status="open")
-    eligible = hub if not consumer.where else {
-        r["record_id"] for r in store.rows(hub_records, object=obj.name, deleted_at=None)
-        if flow.admits(json.loads(r["data"]))}
+    eligible = hub if not consumer.where else {rid for rid, data in live.items() if flow.admits(data)}
+    differing = _source_content(flow, records, store, live, parked)
+    changed = _changed_since(flow, extractor, cursor) if differing else set()
+    content = None if listed is None else _consumer_content(flow, loader, store, live, eligible)
+    compared, mismatched = content or (0, [])
     found = Reconciliation(
         source=len(source_ids), hub=len(hub), parked=len(parked), waiting=len(waiting), consumer=len(held),
         missing_in_hub=sorted(source_ids - hub - parked), missing_in_consumer=sorted(eligible - held - waiting),
-        only_in_consumer=sorted(held - hub - buried))
+        only_in_consumer=sorted(held - hub - buried),
+        mismatched_in_hub=[f"{rid}:{f}" for rid in sorted(differing.keys() - changed) for f in differing[rid]],
+        changed_since_read=sorted(differing.keys() & changed), compared=compared,
+        mismatched_in_consumer=mismatched, content_checkable=content is not None)
     if not found.passed:
         alert(f"{flow.name}: systems disagree", f"{len(found.missing_in_hub)} source record(s) missing in "
-              f"the hub, {len(found.missing_in_consumer)} hub record(s) missing in {flow.consumer.title}.",
+              f"the hub, {len(found.missing_in_consumer)} hub record(s) missing in {flow.consumer.title}; "
+              f"{len(found.mismatched_in_hub)} field(s) the hub holds otherwise than {flow.source.title}, "
+              f"{len(found.mismatched_in_consumer)} field(s) {flow.consumer.title} holds otherwise than "
+              f"sent (e.g. {', '.join((found.mismatched_in_hub + found.mismatched_in_consumer)[:5]) or '-'}).",
               flow.owners)
     return found

@@ -151,18 +151,12 @@ def bury(ids: list[str], leg: Ingest, store: Store, run_id: str, stats: Stats,
     stats.deleted += len(buried)
 
 
-def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: Stats,
-           cursor: str | None = None, conn: Connection | None = None) -> None:
-    """Validate raw records of a leg's source and commit the valid ones, the rejects and the cursor
-    in one transaction (on `conn` if given).
-
-    References the source writes in its own ids (`leg.inbound_refs`: a billing invoice names a
-    billing customer) are translated back to canonical ids through what we delivered to the
-    source; a record whose reference we cannot translate is parked.
-    """
-    obj, source = leg.object, leg.source.name
-    stats.read += len(records)
-    valid, rejects = canonicalize(records, leg.binding.mapping, obj)
+def translate_inbound(valid: dict[str, HubRecord], leg: Ingest, store: Store) -> list[Reject]:
+    """Translate the references a source writes in its own ids (`leg.inbound_refs`) into canonical
+    ids, in place, through what we delivered to the source; the records whose reference we cannot
+    translate leave `valid` and are returned as rejects."""
+    rejects: list[Reject] = []
+    source = leg.source.name
     for field, target in leg.inbound_refs.items():
         ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
                                                  if r.data.get(field) is not None})
@@ -175,6 +169,22 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
                 rejects.append((rec.data, rid, f"{field}: {target} {theirs} in {source} is unknown to the hub"))
                 continue
             valid[rid] = hub_record(rid, {**rec.data, field: ours[str(theirs)]})
+    return rejects
+
+
+def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: Stats,
+           cursor: str | None = None, conn: Connection | None = None) -> None:
+    """Validate raw records of a leg's source and commit the valid ones, the rejects and the cursor
+    in one transaction (on `conn` if given).
+
+    References the source writes in its own ids (`leg.inbound_refs`: a billing invoice names a
+    billing customer) are translated back to canonical ids through what we delivered to the
+    source; a record whose reference we cannot translate is parked.
+    """
+    obj, source = leg.object, leg.source.name
+    stats.read += len(records)
+    valid, rejects = canonicalize(records, leg.binding.mapping, obj)
+    rejects += translate_inbound(valid, leg, store)
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
     with store.transaction(conn) as conn:
@@ -208,6 +218,40 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
             stats.cursor = cursor
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a flow's consumer receives of a hub record: the binding's mapping and composed fields,
+    without the fields the consumer owns, references in the consumer's own ids."""
+
+    flow: Flow
+    owned: frozenset[str]  # fields the consumer owns: never sent to it
+    refs: dict[str, str]  # field -> the object it references, translated into the consumer's ids
+
+    @classmethod
+    def of(cls, flow: Flow) -> Shape:
+        """The flow's shape. A reference is translated into the consumer's own id where the consumer
+        receives that object from us; where it keeps no such records, or owns them (its ids are
+        ours), our id goes as is."""
+        obj, consumer = flow.object, flow.consumer
+        received = {b.object for b in consumer.bindings if b.role == "consumer"}
+        return cls(flow, frozenset(f for f, system in obj.field_sources.items() if system == consumer.name),
+                   {f: t for f, t in obj.references.items() if f in flow.binding.mapping and t in received})
+
+    def payload(self, data: dict, store: Store) -> tuple[dict, list[str]]:
+        """The payload sent for a hub record's data, and the referenced records the consumer lacks
+        yet (`<object> <id>`; the payload is not to be sent while any is missing)."""
+        data, missing = dict(data), []
+        for field, target in self.refs.items():
+            if data.get(field) is not None:
+                theirs = store.external_id(self.flow.consumer.name, target, str(data[field]))
+                if theirs is None:
+                    missing.append(f"{target} {data[field]}")
+                data[field] = theirs
+        binding = self.flow.binding
+        return to_system({k: v for k, v in data.items() if k not in self.owned}, binding.mapping,
+                         binding.compose), missing
+
+
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:
     """Send every hub record the consumer lacks in its current version, exactly once.
 
@@ -228,11 +272,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
     """
     stats, binding, obj = Stats(), flow.binding, flow.object
     consumer = flow.consumer.name
-    owned = {f for f, system in obj.field_sources.items() if system == consumer}
-    # a reference is translated into the consumer's own id where the consumer receives that object
-    # from us; where it keeps no such records, or owns them (its ids are ours), our id goes as is
-    received = {b.object for b in flow.consumer.bindings if b.role == "consumer"}
-    refs = {f: target for f, target in obj.references.items() if f in binding.mapping and target in received}
+    shape = Shape.of(flow)
     # The consumer may already hold our records (keyed by our id) before its first sync: record
     # them all as held, so that a record sent later, even one parked today, updates instead of
     # duplicating. After a crash a create may have been sent whose answer was never recorded:
@@ -335,13 +375,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                 store.mark_delivery(consumer, obj.name, rec.record_id, rec.content_hash, "skipped", None)
                 stats.skipped += 1
                 continue
-            data, missing = dict(rec.data), []
-            for field, target in refs.items():
-                if data.get(field) is not None:
-                    theirs = store.external_id(consumer, target, str(data[field]))
-                    data[field] = theirs
-                    if theirs is None:
-                        missing.append(f"{target} {rec.data[field]}")
+            payload, missing = shape.payload(rec.data, store)
             if missing:
                 stats.waiting += 1
                 with store.transaction() as conn:
@@ -354,8 +388,6 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                 if index is None:
                     index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
                 external = index.get(rec.record_id)
-            payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
-                                binding.compose)
             sent_as = content_hash(payload)
             if sent and sent["status"] == "done" and sent["payload_hash"] == sent_as:
                 # the new version differs only where this consumer receives nothing: nothing to send

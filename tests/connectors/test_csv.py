@@ -47,6 +47,19 @@ def test_a_file_is_read_again_until_its_rows_are_committed_then_never(tmp_path: 
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["ITM_MST_20260101.csv"]
 
 
+def test_what_changed_since_a_cursor_is_read_without_moving_a_file(tmp_path: Path):
+    """Reconciliation asks what the next read would take: the exports after the cursor, pending or
+    done, and nothing leaves the folder (a bogus file is not set aside either)."""
+    for night, sku in (("20260101", "SKU-1"), ("20260102", "SKU-2"), ("20260103", "SKU-3")):
+        (tmp_path / f"ITM_MST_{night}.csv").write_text(f"ITM_NO;UNIT_PRC\r\n{sku};1,50\r\n", encoding="latin-1")
+    (tmp_path / "ITM_MST_nonight.csv").write_text("ITM_NO\r\nSKU-9\r\n", encoding="latin-1")
+    folder = DropFolder(Api(connector="csv", base_url=str(tmp_path), version="1"))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert [r["ITM_NO"] for r in folder.changed(EXPORT, "ITM_MST_20260101.csv")] == ["SKU-2", "SKU-3"]
+    assert [r["ITM_NO"] for r in folder.changed(EXPORT, None)] == ["SKU-1", "SKU-2", "SKU-3"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
 def test_the_nightly_export_gives_the_hub_the_same_products_as_the_database(sandbox, landscape, env, tmp_path: Path):
     erp = landscape.systems["legacy_erp"]
     from_csv = next(b for b in erp.bindings if b.object == "product")

@@ -179,6 +179,94 @@ def test_reconciliation_names_what_the_consumer_lacks(store, landscape):
     assert (found.source, found.hub, found.consumer) == (3, 2, 1)
 
 
+class Ignoring(Memory):
+    """A consumer that answers an update with success but keeps its old email (a write it ignores)."""
+
+    def upsert(self, resource, external_id, payload, ours=None):
+        if external_id is not None:
+            payload = {k: v for k, v in payload.items() if k != "email"}
+        return super().upsert(resource, external_id, payload, ours)
+
+
+@pytest.mark.parametrize("ignores", [False, True])
+def test_reconciliation_names_the_record_and_field_a_consumer_ignored(store, landscape, ignores):
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), (Ignoring if ignores else Memory)("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, flow.ingest, store, "run-2")
+    assert deliver(billing, flow, store, "run-2").written == 1  # confirmed by the consumer either way
+    found = checks.reconcile(flow, crm, billing, store)
+    assert (found.content_checkable, found.compared) == (True, 2)
+    assert found.mismatched_in_consumer == (["c1:email"] if ignores else [])
+    assert found.passed is not ignores
+    assert (found.missing_in_consumer, found.mismatched_in_hub) == ([], [])
+
+
+def test_a_consumer_changed_behind_our_back_fails_reconciliation(store, landscape):
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    bob = billing.index("customers", "metadata.ours")["c2"]
+    billing.records["customers"][bob]["email"] = "robert@example.com"  # edited at billing, not by us
+    assert checks.reconcile(flow, crm, billing, store).mismatched_in_consumer == ["c2:email"]
+
+
+def test_reconciliation_tells_a_lost_update_from_a_change_not_read_yet(store, landscape):
+    """The source changed c1 after the last ingest: the next run reads it, no failure. Had the
+    cursor moved past that change without the hub taking it, the update is lost: a failure naming it."""
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com", "bob@example.com"), Memory("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    changed = crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    waiting = checks.reconcile(flow, crm, billing, store)
+    assert (waiting.changed_since_read, waiting.mismatched_in_hub, waiting.passed) == (["c1"], [], True)
+
+    with store.transaction() as conn:  # a cursor moved past the change, as a connector skipping it would
+        store.set_cursor(conn, flow.ingest.cursor_key, str(changed["seq"]))
+    lost = checks.reconcile(flow, crm, billing, store)
+    assert (lost.changed_since_read, lost.mismatched_in_hub, lost.passed) == ([], ["c1:email"], False)
+
+
+class Unlisted(Memory):
+    """A system that keeps no records of ours to list."""
+
+    def index(self, resource, id_path):
+        return None
+
+
+class FirstOnly(Ignoring):
+    """A system that takes no change of a customer once given, and says so."""
+
+    def takes_changes(self, resource):
+        return resource != "customers"
+
+
+@pytest.mark.parametrize("kind", [Unlisted, FirstOnly])
+def test_a_consumer_that_keeps_no_records_of_ours_or_takes_no_change_is_compared_by_id_only(store, landscape, kind):
+    (flow,) = landscape.flows()
+    crm, billing = crm_with("ada@example.com"), kind("cus_")
+    ingest(crm, flow.ingest, store, "run-1")
+    deliver(billing, flow, store, "run-1")
+    crm.put("contacts", {"id": "c1", "email": "ada@example.org"})
+    ingest(crm, flow.ingest, store, "run-2")
+    deliver(billing, flow, store, "run-2")
+    found = checks.reconcile(flow, crm, billing, store)
+    assert (found.content_checkable, found.compared, found.consumer, found.passed) == (False, 0, 1, True)
+
+
+@pytest.mark.parametrize(("sent", "held", "equal"), [
+    ("12.5", "12.50", True), (3, "3", True), ("", None, True), ({"a": 1}, {"a": 1, "theirs": 2}, True),
+    ([{"sku": "A", "n": 2}], [{"sku": "A", "n": 2, "id": 9}], True), ([{"sku": "A", "price": 3}], [{"sku": "A"}], True),
+    ([{"sku": "A", "n": 2}], [{"sku": "A", "n": 1}], False), ("ada@example.com", "ADA@example.com", False),
+    ("12.5", "12.6", False), ([1, 2], [1], False), ("x", None, False), ({"a": 1}, "a", False)])
+def test_a_held_value_is_compared_as_the_value_sent(sent, held, equal):
+    assert checks.same(sent, held) is equal
+
+
 def test_marking_covers_only_the_legs_event_types_in_the_run_range(tmp_path, landscape):
     leg = landscape.ingests()["customer"]
     leg = type(leg)(leg.object, leg.source, leg.binding.model_copy(update={"events": ["contact.changed"]}))
