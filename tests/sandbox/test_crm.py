@@ -136,7 +136,7 @@ def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
         assert contact.status_code == 201
         deal = client.post("/crm/v3/objects/deals", json={"properties": {
             "dealname": "Big one", "amount": "1200.50", "contact_id": contact.json()["id"]}}).json()
-        assert "dealstage" not in deal["properties"]  # a create answers the properties it was given
+        assert deal["properties"]["dealstage"] == "appointmentscheduled"
         won = client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "closedwon"}})
         assert won.json()["properties"]["dealstage"] == "closedwon"
         read = client.get(f"/crm/v3/objects/deals/{deal['id']}", params=crm_params("deals")).json()
