@@ -10,6 +10,7 @@ import pytest
 
 from integration_project.errors import PermanentError
 from integration_project.model.mapping import get_path
+from integration_sandbox.testing import crm_contact, crm_records
 from tests.connectors.conftest import drain
 
 
@@ -80,8 +81,7 @@ def test_deals_name_their_contact_by_association(connector, sandbox):
     hubspot = connector("crm")
     deals, cursor = drain(hubspot, "deals", None)
     with _crm(sandbox) as crm:
-        linked = {d["id"]: d["properties"]["contact_id"] for d in
-                  crm.get("/crm/v3/objects/deals", params={"limit": 100}).json()["results"]}
+        linked = {d["id"]: crm_contact(d) for d in crm_records(crm, "deals")}
         crm.patch(f"/crm/v3/objects/deals/{deals[0]['id']}", json={"properties": {"amount": "99.00"}}).raise_for_status()
     changed, _ = drain(hubspot, "deals", cursor)
     assert deals and deals[0]["id"] in {d["id"] for d in changed}
