@@ -50,7 +50,7 @@ from starlette.routing import Route
 from . import _fake
 from ._app import BadRequest, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
-from ._ratelimit import RollingRateLimit
+from ._ratelimit import DailyQuota, RollingRateLimit
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
@@ -77,6 +77,8 @@ MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", 
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
                "contractsent", "closedwon", "closedlost")
 SEARCH_CAP = 10_000
+DATED_API = r"/crm/(objects|associations)/"  # the paths HubSpot's limits apply to here (regular expressions)
+SEARCHES = r"/crm/objects/[^/]+/[^/]+/search$"
 HISTORY_LIMIT = 50  # HubSpot lists at most 50 records a page when asked for property history
 PROBLEM_RATES = {
     "invalid_email": 0.04,
@@ -539,9 +541,15 @@ def build_app(config: SystemConfig) -> Starlette:
         Route(f"/crm/associations/{version}/{{object_type}}/{{to_type}}/batch/read", associations_read, methods=["POST"]),
         Route("/_sandbox/search-delay", search_delay, methods=["GET", "PUT"]),
     ]
-    # HubSpot's limit for a private app on Professional or Enterprise: 190 requests per 10 s
-    limit = Middleware(RollingRateLimit, limit=int(config.options.get("rate_limit_per_10s", 190)),
-                       window=float(config.options.get("rate_limit_window_seconds", 10)),
-                       prefixes=("/crm/objects/", "/crm/associations/"))  # the dated API (not the tests' v3)
+    # HubSpot's limits for a private app on Professional: 190 requests in any 10 s (searches aside),
+    # 5 searches a second, 625,000 requests a day; the dated API only (not the tests' v3)
+    options = config.options
+    daily = Middleware(DailyQuota, limit=int(options.get("rate_limit_daily", 625_000)), paths=DATED_API,
+                       bare=SEARCHES, time_zone=str(options.get("time_zone", "UTC")))
+    ten_secondly = Middleware(RollingRateLimit, limit=int(options.get("rate_limit_per_10s", 190)),
+                              window=float(options.get("rate_limit_window_seconds", 10)),
+                              paths=f"(?!{SEARCHES}){DATED_API}")
+    searches = Middleware(RollingRateLimit, limit=int(options.get("rate_limit_search_per_second", 5)), window=1.0,
+                          paths=SEARCHES, policy="SECONDLY", headers=False)
     return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret),
-                       middleware=[limit])
+                       middleware=[daily, ten_secondly, searches])
