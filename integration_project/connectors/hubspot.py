@@ -29,6 +29,7 @@ MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", 
 # HubSpot's search endpoints take 5 requests a second per account and answer without rate-limit
 # headers: searches are paced one per 0.3 s (any second holds at most 4), shared by every process
 SEARCH_INTERVAL = 0.3
+WINDOWS = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0}  # a short limit's policy -> its window, seconds
 
 
 def _refusal(response: httpx.Response) -> None:
@@ -47,9 +48,9 @@ def _refusal(response: httpx.Response) -> None:
         raise StopRun(f"{where}: HTTP 429: HubSpot's daily request limit for this account"
                       f"{f' ({limit} a day)' if limit else ''} is spent; it resets at midnight in the account's "
                       "time zone, so the run stops instead of retrying; its records stay pending")
-    if policy in ("SECONDLY", "TEN_SECONDLY_ROLLING"):
+    if policy in WINDOWS:
         interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "")
-        wait = int(interval) / 1000 if interval.isdigit() else 1.0
+        wait = int(interval) / 1000 if interval.isdigit() else WINDOWS[policy]
         raise TransientError(f"{where}: HTTP 429 ({policy})", retry_after=wait, unsent=True)
 
 
@@ -68,9 +69,10 @@ class HubSpot(HttpConnector):
     HubSpot returns only the properties asked for, so every read asks for those the flows map
     (`properties.<name>` paths, given to `select`), and links records by associations: a path
     `associations.<object type>.results.0.id` asks for them (read with the list, or in one batch
-    per search page). The CRM is the customer master, so a load only updates the contact it finds
-    (by its id, or by email as HubSpot's unique property); one it cannot find is refused, never
-    created from another system's data.
+    per search page). Searches are paced under HubSpot's own limit for them (SEARCH_INTERVAL); a
+    429 is read by the limit it names (`_refusal`). The CRM is the customer master, so a load only
+    updates the contact it finds (by its id, or by email as HubSpot's unique property); one it
+    cannot find is refused, never created from another system's data.
     """
 
     extracts = frozenset(OBJECT_PATHS)
