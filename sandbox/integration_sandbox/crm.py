@@ -25,6 +25,7 @@ counted from midnight in the portal's `time_zone` (UTC), with `X-HubSpot-RateLim
 `-Daily-Remaining`. Beyond a limit: HubSpot's 429 body naming its policy (`TEN_SECONDLY_ROLLING`,
 `SECONDLY`, `DAILY`), no Retry-After.
 """
+
 from __future__ import annotations
 
 import base64
