@@ -28,20 +28,13 @@ from definitions.objects import customer
 from integration_project.model import load_landscape
 from integration_project.model.mapping import to_canonical
 from integration_project.runtime.engine import canonicalize, reason
-from integration_sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import crm_records, free_port_sandbox
 
 
 def contacts(url: str, token: str) -> list[dict]:
-    """Every contact of the sandbox CRM, in its own shape."""
-    records: list[dict] = []
-    after = None
+    """Every contact of the sandbox CRM, in its own shape, every property asked for."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
-        while True:
-            page = http.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})})
-            body = page.raise_for_status().json()
-            records += body["results"]
-            if not (after := body.get("paging", {}).get("next", {}).get("after")):
-                return records
+        return crm_records(http, "contacts")
 
 
 def best(run: Callable[[], object], repeat: int) -> float:

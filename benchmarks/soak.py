@@ -50,7 +50,7 @@ from integration_project.model import load_landscape  # noqa: E402
 from integration_project.runtime import Store  # noqa: E402
 from integration_project.runtime.store import dlq, ledger  # noqa: E402
 from integration_sandbox import Sandbox  # noqa: E402
-from integration_sandbox.testing import free_port_sandbox  # noqa: E402
+from integration_sandbox.testing import crm_contact, free_port_sandbox  # noqa: E402
 from integration_project.webhooks import SCHEMES, Inbox, create_receiver, endpoints_from_landscape  # noqa: E402
 from tests.e2e.conftest import recording, serving  # noqa: E402
 from tests.e2e.test_all_flows import (  # noqa: E402
@@ -240,8 +240,8 @@ def close_deals(people: Sandbox, count: int) -> None:
     """Close some deals in the CRM, one of them of a contact the hub parks (it waits in the DLQ)."""
     parked = crm_parked(people.seed_report("crm"))
     deals = crm_list(people, "deals")
-    chosen = [d for d in deals if d["properties"]["contact_id"] not in parked][:count]
-    chosen += [d for d in deals if d["properties"]["contact_id"] in parked][:1]
+    chosen = [d for d in deals if crm_contact(d) not in parked][:count]
+    chosen += [d for d in deals if crm_contact(d) in parked][:1]
     with api(people, "crm") as crm:
         for deal in chosen:
             crm.patch(f"/crm/v3/objects/deals/{deal['id']}",
@@ -456,7 +456,7 @@ def people_counts(people: Sandbox, store: Store) -> dict[str, FlowCount]:
             dict(emails), [(u["external_id"], u["email"].lower()) for u in users if u.get("external_id")],
             dlq_of("customer_crm_to_support", "customer_crm_to_hub")),
         "deal_crm_to_billing": count(
-            {d["id"]: (d["properties"]["contact_id"], int(Decimal(d["properties"]["amount"]) * 100)) for d in deals},
+            {d["id"]: (crm_contact(d), int(Decimal(d["properties"]["amount"]) * 100)) for d in deals},
             [(i["metadata"]["deal_id"], (by_billing_id.get(i["customer"]), int(i["amount"])))
              for i in stripe_list(people, "invoiceitems") if i["metadata"].get("deal_id")],
             dlq_of("deal_crm_to_billing", "deal_crm_to_hub")),

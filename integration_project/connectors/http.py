@@ -258,6 +258,7 @@ class VendorClient:
         self.rate_limit = api.errors.rate_limit  # the declaration's, else the connector's (HttpConnector.rate_limit)
         self._refusals = 0  # calls in a row answered by a stop_when_repeated status
         self._resume_at = 0.0  # monotonic time before which the rate limit says wait
+        self.refusal: Callable[[httpx.Response], None] | None = None  # a connector's reading of an answer >= 300
         self.auth: httpx.Auth | None = None
         a = api.auth
         if a.type == "basic" and a.username_env and a.password_env:
@@ -344,6 +345,8 @@ class VendorClient:
         wait = self._rate_limit(response)
         self._stop_if_refused(where, response.status_code)
         if response.status_code not in ok:
+            if self.refusal is not None and response.status_code >= 300:  # its body may say more (which limit)
+                self.refusal(response)
             _classify(response, self.rules, wait)
         if response.content and ("json" in response.headers.get("content-type", "") or not empty_ok):
             try:  # a JSON answer is taken without a JSON content type too

@@ -11,8 +11,9 @@ from typing import Any, cast
 import httpx
 
 from integration_project.connectors.base import HttpConnector, Ours, Outcome, Page, Upsert
+from integration_project.connectors.budget import Budget
 from integration_project.connectors.http import server_time
-from integration_project.errors import PermanentError
+from integration_project.errors import PermanentError, StopRun, TransientError
 from integration_project.model import Api
 from integration_project.model.mapping import get_path
 from integration_project.model.rest import RateLimit
@@ -27,6 +28,32 @@ INDEXING_LAG = timedelta(minutes=5)
 # Each object's path segment as HubSpot's published specs give it, and its modification date.
 OBJECT_PATHS = {"contacts": "contacts", "companies": "companies", "deals": "0-3"}
 MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate"}
+# HubSpot's search endpoints take 5 requests a second per account and answer without rate-limit
+# headers: searches are paced one per 0.3 s (any second holds at most 4), shared by every process
+SEARCH_INTERVAL = 0.3
+WINDOWS = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0}  # a short limit's policy -> its window, seconds
+
+
+def _refusal(response: httpx.Response) -> None:
+    """HubSpot's 429 names the limit hit (`policyName`): the daily one stops the run, for it resets
+    only at midnight in the account's time zone; a shorter one is waited out, the request unsent."""
+    if response.status_code != 429:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    policy = body.get("policyName") if isinstance(body, dict) else None
+    where = f"{response.request.method} {response.request.url.path}"
+    if policy == "DAILY":
+        limit = response.headers.get("X-HubSpot-RateLimit-Daily")
+        raise StopRun(f"{where}: HTTP 429: HubSpot's daily request limit for this account"
+                      f"{f' ({limit} a day)' if limit else ''} is spent; it resets at midnight in the account's "
+                      "time zone, so the run stops instead of retrying; its records stay pending")
+    if policy in WINDOWS:
+        interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds", "")
+        wait = int(interval) / 1000 if interval.isdigit() else WINDOWS[policy]
+        raise TransientError(f"{where}: HTTP 429 ({policy})", retry_after=wait, unsent=True)
 
 
 def _ms(record: dict[str, Any]) -> int:
@@ -44,9 +71,10 @@ class HubSpot(HttpConnector):
     HubSpot returns only the properties asked for, so every read asks for those the flows map
     (`properties.<name>` paths, given to `select`), and links records by associations: a path
     `associations.<object type>.results.0.id` asks for them (read with the list, or in one batch
-    per search page). The CRM is the customer master, so a load only updates the contact it finds
-    (by its id, or by email as HubSpot's unique property); one it cannot find is refused, never
-    created from another system's data.
+    per search page). Searches are paced under HubSpot's own limit for them (SEARCH_INTERVAL); a
+    429 is read by the limit it names (`_refusal`). The CRM is the customer master, so a load only
+    updates the contact it finds (by its id, or by email as HubSpot's unique property); one it
+    cannot find is refused, never created from another system's data.
     """
 
     extracts = frozenset(OBJECT_PATHS)
@@ -59,6 +87,8 @@ class HubSpot(HttpConnector):
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(api, transport)
+        self.http.refusal = _refusal
+        self.searches = Budget(f"{self.http.base.netloc.decode()} search", 1 / SEARCH_INTERVAL)
         self.version = api.version
         self._properties: dict[str, set[str]] = {}
         self._associations: dict[str, set[str]] = {}
@@ -94,6 +124,7 @@ class HubSpot(HttpConnector):
             body = {"filterGroups": [{"filters": [
                         {"propertyName": modified, "operator": "GTE", "value": str(max(cursor - lag, 0))}]}],
                     "sorts": [modified], "limit": PAGE, "after": str(offset), "properties": self._props(resource)}
+            self.searches.acquire()
             data = self.http.request("POST", f"{self._objects(resource)}/search", json=body).body
             records = self._associate(resource, data["results"])
             newest = max((_ms(r) for r in records), default=cursor)

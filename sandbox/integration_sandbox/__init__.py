@@ -8,8 +8,8 @@ first start (seed number, size 1..1,000,000) with deliberate quality problems li
     from integration_sandbox import Sandbox
 
     with Sandbox(tmp_path, systems=["crm", "billing"], ports={"crm": 0, "billing": 0}) as sb:
-        httpx.get(sb.url("crm") + "/crm/v3/objects/contacts",
-                  headers={"Authorization": f"Bearer {sb.token('crm')}"})
+        httpx.get(sb.url("crm") + "/crm/v3/objects/contacts", params={"properties": "email,phone"},
+                  headers={"Authorization": f"Bearer {sb.token('crm')}"})  # HubSpot's defaults without it
         sb.seed_report("crm")["problems"]["invalid_email"]      # ids, as strings
 
 `Sandbox(data_dir, systems=None, ports=None, seed=42, size=50, *, tokens=None, faults=None,
@@ -22,7 +22,8 @@ Ports default to `DEFAULT_PORTS` (crm 8101 ... legacy_erp 8108, projects 8109); 
 sandbox up`); `Sandbox.attach(data_dir)` gives their URLs and credentials
 (read-only); `stop_running(data_dir)` stops them; `reseed(data_dir, systems, seed, size)` regenerates
 stopped systems' data. Failures raise `SandboxError` with a one-line message.
-`testing.free_port_sandbox(data_dir, systems, **kwargs)` is the same on free ports, for test suites.
+`testing.free_port_sandbox(data_dir, systems, **kwargs)` is the same on free ports, for test suites;
+`testing.crm_params` / `crm_records` read the CRM with every property its records hold.
 
 | system     | like      | auth                                   | main endpoints                                  | webhooks (scheme)   |
 |------------|-----------|----------------------------------------|-------------------------------------------------|---------------------|

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections import deque
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,17 +64,32 @@ class RateLimit:
         await self.app(scope, receive, _with(send, headers))
 
 
+async def _hubspot_429(send: Send, policy: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """HubSpot's 429: its documented body naming the limit hit (`category` too, which its spec's Error
+    requires), no Retry-After."""
+    body = json.dumps({"status": "error", "message": f"You have reached your {policy.lower()} limit.",
+                       "errorType": "RATE_LIMIT", "category": "RATE_LIMITS", "correlationId": str(uuid.uuid4()),
+                       "policyName": policy}).encode()
+    await send({"type": "http.response.start", "status": 429, "headers": [
+        (b"content-type", b"application/json;charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class RollingRateLimit:
     """ASGI middleware: HubSpot's rolling window, `limit` requests in any `window` seconds on the
-    paths under `prefixes` (0: no limit), with HubSpot's headers on every answer and its 429 body
-    (HubSpot sends no Retry-After: a client waits out the interval it is told)."""
+    paths `paths` matches (0: no limit), refused beyond with HubSpot's 429 naming `policy`. With
+    `headers`, HubSpot's X-HubSpot-RateLimit-Max, -Remaining and -Interval-Milliseconds on every
+    answer (a client waits out the interval it is told); HubSpot's search answers carry none."""
 
-    def __init__(self, app: ASGIApp, limit: int, window: float = 10.0, prefixes: tuple[str, ...] = ("/",)):
-        self.app, self.limit, self.window, self.prefixes = app, limit, window, prefixes
+    def __init__(self, app: ASGIApp, limit: int, window: float = 10.0, paths: str = "/",
+                 policy: str = "TEN_SECONDLY_ROLLING", headers: bool = True):
+        self.app, self.limit, self.window, self.policy, self.headers = app, limit, window, policy, headers
+        self.paths = re.compile(paths)
         self.sent: deque[float] = deque()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.limit <= 0 or not scope["path"].startswith(self.prefixes):
+        if scope["type"] != "http" or self.limit <= 0 or not self.paths.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         now = time.monotonic()
@@ -82,15 +100,39 @@ class RollingRateLimit:
             self.sent.append(now)
         headers = [(b"x-hubspot-ratelimit-max", str(self.limit).encode()),
                    (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.sent)).encode()),
-                   (b"x-hubspot-ratelimit-interval-milliseconds", str(int(self.window * 1000)).encode())]
+                   (b"x-hubspot-ratelimit-interval-milliseconds", str(int(self.window * 1000)).encode())
+                   ] if self.headers else []
         if refused:
-            body = json.dumps({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                               "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                               "policyName": "TEN_SECONDLY_ROLLING"}).encode()
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json;charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                *headers]})
-            await send({"type": "http.response.body", "body": body})
+            await _hubspot_429(send, self.policy, headers)
             return
+        await self.app(scope, receive, _with(send, headers))
 
+
+class DailyQuota:
+    """ASGI middleware: HubSpot's daily limit, `limit` requests a day on the paths `paths` matches
+    (0: no limit), counted from midnight in `time_zone` (the portal's), one a shorter limit refuses
+    too; refused beyond with HubSpot's 429 (`DAILY`). X-HubSpot-RateLimit-Daily and -Daily-Remaining on every
+    answer but those `bare` matches (HubSpot's search answers carry no rate-limit headers)."""
+
+    def __init__(self, app: ASGIApp, limit: int, paths: str = "/", bare: str = "$^", time_zone: str = "UTC"):
+        self.app, self.limit, self.zone = app, limit, ZoneInfo(time_zone)
+        self.paths, self.bare = re.compile(paths), re.compile(bare)
+        self.day, self.used = self._today(), 0
+
+    def _today(self) -> date:
+        return datetime.now(self.zone).date()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or not self.paths.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if (today := self._today()) != self.day:
+            self.day, self.used = today, 0
+        self.used += 1
+        headers = [] if self.bare.match(scope["path"]) else [
+            (b"x-hubspot-ratelimit-daily", str(self.limit).encode()),
+            (b"x-hubspot-ratelimit-daily-remaining", str(max(self.limit - self.used, 0)).encode())]
+        if self.used > self.limit:
+            await _hubspot_429(send, "DAILY", headers)
+            return
         await self.app(scope, receive, _with(send, headers))

@@ -7,17 +7,24 @@ filters and sorts (capped at 10,000 results, as HubSpot's is); creates and PATCH
 modification date and keep each property's past values (`propertiesWithHistory` on reads); webhooks
 signed HubSpot v3 style, one JSON array per delivery.
 
-The dated API is as strict as HubSpot's published spec for it: only the properties asked for come
-back (HubSpot's defaults otherwise, empty ones left out), a deal's contact is an association (read
-with `associations=contacts` or the associations batch read, never a property), deals and companies
-filter on `hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property
-name, and contacts are updated in batches of up to 100, by id or by email (an invalid input refuses
-the batch, naming it; one not found is an error of a 207 answer, the rest are written). A change
-shows in search results only after the search-indexing delay (option `search_delay_ms`, changed at run time with
-`PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes. The dated API
-is rate limited as HubSpot limits a private app: `rate_limit_per_10s` requests (default 190, the
-Professional and Enterprise limit; 0: none) in any `rate_limit_window_seconds` (10), HubSpot's
-`X-HubSpot-RateLimit-*` headers on every answer and its 429 body beyond (no Retry-After).
+Both APIs return what HubSpot's do: only the properties asked for (HubSpot's defaults otherwise,
+empty ones left out), a deal's contact as an association (read with `associations=contacts` or the
+associations batch read, never a property). The dated API is as strict as HubSpot's published spec
+for it besides: deals and companies filter on `hs_lastmodifieddate` only, a search names
+`properties` and `after` and sorts by property name, and contacts are updated in batches of up to 100, by id or
+by email (an invalid input refuses the batch, naming it; one not found is an error of a 207
+answer, the rest are written). A change shows in search results only after the search-indexing delay (option
+`search_delay_ms`, changed at run time with `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's
+search index lags its writes.
+
+The dated API is rate limited as HubSpot limits a private app (each limit 0: none):
+`rate_limit_per_10s` requests (default 190, the Professional and Enterprise limit) in any
+`rate_limit_window_seconds` (10), searches aside, with HubSpot's `X-HubSpot-RateLimit-*` headers;
+its searches to `rate_limit_search_per_second` (5) in any second, answered without rate-limit
+headers as HubSpot's are; and every request to `rate_limit_daily` a day (625,000, Professional),
+counted from midnight in the portal's `time_zone` (UTC), with `X-HubSpot-RateLimit-Daily` and
+`-Daily-Remaining`. Beyond a limit: HubSpot's 429 body naming its policy (`TEN_SECONDLY_ROLLING`,
+`SECONDLY`, `DAILY`), no Retry-After.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from starlette.routing import Route
 from . import _fake
 from ._app import BadRequest, bearer, bounded, int_param, iso_utc, now_ms, parse_body, path_id, sandbox_app
 from ._config import SystemConfig
-from ._ratelimit import RollingRateLimit
+from ._ratelimit import DailyQuota, RollingRateLimit
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
@@ -59,6 +66,13 @@ DEFAULT_PROPERTIES = {
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
               "pipeline"),
 }
+# The properties the seeded records hold beyond HubSpot's own dates and id (the lead score: the
+# example's load writes it), for readers that want them all.
+PROPERTIES = {
+    "contacts": ("company", "country", "email", "firstname", "hs_lead_score", "lastname", "phone"),
+    "companies": ("country", "domain", "industry", "name"),
+    "deals": ("amount", "closedate", "dealname", "dealstage", "pipeline"),
+}
 LINK = "contact_id"  # where the store keeps a deal's associated contact; no property of HubSpot's
 DEAL_TO_CONTACT = 3  # HubSpot's association type id (HUBSPOT_DEFINED, deal to contact)
 # HubSpot names the modification date `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
@@ -66,6 +80,8 @@ MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", 
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
                "contractsent", "closedwon", "closedlost")
 SEARCH_CAP = 10_000
+DATED_API = r"/crm/(objects|associations)/"  # the paths HubSpot's limits apply to here (regular expressions)
+SEARCHES = r"/crm/objects/[^/]+/[^/]+/search$"
 HISTORY_LIMIT = 50  # HubSpot lists at most 50 records a page when asked for property history
 PROBLEM_RATES = {
     "invalid_email": 0.04,
@@ -308,10 +324,8 @@ def build_app(config: SystemConfig) -> Starlette:
             unindexed[(record.type, record.id)] = now_ms() + delay["ms"]
         return record
 
-    def asked(request: Request, type_: str, names: list[str] | None = None) -> tuple[str, ...] | None:
-        """The properties a dated read returns (those asked for, else HubSpot's defaults); None: all."""
-        if not dated(request):
-            return None
+    def asked(request: Request, type_: str, names: list[str] | None = None) -> tuple[str, ...]:
+        """The properties a read returns: those asked for, else HubSpot's defaults."""
         if names is None:
             names = [n for value in request.query_params.getlist("properties") for n in value.split(",") if n]
         return tuple(names) if names else DEFAULT_PROPERTIES[type_]
@@ -319,7 +333,7 @@ def build_app(config: SystemConfig) -> Starlette:
     def shape(record: Record, only: tuple[str, ...] | None = None, links: tuple[str, ...] = ()) -> dict[str, Any]:
         props = {**record.props, "createdate": iso(record.created_ms), MODIFIED[record.type]: iso(record.updated_ms),
                  "hs_object_id": str(record.id)}
-        if only is not None:  # the dated API: what was asked for, empty values left out, no link property
+        if only is not None:  # what was asked for, empty values left out, no link property
             props = {k: str(props[k]) for k in only if props.get(k) is not None and k != LINK}
         body: dict[str, Any] = {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
                                 "updatedAt": iso(record.updated_ms), "archived": record.archived}
@@ -425,8 +439,8 @@ def build_app(config: SystemConfig) -> Starlette:
             elif name not in ("hs_object_id", "id"):
                 raise BadRequest(400, f"cannot sort by {name!r}")
         total, records = store.page(type_, offset, query.limit, conditions, by_modified, descending)
-        only = asked(request, type_, query.properties) if strict else None
-        body: dict[str, Any] = {"total": total, "results": [shape(r, only) for r in records]}
+        body: dict[str, Any] = {"total": total, "results": [shape(r, asked(request, type_, query.properties))
+                                                             for r in records]}
         if offset + len(records) < total:
             body["paging"] = {"next": {"after": str(offset + len(records))}}
         return JSONResponse(body)
@@ -550,9 +564,15 @@ def build_app(config: SystemConfig) -> Starlette:
         Route(f"/crm/associations/{version}/{{object_type}}/{{to_type}}/batch/read", associations_read, methods=["POST"]),
         Route("/_sandbox/search-delay", search_delay, methods=["GET", "PUT"]),
     ]
-    # HubSpot's limit for a private app on Professional or Enterprise: 190 requests per 10 s
-    limit = Middleware(RollingRateLimit, limit=int(config.options.get("rate_limit_per_10s", 190)),
-                       window=float(config.options.get("rate_limit_window_seconds", 10)),
-                       prefixes=("/crm/objects/", "/crm/associations/"))  # the dated API (not the tests' v3)
+    # HubSpot's limits for a private app on Professional: 190 requests in any 10 s (searches aside),
+    # 5 searches a second, 625,000 requests a day; the dated API only (not the tests' v3)
+    options = config.options
+    daily = Middleware(DailyQuota, limit=int(options.get("rate_limit_daily", 625_000)), paths=DATED_API,
+                       bare=SEARCHES, time_zone=str(options.get("time_zone", "UTC")))
+    ten_secondly = Middleware(RollingRateLimit, limit=int(options.get("rate_limit_per_10s", 190)),
+                              window=float(options.get("rate_limit_window_seconds", 10)),
+                              paths=f"(?!{SEARCHES}){DATED_API}")
+    searches = Middleware(RollingRateLimit, limit=int(options.get("rate_limit_search_per_second", 5)), window=1.0,
+                          paths=SEARCHES, policy="SECONDLY", headers=False)
     return sandbox_app(config, routes, store, bearer, error_body, signer("hubspot_v3", config.webhook_secret),
-                       middleware=[limit])
+                       middleware=[daily, ten_secondly, searches])

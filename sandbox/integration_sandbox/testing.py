@@ -1,4 +1,5 @@
-"""A sandbox for test suites: every chosen system on a free loopback port (pytest-agnostic)."""
+"""A sandbox for test suites: every chosen system on a free loopback port (pytest-agnostic), and
+the reads of the sandbox CRM's legacy `/crm/v3` routes the tests and benchmarks share."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from . import crm
 from ._config import SYSTEMS
 from ._runner import Sandbox
 
@@ -20,3 +24,30 @@ def free_port_sandbox(data_dir: Path, systems: Sequence[str] | None = None, **kw
     chosen = list(SYSTEMS if systems is None else systems)
     with Sandbox(data_dir, chosen, {s: 0 for s in chosen}, **kwargs) as sandbox:
         yield sandbox
+
+
+def crm_params(object_type: str, **params: Any) -> dict[str, Any]:
+    """Query parameters for a read of the sandbox CRM's `object_type` that returns every property
+    its records hold, HubSpot's defaults too (HubSpot returns only those unless `properties` names
+    others), and, for deals, their contact (an association, never a property), besides `params`."""
+    names = sorted({*crm.DEFAULT_PROPERTIES[object_type], *crm.PROPERTIES[object_type]})
+    linked = {"associations": "contacts"} if object_type == "deals" else {}
+    return {"properties": ",".join(names), **linked, **params}
+
+
+def crm_records(client: httpx.Client, object_type: str) -> list[dict[str, Any]]:
+    """Every record of `object_type`, with every property (`crm_params`), through `/crm/v3`, page by page."""
+    records: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params = crm_params(object_type, limit=100, **({"after": after} if after else {}))
+        page = client.get(f"/crm/v3/objects/{object_type}", params=params).raise_for_status().json()
+        records += page["results"]
+        if not (after := page.get("paging", {}).get("next", {}).get("after")):
+            return records
+
+
+def crm_contact(deal: dict[str, Any]) -> str | None:
+    """The id of a deal's contact, as a read asking for `associations=contacts` shows it."""
+    linked = deal.get("associations", {}).get("contacts", {}).get("results", [])
+    return str(linked[0]["id"]) if linked else None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from integration_project.errors import PermanentError
+from integration_project.errors import PermanentError, StopRun
 from integration_project.model.mapping import get_path
+from integration_sandbox.testing import crm_contact, crm_records
 from tests.connectors.conftest import drain
 
 
@@ -50,10 +52,11 @@ def indexed(crm: httpx.Client, contact: str, phone: str, timeout: float = 60.0) 
     body = {"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "EQ", "value": contact}]}],
             "sorts": ["hs_object_id"], "limit": 1, "after": "0", "properties": ["phone"]}
     while time.monotonic() < deadline:
-        found = crm.post("/crm/objects/2026-03/contacts/search", json=body).json()["results"]
+        answer = crm.post("/crm/objects/2026-03/contacts/search", json=body)
+        found = answer.json()["results"] if answer.status_code == 200 else []  # 429: HubSpot's 5 searches a second
         if found and found[0]["properties"].get("phone") == phone:
             return
-        time.sleep(0.2)  # polling the index: the condition is the record being searchable
+        time.sleep(0.5)  # polling the index (well under the search limit): the condition is the record being searchable
     raise AssertionError(f"contact {contact} not searchable within {timeout} s")
 
 
@@ -81,8 +84,7 @@ def test_deals_name_their_contact_by_association(connector, sandbox):
     hubspot = connector("crm")
     deals, cursor = drain(hubspot, "deals", None)
     with _crm(sandbox) as crm:
-        linked = {d["id"]: d["properties"]["contact_id"] for d in
-                  crm.get("/crm/v3/objects/deals", params={"limit": 100}).json()["results"]}
+        linked = {d["id"]: crm_contact(d) for d in crm_records(crm, "deals")}
         crm.patch(f"/crm/v3/objects/deals/{deals[0]['id']}", json={"properties": {"amount": "99.00"}}).raise_for_status()
     changed, _ = drain(hubspot, "deals", cursor)
     assert deals and deals[0]["id"] in {d["id"] for d in changed}
@@ -319,3 +321,71 @@ def test_after_a_crash_mid_batch_the_pending_contacts_are_looked_up_then_sent_in
     assert {e: done[e] for e in new} == ids
     delivered = [r["record_id"] for r in store.rows(ledger, flow=flow.name, outcome="delivered")]
     assert sorted(delivered) == sorted([first, *new])
+
+
+def _hubspot(landscape, sb):
+    from integration_project.connectors.hubspot import HubSpot
+
+    return HubSpot(landscape.systems["crm"].api.model_copy(update={"base_url": sb.url("crm"), "base_url_env": None}))
+
+
+def test_searches_are_paced_under_hubspots_five_a_second_never_refused(landscape, env, tmp_path):
+    """HubSpot's search endpoints take 5 requests a second and say nothing in their headers; three
+    incremental reads at once (many search pages, association reads besides) are paced together
+    and get every record without a single 429."""
+    from integration_sandbox.testing import free_port_sandbox
+
+    with free_port_sandbox(tmp_path, ["crm"], seed=5, size=1200) as sb:
+        counts = sb.seed_report("crm")["counts"]
+        readers = {resource: _hubspot(landscape, sb) for resource in ("contacts", "deals", "companies")}
+        readers["deals"].select("deals", ["associations.contacts.results.0.id"])
+        try:
+            with ThreadPoolExecutor(len(readers)) as pool:
+                read = dict(zip(readers, pool.map(lambda r: drain(readers[r], r, "0")[0], readers)))
+            assert {r: len({x["id"] for x in records}) for r, records in read.items()} == counts
+            assert sum(h.retries() for h in readers.values()) == 0  # no 429 answered, none retried
+        finally:
+            for h in readers.values():
+                h.close()
+
+
+def test_a_search_refused_for_its_second_is_waited_out_not_lost_nor_hammered(landscape, env, tmp_path):
+    """Another app of the account searching too leaves fewer than 5 a second (here 2): a search
+    answered HubSpot's SECONDLY 429 waits the second out and is sent again, one 429 per refusal."""
+    from integration_sandbox.testing import free_port_sandbox
+
+    with free_port_sandbox(tmp_path, ["crm"], seed=5, size=1200,
+                           options={"crm": {"rate_limit_search_per_second": 2}}) as sb:
+        hubspot = _hubspot(landscape, sb)
+        try:
+            pages = list(hubspot.pages("contacts", "0"))
+            assert len({r["id"] for p in pages for r in p.records}) == sb.seed_report("crm")["counts"]["contacts"]
+            assert 1 <= hubspot.retries() <= len(pages) // 2 + 1  # 2 pass, the 3rd waits a second: no hammering
+        finally:
+            hubspot.close()
+        with _crm(sb) as crm:
+            body = {"filterGroups": [], "sorts": ["hs_object_id"], "limit": 1, "after": "0", "properties": ["email"]}
+            answers = [crm.post("/crm/objects/2026-03/contacts/search", json=body) for _ in range(3)]
+        assert answers[-1].status_code == 429 and answers[-1].json()["policyName"] == "SECONDLY"
+        assert not [h for a in answers for h in a.headers if h.lower().startswith("x-hubspot-ratelimit")]
+
+
+def test_a_spent_daily_quota_stops_the_read_at_once_with_a_clear_error(landscape, env, tmp_path):
+    """HubSpot's daily quota resets at midnight in the account's time zone: its 429 (DAILY) stops
+    the step with a message saying so, after no retry; the answers before it count it down."""
+    from integration_sandbox.testing import free_port_sandbox
+
+    with free_port_sandbox(tmp_path, ["crm"], seed=5, size=700, options={"crm": {"rate_limit_daily": 3}}) as sb:
+        hubspot = _hubspot(landscape, sb)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StopRun, match=r"daily request limit .*\(3 a day\).* midnight"):
+                drain(hubspot, "contacts", None)
+            assert hubspot.retries() == 0 and time.monotonic() - started < 10
+        finally:
+            hubspot.close()
+        with _crm(sb) as crm:
+            refused = crm.get("/crm/objects/2026-03/contacts", params={"limit": 1})
+        assert refused.status_code == 429 and refused.json()["policyName"] == "DAILY"
+        assert refused.headers["x-hubspot-ratelimit-daily"] == "3"
+        assert refused.headers["x-hubspot-ratelimit-daily-remaining"] == "0"

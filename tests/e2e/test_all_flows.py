@@ -23,7 +23,7 @@ from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq
 from integration_sandbox import Sandbox
-from integration_sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import crm_contact, crm_records, free_port_sandbox
 from tests.sandbox.sandbox_clients import shop_records
 from tests.seeds import crm_parked
 
@@ -159,15 +159,8 @@ def stripe_list(sb: Sandbox, resource: str) -> list[dict]:
 
 
 def crm_list(sb: Sandbox, kind: str) -> list[dict]:
-    out, after = [], None
     with api(sb, "crm") as http:
-        while True:
-            params = {"limit": 100, **({"after": after} if after else {})}
-            page = http.get(f"/crm/v3/objects/{kind}", params=params).json()
-            out += page["results"]
-            after = page.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                return out
+        return crm_records(http, kind)
 
 
 def members(sb: Sandbox) -> list[dict]:
@@ -205,8 +198,8 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
     invalid_contacts = crm_parked(crm_report)
     valid_contacts = set(contacts) - invalid_contacts
     deals = crm_list(people, "deals")
-    won = [d for d in deals if d["properties"]["contact_id"] in valid_contacts][:CLOSED]
-    stranded = next(d for d in deals if d["properties"]["contact_id"] in invalid_contacts)
+    won = [d for d in deals if crm_contact(d) in valid_contacts][:CLOSED]
+    stranded = next(d for d in deals if crm_contact(d) in invalid_contacts)
     with api(people, "crm") as crm:
         for deal in [*won, stranded]:
             won_now = {"properties": {"dealstage": "closedwon"}}
@@ -240,7 +233,7 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
     assert set(items) == {d["id"] for d in won}
     for deal in won:
         item = items[deal["id"]]
-        assert item["customer"] == by_contact[deal["properties"]["contact_id"]]
+        assert item["customer"] == by_contact[crm_contact(deal)]
         assert int(item["amount"]) == int(Decimal(deal["properties"]["amount"]) * 100)
     assert first["deal_crm_to_billing"]["skipped"] == len(deals) - CLOSED - 1
     waiting = hub.rows(dlq, flow="deal_crm_to_billing", status="open")
@@ -256,7 +249,7 @@ def test_every_flow_delivers_exactly_the_valid_records_once(weather: str, people
     ratings = {m["email_address"]: m["member_rating"] for m in members(people)}
     first_by_email: dict[str, str] = {}
     for cid in sorted(contacts, key=int):
-        first_by_email.setdefault(contacts[cid]["properties"]["email"] or "", cid)
+        first_by_email.setdefault(contacts[cid]["properties"].get("email", ""), cid)
     scored = {c["id"]: c["properties"].get("hs_lead_score") for c in crm_list(people, "contacts")}
     expected = {first_by_email[e]: str(r) for e, r in ratings.items() if e in first_by_email}
     assert {k: v for k, v in scored.items() if v is not None} == expected

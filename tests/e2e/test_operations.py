@@ -14,6 +14,7 @@ from integration_project import Volume, build_definitions, load_landscape
 from integration_project.cli import main
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq, hub_records, ledger
+from integration_sandbox.testing import crm_params
 
 FLOW = "customer_crm_to_billing"
 
@@ -39,7 +40,7 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     report = sandbox.seed_report("crm")["problems"]
-    before = crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json()
+    before = crm(sandbox).get("/crm/v3/objects/contacts", params=crm_params("contacts", limit=100)).json()
     code, out = cli("assess", "crm/customer", "--json")
     assert code == 0, out
     found = json.loads(out)
@@ -53,7 +54,7 @@ def test_assess_reports_every_seeded_problem_and_writes_nothing(sandbox, busines
     assert set(report["duplicate"]) <= grouped
     assert all(e["value"] == "***" for e in found["fields"]["email"]["examples"])  # PII masked
     assert found["fields"]["country"]["codes"] is None or "DE" in found["fields"]["country"]["codes"]
-    assert crm(sandbox).get("/crm/v3/objects/contacts", params={"limit": 100}).json() == before
+    assert crm(sandbox).get("/crm/v3/objects/contacts", params=crm_params("contacts", limit=100)).json() == before
     assert Store(business_env["INTEGRATIONS_DATABASE_URL"]).rows(hub_records) == []
 
     # the latest assessment is observed on the source asset in the Dagster instance, and shown on

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from integration_project import build_definitions, load_landscape
 from integration_sandbox import Sandbox
+from integration_sandbox.testing import crm_records
 from integration_project.webhooks import SCHEMES, Inbox
 from tests.seeds import crm_parked
 from tests.e2e.conftest import crm_behind_a_receiver, recording
@@ -103,14 +104,8 @@ def test_thousand_changes_delivered_three_times_shuffled_end_in_the_latest_versi
 
 
 def _crm_contacts(sb: Sandbox) -> list[dict]:
-    out, after = [], None
     with httpx.Client(base_url=sb.url("crm"), headers={"Authorization": f"Bearer {sb.token('crm')}"}) as crm:
-        while True:
-            page = crm.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})}).json()
-            out += page["results"]
-            after = page.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                return out
+        return crm_records(crm, "contacts")
 
 
 def _invalid(sb: Sandbox) -> set[str]:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from integration_sandbox import Sandbox
+from integration_sandbox.testing import crm_params
 
 LIST_PATHS = {
     "crm": "/crm/v3/objects/contacts",
@@ -45,7 +46,7 @@ def read_all(http: httpx.Client, system: str, page_size: int = 7) -> list[dict[s
     path = LIST_PATHS[system]
     out: list[dict[str, Any]] = []
     if system == "crm":
-        params: dict[str, Any] = {"limit": page_size}
+        params = crm_params("contacts", limit=page_size)
         while True:
             body = http.get(path, params=params).raise_for_status().json()
             out += body["results"]

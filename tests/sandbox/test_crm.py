@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 from integration_sandbox import Sandbox, SystemConfig
 from integration_sandbox._fake import COUNTRIES
 from integration_sandbox._store import Store
-from integration_sandbox.crm import build_app
+from integration_sandbox.crm import DEFAULT_PROPERTIES, build_app
+from integration_sandbox.testing import crm_contact, crm_params
 
 
 def _auth(sandbox: Sandbox) -> dict[str, str]:
@@ -25,7 +26,7 @@ def _all_pages(client: httpx.Client, path: str, limit: int) -> list[dict[str, An
     results: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
+        params = crm_params(path.rsplit("/", 1)[-1], limit=limit, **({"after": after} if after else {}))
         body = client.get(path, params=params).raise_for_status().json()
         results += body["results"]
         if "paging" not in body:
@@ -52,6 +53,25 @@ def test_cursor_pagination_reads_every_seeded_contact_once_in_id_order(sandbox: 
     assert set(first["properties"]) >= {"email", "firstname", "lastname", "company", "country", "phone",
                                           "lastmodifieddate", "createdate"}
     assert first["properties"]["lastmodifieddate"].endswith("Z") and first["archived"] is False
+
+
+@pytest.mark.server
+def test_the_legacy_api_returns_only_the_properties_asked_for_else_hubspots_defaults(sandbox: Sandbox) -> None:
+    """As HubSpot's v3 object API: its default properties unless `properties` names others, empty
+    ones left out, a deal's contact only as an association; the same on lists, reads and searches."""
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        listed = client.get("/crm/v3/objects/contacts", params={"limit": 5}).json()["results"]
+        one = client.get(f"/crm/v3/objects/contacts/{listed[0]['id']}").json()
+        found = client.post("/crm/v3/objects/contacts/search", json={"limit": 5}).json()["results"]
+        asked = client.get("/crm/v3/objects/contacts", params={"limit": 5, "properties": "phone,country"}).json()
+        deals = client.get("/crm/v3/objects/deals", params={"limit": 5, "properties": "dealname,contact_id"}).json()
+        linked = client.get("/crm/v3/objects/deals", params=crm_params("deals", limit=5)).json()
+    for record in [*listed, one, *found]:
+        assert set(record["properties"]) <= set(DEFAULT_PROPERTIES["contacts"]), record["properties"]
+        assert "phone" not in record["properties"] and "hs_object_id" in record["properties"]
+    assert all(set(c["properties"]) == {"phone", "country"} for c in asked["results"])
+    assert all(set(d["properties"]) == {"dealname"} for d in deals["results"])  # contact_id is no property
+    assert all(crm_contact(d) for d in linked["results"]) and all(crm_contact(d) is None for d in deals["results"])
 
 
 @pytest.mark.server
@@ -84,7 +104,7 @@ def test_incremental_search_by_lastmodifieddate_sees_updates(sandbox: Sandbox) -
             after = None
             while True:
                 body = client.post("/crm/v3/objects/contacts/search", json={
-                    "filterGroups": [{"filters": [
+                    "properties": ["lastmodifieddate", "phone"], "filterGroups": [{"filters": [
                         {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(ms)}]}],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
                     "limit": 9, **({"after": after} if after else {})}).raise_for_status().json()
@@ -99,7 +119,7 @@ def test_incremental_search_by_lastmodifieddate_sees_updates(sandbox: Sandbox) -
         last_ms = max(_ms(c["properties"]["lastmodifieddate"]) for c in everything)
         assert search_since(last_ms) == []
         updated = client.patch("/crm/v3/objects/contacts/105", json={"properties": {"phone": "+49 1"}}).json()
-        assert _ms(updated["properties"]["lastmodifieddate"]) > last_ms
+        assert _ms(updated["updatedAt"]) > last_ms
         changed = search_since(last_ms)
     assert [c["id"] for c in changed] == ["105"] and changed[0]["properties"]["phone"] == "+49 1"
 
@@ -119,7 +139,8 @@ def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
         assert deal["properties"]["dealstage"] == "appointmentscheduled"
         won = client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "closedwon"}})
         assert won.json()["properties"]["dealstage"] == "closedwon"
-        assert client.get(f"/crm/v3/objects/deals/{deal['id']}").json()["properties"]["dealstage"] == "closedwon"
+        read = client.get(f"/crm/v3/objects/deals/{deal['id']}", params=crm_params("deals")).json()
+        assert read["properties"]["dealstage"] == "closedwon" and crm_contact(read) == contact.json()["id"]
         bad = [
             client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "bogus"}}),
             client.post("/crm/v3/objects/contacts", json={"properties": {"email": "not-an-email"}}),
@@ -178,8 +199,8 @@ def test_property_history_shows_seeded_and_api_edits_newest_first(tmp_path: Path
         assert len(shown) == 50
         for cid, past in shown.items():
             assert len(past["phone"]) == (2 if cid in edited else 1)
-            assert past["phone"][0]["value"] == client.get(f"/crm/v3/objects/contacts/{cid}").json()[
-                "properties"]["phone"]
+            assert past["phone"][0]["value"] == client.get(f"/crm/v3/objects/contacts/{cid}",
+                                                           params={"properties": "phone"}).json()["properties"]["phone"]
         cid = next(iter(shown))
         before = shown[cid]["email"]
         client.patch(f"/crm/v3/objects/contacts/{cid}", json={"properties": {"email": "moved@example.com"}})
@@ -197,8 +218,9 @@ def _report(tmp_path: Path, seed: int, size: int) -> tuple[dict[str, Any], list[
     config = SystemConfig(system="crm", data_dir=tmp_path, seed=seed, size=size)
     with TestClient(build_app(config)) as client:
         client.headers["Authorization"] = f"Bearer {config.token}"
-        contacts = client.get("/crm/v3/objects/contacts", params={"limit": 100}).json()["results"]
-        contacts += client.get("/crm/v3/objects/contacts", params={"limit": 100, "after": "MjAw"}).json()["results"]
+        contacts = client.get("/crm/v3/objects/contacts", params=crm_params("contacts", limit=100)).json()["results"]
+        contacts += client.get("/crm/v3/objects/contacts",
+                               params=crm_params("contacts", limit=100, after="MjAw")).json()["results"]
     return json.loads(config.seed_report.read_text()), contacts
 
 
@@ -216,7 +238,7 @@ def test_seed_is_reproducible_and_the_report_names_each_problem(tmp_path: Path) 
     for cid in problems["invalid_email"]:
         email = by_id[cid]["email"]
         assert email and not (email.count("@") == 1 and "." in email.split("@")[1] and " " not in email)
-    assert all(by_id[cid]["email"] is None for cid in problems["missing_email"])
+    assert all("email" not in by_id[cid] for cid in problems["missing_email"])  # an empty property is left out
     for dup, original in report["duplicate_of"].items():
         assert by_id[dup]["email"].lower() == by_id[original]["email"].lower() and dup != original
     assert all(by_id[cid]["country"] not in COUNTRIES for cid in problems["inconsistent_country"])
