@@ -146,15 +146,8 @@ def _emails(crm: httpx.Client) -> dict[str, str]:
 
 
 def _scores(crm: httpx.Client, ids: list[str]) -> dict[str, str | None]:
-    """These contacts' lead scores, read back from the CRM (a scan of the legacy API: every property)."""
-    found: dict[str, str | None] = {}
-    after = None
-    while True:
-        page = crm.get("/crm/v3/objects/contacts", params={"limit": 100, **({"after": after} if after else {})}).json()
-        found.update({c["id"]: c["properties"].get("hs_lead_score") for c in page["results"] if c["id"] in ids})
-        after = page.get("paging", {}).get("next", {}).get("after")
-        if not after:
-            return found
+    """These contacts' lead scores, read back from the CRM (a scan of the legacy API, every property)."""
+    return {c["id"]: c["properties"].get("hs_lead_score") for c in crm_records(crm, "contacts") if c["id"] in ids}
 
 
 def _engagements(store, flow, scores: dict[str, int]) -> None:
