@@ -58,6 +58,10 @@ shop = System(
             echo_suppression=True,
             mapping={"order_id": "order_id", "carrier": "tracking_company",
                      "tracking_number": "tracking_number", "status": "shipment_status"},
+            # Shopify's fulfillment event statuses: a parcel on its way is in transit; the 3PL's steps
+            # before it leaves, and a cancelled one, are no event at the shop (not sent)
+            values={"status": {"received": None, "picked": None, "shipped": "in_transit",
+                               "delivered": "delivered", "cancelled": None}},
         ),
     ],
 )

@@ -389,11 +389,15 @@ class Shopify(HttpConnector):
 
     def _fulfil(self, payload: dict[str, Any]) -> str:
         """The order's open fulfillment orders fulfilled with the tracking sent, or the tracking of its
-        fulfillment updated; a shipment status Shopify knows becomes a fulfillment event."""
+        fulfillment updated; a shipment status sent becomes a fulfillment event. It must be one of
+        Shopify's (`SHIPMENT_STATUSES`): a binding translates its own with a value map."""
         order = str(payload["order_id"])
         tracking = {k: v for k, v in (("company", payload.get("tracking_company")),
                                       ("number", payload.get("tracking_number"))) if v}
         status = str(payload.get("shipment_status") or "").lower()
+        if status and status not in SHIPMENT_STATUSES:
+            raise PermanentError(f"shipment_status {status!r} is no Shopify FulfillmentEventStatus (one of "
+                                 f"{', '.join(sorted(SHIPMENT_STATUSES))}): map it in the binding's values")
 
         def held() -> dict[str, Any]:
             found = self.query(FULFILLMENTS, {"id": gid("Order", order)})["order"]
@@ -430,7 +434,7 @@ class Shopify(HttpConnector):
                 fulfillment_id, shown = found[0]["id"], found[0]["displayStatus"]
             else:
                 fulfillment_id = self._mutated(reply, "fulfillmentCreate")["fulfillment"]["id"]
-        if status in SHIPMENT_STATUSES and status != str(shown or "").lower():  # events only add up
+        if status and status != str(shown or "").lower():  # events only add up
             reply = self.post(EVENT, {"event": {"fulfillmentId": fulfillment_id, "status": status.upper()}})
             self._mutated(reply, "fulfillmentEventCreate")
         return order

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 from integration_project.connectors import Connector, Ours, Page, Patterns
 from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
-from integration_project.model.mapping import (canonical_json, canonical_mapper, content_hash, get_path, text_hash,
-                                               to_system)
+from integration_project.model.mapping import (Values, canonical_json, canonical_mapper, content_hash, get_path,
+                                               text_hash, to_system)
 from integration_project.runtime.store import HubRecord, Store, hub_records
 
 
@@ -77,12 +77,13 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         yield item
 
 
-def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject
+def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject, values: Values | None = None
                  ) -> tuple[dict[str, HubRecord], list[Reject]]:
-    """Map source records to the canonical shape and validate each against the object's model: the
-    valid ones by id, with their content hash, and the rejects with a reason each."""
+    """Map source records to the canonical shape (values read through the binding's value map) and
+    validate each against the object's model: the valid ones by id, with their content hash, and the
+    rejects with a reason each."""
     validate, dump = obj.model.__pydantic_validator__.validate_python, obj.model.__pydantic_serializer__.to_python
-    to_canonical = canonical_mapper(mapping)
+    to_canonical = canonical_mapper(mapping, values)
     valid: dict[str, HubRecord] = {}
     rejects: list[Reject] = []
     for raw in records:
@@ -161,7 +162,7 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
     """
     obj, source = leg.object, leg.source.name
     stats.read += len(records)
-    valid, rejects = canonicalize(records, leg.binding.mapping, obj)
+    valid, rejects = canonicalize(records, leg.binding.mapping, obj, leg.binding.values)
     for field, target in leg.inbound_refs.items():
         ours = store.record_ids(source, target, {str(r.data[field]) for r in valid.values()
                                                  if r.data.get(field) is not None})
@@ -328,7 +329,7 @@ def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stat
                     index = connector.index(binding.resource, binding.mapping[obj.identity_key]) or {}
                 external = index.get(rec.record_id)
             payload = to_system({k: v for k, v in data.items() if k not in owned}, binding.mapping,
-                                binding.compose)
+                                binding.compose, binding.values)
             sent_as = content_hash(payload)
             if sent and sent["status"] == "done" and sent["payload_hash"] == sent_as:
                 # the new version differs only where this consumer receives nothing: nothing to send
