@@ -27,7 +27,8 @@ shop = System(
             role="source",
             purpose="Customers place orders in the shop; every other system follows it.",
             resource="orders",
-            events=["orders/create", "orders/updated"],
+            # an order deleted in the shop is known only from its webhook: Shopify lists no deleted orders
+            events=["orders/create", "orders/updated", "orders/delete"],
             mapping={"id": "id", "customer_email": "email", "lines": "line_items",
                      "total": "total_price", "currency": "currency",
                      "status": "financial_status", "updated_at": "updated_at"},

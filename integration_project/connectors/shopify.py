@@ -1,5 +1,6 @@
 """Shopify's GraphQL Admin API: orders and products read by `updated_at`; products, variant stock and
 fulfillments written by mutations; a query's cost waited for when the shop's bucket is short of it.
+A deleted order is known only from its `orders/delete` webhook (`announced_deletion`).
 
 Records come out in the shape of Shopify's REST resources (`total_price`, `line_items`, `variants`),
 the shape its webhooks still post, so one binding mapping reads both.
@@ -77,6 +78,9 @@ EVENT = f"""mutation Event($event: FulfillmentEventInput!) {{
 SHIPMENT_STATUSES = frozenset({"attempted_delivery", "carrier_picked_up", "confirmed", "delayed", "delivered",
                                "failure", "in_transit", "label_printed", "label_purchased", "out_for_delivery",
                                "ready_for_pickup"})
+# Webhook topics announcing a delete the API cannot list afterwards: deletionEvents covers only
+# products and collections, and a deleted order leaves no Event either. The body is `{"id": <REST id>}`.
+DELETE_TOPICS = {"orders/delete": "orders"}
 PRODUCT_FIELDS = {"title": "title", "vendor": "vendor", "status": "status", "product_type": "productType"}
 DEFAULT_OPTION = {"optionName": "Title", "name": "Default Title"}  # a product without options has this one
 
@@ -265,6 +269,15 @@ class Shopify(HttpConnector):
             lines = {"nodes": lines["nodes"] + more["order"]["lineItems"]["nodes"],
                      "pageInfo": more["order"]["lineItems"]["pageInfo"]}
         return _order({**node, "lineItems": lines})
+
+    def announced_deletion(self, resource: str, event_type: str, payload: Any) -> dict[str, Any] | None:
+        """The order an `orders/delete` webhook names (`{"id": ...}`), in the shape `pages` gives orders."""
+        if DELETE_TOPICS.get(event_type) != resource or not isinstance(payload, dict):
+            return None
+        found = payload.get("id")
+        if isinstance(found, bool) or not isinstance(found, (int, str)) or not str(found).isdigit():
+            return None  # not the shape Shopify posts: nothing to delete by
+        return {"id": int(found)}
 
     def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
         """Orders with how many versions each has had (`*`: the whole order; Shopify's events say

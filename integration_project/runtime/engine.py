@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from queue import Queue
 from threading import Thread
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
@@ -117,8 +118,11 @@ def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[
     store.claim_keys(conn, obj.name, key, claims, holders=in_hub)
 
 
-def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stats:
-    """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ."""
+def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str,
+           announced: Sequence[tuple[str, Any]] = ()) -> Stats:
+    """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ.
+    The records the source deleted are tombstoned: those it lists (`tombstones`), and those the
+    webhook events this run covers (`announced`: event type, body) announce as deleted."""
     stats, resource = Stats(), leg.binding.resource
     id_path = leg.binding.mapping[leg.object.identity_key]
     snapshot: set[str] | None = set() if resource in Patterns(connector.snapshots) else None
@@ -135,6 +139,10 @@ def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stat
                     snapshot = set()
         if resource in Patterns(connector.tombstones):
             bury([str(get_path(r, id_path)) for r in connector.deleted(resource)], leg, store, run_id, stats, conn)
+        gone = [found for event_type, body in announced
+                if (found := connector.announced_deletion(resource, event_type, body)) is not None]
+        if gone:
+            bury([str(get_path(r, id_path)) for r in gone], leg, store, run_id, stats, conn)
     return stats
 
 
