@@ -140,7 +140,8 @@ def _replay_source(leg: Ingest, store: Store, rows: list[dict[str, Any]], run_id
             out.append({**item, "action": "none", "detail": f"not found in {leg.source.name}; discard it"})
             continue
         try:
-            canonical = obj.model.model_validate(to_canonical(raw, binding.mapping, binding.values)).model_dump(mode="json")
+            mapped = to_canonical(raw, binding.mapping, binding.values)
+            canonical = obj.model.model_validate(mapped).model_dump(mode="json")
         except ValidationError as exc:
             out.append({**item, "action": "none", "detail": f"still invalid: {reason(exc)}"})
             continue

@@ -90,7 +90,15 @@ def covered_events(inbox: Inbox, leg: Ingest, covered: Covered | None) -> list[_
 def announced(inbox: Inbox, leg: Ingest, covered: Covered | None) -> list[tuple[str, Any]]:
     """(event type, body) of the events a run covers: what a connector reads a delete its API
     cannot list from (`Connector.announced_deletion`)."""
-    return [(r.event_type, r.payload()) for r in covered_events(inbox, leg, covered)]
+    return [(r.event_type, _body(r)) for r in covered_events(inbox, leg, covered)]
+
+
+def _body(row: _Row) -> Any:
+    """An event's body as JSON; None for one that is none (nothing in it to read a delete from)."""
+    try:
+        return row.payload()
+    except ValueError:
+        return None
 
 
 def mark_processed(inbox: Inbox, leg: Ingest, covered: Covered | None) -> Backlog:
