@@ -89,6 +89,15 @@ def _pairs(value: Any) -> Any:
     return {str(r.data.get(key)): _plain(r.data.get(val)) for r in value.records}
 
 
+def _value_map(value: Any) -> dict[str, dict[str, str | None]]:
+    """A binding's value map (field -> {ours: the system's or None}); {} when absent or not one."""
+    found = _json(value)
+    if not isinstance(found, dict):
+        return {}
+    return {str(f): {str(k): None if v is None else str(v) for k, v in table.items()}
+            for f, table in found.items() if isinstance(table, dict)}
+
+
 def _listed(value: Any) -> list[str]:
     """A list field: a list, or the ", "-joined text a table cell holds."""
     if isinstance(value, str):
@@ -187,6 +196,7 @@ def _asset_attrs(node: Any, checks: list[str]) -> dict[str, Any]:
         "identity_key": _str_or_none(meta.get(c.IDENTITY_KEY)),
         "pii": _listed(_json(meta.get(c.PII))),
         "mapping": {str(k): str(v) for k, v in (_pairs(meta.get(c.MAPPING)) or {}).items()},
+        "value_map": _value_map(meta.get(c.VALUES)),
         "owned_fields": [str(f) for f in _json(meta.get(c.OWNED_FIELDS)) or []],
         "trigger": trigger,
         "volume": _json(meta.get(c.VOLUME)),

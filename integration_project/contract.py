@@ -21,6 +21,7 @@ DOCS_URL = "integration/docs_url"  # url: the page of the generated docs for thi
 IDENTITY_KEY = "integration/identity_key"  # str: the canonical field that identifies a record
 PII = "integration/pii"  # str: canonical field names holding personal data, joined by ", " (or a json list)
 MAPPING = "integration/mapping"  # table (canonical field, system field)
+VALUES = "integration/values"  # json or absent: the binding's value map, canonical field -> {ours: the system's or null}
 OWNED_FIELDS = "integration/owned_fields"  # json list: fields a consumer owns (field-level SoT)
 TRIGGER = "integration/trigger"  # table (trigger, value): cron, timezone, on_change; a source: events
 VOLUME = "integration/volume"  # json: {"min", "max"} records per run, or null

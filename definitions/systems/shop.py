@@ -27,7 +27,8 @@ shop = System(
             role="source",
             purpose="Customers place orders in the shop; every other system follows it.",
             resource="orders",
-            events=["orders/create", "orders/updated"],
+            # an order deleted in the shop is known only from its webhook: Shopify lists no deleted orders
+            events=["orders/create", "orders/updated", "orders/delete"],
             mapping={"id": "id", "customer_email": "email", "lines": "line_items",
                      "total": "total_price", "currency": "currency",
                      "status": "financial_status", "updated_at": "updated_at"},
@@ -58,6 +59,10 @@ shop = System(
             echo_suppression=True,
             mapping={"order_id": "order_id", "carrier": "tracking_company",
                      "tracking_number": "tracking_number", "status": "shipment_status"},
+            # Shopify's fulfillment event statuses: a parcel on its way is in transit; the 3PL's steps
+            # before it leaves, and a cancelled one, are no event at the shop (not sent)
+            values={"status": {"received": None, "picked": None, "shipped": "in_transit",
+                               "delivered": "delivered", "cancelled": None}},
         ),
     ],
 )

@@ -104,6 +104,12 @@ class Connector:
         the binding's identity path finds their ids; for the resources in `tombstones`."""
         raise NotImplementedError(f"{type(self).__name__} reports no deletes of {resource}")
 
+    def announced_deletion(self, resource: str, event_type: str, payload: Any) -> dict[str, Any] | None:
+        """The record a webhook event says was deleted, shaped as `pages` shapes records (its id where
+        the binding's identity path finds it), for a delete the API cannot list afterwards (so not in
+        `tombstones`); None for any other event (the run reads the change from the API). None here."""
+        return None
+
     def scan(self, resource: str) -> Iterator[dict[str, Any]]:
         """Every record the system holds now, read-only (a full scan by default)."""
         for page in self.pages(resource, since=None):

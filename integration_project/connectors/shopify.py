@@ -1,5 +1,6 @@
 """Shopify's GraphQL Admin API: orders and products read by `updated_at`; products, variant stock and
 fulfillments written by mutations; a query's cost waited for when the shop's bucket is short of it.
+A deleted order is known only from its `orders/delete` webhook (`announced_deletion`).
 
 Records come out in the shape of Shopify's REST resources (`total_price`, `line_items`, `variants`),
 the shape its webhooks still post, so one binding mapping reads both.
@@ -77,6 +78,9 @@ EVENT = f"""mutation Event($event: FulfillmentEventInput!) {{
 SHIPMENT_STATUSES = frozenset({"attempted_delivery", "carrier_picked_up", "confirmed", "delayed", "delivered",
                                "failure", "in_transit", "label_printed", "label_purchased", "out_for_delivery",
                                "ready_for_pickup"})
+# Webhook topics announcing a delete the API cannot list afterwards: deletionEvents covers only
+# products and collections, and a deleted order leaves no Event either. The body is `{"id": <REST id>}`.
+DELETE_TOPICS = {"orders/delete": "orders"}
 PRODUCT_FIELDS = {"title": "title", "vendor": "vendor", "status": "status", "product_type": "productType"}
 DEFAULT_OPTION = {"optionName": "Title", "name": "Default Title"}  # a product without options has this one
 
@@ -267,6 +271,15 @@ class Shopify(HttpConnector):
                      "pageInfo": more["order"]["lineItems"]["pageInfo"]}
         return _order({**node, "lineItems": lines})
 
+    def announced_deletion(self, resource: str, event_type: str, payload: Any) -> dict[str, Any] | None:
+        """The order an `orders/delete` webhook names (`{"id": ...}`), in the shape `pages` gives orders."""
+        if DELETE_TOPICS.get(event_type) != resource or not isinstance(payload, dict):
+            return None
+        found = payload.get("id")
+        if isinstance(found, bool) or not isinstance(found, (int, str)) or not str(found).isdigit():
+            return None  # not the shape Shopify posts: nothing to delete by
+        return {"id": int(found)}
+
     def versions(self, resource: str, paths: Sequence[str]) -> Iterator[tuple[dict[str, Any], dict[str, int]]]:
         """Orders with how many versions each has had (`*`: the whole order; Shopify's events say
         that an order was edited, not which field), other resources without history."""
@@ -409,11 +422,15 @@ class Shopify(HttpConnector):
 
     def _fulfil(self, payload: dict[str, Any]) -> str:
         """The order's open fulfillment orders fulfilled with the tracking sent, or the tracking of its
-        fulfillment updated; a shipment status Shopify knows becomes a fulfillment event."""
+        fulfillment updated; a shipment status sent becomes a fulfillment event. It must be one of
+        Shopify's (`SHIPMENT_STATUSES`): a binding translates its own with a value map."""
         order = str(payload["order_id"])
         tracking = {k: v for k, v in (("company", payload.get("tracking_company")),
                                       ("number", payload.get("tracking_number"))) if v}
         status = str(payload.get("shipment_status") or "").lower()
+        if status and status not in SHIPMENT_STATUSES:
+            raise PermanentError(f"shipment_status {status!r} is no Shopify FulfillmentEventStatus (one of "
+                                 f"{', '.join(sorted(SHIPMENT_STATUSES))}): map it in the binding's values")
 
         def held() -> dict[str, Any]:
             found = self.query(FULFILLMENTS, {"id": gid("Order", order)})["order"]
@@ -450,7 +467,7 @@ class Shopify(HttpConnector):
                 fulfillment_id, shown = found[0]["id"], found[0]["displayStatus"]
             else:
                 fulfillment_id = self._mutated(reply, "fulfillmentCreate")["fulfillment"]["id"]
-        if status in SHIPMENT_STATUSES and status != str(shown or "").lower():  # events only add up
+        if status and status != str(shown or "").lower():  # events only add up
             reply = self.post(EVENT, {"event": {"fulfillmentId": fulfillment_id, "status": status.upper()}})
             self._mutated(reply, "fulfillmentEventCreate")
         return order

@@ -55,6 +55,12 @@ class Binding(BaseModel):
         default_factory=dict,
         description="consumer only: system field -> template over canonical fields, '{a} {b}'",
     )
+    values: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict,
+        description="canonical field -> {our value: the system's value, or null: not sent}: a consumer sends "
+        "the system's value, and leaves the field out for null or a value not listed; a source reads the map "
+        "backwards (the system's value -> ours; a value not listed is kept as read). The field must be mapped",
+    )
     where: dict[str, list[str]] = Field(
         default_factory=dict,
         description="consumer only: load just the records whose canonical field has one of these values",

@@ -7,7 +7,9 @@ import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import networkx as nx
@@ -44,6 +46,19 @@ class Location:
             parent = _LAST.sub("", probe)
             probe = parent if parent != probe else ""
         return f"{self.path}:{self.line}" if self.line else self.path
+
+
+def choices(annotation: Any) -> set[str] | None:
+    """The values a field of this type may hold, as text (a Literal's, an Enum's; None: any)."""
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return {str(m.value) for m in annotation}
+    if get_origin(annotation) is Literal:
+        return {str(a) for a in get_args(annotation)}
+    if get_origin(annotation) in (Union, UnionType):
+        found = [choices(a) for a in get_args(annotation) if a is not type(None)]
+        if found and all(f is not None for f in found):
+            return set().union(*found)  # type: ignore[arg-type]
+    return None
 
 
 def _owners(*groups: list[str]) -> list[str]:
@@ -285,6 +300,7 @@ class Landscape:
                 if field_name not in obj.fields:
                     add(decl, f"{at}.where.{field_name}",
                         f"{obj.model.__name__} has no field {field_name!r}")
+            self._check_values(b, obj, at, lambda field_path, message: add(decl, field_path, message))
             for target, template in b.compose.items():
                 names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
                 for unknown in sorted(names - set(obj.fields)):
@@ -300,6 +316,31 @@ class Landscape:
                 add(decl, f"{at}.cron", "a batch consumer needs a cron schedule")
             if b.role == "source" and b.on_delete != "ignore":
                 add(decl, f"{at}.on_delete", "only a consumer binding has an on_delete action")
+
+    @staticmethod
+    def _check_values(b: Binding, obj: DataObject, at: str, add) -> None:
+        """A value map translates a mapped field, from values the object can hold; a source's map is
+        read backwards, so no value of the system's may stand for two of ours."""
+        for field_name, table in b.values.items():
+            where = f"{at}.values.{field_name}"
+            if field_name not in obj.fields:
+                add(where, f"{obj.model.__name__} has no field {field_name!r}")
+                continue
+            if field_name not in b.mapping:
+                add(where, f"{field_name!r} is not mapped: a value map translates the values of a field "
+                    f"the binding's mapping sends to the system (add mapping.{field_name})")
+                continue
+            allowed = choices(obj.model.model_fields[field_name].annotation)
+            for ours in table:
+                if allowed is not None and ours not in allowed:
+                    add(f"{where}.{ours}", f"{ours!r} is not a value of {obj.model.__name__}.{field_name} "
+                        f"(one of {', '.join(sorted(allowed))})")
+            if b.role == "source":
+                theirs = [v for v in table.values() if v is not None]
+                for twice in sorted({v for v in theirs if theirs.count(v) > 1}):
+                    both = " and ".join(repr(k) for k, v in table.items() if v == twice)
+                    add(where, f"the system's {twice!r} stands for {both}: a source's value map is read "
+                        "backwards (the system's value -> ours), so each of its values may stand for one of ours")
 
     def _check_cycles(self, add) -> None:
         graph = nx.DiGraph()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 _MISSING = object()
+Values = dict[str, dict[str, str | None]]  # a binding's value map: canonical field -> {ours: the system's}
 
 
 def get_path(record: Any, path: str) -> Any:
@@ -40,15 +42,36 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
     target[leaf] = value
 
 
-def to_canonical(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    """A system record in the canonical shape (fields not mapped are left out)."""
-    return {canonical: get_path(raw, path) for canonical, path in mapping.items()}
+def inverse(values: Values | None) -> dict[str, dict[str, str]]:
+    """A value map read backwards: canonical field -> {the system's value: ours}. A system value two
+    of ours map onto is left out (it says nothing about which of ours it was), as is null."""
+    back: dict[str, dict[str, str]] = {}
+    for field, table in (values or {}).items():
+        theirs = Counter(v for v in table.values() if v is not None)
+        back[field] = {v: ours for ours, v in table.items() if v is not None and theirs[v] == 1}
+    return back
 
 
-def canonical_mapper(mapping: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _translated(out: dict[str, Any], back: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A canonical record with each value a value map lists read as ours (others kept as read)."""
+    for field, table in back.items():
+        if (value := out.get(field)) is not None:
+            out[field] = table.get(str(value), value)
+    return out
+
+
+def to_canonical(raw: dict[str, Any], mapping: dict[str, str], values: Values | None = None) -> dict[str, Any]:
+    """A system record in the canonical shape (fields not mapped are left out), its values read
+    through the binding's value map backwards."""
+    return _translated({canonical: get_path(raw, path) for canonical, path in mapping.items()}, inverse(values))
+
+
+def canonical_mapper(mapping: dict[str, str], values: Values | None = None
+                     ) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """`to_canonical` for one mapping, for many records: its paths split once, a path of plain
     keys read without a call per field (the common case); any other path through `get_path`."""
     plain = [(canonical, _parts(path)) for canonical, path in mapping.items()]
+    back = inverse(values)
 
     def mapped(raw: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -64,18 +87,22 @@ def canonical_mapper(mapping: dict[str, str]) -> Callable[[dict[str, Any]], dict
                     value = get_path(raw, ".".join(parts))
                     break
             out[canonical] = value
-        return out
+        return _translated(out, back) if back else out
 
     return mapped
 
 
 def to_system(canonical: dict[str, Any], mapping: dict[str, str],
-              compose: dict[str, str]) -> dict[str, Any]:
-    """A canonical record in a consumer's shape: mapped fields, then composed ones."""
+              compose: dict[str, str], values: Values | None = None) -> dict[str, Any]:
+    """A canonical record in a consumer's shape: mapped fields, then composed ones (over our values).
+    A field with a value map is sent as the system's value, and left out when the map lists none."""
     out: dict[str, Any] = {}
     for field, path in mapping.items():
-        if canonical.get(field) is not None:
-            set_path(out, path, canonical[field])
+        value = canonical.get(field)
+        if value is not None and values and field in values:
+            value = values[field].get(str(value))
+        if value is not None:
+            set_path(out, path, value)
     for path, template in compose.items():
         set_path(out, path, template.format_map({k: v or "" for k, v in canonical.items()}).strip())
     return out

@@ -15,7 +15,7 @@ from integration_project.model import Flow, Ingest
 from integration_project.orchestration.resources import HubStore
 from integration_project.orchestration.specs import ObjectSpecs, consumer_key, hub_key
 from integration_project.runtime import alert, checks, deliver, ingest
-from integration_project.runtime.events import Covered, mark_processed
+from integration_project.runtime.events import Covered, announced, mark_processed
 
 SIGNATURE = "schema_signature"  # the hub asset's metadata entry compared by column_schema_unchanged
 
@@ -48,16 +48,17 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
                     check_specs=checks_, op_tags={c.TAG_OBJECT: leg.object.name}, pool=leg.source.name)
     def _ingest(context: dg.AssetExecutionContext, hub_store: HubStore):
         store = hub_store.open()
-        covered = None
+        covered, events = None, []
         if tag := context.run.tags.get(c.TAG_INBOX):
             inbox = hub_store.inbox()
             try:
                 covered = Covered.before_read(tag, inbox)
+                events = announced(inbox, leg, covered)
             finally:
                 inbox.close()
         connector = connect(leg.source, leg.binding)
         try:
-            stats = ingest(connector, leg, store, context.run.run_id)
+            stats = ingest(connector, leg, store, context.run.run_id, events)
             deprecations = _deprecations(connector, leg.source.title, leg.owners)
             checks.quarantined(leg, connector.quarantined())
             retries = connector.retries()

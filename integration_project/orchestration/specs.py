@@ -127,6 +127,7 @@ def _system_meta(landscape: Landscape, system: System, binding: Binding) -> dict
         c.SYSTEM: system.name,
         c.PURPOSE: binding.purpose,
         c.MAPPING: _pairs({**binding.mapping, **binding.compose}, "canonical field", system.name),
+        **({c.VALUES: dg.MetadataValue.json(binding.values)} if binding.values else {}),
         # URLs without credentials, even from a landscape that skipped `check` (which refuses them)
         c.API: _pairs({
             "vendor": system.vendor, "title": system.title,

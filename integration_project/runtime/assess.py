@@ -53,7 +53,7 @@ def assess(connector: Connector, binding: Binding, obj: DataObject) -> dict[str,
         edited = [fields_of.get(path, "*") for path, n in versions.items() if n > 1]  # "*": the whole record
         changed.update(edited)
         changed_records += bool(edited)
-        data = to_canonical(raw, mapping)
+        data = to_canonical(raw, mapping, binding.values)
         ours = data.get(obj.identity_key)
         rid = str(ours if ours is not None else raw.get("id"))  # a consumer's record not from us: its own id
         ids[rid] += 1

@@ -227,7 +227,7 @@ def _source_content(flow: Flow, records: list[dict], store: Store, hub: dict[str
     owned = [f for f in leg.binding.mapping if obj.field_sources.get(f, leg.source.name) == leg.source.name]
     differing: dict[str, list[str]] = {}
     for start in range(0, len(records), 1000):
-        valid, _ = canonicalize(records[start:start + 1000], leg.binding.mapping, obj)
+        valid, _ = canonicalize(records[start:start + 1000], leg.binding.mapping, obj, leg.binding.values)
         translate_inbound(valid, leg, store)
         for rid, rec in valid.items():
             held = hub.get(rid)

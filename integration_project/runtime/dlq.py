@@ -131,7 +131,7 @@ def _replay_source(leg: Ingest, store: Store, rows: list[dict[str, Any]], run_id
         current = connector.fetch(binding.resource, binding.mapping[obj.identity_key], ids)
     finally:
         connector.close()
-    by_id = {str(to_canonical(r, binding.mapping).get(obj.identity_key)): r for r in current}
+    by_id = {str(to_canonical(r, binding.mapping, binding.values).get(obj.identity_key)): r for r in current}
     out = []
     for row in rows:
         item = {"id": row["id"], "flow": row["flow"], "record_id": row["record_id"]}
@@ -140,7 +140,8 @@ def _replay_source(leg: Ingest, store: Store, rows: list[dict[str, Any]], run_id
             out.append({**item, "action": "none", "detail": f"not found in {leg.source.name}; discard it"})
             continue
         try:
-            canonical = obj.model.model_validate(to_canonical(raw, binding.mapping)).model_dump(mode="json")
+            mapped = to_canonical(raw, binding.mapping, binding.values)
+            canonical = obj.model.model_validate(mapped).model_dump(mode="json")
         except ValidationError as exc:
             out.append({**item, "action": "none", "detail": f"still invalid: {reason(exc)}"})
             continue
@@ -152,7 +153,8 @@ def _replay_source(leg: Ingest, store: Store, rows: list[dict[str, Any]], run_id
 
 def _preview(flow: Flow, store: Store, row: dict[str, Any]) -> dict[str, Any]:
     found = store.rows(hub_records, object=flow.object.name, record_id=row["record_id"])
-    payload = to_system(json.loads(found[0]["data"]), flow.binding.mapping, flow.binding.compose) if found else None
+    payload = to_system(json.loads(found[0]["data"]), flow.binding.mapping, flow.binding.compose,
+                        flow.binding.values) if found else None
     return {"id": row["id"], "flow": flow.name, "record_id": row["record_id"], "action": "deliver",
             "payload": payload}
 

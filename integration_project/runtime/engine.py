@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from queue import Queue
 from threading import Thread
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
@@ -16,8 +17,8 @@ from sqlalchemy.engine import Connection
 from integration_project.connectors import Connector, Ours, Outcome, Page, Patterns, Upsert
 from integration_project.errors import PermanentError
 from integration_project.model import DataObject, Flow, Ingest
-from integration_project.model.mapping import (canonical_json, canonical_mapper, content_hash, get_path, text_hash,
-                                               to_system)
+from integration_project.model.mapping import (Values, canonical_json, canonical_mapper, content_hash, get_path,
+                                               text_hash, to_system)
 from integration_project.runtime.store import HubRecord, Store, hub_records
 
 
@@ -78,12 +79,13 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         yield item
 
 
-def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject
+def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject, values: Values | None = None
                  ) -> tuple[dict[str, HubRecord], list[Reject]]:
-    """Map source records to the canonical shape and validate each against the object's model: the
-    valid ones by id, with their content hash, and the rejects with a reason each."""
+    """Map source records to the canonical shape (values read through the binding's value map) and
+    validate each against the object's model: the valid ones by id, with their content hash, and the
+    rejects with a reason each."""
     validate, dump = obj.model.__pydantic_validator__.validate_python, obj.model.__pydantic_serializer__.to_python
-    to_canonical = canonical_mapper(mapping)
+    to_canonical = canonical_mapper(mapping, values)
     valid: dict[str, HubRecord] = {}
     rejects: list[Reject] = []
     for raw in records:
@@ -117,8 +119,11 @@ def _park_duplicates(conn, store: Store, obj: DataObject, key: str, valid: dict[
     store.claim_keys(conn, obj.name, key, claims, holders=in_hub)
 
 
-def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stats:
-    """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ."""
+def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str,
+           announced: Sequence[tuple[str, Any]] = ()) -> Stats:
+    """Pull the source's changes since the leg's cursor into the hub; invalid records go to the DLQ.
+    The records the source deleted are tombstoned: those it lists (`tombstones`), and those the
+    webhook events this run covers (`announced`: event type, body) announce as deleted."""
     stats, resource = Stats(), leg.binding.resource
     id_path = leg.binding.mapping[leg.object.identity_key]
     snapshot: set[str] | None = set() if resource in Patterns(connector.snapshots) else None
@@ -135,6 +140,10 @@ def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str) -> Stat
                     snapshot = set()
         if resource in Patterns(connector.tombstones):
             bury([str(get_path(r, id_path)) for r in connector.deleted(resource)], leg, store, run_id, stats, conn)
+        gone = [found for event_type, body in announced
+                if (found := connector.announced_deletion(resource, event_type, body)) is not None]
+        if gone:
+            bury([str(get_path(r, id_path)) for r in gone], leg, store, run_id, stats, conn)
     return stats
 
 
@@ -183,7 +192,7 @@ def commit(records: list[dict], leg: Ingest, store: Store, run_id: str, stats: S
     """
     obj, source = leg.object, leg.source.name
     stats.read += len(records)
-    valid, rejects = canonicalize(records, leg.binding.mapping, obj)
+    valid, rejects = canonicalize(records, leg.binding.mapping, obj, leg.binding.values)
     rejects += translate_inbound(valid, leg, store)
     # fields another system owns keep the hub's value, whatever this source says
     owned_elsewhere = [f for f, owner in obj.field_sources.items() if owner != source]
@@ -249,7 +258,7 @@ class Shape:
                 data[field] = theirs
         binding = self.flow.binding
         return to_system({k: v for k, v in data.items() if k not in self.owned}, binding.mapping,
-                         binding.compose), missing
+                         binding.compose, binding.values), missing
 
 
 def deliver(connector: Connector, flow: Flow, store: Store, run_id: str) -> Stats:

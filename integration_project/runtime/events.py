@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from integration_project.model import Ingest
 
@@ -18,6 +18,7 @@ class _Row(Protocol):
     def id(self) -> int: ...
     @property
     def event_type(self) -> str: ...
+    def payload(self) -> Any: ...
 
 
 class _Pending(Protocol):
@@ -78,13 +79,32 @@ class Backlog:
     oldest_age_seconds: float
 
 
+def covered_events(inbox: Inbox, leg: Ingest, covered: Covered | None) -> list[_Row]:
+    """The pending events of the leg's types a run covers (none without a range)."""
+    if covered is None:
+        return []
+    rows = inbox.pending(covered.system, after_id=covered.first - 1, limit=covered.last - covered.first + 1)
+    return [r for r in rows if r.id <= covered.last and r.event_type in leg.events]
+
+
+def announced(inbox: Inbox, leg: Ingest, covered: Covered | None) -> list[tuple[str, Any]]:
+    """(event type, body) of the events a run covers: what a connector reads a delete its API
+    cannot list from (`Connector.announced_deletion`)."""
+    return [(r.event_type, _body(r)) for r in covered_events(inbox, leg, covered)]
+
+
+def _body(row: _Row) -> Any:
+    """An event's body as JSON; None for one that is none (nothing in it to read a delete from)."""
+    try:
+        return row.payload()
+    except ValueError:
+        return None
+
+
 def mark_processed(inbox: Inbox, leg: Ingest, covered: Covered | None) -> Backlog:
     """After the source's changes are committed, mark the covered events of the leg's types
     processed; report the source's backlog."""
-    processed = 0
-    if covered is not None:
-        rows = inbox.pending(covered.system, after_id=covered.first - 1, limit=covered.last - covered.first + 1)
-        processed = inbox.mark_processed(r.id for r in rows if r.id <= covered.last and r.event_type in leg.events)
+    processed = inbox.mark_processed(r.id for r in covered_events(inbox, leg, covered)) if covered else 0
     waiting = [p for p in inbox.pending_by_type() if p.system == leg.source.name and p.event_type in leg.events]
     oldest = min((p.oldest_received_at for p in waiting), default=None)
     return Backlog(processed, sum(p.count for p in waiting),

@@ -1,5 +1,6 @@
 """The sandbox shop (Shopify-like): the GraphQL Admin API 2026-10 at `/admin/api/2026-10/graphql.json`
-for the orders, products, stock, fulfillments and events the connector reads and writes.
+for the orders, products, stock, fulfillments and events the connector reads and writes (`orderDelete`
+deletes an order for good: only its `orders/delete` webhook, posting `{"id": ...}`, tells).
 
 Every document is validated and executed by graphql-core against Shopify's published schema (the
 kept introspection result), so a query the schema refuses gets Shopify's `errors` and an answer
@@ -581,10 +582,22 @@ def build_app(config: SystemConfig) -> Starlette:
         notify(record, "orders/create")
         return {"order": order_node(record), "userErrors": []}
 
+    def order_delete(info: GraphQLResolveInfo, orderId: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        """Shopify deletes the order for good (its Events and deletionEvents keep no trace of it):
+        only the `orders/delete` webhook, posting `{"id": ...}`, tells."""
+        oid = parse_gid(orderId, "Order")
+        record = store.get("orders", oid) if oid is not None else None
+        if record is None:
+            return {"deletedId": None, "userErrors": [user_error(["orderId"], "Order does not exist", "NOT_FOUND")]}
+        store.archive("orders", record.id, now_ms())
+        store.enqueue([event(str(uuid.uuid4()), "orders/delete", {"id": record.id})], now_ms() / 1000)
+        return {"deletedId": gid("Order", record.id), "userErrors": []}
+
     mutation = {"productSet": product_set, "productUpdate": product_update,
                 "productVariantsBulkUpdate": variants_update, "inventorySetQuantities": set_quantities,
                 "fulfillmentCreate": fulfillment_create, "fulfillmentTrackingInfoUpdate": tracking_update,
-                "fulfillmentEventCreate": fulfillment_event, "orderCreate": order_create}
+                "fulfillmentEventCreate": fulfillment_event, "orderCreate": order_create,
+                "orderDelete": order_delete}
     graphql = Endpoint(load_schema(SCHEMA), query, mutation, bucket)
 
     async def throttle(request: Request) -> Response:

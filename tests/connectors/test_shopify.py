@@ -124,6 +124,26 @@ def test_a_fulfillment_lands_on_its_order_and_the_index_knows_it(connector, sand
         read["fulfillments"][0]
 
 
+def test_a_shipment_status_shopify_does_not_know_is_refused_not_dropped(connector, sandbox):
+    """A status outside FulfillmentEventStatus is a declaration to fix (the binding's value map), so the
+    record is refused with the reason, before any write; the fulfillment is not made half-way."""
+    shopify = connector("shop")
+    shipment = {"order_id": "1004", "tracking_company": "DHL", "tracking_number": "0034", "shipment_status": "shipped"}
+    with pytest.raises(PermanentError, match=r"shipment_status 'shipped' is no Shopify FulfillmentEventStatus .*"
+                                             r"map it in the binding's values"):
+        shopify.upsert("fulfillments", None, shipment)
+    assert "1004" not in shopify.index("fulfillments", "order_id")
+
+
+def test_an_orders_delete_webhook_names_the_deleted_order(connector):
+    shopify = connector("shop")
+    assert shopify.announced_deletion("orders", "orders/delete", {"id": 820982911946154508}) == {"id": 820982911946154508}
+    assert shopify.announced_deletion("orders", "orders/updated", {"id": 1}) is None  # read from the API
+    assert shopify.announced_deletion("products", "orders/delete", {"id": 1}) is None
+    assert shopify.announced_deletion("orders", "orders/delete", {"id": None}) is None
+    assert shopify.announced_deletion("orders", "orders/delete", ["not", "a", "body"]) is None
+
+
 def test_a_token_is_obtained_reused_and_fetched_again_on_401(landscape, env, sandbox):
     shopify, recording = recorded_shop(landscape)
     try:

@@ -168,3 +168,24 @@ def test_the_check_fails_when_a_query_is_changed_against_the_schema(admin):
 
 def test_the_sandbox_serves_the_kept_schema():
     assert SERVED.read_bytes() == SCHEMA.read_bytes()
+
+
+def test_a_deleted_order_is_known_from_its_webhook_only(admin, env, sandbox):
+    """Shopify's `deletionEvents` list deleted products and collections, never orders (the batch path
+    cannot see an order deleted); `orders/delete` is a webhook topic; the sandbox's `orderDelete`
+    answers as the schema says and the order is gone from every query."""
+    assert sorted(admin.get_type("DeletionEventSubjectType").values) == ["COLLECTION", "PRODUCT"]
+    assert "ORDERS_DELETE" in admin.get_type("WebhookSubscriptionTopic").values
+    url = f"/admin/api/{VERSION}/graphql.json"
+    with client(sandbox, "shop") as http:
+        order = shop_order(http, "deleted@example.com")["id"]
+        delete = "mutation($id: ID!) { orderDelete(orderId: $id) { deletedId userErrors { field message code } } }"
+        done = http.post(url, json={"query": delete, "variables": {"id": order}})
+        again = http.post(url, json={"query": delete, "variables": {"id": order}})
+        read = http.post(url, json={"query": "query($id: ID!) { order(id: $id) { id } }", "variables": {"id": order}})
+        listed = http.post(url, json={"query": "{ deletionEvents(first: 5, subjectTypes: [ORDER]) { nodes { subjectId } } }"})
+    assert answer_problem(admin, Exchange(done.request, done)) is None
+    assert done.json()["data"]["orderDelete"] == {"deletedId": order, "userErrors": []}
+    assert again.json()["data"]["orderDelete"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert read.json()["data"] == {"order": None}
+    assert "ORDER" in listed.json()["errors"][0]["message"]  # the schema has no such subject type

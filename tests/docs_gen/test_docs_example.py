@@ -18,7 +18,7 @@ from docs_gen.graph import asset_name, nodes
 from docs_gen.lint import lint
 from docs_gen.load import load
 from docs_gen.paths import page_of
-from docs_gen.site import BuildResult
+from docs_gen.site import BuildResult, build
 from tests.servers import graphql
 
 BIN = Path(sys.executable).parent
@@ -43,6 +43,19 @@ def test_every_definition_of_the_example_is_on_a_page(example_site: BuildResult)
             missing.append(nid)
     assert missing == []
     assert broken_links(example_site.out) == [] and example_site.layout_errors == []
+
+
+def test_a_bindings_value_map_is_shown_with_its_mapping(example_site: BuildResult, example_graph: nx.MultiDiGraph,
+                                                       tmp_path: Path) -> None:
+    """The shop's shipment binding translates the 3PL's statuses: the object page says how, in both formats."""
+    page = (example_site.out / page_of("object:shipment")).read_text()
+    row = re.search(r"<td><code>status</code></td><td><code>shipment_status</code>(.*?)</td></tr>", page, re.S)
+    assert row and re.sub(r"<[^>]+>", "", row[1]) == ("values: received → not sent, picked → not sent, "
+                                                      "shipped → in_transit, delivered → delivered, cancelled → not sent")
+    build(example_graph, tmp_path / "md", "markdown")
+    markdown = (tmp_path / "md" / "docs" / "objects" / "shipment.md").read_text()
+    assert ("| `status` | `shipment_status`; values: `received` → not sent, `picked` → not sent, `shipped` → "
+            "`in_transit`, `delivered` → `delivered`, `cancelled` → not sent |") in markdown
 
 
 def test_example_lints_clean(example_graph: nx.MultiDiGraph) -> None:

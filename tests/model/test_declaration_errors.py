@@ -69,6 +69,10 @@ CASES = {
         "{root}/systems/billing/defs.yaml:12: system billing: api.base_url: the URL holds a credential, "
         "query parameter 'api_key': credentials come from environment variables; name one in base_url_env "
         "(the whole URL) or in auth (token_env, password_env, ...)"),
+    "value_map_on_an_unknown_field": (
+        {"crm_py": CRM.replace('"email": "properties.email"})', '"email": "properties.email"},\n'
+                               '                values={"mail": {"a": "b"}})'), "billing__defs_yaml": BILLING},
+        "{root}/systems/crm.py:11: system crm: bindings[0].values.mail: Customer has no field 'mail'"),
     "yaml_object_enum_without_values": (
         {"crm_py": CRM, "billing__defs_yaml": BILLING, "files": {"objects/payment/defs.yaml": PAYMENT.replace(
             "{type: enum, values: [card, transfer]}", "{type: enum}")}},
