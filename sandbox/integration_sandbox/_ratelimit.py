@@ -55,6 +55,24 @@ class RateLimit:
         await self.app(scope, receive, _with(send, headers))
 
 
+class Rolling:
+    """A rolling window: at most `limit` requests admitted in any `window` seconds (0: no limit)."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        self.sent: deque[float] = deque()
+
+    def admit(self) -> bool:
+        """Whether a request arriving now is within the limit (it is counted if so)."""
+        now = time.monotonic()
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        if self.limit and len(self.sent) >= self.limit:
+            return False
+        self.sent.append(now)
+        return True
+
+
 class RollingRateLimit:
     """ASGI middleware: HubSpot's rolling window, `limit` requests in any `window` seconds on the
     paths under `prefixes` (0: no limit), with HubSpot's headers on every answer and its 429 body
@@ -62,20 +80,15 @@ class RollingRateLimit:
 
     def __init__(self, app: ASGIApp, limit: int, window: float = 10.0, prefixes: tuple[str, ...] = ("/",)):
         self.app, self.limit, self.window, self.prefixes = app, limit, window, prefixes
-        self.sent: deque[float] = deque()
+        self.rolling = Rolling(limit, window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.limit <= 0 or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
-        while self.sent and self.sent[0] <= now - self.window:
-            self.sent.popleft()
-        refused = len(self.sent) >= self.limit
-        if not refused:
-            self.sent.append(now)
+        refused = not self.rolling.admit()
         headers = [(b"x-hubspot-ratelimit-max", str(self.limit).encode()),
-                   (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.sent)).encode()),
+                   (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.rolling.sent)).encode()),
                    (b"x-hubspot-ratelimit-interval-milliseconds", str(int(self.window * 1000)).encode())]
         if refused:
             body = json.dumps({"status": "error", "message": "You have reached your ten_secondly_rolling limit.",

@@ -45,6 +45,7 @@ from . import _fake
 from ._config import SystemConfig
 from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields, renames_for
 from ._store import Store
+from ._stripe import Emitter, authenticate, emitting, events_list, rate_limited
 from ._webhooks import Deliverer, event, signer
 
 # localstripe leaves its own /_config/ paths unauthenticated, and its webhook sender sends no key.
@@ -195,6 +196,7 @@ _DROPPED: dict[str, tuple[str, ...]] = {"customer": ("account_balance", "busines
                                         "invoiceitem": ("created", "plan", "subscription")}
 _INTEGERS: dict[str, tuple[str, ...]] = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
 _OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
+PINNED_VERSION = "2026-10-28.endive"  # the Stripe version the answers are shaped as (an event's `api_version`)
 
 
 def as_pinned(value: Any, resource: str | None = None) -> Any:
@@ -212,6 +214,8 @@ def as_pinned(value: Any, resource: str | None = None) -> Any:
     for key in _INTEGERS.get(kind, ()):
         if isinstance(out.get(key), str) and out[key].lstrip("-").isdigit():
             out[key] = int(out[key])
+    if kind == "event":  # its object is reshaped into the pinned version, so it is rendered in that one
+        out.update(api_version=PINNED_VERSION, pending_webhooks=out.get("pending_webhooks", 0))
     if kind == "invoiceitem":
         out.setdefault("discountable", True)
         out.setdefault("quantity_decimal", str(out.get("quantity", 1)))
@@ -266,6 +270,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     store.try_load_from_disk()
     fresh = not path.exists()
     outbox = Store(config.database)
+    emitter = Emitter(store)
     deliverer = Deliverer(outbox, config.webhook_url or "", signer("stripe", config.webhook_secret),
                           config.webhook_duplicate_rate, config.seed)
 
@@ -275,6 +280,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
             config.seed_report.write_text(json.dumps(report, indent=1))
         store.dump_to_disk = lambda: _dump(store, path)
         store.dump_to_disk()
+        emitter.start()
         if config.webhook_url:
             # localstripe posts each event once; the relay queues it and the sandbox's deliverer
             # posts it on with retries, duplicates and a fresh Stripe signature per attempt.
@@ -287,9 +293,17 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
         outbox.close()
 
     inject, faults = _faults(config.faults)
+    # Stripe's limit in a sandbox (test mode): 25 requests a second; 0 turns it off
+    limit, requests = rate_limited(int(config.options.get("rate_limit_per_second", 25)),
+                                   float(config.options.get("rate_limit_window_seconds", 1)))
+    server.app.middlewares.insert(0, authenticate(config.token))  # before localstripe's own, which takes any sk_
+    server.app.middlewares.insert(1, limit)  # a refused key is not counted; a throttled request reaches nothing
     server.app.middlewares.append(inject)
     server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
-    server.app.middlewares.append(_versioned())  # innermost: a replayed answer is the shaped one
+    server.app.middlewares.append(emitting(emitter))  # a write's changes become events; a replay changes nothing
+    server.app.middlewares.append(_versioned())  # a replayed answer is the shaped one, events too
+    server.app.middlewares.append(events_list(store))  # innermost: answers GET /v1/events itself
+    server.app.router.add_route("GET", ADMIN_PREFIX + "requests", requests)
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("POST", RELAY_PATH, _relay(outbox, config.webhook_secret))
