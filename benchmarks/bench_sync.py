@@ -164,7 +164,7 @@ def projected_rss_mb(previous: dict | None, name: str, size: int) -> float | Non
 
 # HubSpot's 190 requests in 10 s would bound every contender alike (100k contacts: >= 53 s): off,
 # to measure the clients (bench_scale too)
-UNLIMITED = {"crm": {"rate_limit_per_10s": 0}}
+UNLIMITED = {"crm": {"rate_limit_per_10s": 0}, "billing": {"rate_limit_per_second": 0}}
 
 
 def pull(root: Path, size: int, previous: dict | None) -> dict:

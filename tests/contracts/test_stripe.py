@@ -12,8 +12,10 @@ every non-nullable field present; a delete answers `{id, object, deleted}`.
 from __future__ import annotations
 
 import re
+import types
 import typing
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Union
 from urllib.parse import parse_qsl
@@ -25,15 +27,18 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
     ChargeListParams,
+    ChargeRetrieveParams,
     CustomerCreateParams,
     CustomerDeleteParams,
     CustomerListParams,
     CustomerUpdateParams,
+    EventListParams,
     InvoiceItemCreateParams,
     InvoiceItemDeleteParams,
     InvoiceItemListParams,
     InvoiceItemUpdateParams,
     InvoiceListParams,
+    InvoiceRetrieveParams,
 )
 from typing_extensions import is_typeddict
 
@@ -48,6 +53,8 @@ OPERATIONS: list[tuple[str, str, type]] = [
     ("POST", r"/v1/invoiceitems/ii_\w+", InvoiceItemUpdateParams),
     ("DELETE", r"/v1/invoiceitems/ii_\w+", InvoiceItemDeleteParams),
     ("GET", r"/v1/invoices", InvoiceListParams), ("GET", r"/v1/charges", ChargeListParams),
+    ("GET", r"/v1/invoices/in_\w+", InvoiceRetrieveParams), ("GET", r"/v1/charges/ch_\w+", ChargeRetrieveParams),
+    ("GET", r"/v1/events", EventListParams),
 ]
 
 
@@ -72,7 +79,7 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def problems(expected: Any, value: Any, where: str) -> list[str]:
     """Why a form value does not fit its parameter's type ([] when it does)."""
     origin, args = typing.get_origin(expected), typing.get_args(expected)
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         found = [problems(option, value, where) for option in args]
         return [] if any(not p for p in found) else [f"{where}: fits none of its types ({'; '.join(sum(found, []))})"]
     if origin is Literal:
@@ -122,7 +129,7 @@ def request_problem(request: httpx.Request) -> str | None:
 
 
 RESOURCES: dict[str, type] = {"customer": stripe.Customer, "invoiceitem": stripe.InvoiceItem,
-                              "invoice": stripe.Invoice, "charge": stripe.Charge}
+                              "invoice": stripe.Invoice, "charge": stripe.Charge, "event": stripe.Event}
 
 
 def _resolved(hint: Any, owner: type) -> Any:
@@ -149,7 +156,7 @@ def answer_problems(expected: Any, value: Any, where: str, owner: type = stripe.
     origin, args = typing.get_origin(expected), typing.get_args(expected)
     if expected is Any:
         return []
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         found = [answer_problems(option, value, where, owner) for option in args]
         return [] if any(not p for p in found) else [f"{where}: fits none of its types ({'; '.join(sum(found, []))})"]
     if expected is type(None) or origin is Literal:
@@ -186,10 +193,13 @@ def answer_problem(body: Any, where: str) -> str | None:
     return "; ".join(answer_problems(kind, body, where, kind)) or None
 
 
-def exercise(billing: HttpConnector) -> None:
-    """Every operation the connector offers: both lists, both indexes, creates, updates and deletes."""
-    for resource in sorted(billing.extracts):
-        drain(billing, resource, None)
+def exercise(billing: HttpConnector, charge: Callable[[], None]) -> None:
+    """Every operation the connector offers: both lists in full and from their cursors (events and
+    the records they name, after `charge` made one), both indexes, creates, updates and deletes."""
+    cursors = {resource: drain(billing, resource, None)[1] for resource in sorted(billing.extracts)}
+    charge()
+    for resource, cursor in cursors.items():
+        drain(billing, resource, cursor)
     run = uuid.uuid4().hex[:8]  # each exercise its own records: a replayed Idempotency-Key answers the first
     customer = {"email": "contract@example.com", "name": "Contract Case", "phone": "+49 30 1",
                 "address": {"country": "DE"}, "metadata": {"crm_contact_id": f"st-c1-{run}"}}
@@ -206,15 +216,28 @@ def exercise(billing: HttpConnector) -> None:
     assert f"st-c1-{run}" not in billing.index("customers", "metadata.crm_contact_id")
 
 
+def paid_charge(env: dict[str, str]) -> None:
+    """A card charge made outside the connector (an `invoice.*` and a `charge.*` event follow)."""
+    auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
+        card = api.post("/v1/payment_methods", data={"type": "card", "card[number]": "4242424242424242",
+                                                      "card[exp_month]": "12", "card[exp_year]": "2030",
+                                                      "card[cvc]": "123"}).json()["id"]
+        api.post("/v1/charges", data={"amount": "2599", "currency": "eur", "source": card}).raise_for_status()
+
+
 @pytest.fixture
-def exchanges(recorded):
+def exchanges(recorded, env):
     billing, recording = recorded("billing")
-    exercise(billing)
+    exercise(billing, lambda: paid_charge(env))
     return recording.exchanges
 
 
 def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchanges):
-    assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {("GET", 2), ("POST", 2), ("POST", 3)}
+    assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {
+        ("GET", 2), ("GET", 3), ("POST", 2), ("POST", 3)}
+    assert {e.request.url.params.get("type") for e in exchanges if e.request.url.path == "/v1/events"} == {
+        "invoice.*", "charge.*"}
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]
     assert not problems_, "\n".join(dict.fromkeys(problems_))
 
