@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import stripe
+from stripe._error_object import ErrorObject
 from stripe._request_options import RequestOptions
 from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
@@ -43,8 +44,10 @@ from stripe.params import (
 from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
+from integration_sandbox.testing import free_port_sandbox
 from tests.connectors.conftest import drain
 
+ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
 OPTIONS = frozenset(RequestOptions.__annotations__)  # the client's options (headers), not parameters
 OPERATIONS: list[tuple[str, str, type]] = [
     ("GET", r"/v1/customers", CustomerListParams), ("POST", r"/v1/customers", CustomerCreateParams),
@@ -287,3 +290,78 @@ def test_the_check_fails_when_a_request_is_changed_against_stripes_params(env):
     assert "Stripe-Version '2020-08-27'" in (request_problem(old) or "")
     assert "not an operation" in (request_problem(httpx.Request("GET", env["BILLING_BASE_URL"] + "/v1/prices",
                                                                 headers=headers)) or "")
+
+
+def error_problem(body: Any) -> str | None:
+    """Why this is not Stripe's error body (`{"error": ErrorObject}`, its type one of Stripe's four), or None."""
+    if not isinstance(body, dict) or set(body) != {"error"}:
+        return "not {error: ...}"
+    found = answer_problems(ErrorObject, body["error"], "error", ErrorObject)
+    if body["error"].get("type") not in ERROR_TYPES:
+        found.append(f"error.type: {body['error'].get('type')!r} is not one of {ERROR_TYPES}")
+    return "; ".join(found) or None
+
+
+def test_the_sandbox_refuses_a_key_as_stripe_does(env):
+    """Only the account's secret key, as Bearer or as Basic's user name; else Stripe's 401."""
+    url, key = env["BILLING_BASE_URL"] + "/v1/customers", env["BILLING_API_KEY"]
+    assert httpx.get(url, params={"limit": 1}, auth=(key, "")).status_code == 200
+    assert httpx.get(url, params={"limit": 1}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    for headers, says in (({}, "You did not provide an API key."),
+                          ({"Authorization": f"Token {key}"}, "You did not provide an API key."),
+                          ({"Authorization": key}, "You did not provide an API key."),
+                          ({"Authorization": "Bearer sk_test_someoneElsesKey9876"},
+                           "Invalid API Key provided: sk_test_" + "*" * 15 + "9876"),
+                          ({"Authorization": "Bearer pk_test_publishableKey1234"}, "with a publishable API key")):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401 and error_problem(refused.json()) is None, (headers, refused.text)
+        assert says in refused.json()["error"]["message"]
+    with pytest.raises(stripe.AuthenticationError):
+        stripe.StripeClient("sk_test_someoneElsesKey9876", base_addresses={"api": env["BILLING_BASE_URL"]},
+                            max_network_retries=0).v1.customers.list({"limit": 1})
+    assert "not {error" in (error_problem({"message": "Unauthorized"}) or "")
+    assert "is not one of" in (error_problem({"error": {"type": "auth_error", "message": "x"}}) or "")
+
+
+def test_the_sandbox_rate_limits_as_stripe_does(tmp_path):
+    """Beyond the limit (here 1 request a minute): 429 with Stripe's body (code rate_limit), the
+    Stripe-Rate-Limited-Reason header and no Retry-After; Stripe's library reads it as a RateLimitError."""
+    options = {"billing": {"rate_limit_per_second": 1, "rate_limit_window_seconds": 60}}
+    with free_port_sandbox(tmp_path, ["billing"], seed=1, size=5, options=options) as sb:
+        headers = {"Authorization": f"Bearer {sb.token('billing')}", "Stripe-Version": stripe.api_version}
+        first = httpx.get(sb.url("billing") + "/v1/customers", headers=headers)
+        limited = httpx.get(sb.url("billing") + "/v1/customers", headers=headers)
+        with pytest.raises(stripe.RateLimitError):
+            stripe.StripeClient(sb.token("billing"), base_addresses={"api": sb.url("billing")},
+                                max_network_retries=0).v1.customers.list({"limit": 1})
+    assert first.status_code == 200 and limited.status_code == 429
+    assert error_problem(limited.json()) is None and limited.json()["error"]["code"] == "rate_limit"
+    assert limited.headers["Stripe-Rate-Limited-Reason"] == "global-rate" and "Retry-After" not in limited.headers
+
+
+def test_the_sandbox_lists_events_with_stripes_parameters_only(env):
+    """`type` with a wildcard, `types[]`, `created[...]`, paging both ways; what Stripe refuses, refused."""
+    headers = {"Authorization": f"Bearer {env['BILLING_API_KEY']}", "Stripe-Version": stripe.api_version}
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=headers) as api:
+        newest = api.get("/v1/events", params={"type": "customer.*", "limit": 3}).json()
+        assert answer_problem(newest, "events") is None and len(newest["data"]) == 3
+        assert all(e["type"].startswith("customer.") for e in newest["data"])
+        created = [e["created"] for e in newest["data"]]
+        assert created == sorted(created, reverse=True)  # newest first
+        older = api.get("/v1/events", params={"type": "customer.*", "limit": 2,
+                                              "starting_after": newest["data"][0]["id"]}).json()["data"]
+        assert [e["id"] for e in older] == [e["id"] for e in newest["data"][1:]]
+        newer = api.get("/v1/events", params={"type": "customer.*", "limit": 2,
+                                              "ending_before": newest["data"][2]["id"]}).json()["data"]
+        assert [e["id"] for e in newer] == [e["id"] for e in newest["data"][:2]]
+        typed = api.get("/v1/events", params={"types[0]": "customer.created", "created[gte]": created[-1]}).json()
+        assert {e["type"] for e in typed["data"]} <= {"customer.created"} and typed["data"]
+        for params, param in (({"type": "customer.*", "types[0]": "customer.created"}, "types"),
+                              ({"since": "1"}, "since"), ({"limit": "101"}, "limit"),
+                              ({"created[after]": "1"}, "created[after]")):
+            refused = api.get("/v1/events", params=params)
+            assert refused.status_code == 400 and error_problem(refused.json()) is None, refused.text
+            assert refused.json()["error"]["param"] == param
+    events = httpx.Request("GET", env["BILLING_BASE_URL"] + "/v1/events", headers=headers,
+                           params={"type": "invoice.*", "created[after]": "1"})
+    assert "'after' is not a parameter" in (request_problem(events) or "")
