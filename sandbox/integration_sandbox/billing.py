@@ -6,11 +6,16 @@ pickle file from the fixed `/tmp/localstripe.pickle` into the data folder, seeds
 registers a relay through localstripe's `/_config/webhooks` mechanism: localstripe posts each event
 once to the relay, which queues it; the sandbox's deliverer then posts it to the receiver at least
 once (retries with backoff, occasional duplicates), freshly Stripe-signed per attempt. It adds the
-sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
-as localstripe authenticates every path).
+sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (the account's
+key, as on every path), and what Stripe enforces that localstripe does not (_stripe.py): only the
+configured secret key (Stripe's 401 otherwise), Stripe's sandbox rate limit (option
+`rate_limit_per_second`, default 25, 0 off, in any `rate_limit_window_seconds`, default 1; 429 as
+Stripe answers it; `GET /_sandbox/requests` counts), Stripe's events for every change of an invoice
+or a charge, and `GET /v1/events` with Stripe's filters.
 
 localstripe's answers predate the pinned Stripe version; a middleware (`as_pinned`) reshapes them,
-and the events' objects, into that version's shape (fields removed since, fields added, integers).
+and the events' objects, into that version's shape (fields removed since, fields added, integers;
+an event says it is rendered in the pinned version).
 
 localstripe ignores `Idempotency-Key`; this module answers it as Stripe does, in a middleware: a
 POST with a key seen before (per API key, for 24 hours, while the process runs) gets the first
@@ -19,8 +24,8 @@ parameters is refused (400 `idempotency_error`), as is one still in flight (409)
 
 Known gaps of localstripe (the billing connector must cope): it ignores `Stripe-Version`, has no
 `/v1/prices`, delivers each webhook once after one second with no retry (hence the relay), forgets
-webhook registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
-invoices customers that have a subscription.
+webhook registrations on restart (this module re-registers), emits few events (this module emits the
+rest for invoices and charges), and only invoices customers that have a subscription.
 """
 
 from __future__ import annotations
@@ -194,9 +199,19 @@ def _idempotency() -> Any:
 # checks every answer against the `stripe` package's types for the pinned version).
 _DROPPED: dict[str, tuple[str, ...]] = {"customer": ("account_balance", "business_vat_id"),
                                         "charge": ("invoice",),  # since 2025-03-31.basil: Invoice.payments
+                                        # basil moved an invoice's payment to `payments`, its subscription to
+                                        # `parent`, its tax to `total_taxes`; `date`, `discount` went earlier
+                                        "invoice": ("application_fee", "charge", "date", "discount", "payment_intent",
+                                                    "subscription", "tax", "tax_percent", "total_tax_amounts"),
                                         "invoiceitem": ("created", "plan", "subscription")}
 _INTEGERS: dict[str, tuple[str, ...]] = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
 _OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
+# what the pinned version's invoice has that localstripe's lacks, as Stripe fills it for a plain invoice
+_INVOICE_DEFAULTS: dict[str, Any] = {
+    "amount_overpaid": 0, "amount_shipping": 0, "discounts": [], "issuer": {"type": "self"},
+    "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None},
+    "payment_settings": {"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+    "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0}
 PINNED_VERSION = "2026-10-28.endive"  # the Stripe version the answers are shaped as (an event's `api_version`)
 
 
@@ -219,6 +234,11 @@ def as_pinned(value: Any, resource: str | None = None) -> Any:
         out.setdefault("amount_captured", out.get("amount", 0) if out.get("captured") else 0)
         out.setdefault("billing_details", dict.fromkeys(("address", "email", "name", "phone", "tax_id")))
         out.setdefault("disputed", False)
+    if kind == "invoice":
+        for key, value in _INVOICE_DEFAULTS.items():
+            out.setdefault(key, value)
+        out["default_tax_rates"] = out.get("default_tax_rates") or []
+        out.setdefault("amount_remaining", max(0, int(out.get("amount_due", 0)) - int(out.get("amount_paid", 0))))
     if kind == "event":  # its object is reshaped into the pinned version, so it is rendered in that one
         out.update(api_version=PINNED_VERSION, pending_webhooks=out.get("pending_webhooks", 0))
     if kind == "invoiceitem":

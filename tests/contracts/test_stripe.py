@@ -196,11 +196,11 @@ def answer_problem(body: Any, where: str) -> str | None:
     return "; ".join(answer_problems(kind, body, where, kind)) or None
 
 
-def exercise(billing: HttpConnector, charge: Callable[[], None]) -> None:
+def exercise(billing: HttpConnector, change: Callable[[], None]) -> None:
     """Every operation the connector offers: both lists in full and from their cursors (events and
-    the records they name, after `charge` made one), both indexes, creates, updates and deletes."""
+    the records they name, after `change` made some), both indexes, creates, updates and deletes."""
     cursors = {resource: drain(billing, resource, None)[1] for resource in sorted(billing.extracts)}
-    charge()
+    change()
     for resource, cursor in cursors.items():
         drain(billing, resource, cursor)
     run = uuid.uuid4().hex[:8]  # each exercise its own records: a replayed Idempotency-Key answers the first
@@ -219,20 +219,29 @@ def exercise(billing: HttpConnector, charge: Callable[[], None]) -> None:
     assert f"st-c1-{run}" not in billing.index("customers", "metadata.crm_contact_id")
 
 
-def paid_charge(env: dict[str, str]) -> None:
-    """A card charge made outside the connector (an `invoice.*` and a `charge.*` event follow)."""
+def paid_invoice(env: dict[str, str]) -> None:
+    """An invoice paid by card, made outside the connector (`invoice.*` and `charge.*` events follow);
+    localstripe invoices only a customer with a subscription, so the customer gets a free one."""
     auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
     with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
+        customer = api.post("/v1/customers", data={"email": "contract.invoice@example.com"}).json()["id"]
         card = api.post("/v1/payment_methods", data={"type": "card", "card[number]": "4242424242424242",
                                                       "card[exp_month]": "12", "card[exp_year]": "2030",
                                                       "card[cvc]": "123"}).json()["id"]
-        api.post("/v1/charges", data={"amount": "2599", "currency": "eur", "source": card}).raise_for_status()
+        api.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
+        api.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card})
+        api.post("/v1/plans", data={"id": "contract-free", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "contract-free"}).raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2599", "currency": "eur"})
+        invoice = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
+        api.post(f"/v1/invoices/{invoice}/pay").raise_for_status()
 
 
 @pytest.fixture
 def exchanges(recorded, env):
     billing, recording = recorded("billing")
-    exercise(billing, lambda: paid_charge(env))
+    exercise(billing, lambda: paid_invoice(env))
     return recording.exchanges
 
 
@@ -241,6 +250,8 @@ def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchange
         ("GET", 2), ("GET", 3), ("POST", 2), ("POST", 3)}
     assert {e.request.url.params.get("type") for e in exchanges if e.request.url.path == "/v1/events"} == {
         "invoice.*", "charge.*"}
+    assert {e.request.url.path.split("_")[0] for e in exchanges if e.request.url.path.count("/") == 3
+            and e.request.method == "GET"} == {"/v1/invoices/in", "/v1/charges/ch"}  # each changed one read
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]
     assert not problems_, "\n".join(dict.fromkeys(problems_))
 
