@@ -180,11 +180,11 @@ class Stripe(HttpConnector):
         """The resource's events newer than the cursor's, oldest first, a page (up to 100) at a time;
         None when the cursor's event is no longer listed."""
         params: dict[str, Any] = {"type": EVENTS[resource], "limit": 100}
-        if not cursor.event:  # no event of the kind when the cursor was set: all listed are newer
+        if not cursor.event:  # no event of the kind when the cursor was set: every one listed is newer
             pages, after = [], None
-            while True:
+            while True:  # (no `created` filter: our clock is not Stripe's)
                 data = self.http.request("GET", "/v1/events", params={
-                    **params, "created[gte]": cursor.created, **({"starting_after": after} if after else {})}).body
+                    **params, **({"starting_after": after} if after else {})}).body
                 pages.append(list(reversed(data["data"])))
                 if not data.get("has_more") or not data["data"]:
                     break

@@ -272,10 +272,12 @@ def events_list(store: dict[str, Any]) -> Any:
         rank = {e.id: (e.created, i) for i, e in enumerate(stored)}
         events = sorted((e for e in stored if all(f(e) for f in filters)), key=lambda e: rank[e.id], reverse=True)
         if (after := params.get("starting_after")) is not None:  # older than it, newest first
-            events = [e for e in events if rank[e.id] < _ranked(rank, after, "starting_after")]
+            anchor = _ranked(rank, after, "starting_after")
+            events = [e for e in events if rank[e.id] < anchor]
             page = events[:limit]
         elif (before := params.get("ending_before")) is not None:  # the page just newer than it
-            events = [e for e in events if rank[e.id] > _ranked(rank, before, "ending_before")]
+            anchor = _ranked(rank, before, "ending_before")
+            events = [e for e in events if rank[e.id] > anchor]
             page = events[-limit:]
         else:
             page = events[:limit]

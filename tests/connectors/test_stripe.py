@@ -241,3 +241,33 @@ def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_
                     break
                 after = {"starting_after": page["data"][-1]["id"]}
         assert sorted(held) == sorted(made)  # each made once, at Stripe too
+
+
+def test_a_cursor_whose_events_stripe_no_longer_keeps_means_a_full_read(env, landscape, sandbox):
+    """Stripe lists events for 30 days: a cursor within a day of that, or whose event is gone, reads
+    the whole list again (and notes the newest event); one set when no event existed reads them all."""
+    import time
+
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:  # an invoice, so an invoice event
+        customer = api.post("/v1/customers", data={"email": "stale.cursor@example.com"}).json()["id"]
+        api.post("/v1/plans", data={"id": "free-stale", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free-stale"}).raise_for_status()
+    declared = landscape.systems["billing"]
+    transport = _Counting()
+    billing = connector_class(declared)(declared.api, transport=transport)
+    try:
+        full, mark = drain(billing, "invoices", None)
+        assert mark and mark.startswith("evt_")
+        for stale in (f"{mark.partition('@')[0]}@{int(time.time()) - 29 * 86400 - 60}", f"evt_gone@{int(time.time())}"):
+            transport.sent.clear()
+            again, cursor = drain(billing, "invoices", stale)
+            assert "GET /v1/invoices" in transport.sent, (stale, mark, transport.sent)
+            assert {r["id"] for r in again} == {r["id"] for r in full}
+            assert cursor == mark  # nothing changed since: the same newest event
+        transport.sent.clear()
+        assert drain(billing, "invoices", f"@{int(time.time())}")[1] == mark  # every invoice event listed is newer
+        assert "GET /v1/invoices" not in transport.sent and "GET /v1/events" in transport.sent
+    finally:
+        billing.close()
