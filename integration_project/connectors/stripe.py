@@ -151,7 +151,7 @@ class Stripe(HttpConnector):
         events tell, each read as it is now; every record when there is no cursor, or the events
         after it may be gone (Stripe keeps them 30 days)."""
         cursor = Cursor.parse(since)
-        if cursor is None or time.time() - cursor.created > EVENTS_KEPT - MARGIN:
+        if cursor is None or resource not in EVENTS or time.time() - cursor.created > EVENTS_KEPT - MARGIN:
             yield from self._full(resource)
             return
         for events in self._events_after(resource, cursor):
@@ -162,19 +162,24 @@ class Stripe(HttpConnector):
             yield Page(list(self._current(resource, events)), str(newest))
 
     def _full(self, resource: str) -> Iterator[Page]:
-        """Every record of the list, a page at a time; the last page carries the newest event of the
-        resource's kind, read first: a change after it is an event newer than it."""
-        found = self.http.request("GET", "/v1/events", params={"type": EVENTS[resource], "limit": 1}).body["data"]
-        mark = Cursor(found[0]["id"], int(found[0]["created"])) if found else Cursor("", int(time.time()))
+        """Every record of the list, a page at a time; for an extracted list the last page carries the
+        newest event of its kind, read first: a change after it is an event newer than it (a scan of
+        a loaded list, customers say, carries none)."""
+        mark = self._newest_event(resource) if resource in EVENTS else None
         after = None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
             data = self.http.request("GET", f"/v1/{resource}", params=params).body
             last = not data.get("has_more") or not data["data"]
-            yield Page([to_decimal(r) for r in data["data"]], str(mark) if last else None)
+            yield Page([to_decimal(r) for r in data["data"]], str(mark) if last and mark else None)
             if last:
                 return
             after = data["data"][-1]["id"]
+
+    def _newest_event(self, resource: str) -> Cursor:
+        """The newest event of the resource's kind, or the time when there is none."""
+        found = self.http.request("GET", "/v1/events", params={"type": EVENTS[resource], "limit": 1}).body["data"]
+        return Cursor(found[0]["id"], int(found[0]["created"])) if found else Cursor("", int(time.time()))
 
     def _events_after(self, resource: str, cursor: Cursor) -> Iterator[list[dict[str, Any]] | None]:
         """The resource's events newer than the cursor's, oldest first, a page (up to 100) at a time;

@@ -274,3 +274,9 @@ def test_a_cursor_whose_events_stripe_no_longer_keeps_means_a_full_read(env, lan
         assert "GET /v1/invoices" not in transport.sent and "GET /v1/events" in transport.sent
     finally:
         billing.close()
+
+
+def test_a_scan_of_a_loaded_list_reads_it_whole_without_events(connector, sandbox):
+    """Customers (loaded, not extracted) have no events cursor: a scan is the plain list."""
+    customers = {c["id"] for c in connector("billing").scan("customers")}
+    assert set(sandbox.seed_report("billing")["customers"]) <= customers
