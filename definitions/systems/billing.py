@@ -65,7 +65,7 @@ billing = System(
             resource="charges",
             cron="15 * * * *",
             events=["charge.succeeded"],
-            mapping={"id": "id", "invoice_id": "invoice", "amount": "amount",
+            mapping={"id": "id", "amount": "amount",
                      "currency": "currency", "status": "status", "paid_at": "created"},
         ),
     ],
