@@ -54,7 +54,8 @@ class Payment(BaseModel):
     """Money received against an invoice."""
 
     id: str
-    invoice_id: str
+    invoice_id: str | None = Field(None, description="The invoice it paid; Stripe's charges no longer name it "
+                                                     "(an InvoicePayment links them since 2025-03-31)")
     amount: Money
     currency: Currency
     status: str

@@ -16,6 +16,9 @@ billing = System(
         version="2026-10-28.endive",  # the pinned `stripe` package's (localstripe ignores the header)
         docs_url="https://docs.stripe.com/api/customers",
         auth=Auth(type="bearer", token_env="BILLING_API_KEY"),
+        # Stripe allows 25 requests a second in test mode (100 live), every flow and process together:
+        # stay under it (https://docs.stripe.com/rate-limits)
+        requests_per_second=20,
     ),
     webhook=Webhook(scheme="stripe", secret_env="BILLING_WEBHOOK_SECRET"),
     bindings=[
@@ -62,7 +65,7 @@ billing = System(
             resource="charges",
             cron="15 * * * *",
             events=["charge.succeeded"],
-            mapping={"id": "id", "invoice_id": "invoice", "amount": "amount",
+            mapping={"id": "id", "amount": "amount",
                      "currency": "currency", "status": "status", "paid_at": "created"},
         ),
     ],

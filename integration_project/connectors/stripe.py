@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -46,6 +48,9 @@ ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 MONEY = ("amount", "amount_due", "amount_paid", "amount_remaining", "subtotal", "total", "amount_refunded")
 VERSION_HEADER = "Stripe-Version"
+EVENTS = {"invoices": "invoice.*", "charges": "charge.*"}  # the events each extracted list changes with
+EVENTS_KEPT = 30 * 86400  # seconds Stripe lists an event (https://docs.stripe.com/api/events)
+MARGIN = 86400  # a cursor this close to the end of its events' life is read in full instead
 
 
 def _digits(currency: str) -> int:
@@ -85,6 +90,32 @@ def _minor(value: Any, currency: str, digits: int) -> int:
     return int(minor)
 
 
+def changed_id(kind: str, obj: dict[str, Any]) -> str | None:
+    """The id of the invoice or charge an event's object is, or belongs to (a dispute's, a refund's
+    `charge`); None for an upcoming invoice, which has none."""
+    if obj.get("object") == kind:
+        return obj.get("id")
+    owner = obj.get(kind)
+    return owner if isinstance(owner, str) else None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The newest event read (empty when there was none) and its creation time, as `evt_...@1700000000`."""
+
+    event: str
+    created: int
+
+    def __str__(self) -> str:
+        return f"{self.event}@{self.created}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """A stored cursor, None for none (or one this connector did not write)."""
+        event, at, created = (text or "").partition("@")
+        return cls(event, int(created)) if at and created.isdigit() else None
+
+
 def idempotency_key(resource: str, ours: Ours | None, payload: dict[str, Any]) -> str:
     """The same key for the same record sent with the same payload (a retry, a rerun); another for
     a changed payload, which Stripe would refuse under the first one's key."""
@@ -96,9 +127,11 @@ def idempotency_key(resource: str, ours: Ours | None, payload: dict[str, Any]) -
 class Stripe(HttpConnector):
     """Customers and invoice items into Stripe; invoices and charges out of it.
 
-    Stripe's lists have no modified-since filter (changes arrive as events), so extraction reads
-    the whole list, newest first, and commits no cursor: unchanged records are skipped in the hub
-    by their content hash.
+    Stripe's lists filter on `created` only, and an invoice changes after it is created (paid,
+    voided), so a run reads the changes from the events list instead: every `invoice.*` (or
+    `charge.*`) event newer than the cursor, oldest first via `ending_before`, and each record they
+    name read as it is now. The first run, and one whose cursor is older than Stripe keeps events
+    (30 days, less a day's margin), reads the whole list, after noting the newest event.
     """
 
     extracts = frozenset({"invoices", "charges"})
@@ -114,15 +147,78 @@ class Stripe(HttpConnector):
                                                    "transient": sorted({*rules.transient, 409})})
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
-        """Every record of the list, a page at a time, amounts in decimal units."""
+        """The records changed since the cursor (the newest event seen, `evt_...@created`) as Stripe's
+        events tell, each read as it is now; every record when there is no cursor, or the events
+        after it may be gone (Stripe keeps them 30 days)."""
+        cursor = Cursor.parse(since)
+        if cursor is None or resource not in EVENTS or time.time() - cursor.created > EVENTS_KEPT - MARGIN:
+            yield from self._full(resource)
+            return
+        for events in self._events_after(resource, cursor):
+            if events is None:  # the cursor's event is gone: read everything again
+                yield from self._full(resource)
+                return
+            newest = Cursor(events[-1]["id"], int(events[-1]["created"]))
+            yield Page(list(self._current(resource, events)), str(newest))
+
+    def _full(self, resource: str) -> Iterator[Page]:
+        """Every record of the list, a page at a time; for an extracted list the last page carries the
+        newest event of its kind, read first: a change after it is an event newer than it (a scan of
+        a loaded list, customers say, carries none)."""
+        mark = self._newest_event(resource) if resource in EVENTS else None
         after = None
         while True:
             params = {"limit": 100, **({"starting_after": after} if after else {})}
             data = self.http.request("GET", f"/v1/{resource}", params=params).body
-            yield Page([to_decimal(r) for r in data["data"]], None)
-            if not data.get("has_more") or not data["data"]:
+            last = not data.get("has_more") or not data["data"]
+            yield Page([to_decimal(r) for r in data["data"]], str(mark) if last and mark else None)
+            if last:
                 return
             after = data["data"][-1]["id"]
+
+    def _newest_event(self, resource: str) -> Cursor:
+        """The newest event of the resource's kind, or the time when there is none."""
+        found = self.http.request("GET", "/v1/events", params={"type": EVENTS[resource], "limit": 1}).body["data"]
+        return Cursor(found[0]["id"], int(found[0]["created"])) if found else Cursor("", int(time.time()))
+
+    def _events_after(self, resource: str, cursor: Cursor) -> Iterator[list[dict[str, Any]] | None]:
+        """The resource's events newer than the cursor's, oldest first, a page (up to 100) at a time;
+        None when the cursor's event is no longer listed."""
+        params: dict[str, Any] = {"type": EVENTS[resource], "limit": 100}
+        if not cursor.event:  # no event of the kind when the cursor was set: every one listed is newer
+            pages, after = [], None
+            while True:  # (no `created` filter: our clock is not Stripe's)
+                data = self.http.request("GET", "/v1/events", params={
+                    **params, **({"starting_after": after} if after else {})}).body
+                pages.append(list(reversed(data["data"])))
+                if not data.get("has_more") or not data["data"]:
+                    break
+                after = data["data"][-1]["id"]
+            yield from (page for page in reversed(pages) if page)
+            return
+        before = cursor.event
+        while True:
+            reply = self.http.request("GET", "/v1/events", params={**params, "ending_before": before}, ok=(404,))
+            if reply.response.status_code == 404:
+                yield None
+                return
+            data = reply.body
+            if not data["data"]:
+                return
+            yield list(reversed(data["data"]))  # Stripe lists newest first
+            if not data.get("has_more"):
+                return
+            before = data["data"][0]["id"]
+
+    def _current(self, resource: str, events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Each record these events changed, read now (in the pinned version, whatever version an
+        event was rendered in), once; one deleted since is left out."""
+        kind = EVENTS[resource].split(".")[0]
+        ids = [i for e in events if (i := changed_id(kind, e["data"]["object"]))]
+        for record_id in dict.fromkeys(reversed(ids)):
+            reply = self.http.request("GET", f"/v1/{resource}/{record_id}", ok=(404,))
+            if reply.response.status_code != 404:
+                yield to_decimal(reply.body)
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (read at `id_path`, e.g. metadata.crm_id) -> Stripe id, over every record."""

@@ -28,7 +28,7 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 | system     | like      | auth                                   | main endpoints                                  | webhooks (scheme)   |
 |------------|-----------|----------------------------------------|-------------------------------------------------|---------------------|
 | crm        | HubSpot   | Bearer                                 | /crm/v3/objects/{contacts,companies,deals}[/search] | hubspot_v3     |
-| billing    | Stripe    | any `sk_` key (localstripe)            | /v1/... (the real localstripe)                  | stripe              |
+| billing    | Stripe    | its `sk_` key, Bearer or Basic user    | /v1/... (the real localstripe)                  | stripe              |
 | support    | Zendesk   | Basic `email/token:TOKEN` (no Bearer)  | /api/v2/{tickets,users}.json (cursor or capped offset pages), users/show_many, incremental cursor | hmac |
 | shop       | Shopify   | X-Shopify-Access-Token (client credentials or shpat_) | POST /admin/api/2026-10/graphql.json, /admin/oauth/access_token | shopify |
 | inventory  | warehouse | Bearer                                 | /v1/stock[/{sku}[/adjustments]]                 | standard_webhooks   |
@@ -39,9 +39,11 @@ stopped systems' data. Failures raise `SandboxError` with a one-line message.
 
 Every system but billing serves `/_sandbox/health`; every one serves `/_sandbox/faults` (GET, PUT a `Faults` JSON body;
 the system's credentials required) to change faults live; `Sandbox(faults={...})` sets them at start.
-Every system but billing serves `/_sandbox/requests`: the arrival times (epoch seconds, `arrived`) and
-the method and path (`asked`, e.g. `POST /crm/objects/2026-03/contacts/batch/update`) of the requests
-it received outside `/_sandbox/`, to measure a client's request rate, and count its calls, where the vendor would.
+Every system serves `/_sandbox/requests`: the arrival times (epoch seconds, `arrived`) of the requests
+it received outside `/_sandbox/`, to measure a client's request rate where the vendor would; every
+system but billing also the method and path of each (`asked`, e.g. `POST
+/crm/objects/2026-03/contacts/batch/update`), to count its calls; billing (on `/v1/`) the count it
+answered 429.
 """
 
 from ._config import DEFAULT_PORTS, DEFAULT_TOKENS, DEFAULT_WEBHOOK_SECRETS, SYSTEMS, SystemConfig

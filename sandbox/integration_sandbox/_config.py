@@ -20,7 +20,7 @@ KINDS = {"crm": "hubspot", "billing": "stripe", "support": "zendesk", "shop": "s
 # Obviously fake development credentials; every one can be overridden.
 DEFAULT_TOKENS = {
     "crm": "sandbox-crm-token",
-    "billing": "sk_test_sandbox_billing",  # localstripe accepts any key starting with sk_
+    "billing": "sk_test_sandbox_billing",  # the only key the sandbox billing takes, as Stripe an account's
     "support": "sandbox-support-token",
     "shop": "shpat_sandbox_shop_token",
     "inventory": "sandbox-inventory-token",

@@ -76,6 +76,24 @@ async def _hubspot_429(send: Send, policy: str, headers: list[tuple[bytes, bytes
     await send({"type": "http.response.body", "body": body})
 
 
+class Rolling:
+    """A rolling window: at most `limit` requests admitted in any `window` seconds (0: no limit)."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        self.sent: deque[float] = deque()
+
+    def admit(self) -> bool:
+        """Whether a request arriving now is within the limit (it is counted if so)."""
+        now = time.monotonic()
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        if self.limit and len(self.sent) >= self.limit:
+            return False
+        self.sent.append(now)
+        return True
+
+
 class RollingRateLimit:
     """ASGI middleware: HubSpot's rolling window, `limit` requests in any `window` seconds on the
     paths `paths` matches (0: no limit), refused beyond with HubSpot's 429 naming `policy`. With
@@ -86,20 +104,15 @@ class RollingRateLimit:
                  policy: str = "TEN_SECONDLY_ROLLING", headers: bool = True):
         self.app, self.limit, self.window, self.policy, self.headers = app, limit, window, policy, headers
         self.paths = re.compile(paths)
-        self.sent: deque[float] = deque()
+        self.rolling = Rolling(limit, window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.limit <= 0 or not self.paths.match(scope["path"]):
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
-        while self.sent and self.sent[0] <= now - self.window:
-            self.sent.popleft()
-        refused = len(self.sent) >= self.limit
-        if not refused:
-            self.sent.append(now)
+        refused = not self.rolling.admit()
         headers = [(b"x-hubspot-ratelimit-max", str(self.limit).encode()),
-                   (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.sent)).encode()),
+                   (b"x-hubspot-ratelimit-remaining", str(self.limit - len(self.rolling.sent)).encode()),
                    (b"x-hubspot-ratelimit-interval-milliseconds", str(int(self.window * 1000)).encode())
                    ] if self.headers else []
         if refused:

@@ -6,11 +6,16 @@ pickle file from the fixed `/tmp/localstripe.pickle` into the data folder, seeds
 registers a relay through localstripe's `/_config/webhooks` mechanism: localstripe posts each event
 once to the relay, which queues it; the sandbox's deliverer then posts it to the receiver at least
 once (retries with backoff, occasional duplicates), freshly Stripe-signed per attempt. It adds the
-sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (any `sk_` key,
-as localstripe authenticates every path).
+sandbox's fault injection as an aiohttp middleware, with `GET|PUT /_sandbox/faults` (the account's
+key, as on every path), and what Stripe enforces that localstripe does not (_stripe.py): only the
+configured secret key (Stripe's 401 otherwise), Stripe's sandbox rate limit (option
+`rate_limit_per_second`, default 25, 0 off, in any `rate_limit_window_seconds`, default 1; 429 as
+Stripe answers it; `GET /_sandbox/requests` counts), Stripe's events for every change of an invoice
+or a charge, and `GET /v1/events` with Stripe's filters.
 
 localstripe's answers predate the pinned Stripe version; a middleware (`as_pinned`) reshapes them,
-and the events' objects, into that version's shape (fields removed since, fields added, integers).
+and the events' objects, into that version's shape (fields removed since, fields added, integers;
+an event says it is rendered in the pinned version).
 
 localstripe ignores `Idempotency-Key`; this module answers it as Stripe does, in a middleware: a
 POST with a key seen before (per API key, for 24 hours, while the process runs) gets the first
@@ -19,8 +24,8 @@ parameters is refused (400 `idempotency_error`), as is one still in flight (409)
 
 Known gaps of localstripe (the billing connector must cope): it ignores `Stripe-Version`, has no
 `/v1/prices`, delivers each webhook once after one second with no retry (hence the relay), forgets
-webhook registrations on restart (this module re-registers), accepts any key that starts with `sk_`, and only
-invoices customers that have a subscription.
+webhook registrations on restart (this module re-registers), emits few events (this module emits the
+rest for invoices and charges), and only invoices customers that have a subscription.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from . import _fake
 from ._config import SystemConfig
 from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields, renames_for
 from ._store import Store
+from ._stripe import Emitter, authenticate, emitting, events_list, rate_limited
 from ._webhooks import Deliverer, event, signer
 
 # localstripe leaves its own /_config/ paths unauthenticated, and its webhook sender sends no key.
@@ -192,9 +198,21 @@ def _idempotency() -> Any:
 # Stripe no longer does, and what Stripe answers that it lacks (tests/contracts/test_stripe.py
 # checks every answer against the `stripe` package's types for the pinned version).
 _DROPPED: dict[str, tuple[str, ...]] = {"customer": ("account_balance", "business_vat_id"),
+                                        "charge": ("invoice",),  # since 2025-03-31.basil: Invoice.payments
+                                        # basil moved an invoice's payment to `payments`, its subscription to
+                                        # `parent`, its tax to `total_taxes`; `date`, `discount` went earlier
+                                        "invoice": ("application_fee", "charge", "date", "discount", "payment_intent",
+                                                    "subscription", "tax", "tax_percent", "total_tax_amounts"),
                                         "invoiceitem": ("created", "plan", "subscription")}
 _INTEGERS: dict[str, tuple[str, ...]] = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
 _OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
+# what the pinned version's invoice has that localstripe's lacks, as Stripe fills it for a plain invoice
+_INVOICE_DEFAULTS: dict[str, Any] = {
+    "amount_overpaid": 0, "amount_shipping": 0, "discounts": [], "issuer": {"type": "self"},
+    "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None},
+    "payment_settings": {"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+    "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0}
+PINNED_VERSION = "2026-10-28.endive"  # the Stripe version the answers are shaped as (an event's `api_version`)
 
 
 def as_pinned(value: Any, resource: str | None = None) -> Any:
@@ -212,6 +230,17 @@ def as_pinned(value: Any, resource: str | None = None) -> Any:
     for key in _INTEGERS.get(kind, ()):
         if isinstance(out.get(key), str) and out[key].lstrip("-").isdigit():
             out[key] = int(out[key])
+    if kind == "charge":
+        out.setdefault("amount_captured", out.get("amount", 0) if out.get("captured") else 0)
+        out.setdefault("billing_details", dict.fromkeys(("address", "email", "name", "phone", "tax_id")))
+        out.setdefault("disputed", False)
+    if kind == "invoice":
+        for key, value in _INVOICE_DEFAULTS.items():
+            out.setdefault(key, value)
+        out["default_tax_rates"] = out.get("default_tax_rates") or []
+        out.setdefault("amount_remaining", max(0, int(out.get("amount_due", 0)) - int(out.get("amount_paid", 0))))
+    if kind == "event":  # its object is reshaped into the pinned version, so it is rendered in that one
+        out.update(api_version=PINNED_VERSION, pending_webhooks=out.get("pending_webhooks", 0))
     if kind == "invoiceitem":
         out.setdefault("discountable", True)
         out.setdefault("quantity_decimal", str(out.get("quantity", 1)))
@@ -266,6 +295,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     store.try_load_from_disk()
     fresh = not path.exists()
     outbox = Store(config.database)
+    emitter = Emitter(store)
     deliverer = Deliverer(outbox, config.webhook_url or "", signer("stripe", config.webhook_secret),
                           config.webhook_duplicate_rate, config.seed)
 
@@ -275,6 +305,7 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
             config.seed_report.write_text(json.dumps(report, indent=1))
         store.dump_to_disk = lambda: _dump(store, path)
         store.dump_to_disk()
+        emitter.start()
         if config.webhook_url:
             # localstripe posts each event once; the relay queues it and the sandbox's deliverer
             # posts it on with retries, duplicates and a fresh Stripe signature per attempt.
@@ -287,9 +318,17 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
         outbox.close()
 
     inject, faults = _faults(config.faults)
+    # Stripe's limit in a sandbox (test mode): 25 requests a second; 0 turns it off
+    limit, requests = rate_limited(int(config.options.get("rate_limit_per_second", 25)),
+                                   float(config.options.get("rate_limit_window_seconds", 1)))
+    server.app.middlewares.insert(0, authenticate(config.token))  # before localstripe's own, which takes any sk_
+    server.app.middlewares.insert(1, limit)  # a refused key is not counted; a throttled request reaches nothing
     server.app.middlewares.append(inject)
     server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
-    server.app.middlewares.append(_versioned())  # innermost: a replayed answer is the shaped one
+    server.app.middlewares.append(emitting(emitter))  # a write's changes become events; a replay changes nothing
+    server.app.middlewares.append(_versioned())  # a replayed answer is the shaped one, events too
+    server.app.middlewares.append(events_list(store))  # innermost: answers GET /v1/events itself
+    server.app.router.add_route("GET", ADMIN_PREFIX + "requests", requests)
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("POST", RELAY_PATH, _relay(outbox, config.webhook_secret))

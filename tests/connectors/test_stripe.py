@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import httpx
 import pytest
 
 from integration_project.connectors import Ours, connector_class
-from integration_project.connectors.stripe import to_decimal, to_minor
+from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
+from integration_project.runtime import Store, ingest
+from integration_sandbox.testing import free_port_sandbox
 from tests.connectors.conftest import drain
+
+CARD = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2030",
+        "card[cvc]": "123"}
 
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
@@ -37,7 +45,7 @@ def test_a_deal_becomes_one_invoice_item_updated_in_place(connector, sandbox):
         charge = api.post("/v1/charges", data={"amount": "2599", "currency": "eur", "source": card})
     assert int(held["amount"]) == 175050 and held["currency"] == "eur"  # localstripe echoes the form's text
     charges, cursor = drain(stripe, "charges", None)
-    assert cursor is None  # Stripe lists cannot resume from a change time: every run reads them
+    assert cursor and "@" in cursor  # the newest charge event when the list was read: the next run reads from it
     assert charge.status_code == 200, charge.text
     assert {"amount": "25.99", "currency": "EUR"}.items() <= next(
         c for c in charges if c["id"] == charge.json()["id"]).items()
@@ -56,7 +64,7 @@ def test_invoices_come_out_in_decimal_units_with_iso_currencies(connector, sandb
         api.post("/v1/invoiceitems", data={"customer": customer, "amount": "4990", "currency": "eur"})
         created = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
     invoices, cursor = drain(stripe, "invoices", None)
-    assert cursor is None
+    assert cursor and "@" in cursor
     mine = next(i for i in invoices if i["id"] == created)
     assert (mine["amount_due"], mine["currency"], mine["status"]) == ("49.90", "EUR", "draft")
 
@@ -132,3 +140,143 @@ def test_a_create_answered_409_in_flight_is_tried_again_under_the_same_key(env, 
         lambda request: sent.append(request) or next(answers)))
     assert stripe.upsert("customers", None, {"email": "a@example.com"}, Ours("metadata.crm_contact_id", "1")) == "cus_409"
     assert len({r.headers["Idempotency-Key"] for r in sent}) == 1 and len(sent) == 2
+
+
+class _Counting(httpx.BaseTransport):
+    """The real sandbox behind it; every request sent, by method and path."""
+
+    def __init__(self) -> None:
+        self.inner, self.sent = httpx.HTTPTransport(), []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        return self.inner.handle_request(request)
+
+
+def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_reads_only_it(
+        env, landscape, sandbox, tmp_path):
+    """Stripe's lists filter on `created` only and an invoice is paid after it is created: the
+    second run finds the change in the events list and reads that one invoice, not the list."""
+    flow = next(f for f in landscape.flows() if f.source.name == "billing" and f.source_binding.resource == "invoices")
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+        customer = api.post("/v1/customers", data={"email": "paid.later@example.com"}).json()["id"]
+        card = api.post("/v1/payment_methods", data=CARD).json()["id"]
+        api.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
+        api.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card})
+        # localstripe invoices only customers with a subscription: a free plan (its invoice is paid at once)
+        api.post("/v1/plans", data={"id": "free-inc", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free-inc"}).raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "4990", "currency": "eur"})
+        invoice = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
+        store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+        store.mark_delivery("billing", "customer", "paid-later-1", "h", "done", customer)  # as the customer flow would
+        transport = _Counting()
+        billing = connector_class(landscape.systems["billing"])(landscape.systems["billing"].api, transport=transport)
+        try:
+            first = ingest(billing, flow.ingest, store, "run-1")
+            with store.engine.connect() as conn:
+                assert store.hub_data(conn, "invoice", [invoice])[invoice]["status"] == "draft"
+            assert first.cursor and first.read >= 2  # every invoice: ours and the subscription's, at least
+            transport.sent.clear()
+            api.post(f"/v1/invoices/{invoice}/pay").raise_for_status()
+            second = ingest(billing, flow.ingest, store, "run-2")
+        finally:
+            billing.close()
+    with store.engine.connect() as conn:
+        assert store.hub_data(conn, "invoice", [invoice])[invoice]["status"] == "paid"
+    assert (second.read, second.written) == (1, 1)  # only what changed
+    assert "GET /v1/invoices" not in transport.sent and f"GET /v1/invoices/{invoice}" in transport.sent
+    assert second.cursor and second.cursor != first.cursor
+
+
+def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_meets_no_429(
+        env, landscape, tmp_path):
+    """The sandbox limits as Stripe does in test mode, 25 requests per window, the window stretched
+    from 1 s to 5 s (and the declared pace with it) so a loaded machine still outruns it: bursts from
+    several threads without pacing are answered 429 and waited out, every customer made once; with
+    the declared pace (requests_per_second) a burst is never answered 429, counted at the sandbox."""
+    stretch = 5
+    options = {"billing": {"rate_limit_per_second": 25, "rate_limit_window_seconds": stretch}}
+    with free_port_sandbox(tmp_path, ["billing"], seed=5, size=5, options=options) as sb:
+        declared = landscape.systems["billing"].api
+        assert declared.requests_per_second is not None and declared.requests_per_second < 25
+        api = declared.model_copy(update={"base_url": sb.url("billing"), "base_url_env": None})
+        auth = {"Authorization": f"Bearer {sb.token('billing')}"}
+        made: list[str] = []
+
+        def limited() -> int:
+            return httpx.get(sb.url("billing") + "/_sandbox/requests", headers=auth).json()["rate_limited"]
+
+        def burst(api, tag: str, count: int) -> None:
+            billing, lock = Stripe(api), threading.Lock()
+
+            def create(i: int) -> None:
+                record = {"email": f"{tag}{i}@example.com", "metadata": {"crm_contact_id": f"{tag}-{i}"}}
+                made_id = billing.upsert("customers", None, record, Ours("metadata.crm_contact_id", f"{tag}-{i}"))
+                with lock:
+                    made.append(made_id)
+
+            try:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(create, range(count)))
+            finally:
+                billing.close()
+
+        unpaced = api.model_copy(update={"requests_per_second": None})
+        for round_ in range(5):  # until the sandbox has refused some (a loaded machine may be slow to)
+            burst(unpaced, f"burst{round_}-", 40)
+            if (refused := limited()) > 0:
+                break
+        assert refused > 0 and len(set(made)) == len(made) == 40 * (round_ + 1)  # 429s waited out, none lost
+        deadline = time.monotonic() + 60  # the unpaced burst out of the sandbox's window first
+        while time.time() - max(httpx.get(sb.url("billing") + "/_sandbox/requests", headers=auth).json()["arrived"]) \
+                < stretch and time.monotonic() < deadline:
+            time.sleep(0.2)
+        burst(api.model_copy(update={"requests_per_second": declared.requests_per_second / stretch}), "paced-", 40)
+        assert limited() == refused  # the declared pace stays under the limit
+        held, after = [], {}
+        with httpx.Client(base_url=sb.url("billing"), headers=auth) as http:
+            while True:
+                page = http.get("/v1/customers", params={"limit": 100, **after}).json()
+                held += [c["id"] for c in page["data"] if c["metadata"].get("crm_contact_id", "").startswith(
+                    ("burst", "paced-"))]
+                if not page["has_more"]:
+                    break
+                after = {"starting_after": page["data"][-1]["id"]}
+        assert sorted(held) == sorted(made)  # each made once, at Stripe too
+
+
+def test_a_cursor_whose_events_stripe_no_longer_keeps_means_a_full_read(env, landscape, sandbox):
+    """Stripe lists events for 30 days: a cursor within a day of that, or whose event is gone, reads
+    the whole list again (and notes the newest event); one set when no event existed reads them all."""
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:  # an invoice, so an invoice event
+        customer = api.post("/v1/customers", data={"email": "stale.cursor@example.com"}).json()["id"]
+        api.post("/v1/plans", data={"id": "free-stale", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free-stale"}).raise_for_status()
+    declared = landscape.systems["billing"]
+    transport = _Counting()
+    billing = connector_class(declared)(declared.api, transport=transport)
+    try:
+        full, mark = drain(billing, "invoices", None)
+        assert mark and mark.startswith("evt_")
+        for stale in (f"{mark.partition('@')[0]}@{int(time.time()) - 29 * 86400 - 60}", f"evt_gone@{int(time.time())}"):
+            transport.sent.clear()
+            again, cursor = drain(billing, "invoices", stale)
+            assert "GET /v1/invoices" in transport.sent, (stale, mark, transport.sent)
+            assert {r["id"] for r in again} == {r["id"] for r in full}
+            assert cursor == mark  # nothing changed since: the same newest event
+        transport.sent.clear()
+        assert drain(billing, "invoices", f"@{int(time.time())}")[1] == mark  # every invoice event listed is newer
+        assert "GET /v1/invoices" not in transport.sent and "GET /v1/events" in transport.sent
+    finally:
+        billing.close()
+
+
+def test_a_scan_of_a_loaded_list_reads_it_whole_without_events(connector, sandbox):
+    """Customers (loaded, not extracted) have no events cursor: a scan is the plain list."""
+    customers = {c["id"] for c in connector("billing").scan("customers")}
+    assert set(sandbox.seed_report("billing")["customers"]) <= customers

@@ -12,8 +12,10 @@ every non-nullable field present; a delete answers `{id, object, deleted}`.
 from __future__ import annotations
 
 import re
+import types
 import typing
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Union
 from urllib.parse import parse_qsl
@@ -21,25 +23,31 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import stripe
+from stripe._error_object import ErrorObject
 from stripe._request_options import RequestOptions
 from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
     ChargeListParams,
+    ChargeRetrieveParams,
     CustomerCreateParams,
     CustomerDeleteParams,
     CustomerListParams,
     CustomerUpdateParams,
+    EventListParams,
     InvoiceItemCreateParams,
     InvoiceItemDeleteParams,
     InvoiceItemListParams,
     InvoiceItemUpdateParams,
     InvoiceListParams,
+    InvoiceRetrieveParams,
 )
 from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
+from integration_sandbox.testing import free_port_sandbox
 from tests.connectors.conftest import drain
 
+ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
 OPTIONS = frozenset(RequestOptions.__annotations__)  # the client's options (headers), not parameters
 OPERATIONS: list[tuple[str, str, type]] = [
     ("GET", r"/v1/customers", CustomerListParams), ("POST", r"/v1/customers", CustomerCreateParams),
@@ -48,6 +56,8 @@ OPERATIONS: list[tuple[str, str, type]] = [
     ("POST", r"/v1/invoiceitems/ii_\w+", InvoiceItemUpdateParams),
     ("DELETE", r"/v1/invoiceitems/ii_\w+", InvoiceItemDeleteParams),
     ("GET", r"/v1/invoices", InvoiceListParams), ("GET", r"/v1/charges", ChargeListParams),
+    ("GET", r"/v1/invoices/in_\w+", InvoiceRetrieveParams), ("GET", r"/v1/charges/ch_\w+", ChargeRetrieveParams),
+    ("GET", r"/v1/events", EventListParams),
 ]
 
 
@@ -72,7 +82,7 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def problems(expected: Any, value: Any, where: str) -> list[str]:
     """Why a form value does not fit its parameter's type ([] when it does)."""
     origin, args = typing.get_origin(expected), typing.get_args(expected)
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         found = [problems(option, value, where) for option in args]
         return [] if any(not p for p in found) else [f"{where}: fits none of its types ({'; '.join(sum(found, []))})"]
     if origin is Literal:
@@ -122,7 +132,7 @@ def request_problem(request: httpx.Request) -> str | None:
 
 
 RESOURCES: dict[str, type] = {"customer": stripe.Customer, "invoiceitem": stripe.InvoiceItem,
-                              "invoice": stripe.Invoice, "charge": stripe.Charge}
+                              "invoice": stripe.Invoice, "charge": stripe.Charge, "event": stripe.Event}
 
 
 def _resolved(hint: Any, owner: type) -> Any:
@@ -149,7 +159,7 @@ def answer_problems(expected: Any, value: Any, where: str, owner: type = stripe.
     origin, args = typing.get_origin(expected), typing.get_args(expected)
     if expected is Any:
         return []
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         found = [answer_problems(option, value, where, owner) for option in args]
         return [] if any(not p for p in found) else [f"{where}: fits none of its types ({'; '.join(sum(found, []))})"]
     if expected is type(None) or origin is Literal:
@@ -186,10 +196,13 @@ def answer_problem(body: Any, where: str) -> str | None:
     return "; ".join(answer_problems(kind, body, where, kind)) or None
 
 
-def exercise(billing: HttpConnector) -> None:
-    """Every operation the connector offers: both lists, both indexes, creates, updates and deletes."""
-    for resource in sorted(billing.extracts):
-        drain(billing, resource, None)
+def exercise(billing: HttpConnector, change: Callable[[], None]) -> None:
+    """Every operation the connector offers: both lists in full and from their cursors (events and
+    the records they name, after `change` made some), both indexes, creates, updates and deletes."""
+    cursors = {resource: drain(billing, resource, None)[1] for resource in sorted(billing.extracts)}
+    change()
+    for resource, cursor in cursors.items():
+        drain(billing, resource, cursor)
     run = uuid.uuid4().hex[:8]  # each exercise its own records: a replayed Idempotency-Key answers the first
     customer = {"email": "contract@example.com", "name": "Contract Case", "phone": "+49 30 1",
                 "address": {"country": "DE"}, "metadata": {"crm_contact_id": f"st-c1-{run}"}}
@@ -206,15 +219,39 @@ def exercise(billing: HttpConnector) -> None:
     assert f"st-c1-{run}" not in billing.index("customers", "metadata.crm_contact_id")
 
 
+def paid_invoice(env: dict[str, str]) -> None:
+    """An invoice paid by card, made outside the connector (`invoice.*` and `charge.*` events follow);
+    localstripe invoices only a customer with a subscription, so the customer gets a free one."""
+    auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
+        customer = api.post("/v1/customers", data={"email": "contract.invoice@example.com"}).json()["id"]
+        card = api.post("/v1/payment_methods", data={"type": "card", "card[number]": "4242424242424242",
+                                                      "card[exp_month]": "12", "card[exp_year]": "2030",
+                                                      "card[cvc]": "123"}).json()["id"]
+        api.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
+        api.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card})
+        api.post("/v1/plans", data={"id": "contract-free", "amount": "0", "currency": "eur", "interval": "month",
+                                    "product[name]": "Free plan"})
+        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "contract-free"}).raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2599", "currency": "eur"})
+        invoice = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
+        api.post(f"/v1/invoices/{invoice}/pay").raise_for_status()
+
+
 @pytest.fixture
-def exchanges(recorded):
+def exchanges(recorded, env):
     billing, recording = recorded("billing")
-    exercise(billing)
+    exercise(billing, lambda: paid_invoice(env))
     return recording.exchanges
 
 
 def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchanges):
-    assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {("GET", 2), ("POST", 2), ("POST", 3)}
+    assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {
+        ("GET", 2), ("GET", 3), ("POST", 2), ("POST", 3)}
+    assert {e.request.url.params.get("type") for e in exchanges if e.request.url.path == "/v1/events"} == {
+        "invoice.*", "charge.*"}
+    assert {e.request.url.path.split("_")[0] for e in exchanges if e.request.url.path.count("/") == 3
+            and e.request.method == "GET"} == {"/v1/invoices/in", "/v1/charges/ch"}  # each changed one read
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]
     assert not problems_, "\n".join(dict.fromkeys(problems_))
 
@@ -264,3 +301,78 @@ def test_the_check_fails_when_a_request_is_changed_against_stripes_params(env):
     assert "Stripe-Version '2020-08-27'" in (request_problem(old) or "")
     assert "not an operation" in (request_problem(httpx.Request("GET", env["BILLING_BASE_URL"] + "/v1/prices",
                                                                 headers=headers)) or "")
+
+
+def error_problem(body: Any) -> str | None:
+    """Why this is not Stripe's error body (`{"error": ErrorObject}`, its type one of Stripe's four), or None."""
+    if not isinstance(body, dict) or set(body) != {"error"}:
+        return "not {error: ...}"
+    found = answer_problems(ErrorObject, body["error"], "error", ErrorObject)
+    if body["error"].get("type") not in ERROR_TYPES:
+        found.append(f"error.type: {body['error'].get('type')!r} is not one of {ERROR_TYPES}")
+    return "; ".join(found) or None
+
+
+def test_the_sandbox_refuses_a_key_as_stripe_does(env):
+    """Only the account's secret key, as Bearer or as Basic's user name; else Stripe's 401."""
+    url, key = env["BILLING_BASE_URL"] + "/v1/customers", env["BILLING_API_KEY"]
+    assert httpx.get(url, params={"limit": 1}, auth=(key, "")).status_code == 200
+    assert httpx.get(url, params={"limit": 1}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    for headers, says in (({}, "You did not provide an API key."),
+                          ({"Authorization": f"Token {key}"}, "You did not provide an API key."),
+                          ({"Authorization": key}, "You did not provide an API key."),
+                          ({"Authorization": "Bearer sk_test_someoneElsesKey9876"},
+                           "Invalid API Key provided: sk_test_" + "*" * 15 + "9876"),
+                          ({"Authorization": "Bearer pk_test_publishableKey1234"}, "with a publishable API key")):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401 and error_problem(refused.json()) is None, (headers, refused.text)
+        assert says in refused.json()["error"]["message"]
+    with pytest.raises(stripe.AuthenticationError):
+        stripe.StripeClient("sk_test_someoneElsesKey9876", base_addresses={"api": env["BILLING_BASE_URL"]},
+                            max_network_retries=0).v1.customers.list({"limit": 1})
+    assert "not {error" in (error_problem({"message": "Unauthorized"}) or "")
+    assert "is not one of" in (error_problem({"error": {"type": "auth_error", "message": "x"}}) or "")
+
+
+def test_the_sandbox_rate_limits_as_stripe_does(tmp_path):
+    """Beyond the limit (here 1 request a minute): 429 with Stripe's body (code rate_limit), the
+    Stripe-Rate-Limited-Reason header and no Retry-After; Stripe's library reads it as a RateLimitError."""
+    options = {"billing": {"rate_limit_per_second": 1, "rate_limit_window_seconds": 60}}
+    with free_port_sandbox(tmp_path, ["billing"], seed=1, size=5, options=options) as sb:
+        headers = {"Authorization": f"Bearer {sb.token('billing')}", "Stripe-Version": stripe.api_version}
+        first = httpx.get(sb.url("billing") + "/v1/customers", headers=headers)
+        limited = httpx.get(sb.url("billing") + "/v1/customers", headers=headers)
+        with pytest.raises(stripe.RateLimitError):
+            stripe.StripeClient(sb.token("billing"), base_addresses={"api": sb.url("billing")},
+                                max_network_retries=0).v1.customers.list({"limit": 1})
+    assert first.status_code == 200 and limited.status_code == 429
+    assert error_problem(limited.json()) is None and limited.json()["error"]["code"] == "rate_limit"
+    assert limited.headers["Stripe-Rate-Limited-Reason"] == "global-rate" and "Retry-After" not in limited.headers
+
+
+def test_the_sandbox_lists_events_with_stripes_parameters_only(env):
+    """`type` with a wildcard, `types[]`, `created[...]`, paging both ways; what Stripe refuses, refused."""
+    headers = {"Authorization": f"Bearer {env['BILLING_API_KEY']}", "Stripe-Version": stripe.api_version}
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=headers) as api:
+        newest = api.get("/v1/events", params={"type": "customer.*", "limit": 3}).json()
+        assert answer_problem(newest, "events") is None and len(newest["data"]) == 3
+        assert all(e["type"].startswith("customer.") for e in newest["data"])
+        created = [e["created"] for e in newest["data"]]
+        assert created == sorted(created, reverse=True)  # newest first
+        older = api.get("/v1/events", params={"type": "customer.*", "limit": 2,
+                                              "starting_after": newest["data"][0]["id"]}).json()["data"]
+        assert [e["id"] for e in older] == [e["id"] for e in newest["data"][1:]]
+        newer = api.get("/v1/events", params={"type": "customer.*", "limit": 2,
+                                              "ending_before": newest["data"][2]["id"]}).json()["data"]
+        assert [e["id"] for e in newer] == [e["id"] for e in newest["data"][:2]]
+        typed = api.get("/v1/events", params={"types[0]": "customer.created", "created[gte]": created[-1]}).json()
+        assert {e["type"] for e in typed["data"]} <= {"customer.created"} and typed["data"]
+        for params, param in (({"type": "customer.*", "types[0]": "customer.created"}, "types"),
+                              ({"since": "1"}, "since"), ({"limit": "101"}, "limit"),
+                              ({"created[after]": "1"}, "created[after]")):
+            refused = api.get("/v1/events", params=params)
+            assert refused.status_code == 400 and error_problem(refused.json()) is None, refused.text
+            assert refused.json()["error"]["param"] == param
+    events = httpx.Request("GET", env["BILLING_BASE_URL"] + "/v1/events", headers=headers,
+                           params={"type": "invoice.*", "created[after]": "1"})
+    assert "'after' is not a parameter" in (request_problem(events) or "")

@@ -38,7 +38,7 @@ ID_KEY = {"crm": "id", "support": "id", "shop": "id", "inventory": "sku", "fulfi
 @pytest.mark.parametrize("system", sorted(UNAUTHORIZED))
 def test_requests_without_or_with_wrong_credentials_get_401(sandbox: Sandbox, system: str) -> None:
     url = sandbox.url(system) + LIST_PATHS[system]
-    for headers in ({}, {"Authorization": "Bearer sk_wrong"} if system != "billing" else {}):
+    for headers in ({}, {"Authorization": "Bearer sk_wrong"}):
         response = httpx.get(url, headers=headers)
         assert response.status_code == 401
         assert UNAUTHORIZED[system](response.json())
