@@ -77,8 +77,8 @@ STAGES = [["ticket_support_to_hub", "payment_billing_to_hub", "engagement_market
           ["invoice_billing_to_legacy_erp"]]
 # a stage's way to ingest orders once before their three consumers run at once
 INGEST_ONLY = {"order_shop_to_hub": ("order_shop_to_inventory", [["shop", "order"], ["hub", "order"]])}
-REALTIME = ["customer_crm_to_billing", "deal_crm_to_billing", "order_shop_to_inventory",
-            "order_shop_to_fulfilment", "shipment_fulfilment_to_shop"]
+REALTIME = ["customer_crm_realtime", "deal_crm_realtime", "order_shop_realtime",
+            "shipment_fulfilment_realtime"]  # each source's realtime job: one run to every realtime consumer
 KILLABLE = ["order_shop_to_inventory", "order_shop_to_fulfilment", "order_shop_to_support",
             "product_legacy_erp_to_shop", "product_legacy_erp_to_inventory"]  # long loads
 ATTEMPTS = 8  # runs of one flow before the soak gives up on it
@@ -305,16 +305,16 @@ def redeliver(hooks: list, receiver: str, env: dict[str, str], rng: random.Rando
 
 
 def realtime_runs(runner: Runner) -> None:
-    """Evaluate each real-time flow's sensor over the inbox and run every run it requests."""
+    """Evaluate each source's realtime sensor over the inbox and run every run it requests."""
     from definitions.definitions import defs
 
-    for flow in REALTIME:
-        sensor = defs.get_repository_def().get_sensor_def(f"{flow}_sensor")
+    for job in REALTIME:
+        sensor = defs.get_repository_def().get_sensor_def(f"{job}_sensor")
         instance, cursor = dg.DagsterInstance.ephemeral(), "0"  # past the first tick's initial sync
         while True:
             result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources))
             for request in result.run_requests:
-                runner.run(flow, dict(request.tags))
+                runner.run(job, dict(request.tags))
             if result.cursor in (None, cursor):
                 break
             cursor = result.cursor

@@ -46,7 +46,8 @@ TRIGGER_FIELDS = ("cron", "timezone", "on_change")  # the TRIGGER rows that say 
 REQUIRED = (SYSTEM, OBJECT, ROLE, SOURCE_OF_TRUTH, FLOWS, MODE, STATUS)
 
 # Tags on sensors, schedules and jobs (Dagster tags are strings).
-TAG_FLOW = "integration/flow"  # the flow name a job, schedule or sensor runs
+TAG_FLOW = "integration/flow"  # the flow(s) a job, schedule or sensor runs (names, comma-separated)
+TAG_LANE = "integration/lane"  # job tag: runs of one lane never overlap (the instance queues the second)
 TAG_MAINTENANCE = "integration/maintenance"  # a job that keeps the framework's own state (one run at a time)
 TAG_SYSTEM = "integration/system"
 TAG_OBJECT = "integration/object"

@@ -81,6 +81,12 @@ class Ingest:
         return f"{self.object.name}_{self.source.name}_to_hub"
 
     @property
+    def realtime_name(self) -> str:
+        """The job that carries one change to every realtime consumer at once (one run, one read
+        of the source), and the name its change sensor starts with, e.g. customer_crm_realtime."""
+        return f"{self.object.name}_{self.source.name}_realtime"
+
+    @property
     def cursor_key(self) -> str:
         """Where the hub keeps how far it has read the source, e.g. billing/invoice."""
         return f"{self.source.name}/{self.object.name}"

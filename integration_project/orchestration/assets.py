@@ -88,12 +88,12 @@ def ingest_asset(specs: ObjectSpecs) -> dg.AssetsDefinition:
 
 
 def _flows_in_run(context: dg.AssetExecutionContext, specs: ObjectSpecs) -> list[Flow]:
-    """The live flows of the object whose consumer this run loads: the flow its job is named
-    after, or those an ad-hoc selection includes; none for a hub-only leg."""
-    tagged = context.run.tags.get(c.TAG_FLOW)
+    """The live flows of the object whose consumers this run loads: those its job is tagged with,
+    or those an ad-hoc selection includes; none for a hub-only leg."""
+    tagged = set(filter(None, context.run.tags.get(c.TAG_FLOW, "").split(",")))
     selected = context.run.asset_selection or set()
     return [f for f in specs.live_flows
-            if f.name == tagged or (not tagged and specs.consumer_specs[f.name].key in selected)]
+            if f.name in tagged or (not tagged and specs.consumer_specs[f.name].key in selected)]
 
 
 def _hub_checks(leg: Ingest, store, stats, flows: list[Flow], previous: list[str] | None,

@@ -1,5 +1,7 @@
 """Landscape -> dagster.Definitions: assets, checks, jobs, schedules and sensors of every flow."""
 
+from collections import defaultdict
+
 import dagster as dg
 
 from integration_project import contract as c
@@ -22,13 +24,18 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
     # an object nobody consumes yet is still brought into the hub (assessed, checked, kept)
     hub_only = {s.ingest.name: s for s in every if s.ingestible and not s.live_flows}
     ingest_jobs = {name: dg.define_asset_job(name, selection=dg.AssetSelection.assets(
-        s.source_spec.key, s.hub_spec.key), tags={c.TAG_FLOW: name},
+        s.source_spec.key, s.hub_spec.key), tags={c.TAG_FLOW: name, c.TAG_LANE: name},
         description=f"{s.obj.name}: {s.source.title} -> hub.") for name, s in hub_only.items()}
     reconciles = {f.name: reconciliation_check(f) for f in flows}
     jobs = {f.name: _job(f, reconciles[f.name]) for f in flows}
+    realtime: dict[str, list[Flow]] = defaultdict(list)  # per source leg, its flows kept in real time
+    for f in flows:
+        if f.mode == "realtime":
+            realtime[f.ingest.realtime_name].append(f)
+    realtime_jobs = {name: _realtime_job(name, group, reconciles) for name, group in realtime.items()}
     reconcile_jobs = [
         dg.define_asset_job(f"reconcile_{f.name}", selection=dg.AssetSelection.checks(reconciles[f.name]),
-                            tags={c.TAG_FLOW: f.name},
+                            tags={c.TAG_FLOW: f.name, c.TAG_LANE: lane(f)},
                             description=f"Compares {f.source.title}, the hub and {f.consumer.title}.")
         for f in flows
     ]
@@ -50,10 +57,11 @@ def build_definitions(landscape: Landscape) -> dg.Definitions:
                               description=f"Batch run of {name}: {binding.purpose}")
         for name, s in hub_only.items() if (binding := s.ingest.binding).cron
     ]
-    sensors = change_sensors(flows, jobs)
+    sensors = change_sensors([group[0].ingest for group in realtime.values()], realtime_jobs)
     return dg.Definitions.merge(
         *shares, maintenance_definitions(landscape),
-        dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *reconcile_jobs, *ingest_jobs.values()],
+        dg.Definitions(asset_checks=list(reconciles.values()), jobs=[*jobs.values(), *realtime_jobs.values(), *reconcile_jobs,
+                                                                      *ingest_jobs.values()],
                        schedules=schedules, sensors=[*sensors, failure_sensor(landscape)],
                        resources={"hub_store": HubStore()}, executor=executor()),
     )
@@ -76,11 +84,32 @@ def _all_specs(landscape: Landscape) -> list[ObjectSpecs]:
     return [object_specs(landscape, leg) for leg in landscape.ingests().values()]
 
 
+def lane(flow: Flow) -> str:
+    """The runs a flow's runs must not overlap: its own, and its source's realtime runs if it is
+    realtime (they deliver to its consumer too)."""
+    return flow.ingest.realtime_name if flow.mode == "realtime" else flow.name
+
+
 def _job(flow: Flow, reconcile: dg.AssetChecksDefinition):
+    """One flow's job, for its schedule and for a run by hand: source -> hub -> its consumer."""
     keys = [dg.AssetKey([flow.source.name, flow.object.name]), hub_key(flow.object.name), consumer_key(flow)]
     return dg.define_asset_job(
         flow.name, selection=dg.AssetSelection.assets(*keys) - dg.AssetSelection.checks(reconcile),
-        tags={c.TAG_FLOW: flow.name},
+        tags={c.TAG_FLOW: flow.name, c.TAG_LANE: lane(flow)},
         description=f"{flow.object.name}: {flow.source.title} -> hub -> {flow.consumer.title}. "
                     f"{flow.binding.purpose}",
+    )
+
+
+def _realtime_job(name: str, flows: list[Flow], reconciles: dict[str, dg.AssetChecksDefinition]):
+    """A source's change in one run: read once into the hub, then delivered to each realtime consumer
+    (independent steps: one consumer's failure holds up no other)."""
+    first = flows[0]
+    keys = [dg.AssetKey([first.source.name, first.object.name]), hub_key(first.object.name),
+            *(consumer_key(f) for f in flows)]
+    return dg.define_asset_job(
+        name, selection=dg.AssetSelection.assets(*keys) - dg.AssetSelection.checks(*(reconciles[f.name] for f in flows)),
+        tags={c.TAG_FLOW: ",".join(f.name for f in flows), c.TAG_LANE: name},
+        description=f"{first.object.name} changes in {first.source.title}: to the hub, then to "
+                    f"{', '.join(f.consumer.title for f in flows)} in the same run.",
     )

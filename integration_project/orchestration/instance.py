@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 
 # Runs start within ~1 s of being queued (the default polls every 5 s), each forked from a warm
-# process (launcher.py: no interpreter start and Dagster import per run), one run of a flow at a
-# time (a second one waits: two would send the same records, and interleave a consumer's
-# check-then-act writes); each system is a pool (ops that call it share its limit across runs:
+# process (launcher.py: no interpreter start and Dagster import per run), one run of a lane at a
+# time (a flow's runs, and its source's realtime runs when it is realtime: a second one waits, as
+# two would send the same records and interleave a consumer's check-then-act writes); each system is a pool (ops that call it share its limit across runs:
 # the vendor's request budget); telemetry stays off so a local instance never reaches outside the
 # machine.
 INSTANCE_YAML = """\
@@ -24,7 +24,7 @@ concurrency:
     default_limit: 4
   runs:
     tag_concurrency_limits:
-      - key: integration/flow
+      - key: integration/lane
         value:
           applyLimitPerUniqueValue: true
         limit: 1
@@ -56,7 +56,7 @@ concurrency:
   runs:
     max_concurrent_runs: 20
     tag_concurrency_limits:
-      - key: integration/flow
+      - key: integration/lane
         value:
           applyLimitPerUniqueValue: true
         limit: 1

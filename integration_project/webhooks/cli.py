@@ -19,7 +19,7 @@ from integration_project.settings import database_url
 from integration_project.webhooks.app import ReceiverLimits, create_receiver
 from integration_project.webhooks.endpoints import endpoints_from_landscape
 from integration_project.webhooks.inbox import DEFAULT_RETENTION, MIN_RETENTION, Inbox
-from integration_project.webhooks.runs import RunStarter, webhook_flows
+from integration_project.webhooks.runs import RunStarter, webhook_jobs
 
 def _landscape(package: str | None) -> Landscape:
     """Load the landscape given by name, else the current project's, or stop with its problems."""
@@ -82,7 +82,7 @@ def serve(host: str, port: int, reuse_port: bool, dagster_url: str | None, packa
     if not endpoints:
         raise click.ClickException(f"no system in {landscape_package(package)!r} declares a webhook")
     settings = ReceiverLimits(**limits)
-    runs = RunStarter(dagster_url, webhook_flows(landscape)) if dagster_url else None
+    runs = RunStarter(dagster_url, webhook_jobs(landscape)) if dagster_url else None
     app = create_receiver(endpoints, Inbox(database_url()), settings, runs)
     click.echo(f"receiving webhooks for {', '.join(endpoints)} at http://{host}:{port}/webhooks/<system>")
     server = uvicorn.Server(receiver_config(app, settings, host=host, port=port, log_config=log_config()))
@@ -91,7 +91,7 @@ def serve(host: str, port: int, reuse_port: bool, dagster_url: str | None, packa
 
 def _subscribed(landscape: Landscape) -> dict[str, set[str]]:
     """Per system, the event types some flow turns into runs (each such flow has an inbox sensor)."""
-    return {system: set(types) for system, types in webhook_flows(landscape).items()}
+    return {system: set(types) for system, types in webhook_jobs(landscape).items()}
 
 
 @dataclass

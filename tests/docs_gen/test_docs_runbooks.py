@@ -45,10 +45,10 @@ def defs() -> dg.Definitions:
 
 
 def _flow_jobs(defs: dg.Definitions) -> dict[str, set[str]]:
-    """Flow name -> the jobs tagged with it."""
+    """Flow name -> the jobs tagged with it (a source's realtime job names several)."""
     out: dict[str, set[str]] = {}
     for job in defs.jobs or []:
-        if flow := job.tags.get(c.TAG_FLOW):
+        for flow in filter(None, job.tags.get(c.TAG_FLOW, "").split(",")):
             out.setdefault(flow, set()).add(job.name)
     return out
 
@@ -87,9 +87,9 @@ def test_each_runbook_lists_every_trigger_of_its_flow(example_site: BuildResult,
         sensors_seen += sum(1 for name in shown if name.endswith("sensor"))
     realtime = [f for f in load_landscape("definitions").flows() if f.mode == "realtime" and is_live(f)]
     assert sensors_seen == len(realtime)  # every realtime flow's sensor is on its runbook
-    assert "order_shop_to_fulfilment_sensor" in books["order_shop_to_fulfilment"]
+    assert "order_shop_realtime_sensor" in books["order_shop_to_fulfilment"]
     billing = {name for _, name, _, _ in TRIGGER_ROW.findall(books["customer_crm_to_billing"])}
-    assert billing == {"customer_crm_to_billing_schedule", "customer_crm_to_billing_sensor",
+    assert billing == {"customer_crm_to_billing_schedule", "customer_crm_realtime_sensor",
                        "reconcile_customer_crm_to_billing_schedule"}
 
 

@@ -40,9 +40,10 @@ def business(hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, 
         yield up
 
 
-def run(defs: dg.Definitions, consumer: str, tags: dict[str, str] | None = None) -> None:
-    job = defs.resolve_job_def(f"customer_crm_to_{consumer}")
-    assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags).success
+def run(defs: dg.Definitions, consumer: str, tags: dict[str, str] | None = None, job: str | None = None) -> None:
+    """Run the flow to `consumer` (or `job`)."""
+    found = defs.resolve_job_def(job or f"customer_crm_to_{consumer}")
+    assert found.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags).success
 
 
 def held(consumer: str) -> dict[str, dict]:
@@ -100,8 +101,8 @@ def test_a_customer_deleted_in_the_crm_leaves_each_consumer_as_its_binding_says_
 
 
 def test_a_customer_deleted_in_the_crm_leaves_billing_in_real_time(business, hooks):
-    """The CRM's `contact.deletion` webhook reaches the receiver; the flow's sensor asks for a run,
-    which deletes the customer in billing."""
+    """The CRM's `contact.deletion` webhook reaches the receiver; the customer's realtime sensor asks
+    for a run, which deletes the customer in billing."""
     sb, receiver, env = business
     defs = build_definitions(load_landscape("definitions"))
     synced = sorted(everywhere(defs))
@@ -116,12 +117,12 @@ def test_a_customer_deleted_in_the_crm_leaves_billing_in_real_time(business, hoo
         **SCHEMES["hubspot_v3"].sign(body, SecretStr(env["CRM_WEBHOOK_SECRET"]), method="POST", url=url)})
     assert answer.status_code == 200
 
-    sensor = defs.get_repository_def().get_sensor_def("customer_crm_to_billing_sensor")
+    sensor = defs.get_repository_def().get_sensor_def("customer_crm_realtime_sensor")
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), cursor="0",
                                       resources=defs.resources)
     requests = sensor.evaluate_tick(context).run_requests
     assert len(requests) == 1
-    run(defs, "billing", requests[0].tags)
+    run(defs, "billing", requests[0].tags, job="customer_crm_realtime")
     assert gone not in held("billing")
     store = Store(env["INTEGRATIONS_DATABASE_URL"])
     assert ("billing", "deleted") in {(r["to_system"], r["outcome"]) for r in store.rows(ledger, record_id=gone)}

@@ -1,5 +1,5 @@
-"""The ERP's nightly CSV export: a new file in the drop folder starts each product flow once, through
-Dagster's sensors, and its changes reach the shop and the warehouse."""
+"""The ERP's nightly CSV export: a new file in the drop folder starts one run, through Dagster's
+sensor, which reads it once and delivers its changes to the shop and the warehouse."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from integration_sandbox import Sandbox
 from integration_sandbox.testing import free_port_sandbox
 from tests.sandbox.sandbox_clients import client, shop_records
 
-FLOWS = ("product_legacy_erp_to_shop", "product_legacy_erp_to_inventory")
+JOB = "product_legacy_erp_realtime"  # the ERP's products to the shop and the warehouse, in one run
 
 
 @pytest.fixture
@@ -35,16 +35,20 @@ def goods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
         yield sb
 
 
-def tick(defs: dg.Definitions, flow: str, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-    sensor = defs.resolve_sensor_def(f"{flow}_sensor")
+def tick(defs: dg.Definitions, cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+    sensor = defs.resolve_sensor_def(f"{JOB}_sensor")
     data = sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, definitions=defs))
     return list(data.run_requests or []), data.cursor
 
 
-def run(defs: dg.Definitions, flow: str, request: dg.RunRequest) -> None:
-    result = defs.resolve_job_def(flow).execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                                           tags=request.tags)
+def run(defs: dg.Definitions, job: str, tags: dict[str, str] | None = None) -> dict[str, int]:
+    """Run `job`; the source rows its ingest step read, and the consumers' steps it ran."""
+    result = defs.resolve_job_def(job).execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags)
     assert result.success
+    [source] = [m for m in result.asset_materializations_for_node("ingest_product")
+                if m.asset_key == dg.AssetKey(["legacy_erp", "product"])]
+    steps = {e.step_key for e in result.get_step_success_events()}
+    return {"read": source.metadata["read"].value, "deliveries": len({s for s in steps if s.startswith("deliver_")})}
 
 
 def catalogue(sandbox) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -63,7 +67,7 @@ def yesterday(folder: Path) -> None:
         path.rename(folder / f"ITM_MST_{datetime.strptime(path.name[8:16], '%Y%m%d') - timedelta(days=1):%Y%m%d}.csv")
 
 
-def test_each_new_export_runs_each_product_flow_once(goods: Sandbox):
+def test_each_new_export_is_one_run_to_the_shop_and_the_warehouse(goods: Sandbox):
     sandbox = goods
     defs = build_definitions(load_landscape("definitions"))
     folder = sandbox.erp_drop_folder()
@@ -71,12 +75,10 @@ def test_each_new_export_runs_each_product_flow_once(goods: Sandbox):
     first = sorted(p.name for p in folder.glob("ITM_MST_*.csv"))
     assert first, "the sandbox ERP exports once at start"
 
-    cursors: dict[str, str | None] = {}
-    for flow in FLOWS:
-        requests, cursors[flow] = tick(defs, flow, None)
-        assert [r.tags[TAG_FILES] for r in requests] == [",".join(first)]
-        run(defs, flow, requests[0])
-        assert tick(defs, flow, cursors[flow])[0] == []  # nothing new: no run
+    requests, cursor = tick(defs, None)
+    assert [r.tags[TAG_FILES] for r in requests] == [",".join(first)]
+    assert run(defs, JOB, requests[0].tags)["deliveries"] == 2
+    assert tick(defs, cursor)[0] == []  # nothing new: no run
     shop, stock = catalogue(sandbox)
     assert shop and set(shop) <= set(stock)
 
@@ -92,14 +94,16 @@ def test_each_new_export_runs_each_product_flow_once(goods: Sandbox):
                           headers={"Authorization": f"Bearer {sandbox.token('legacy_erp')}"})
     assert Path(exported.json()["file"]).name == f"ITM_MST_{night}.csv"
 
-    for flow in FLOWS:  # the shop's run ingests the file; the warehouse's run still runs for it
-        requests, _ = tick(defs, flow, cursors[flow])
-        assert [r.tags[TAG_FILES] for r in requests] == [f"ITM_MST_{night}.csv"]
-        run(defs, flow, requests[0])
+    requests, _ = tick(defs, cursor)
+    assert [r.tags[TAG_FILES] for r in requests] == [f"ITM_MST_{night}.csv"]
+    tonight = run(defs, JOB, requests[0].tags)
+    assert tonight["read"] > 0 and tonight["deliveries"] == 2
     shop, stock = catalogue(sandbox)
     assert shop[sku]["title"] == stock[sku]["name"] == "Renamed widget"
     assert Decimal(shop[sku]["variants"][0]["price"]) == Decimal("123.45")
-    # read, then moved by the next read (the warehouse's run), so never read twice
+    # read, and moved by the next read (here a batch run of one flow), so never read twice
+    assert [p.name for p in folder.glob("ITM_MST_*.csv")] == [f"ITM_MST_{night}.csv"]
+    assert run(defs, "product_legacy_erp_to_inventory")["read"] == 0
     assert sorted(p.name for p in (folder / "done").iterdir()) == [*first, f"ITM_MST_{night}.csv"]
     assert not list(folder.glob("ITM_MST_*.csv"))
     bad = httpx.post(f"{sandbox.url('legacy_erp')}/_sandbox/export", params={"night": "tomorrow"},

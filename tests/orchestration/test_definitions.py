@@ -73,31 +73,47 @@ def test_only_flows_with_a_runtime_are_executable_the_rest_are_planned(defs):
             assert spec.metadata[contract.FLOWS].records[0].data["name"] in jobs
 
 
-def test_the_customer_flow_has_a_job_a_schedule_and_a_sensor(defs):
+def test_the_customer_flow_has_a_job_a_schedule_and_its_source_a_realtime_job_and_sensor(defs):
     repo = defs.get_repository_def()
     job = repo.get_job("customer_crm_to_billing")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
         "crm/customer", "hub/customer", "billing/customer"}
     schedule = repo.get_schedule_def("customer_crm_to_billing_schedule")
     assert (schedule.job_name, schedule.cron_schedule) == ("customer_crm_to_billing", "*/15 * * * *")
-    sensor = repo.get_sensor_def("customer_crm_to_billing_sensor")
-    assert sensor.job_name == "customer_crm_to_billing" and sensor.minimum_interval_seconds <= 4
+    # a CRM change is one run: read once into the hub, delivered to every realtime consumer
+    realtime = [f for f in load_landscape("definitions").flows()
+                if f.object.name == "customer" and f.mode == "realtime" and f.name in repo.job_names]
+    assert len(realtime) >= 2
+    job = repo.get_job("customer_crm_realtime")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "crm/customer", "hub/customer", *(f"{f.consumer.name}/customer" for f in realtime)}
+    assert set(job.tags[contract.TAG_FLOW].split(",")) == {f.name for f in realtime}
+    sensor = repo.get_sensor_def("customer_crm_realtime_sensor")
+    assert sensor.job_name == "customer_crm_realtime" and sensor.minimum_interval_seconds <= 4
+    assert not [s for s in repo.sensor_defs if s.name.startswith("customer_crm_to_")]  # no run per flow
 
 
-def test_one_run_of_a_flow_at_a_time_every_job_carrying_its_flow(defs, tmp_path):
-    """Two runs of a flow at once would send the same records and interleave a consumer's
-    check-then-act writes: both profiles queue a flow's second run behind its first (the local
-    one loaded by Dagster here, the production one by tests/scale on PostgreSQL)."""
+def test_one_run_of_a_lane_at_a_time_every_flow_in_one_lane(defs, tmp_path):
+    """Two runs delivering to one consumer at once would send the same records and interleave its
+    check-then-act writes: both profiles queue a lane's second run behind its first (the local one
+    loaded by Dagster here, the production one by tests/scale on PostgreSQL). A flow's lane holds its
+    own runs and, for a realtime flow, its source's realtime runs, which deliver to it too."""
     instance = dg.DagsterInstance.from_config(str(ensure_instance(tmp_path, "local")))
-    for key in (contract.TAG_FLOW, contract.TAG_MAINTENANCE):
+    for key in (contract.TAG_LANE, contract.TAG_MAINTENANCE):
         limit = {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
         assert limit in instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         for profile in PROFILES.values():
             assert limit in yaml.safe_load(profile)["concurrency"]["runs"]["tag_concurrency_limits"]
     jobs = [j for j in defs.get_repository_def().get_all_jobs() if not j.name.startswith("__")]
-    # every job runs a flow, or keeps the framework's own state (the inbox purge): one run at a time
-    assert jobs and all(j.tags.get(contract.TAG_FLOW) or j.tags.get(contract.TAG_MAINTENANCE) for j in jobs)
+    # every job runs flows in a lane, or keeps the framework's own state (the inbox purge): one run at a time
+    assert jobs and all(j.tags.get(contract.TAG_LANE) or j.tags.get(contract.TAG_MAINTENANCE) for j in jobs)
     assert sum(bool(j.tags.get(contract.TAG_MAINTENANCE)) for j in jobs) == 1
+    lanes: dict[str, set[str]] = {}  # flow -> the lanes of the jobs that deliver to its consumer
+    for job in jobs:
+        for flow in filter(None, job.tags.get(contract.TAG_FLOW, "").split(",")):
+            lanes.setdefault(flow, set()).add(job.tags[contract.TAG_LANE])
+    assert lanes["customer_crm_to_billing"] == {"customer_crm_realtime"}  # its job, its reconciliation, the realtime job
+    assert all(len(held) == 1 for held in lanes.values()), lanes
 
 
 def test_metadata_names_credentials_never_their_values(monkeypatch):

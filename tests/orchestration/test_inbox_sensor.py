@@ -1,5 +1,5 @@
-"""The inbox sensor beside the receiver's own run starts: it skips while a run of its flow waits to
-start, and for a flow the receiver starts it takes only the events left pending over 30 s."""
+"""The inbox sensor beside the receiver's own run starts: it skips while a run of its job waits to
+start, and for a job the receiver starts it takes only the events left pending over 30 s."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from integration_project.webhooks import Inbox
 from integration_project.webhooks.inbox import inbox_table
 from integration_project.webhooks.signatures import Event
 
-FLOW = "customer_crm_to_billing"
+JOB = "customer_crm_realtime"  # the customer's realtime flows from the CRM, in one run
 
 
 @pytest.fixture
 def tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("INTEGRATIONS_DATABASE_URL", f"sqlite:///{tmp_path / 'hub.sqlite'}")
     defs = build_definitions(load_landscape("definitions"))
-    sensor = defs.get_repository_def().get_sensor_def(f"{FLOW}_sensor")
+    sensor = defs.get_repository_def().get_sensor_def(f"{JOB}_sensor")
     with dg.DagsterInstance.ephemeral() as instance:
 
         def evaluate() -> dg.SensorExecutionData:
@@ -37,8 +37,7 @@ def tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, **tags: str) -> None:
-    instance.add_run(dg.DagsterRun(job_name=FLOW, run_id=str(uuid.uuid4()), status=status,
-                                   tags={c.TAG_FLOW: FLOW, **tags}))
+    instance.add_run(dg.DagsterRun(job_name=JOB, run_id=str(uuid.uuid4()), status=status, tags=tags))
 
 
 def stored(n: int, age: timedelta = timedelta(0)) -> list[int]:
@@ -63,7 +62,7 @@ def test_pending_events_start_a_run_covering_them(tick) -> None:
 
 # (a queued run needs a code location's origin; the receiver's test has real ones, queued)
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING])
-def test_the_sensor_skips_while_a_run_of_its_flow_waits_to_start(tick, status) -> None:
+def test_the_sensor_skips_while_a_run_of_its_job_waits_to_start(tick, status) -> None:
     instance, evaluate = tick
     stored(3)
     run(instance, status)
@@ -72,7 +71,7 @@ def test_the_sensor_skips_while_a_run_of_its_flow_waits_to_start(tick, status) -
     assert result.cursor == "0"  # the events stay for the run, or the next tick
 
 
-def test_for_a_flow_the_receiver_starts_only_events_left_pending_get_a_run(tick) -> None:
+def test_for_a_job_the_receiver_starts_only_events_left_pending_get_a_run(tick) -> None:
     instance, evaluate = tick
     run(instance, dg.DagsterRunStatus.SUCCESS, **{c.TAG_STARTED_BY: "webhook"})
     fresh = stored(2)

@@ -17,7 +17,9 @@ import dagster as dg
 import pytest
 from graphql import parse, validate
 
+from integration_project import build_definitions, load_landscape
 from integration_project import contract as c
+from integration_project.connectors import is_live
 from integration_project.webhooks import runs as r
 from tests.servers import dagster_webserver, free_port, graphql
 
@@ -26,10 +28,10 @@ import dagster as dg
 @dg.op
 def step():
     pass
-@dg.job
+@dg.job(tags={"integration/flow": "contacts_to_billing"})
 def contacts_to_billing():
     step()
-@dg.job
+@dg.job(tags={"integration/flow": "contacts_to_desk"})
 def contacts_to_desk():
     step()
 @dg.job
@@ -37,7 +39,7 @@ def deals_to_billing():
     step()
 defs = dg.Definitions(jobs=[contacts_to_billing, contacts_to_desk, deals_to_billing])
 """
-FLOWS = {"crm": {"contact.propertyChange": ["contacts_to_billing", "contacts_to_desk"],
+STARTS = {"crm": {"contact.propertyChange": ["contacts_to_billing", "contacts_to_desk"],
                  "deal.creation": ["contacts_to_desk"]}}
 
 
@@ -66,11 +68,11 @@ def test_the_queries_are_valid_against_dagsters_graphql_schema() -> None:
         assert not validate(schema, parse(document)), document
 
 
-def test_an_event_starts_each_of_its_flows_once_while_a_run_waits(dagster: tuple[str, Path]) -> None:
+def test_an_event_starts_each_of_its_jobs_once_while_a_run_waits(dagster: tuple[str, Path]) -> None:
     url, home = dagster
 
     async def scenario() -> None:
-        starter = r.RunStarter(url, FLOWS)
+        starter = r.RunStarter(url, STARTS)
         starter.stored("crm", ["contact.propertyChange"])
         await starter.wait_idle()
         for _ in range(20):  # a burst, while the first runs wait in the queue
@@ -82,11 +84,11 @@ def test_an_event_starts_each_of_its_flows_once_while_a_run_waits(dagster: tuple
     for job in ("contacts_to_billing", "contacts_to_desk"):
         (run,) = started(home, job)
         assert run.status == dg.DagsterRunStatus.QUEUED
-        assert run.tags[c.TAG_FLOW] == job and run.tags[c.TAG_INBOX] == "crm:*"
+        assert run.tags[c.TAG_FLOW] == job and run.tags[c.TAG_INBOX] == "crm:*"  # the job's tag, and ours
         assert run.tags[c.TAG_STARTED_BY] == "webhook"
 
 
-def test_an_event_no_flow_takes_starts_nothing(dagster: tuple[str, Path]) -> None:
+def test_an_event_no_job_takes_starts_nothing(dagster: tuple[str, Path]) -> None:
     url, home = dagster
 
     async def scenario(system: str, event_type: str) -> None:
@@ -118,3 +120,15 @@ def test_a_failed_start_is_logged_and_left_to_the_sensor(dagster: tuple[str, Pat
     (line,) = [m for m in caplog.messages if m.startswith("could not start a run of not_a_job (the inbox sensor will; next try in 5 s)")]
     if where == "no such job":
         assert "no code location in Dagster's workspace has a job named not_a_job" in line
+
+
+def test_a_contact_change_starts_its_sources_one_realtime_job() -> None:
+    """The example's CRM contact events start one job, which delivers to every realtime consumer."""
+    landscape = load_landscape("definitions")
+    starts = r.webhook_jobs(landscape)
+    assert starts["crm"]["contact.propertyChange"] == ["customer_crm_realtime"]
+    job = build_definitions(landscape).resolve_job_def("customer_crm_realtime")
+    consumers = {k.path[0] for k in job.asset_layer.selected_asset_keys} - {"crm", "hub"}
+    realtime = {f.consumer.name for f in landscape.flows()
+                if f.object.name == "customer" and f.mode == "realtime" and is_live(f)}
+    assert consumers == realtime and len(realtime) >= 2
