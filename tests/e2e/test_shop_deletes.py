@@ -1,5 +1,5 @@
 """An order deleted in the shop (Shopify's `orderDelete`) reaches the hub as a tombstone through its
-`orders/delete` webhook: the receiver, the flow's sensor, a run covering the event. Shopify lists no
+`orders/delete` webhook: the receiver, the shop's realtime sensor, a run covering the event. Shopify lists no
 deleted orders (its `deletionEvents` cover products and collections only), so the webhook is the
 only way: a scheduled run without it keeps the order."""
 
@@ -24,7 +24,8 @@ from integration_sandbox.landscape import sandbox_env
 from integration_sandbox.testing import free_port_sandbox
 from tests.e2e.conftest import recording, serving
 
-FLOW = "order_shop_to_inventory"
+FLOW = "order_shop_to_inventory"  # a scheduled run's job
+JOB = "order_shop_realtime"  # the shop's realtime job, which its webhooks start
 INGEST = [dg.AssetKey(["shop", "order"]), dg.AssetKey(["hub", "order"])]  # the source -> hub leg only
 DELETE = """mutation Delete($id: ID!) { orderDelete(orderId: $id) { deletedId userErrors { field message code } } }"""
 
@@ -47,8 +48,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, st
             inbox.close()
 
 
-def ingest(defs: dg.Definitions, tags: dict[str, str] | None = None) -> None:
-    job = defs.resolve_job_def(FLOW)
+def ingest(defs: dg.Definitions, tags: dict[str, str] | None = None, job_name: str = FLOW) -> None:
+    job = defs.resolve_job_def(job_name)
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags, asset_selection=INGEST).success
 
 
@@ -92,10 +93,10 @@ def test_an_order_deleted_in_the_shop_is_a_tombstone_in_the_hub_from_its_webhook
     headers, body = posted(recorded, gone)
     forwarded = {k: v for k, v in headers.items() if k.startswith("x-shopify-")} | {"content-type": "application/json"}
     assert httpx.post(f"{receiver}/webhooks/shop", content=body, headers=forwarded).status_code == 200
-    sensor = defs.get_repository_def().get_sensor_def(f"{FLOW}_sensor")
+    sensor = defs.get_repository_def().get_sensor_def(f"{JOB}_sensor")
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), cursor="0", resources=defs.resources)
     [request] = sensor.evaluate_tick(context).run_requests
-    ingest(defs, request.tags)
+    ingest(defs, request.tags, JOB)
 
     assert not live(store, gone)
     assert all(live(store, other) for other in held[1:])
