@@ -51,3 +51,20 @@ def crm_contact(deal: dict[str, Any]) -> str | None:
     """The id of a deal's contact, as a read asking for `associations=contacts` shows it."""
     linked = deal.get("associations", {}).get("contacts", {}).get("results", [])
     return str(linked[0]["id"]) if linked else None
+
+
+def billing_invoice(client: httpx.Client, customer: str, cents: int) -> str:
+    """A draft invoice of one item of `cents` euro cents for `customer` of the sandbox billing
+    (`client` holds its base URL and key); localstripe invoices only a customer with a subscription
+    and a card, so the customer gets a free plan and a test card first."""
+    card = client.post("/v1/payment_methods", data={
+        "type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2030",
+        "card[cvc]": "123"}).raise_for_status().json()["id"]
+    client.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
+    client.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card}).raise_for_status()
+    client.post("/v1/plans", data={"id": "free", "amount": "0", "currency": "eur", "interval": "month",
+                                   "product[name]": "Free plan"})  # made once: later posts are refused
+    client.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free"}).raise_for_status()
+    client.post("/v1/invoiceitems", data={"customer": customer, "amount": str(cents), "currency": "eur"}
+                ).raise_for_status()
+    return str(client.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"])

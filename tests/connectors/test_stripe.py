@@ -14,12 +14,8 @@ from integration_project.connectors import Ours, connector_class
 from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
-from integration_sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import billing_invoice, free_port_sandbox
 from tests.connectors.conftest import drain
-
-CARD = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2030",
-        "card[cvc]": "123"}
-
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
     assert to_decimal({"amount_due": 123456, "currency": "eur"}) | {} == {"amount_due": "1234.56", "currency": "EUR"}
@@ -161,15 +157,7 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
     auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
     with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
         customer = api.post("/v1/customers", data={"email": "paid.later@example.com"}).json()["id"]
-        card = api.post("/v1/payment_methods", data=CARD).json()["id"]
-        api.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
-        api.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card})
-        # localstripe invoices only customers with a subscription: a free plan (its invoice is paid at once)
-        api.post("/v1/plans", data={"id": "free-inc", "amount": "0", "currency": "eur", "interval": "month",
-                                    "product[name]": "Free plan"})
-        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free-inc"}).raise_for_status()
-        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "4990", "currency": "eur"})
-        invoice = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
+        invoice = billing_invoice(api, customer, 4990)
         store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
         store.mark_delivery("billing", "customer", "paid-later-1", "h", "done", customer)  # as the customer flow would
         transport = _Counting()

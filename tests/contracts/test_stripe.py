@@ -44,7 +44,7 @@ from stripe.params import (
 from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
-from integration_sandbox.testing import free_port_sandbox
+from integration_sandbox.testing import billing_invoice, free_port_sandbox
 from tests.connectors.conftest import drain
 
 ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
@@ -220,22 +220,11 @@ def exercise(billing: HttpConnector, change: Callable[[], None]) -> None:
 
 
 def paid_invoice(env: dict[str, str]) -> None:
-    """An invoice paid by card, made outside the connector (`invoice.*` and `charge.*` events follow);
-    localstripe invoices only a customer with a subscription, so the customer gets a free one."""
+    """An invoice paid by card, made outside the connector (`invoice.*` and `charge.*` events follow)."""
     auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
     with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
         customer = api.post("/v1/customers", data={"email": "contract.invoice@example.com"}).json()["id"]
-        card = api.post("/v1/payment_methods", data={"type": "card", "card[number]": "4242424242424242",
-                                                      "card[exp_month]": "12", "card[exp_year]": "2030",
-                                                      "card[cvc]": "123"}).json()["id"]
-        api.post(f"/v1/payment_methods/{card}/attach", data={"customer": customer}).raise_for_status()
-        api.post(f"/v1/customers/{customer}", data={"invoice_settings[default_payment_method]": card})
-        api.post("/v1/plans", data={"id": "contract-free", "amount": "0", "currency": "eur", "interval": "month",
-                                    "product[name]": "Free plan"})
-        api.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "contract-free"}).raise_for_status()
-        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2599", "currency": "eur"})
-        invoice = api.post("/v1/invoices", data={"customer": customer}).json()["id"]
-        api.post(f"/v1/invoices/{invoice}/pay").raise_for_status()
+        api.post(f"/v1/invoices/{billing_invoice(api, customer, 2599)}/pay").raise_for_status()
 
 
 @pytest.fixture

@@ -90,23 +90,26 @@ def recording() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]
 
 
 @contextlib.contextmanager
-def crm_behind_a_receiver(tmp_path_factory: pytest.TempPathFactory, systems: list[str], seed: int, size: int,
-                          hooks_url: str) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
-    """The sandbox's `systems` (the CRM posting its webhooks to `hooks_url`), a fresh hub, and the
-    webhook receiver on loopback with the CRM's endpoint: (sandbox, receiver URL, environment)."""
+def behind_a_receiver(tmp_path_factory: pytest.TempPathFactory, systems: list[str], seed: int, size: int,
+                      hooks_url: str, source: str = "crm") -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
+    """The sandbox's `systems` (posting their webhooks to `hooks_url`/<source>), a fresh hub, and the
+    webhook receiver on loopback with `source`'s endpoint as declared: (sandbox, receiver URL, environment)."""
     from pydantic import SecretStr
 
     from integration_project.webhooks import Endpoint, Inbox, create_receiver
 
+    landscape = load_landscape("definitions")
     with free_port_sandbox(tmp_path_factory.mktemp("sandbox"), systems, seed=seed, size=size,
-                           webhook_url=f"{hooks_url}/crm") as sb:
-        env = {**sandbox_env(load_landscape("definitions"), sb),
+                           webhook_url=f"{hooks_url}/{source}") as sb:
+        env = {**sandbox_env(landscape, sb),
                "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
         with pytest.MonkeyPatch.context() as mp:
             for key, value in env.items():
                 mp.setenv(key, value)
             inbox = Inbox()
-            endpoints = {"crm": Endpoint("hubspot_v3", SecretStr(env["CRM_WEBHOOK_SECRET"]))}
+            hook = landscape.systems[source].webhook
+            assert hook is not None, f"{source} declares no webhook"
+            endpoints = {source: Endpoint(hook.scheme, SecretStr(env[hook.secret_env]))}
             with serving(create_receiver(endpoints, inbox)) as receiver:
                 yield sb, receiver, env
             inbox.close()

@@ -23,7 +23,7 @@ from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq
 from integration_sandbox import Sandbox
-from integration_sandbox.testing import crm_contact, crm_records, free_port_sandbox
+from integration_sandbox.testing import billing_invoice, crm_contact, crm_records, free_port_sandbox
 from tests.sandbox.sandbox_clients import shop_records
 from tests.seeds import crm_parked
 
@@ -403,19 +403,6 @@ def reconciled(flow: str, passed: bool = True) -> dict[str, Any]:
 
 
 def _invoice(people: Sandbox, customer: str, cents: int) -> str:
-    """A draft invoice of one item (localstripe invoices only customers with a subscription)."""
+    """A draft invoice of one item, made in billing behind the framework's back."""
     with api(people, "billing") as http:
-        card = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12",
-                "card[exp_year]": "2030", "card[cvc]": "123"}
-        method = http.post("/v1/payment_methods", data=card).json()["id"]
-        http.post(f"/v1/payment_methods/{method}/attach", data={"customer": customer}).raise_for_status()
-        http.post(f"/v1/customers/{customer}",
-                  data={"invoice_settings[default_payment_method]": method}).raise_for_status()
-        http.post("/v1/plans", data={"id": "free", "amount": "0", "currency": "eur", "interval": "month",
-                                     "product[name]": "Free plan"})
-        http.post("/v1/subscriptions", data={"customer": customer, "items[0][plan]": "free"}).raise_for_status()
-        http.post("/v1/invoiceitems", data={"customer": customer, "amount": str(cents),
-                                            "currency": "eur"}).raise_for_status()
-        response = http.post("/v1/invoices", data={"customer": customer})
-        response.raise_for_status()
-        return str(response.json()["id"])
+        return billing_invoice(http, customer, cents)

@@ -21,7 +21,7 @@ from integration_project.runtime import Store
 from integration_project.runtime.store import hub_records, ledger
 from integration_project.webhooks import SCHEMES
 from integration_sandbox import Sandbox
-from tests.e2e.conftest import crm_behind_a_receiver, recording
+from tests.e2e.conftest import behind_a_receiver, recording
 
 CONSUMERS = {"billing": "delete", "support": "delete", "marketing": "archive", "projects": "ignore"}
 OUTCOME = {"delete": "deleted", "archive": "archived", "ignore": "delete_ignored"}
@@ -36,7 +36,7 @@ def hooks() -> Iterator[tuple[str, list]]:
 @pytest.fixture(scope="module")
 def business(hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
     """The CRM and its four customer consumers, a fresh hub, the receiver; the CRM's webhooks recorded."""
-    with crm_behind_a_receiver(tmp_path_factory, ["crm", *CONSUMERS], 4, 40, hooks[0]) as up:
+    with behind_a_receiver(tmp_path_factory, ["crm", *CONSUMERS], 4, 40, hooks[0]) as up:
         yield up
 
 

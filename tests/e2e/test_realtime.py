@@ -18,7 +18,7 @@ from integration_sandbox import Sandbox
 from integration_sandbox.testing import crm_records
 from integration_project.webhooks import SCHEMES, Inbox
 from tests.seeds import crm_parked
-from tests.e2e.conftest import crm_behind_a_receiver, recording
+from tests.e2e.conftest import behind_a_receiver, recording
 
 JOB = "customer_crm_realtime"  # a CRM contact change to the hub, then to every realtime consumer
 CONTACTS, VERSIONS = 200, 5  # 1,000 changes
@@ -34,7 +34,7 @@ def vendor_hooks() -> Iterator[tuple[str, list]]:
 @pytest.fixture(scope="module")
 def realtime(vendor_hooks, tmp_path_factory) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
     """CRM + billing posting webhooks to the recorder, a fresh hub, and the receiver on loopback."""
-    with crm_behind_a_receiver(tmp_path_factory, ["crm", "billing"], 3, CONTACTS + 50, vendor_hooks[0]) as up:
+    with behind_a_receiver(tmp_path_factory, ["crm", "billing"], 3, CONTACTS + 50, vendor_hooks[0]) as up:
         yield up
 
 

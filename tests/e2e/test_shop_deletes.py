@@ -8,21 +8,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from integration_project import build_definitions, load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import hub_records, ledger
-from integration_project.webhooks import Endpoint, Inbox, create_receiver
+from integration_project.webhooks import Inbox
 from integration_sandbox import Sandbox
-from integration_sandbox.landscape import sandbox_env
-from integration_sandbox.testing import free_port_sandbox
-from tests.e2e.conftest import recording, serving
+from tests.e2e.conftest import behind_a_receiver, recording
 
 FLOW = "order_shop_to_inventory"  # a scheduled run's job
 JOB = "order_shop_realtime"  # the shop's realtime job, which its webhooks start
@@ -34,18 +30,9 @@ DELETE = """mutation Delete($id: ID!) { orderDelete(orderId: $id) { deletedId us
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, str, list, dict[str, str]]]:
     """The sandbox shop posting its webhooks to a recorder, a fresh hub, and the receiver with the
     shop's endpoint: (sandbox, receiver URL, recorded posts, environment)."""
-    with recording() as (hooks, recorded), free_port_sandbox(
-            tmp_path_factory.mktemp("sandbox"), ["shop"], seed=7, size=60, webhook_url=f"{hooks}/shop") as sb:
-        env = {**sandbox_env(load_landscape("definitions"), sb),
-               "INTEGRATIONS_DATABASE_URL": f"sqlite:///{Path(tmp_path_factory.mktemp('hub')) / 'hub.sqlite'}"}
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in env.items():
-                mp.setenv(key, value)
-            inbox = Inbox()
-            endpoints = {"shop": Endpoint("shopify", SecretStr(env["SHOP_WEBHOOK_SECRET"]))}
-            with serving(create_receiver(endpoints, inbox)) as receiver:
-                yield sb, receiver, recorded, env
-            inbox.close()
+    with recording() as (hooks, recorded), behind_a_receiver(tmp_path_factory, ["shop"], 7, 60, hooks, "shop") as up:
+        sb, receiver, env = up
+        yield sb, receiver, recorded, env
 
 
 def ingest(defs: dg.Definitions, tags: dict[str, str] | None = None, job_name: str = FLOW) -> None:
