@@ -81,6 +81,9 @@ REALTIME = ["customer_crm_realtime", "deal_crm_realtime", "order_shop_realtime",
             "shipment_fulfilment_realtime"]  # each source's realtime job: one run to every realtime consumer
 KILLABLE = ["order_shop_to_inventory", "order_shop_to_fulfilment", "order_shop_to_support",
             "product_legacy_erp_to_shop", "product_legacy_erp_to_inventory"]  # long loads
+# the shop's binding's value map: a shipped parcel is in transit at the shop, a delivered one
+# delivered; the other statuses are no Shopify event (the fulfillment alone shows)
+SHOP_STATUS = {"shipped": "in_transit", "delivered": "delivered"}
 ATTEMPTS = 8  # runs of one flow before the soak gives up on it
 CHILD = """
 import json, sys
@@ -421,8 +424,8 @@ def goods_counts(goods: Sandbox, people: Sandbox, store: Store, stock_before: di
             dlq_of("stock_level_inventory_to_shop", "stock_level_inventory_to_hub")),
     }
     out["shipment_fulfilment_to_shop"] = count(  # a shipment is known by its order
-        {s["order_id"]: ("delivered" if s["status"] == "delivered" else "fulfilled", s["tracking_number"],
-                         s["carrier"]) for s in shipments},  # Shopify knows delivered, not our other statuses
+        {s["order_id"]: (SHOP_STATUS.get(s["status"], "fulfilled"), s["tracking_number"], s["carrier"])
+         for s in shipments},
         [(oid, (f.get("shipment_status"), f.get("tracking_number"), f.get("tracking_company")))
          for oid, o in orders.items() if (f := o.get("fulfillment"))],
         dlq_of("shipment_fulfilment_to_shop", "shipment_fulfilment_to_hub"))

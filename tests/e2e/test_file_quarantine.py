@@ -14,9 +14,7 @@ from integration_project import build_definitions, load_landscape
 from integration_project.contract import TAG_FILES
 from integration_project.runtime import Store
 from integration_sandbox import Sandbox
-from tests.e2e.test_file_arrival import catalogue, goods, run, tick  # noqa: F401 - goods is a fixture
-
-FLOW = "product_legacy_erp_to_shop"
+from tests.e2e.test_file_arrival import JOB, catalogue, goods, run, tick  # noqa: F401 - goods is a fixture
 
 
 def quarantines(alerts: list[dict]) -> list[dict]:
@@ -36,15 +34,15 @@ def test_quarantined_files_alert_the_owners_and_hide_no_export(goods: Sandbox, a
     start.rename(folder / f"ITM_MST_{nights[0]}.csv")  # the export of two nights ago
     (folder / "ITM_MST_99999999.csv").write_bytes(header)  # sorts after every real export
 
-    requests, cursor = tick(defs, FLOW, None)
+    requests, cursor = tick(defs, None)
     assert [r.tags[TAG_FILES] for r in requests] == [f"ITM_MST_{nights[0]}.csv"]  # the fake is never announced
-    run(defs, FLOW, requests[0])
+    run(defs, JOB, requests[0].tags)
     [fake] = quarantines(alerts())
     assert fake["title"] == "Legacy ERP: ITM_MST_99999999.csv quarantined" and "team:operations" in fake["owners"]
 
     (folder / f"ITM_MST_{nights[1]}.csv").write_bytes(header)  # last night's export came out empty
-    requests, cursor = tick(defs, FLOW, cursor)
-    run(defs, FLOW, requests[0])
+    requests, cursor = tick(defs, cursor)
+    run(defs, JOB, requests[0].tags)
     empty = quarantines(alerts())[-1]
     assert empty["title"] == f"Legacy ERP: ITM_MST_{nights[1]}.csv quarantined" and "no rows" in empty["text"]
     hub = Store()
@@ -58,9 +56,9 @@ def test_quarantined_files_alert_the_owners_and_hide_no_export(goods: Sandbox, a
     engine.dispose()
     httpx.post(f"{sandbox.url('legacy_erp')}/_sandbox/export", params={"night": nights[2]},
                headers={"Authorization": f"Bearer {sandbox.token('legacy_erp')}"}).raise_for_status()
-    requests, cursor = tick(defs, FLOW, cursor)
+    requests, cursor = tick(defs, cursor)
     assert [r.tags[TAG_FILES] for r in requests] == [f"ITM_MST_{nights[2]}.csv"]
-    run(defs, FLOW, requests[0])
+    run(defs, JOB, requests[0].tags)
     assert catalogue(sandbox)[0][sku]["title"] == "Renamed widget"
     assert hub.cursor("legacy_erp/product") == f"ITM_MST_{nights[2]}.csv"
     assert sorted(p.name for p in (folder / "quarantine").iterdir()) == [

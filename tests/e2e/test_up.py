@@ -23,8 +23,9 @@ from integration_sandbox import DEFAULT_TOKENS, SYSTEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName } }"
-RUNS = '{ runsOrError(filter: {pipelineName: "customer_crm_to_billing", statuses: [SUCCESS]}) { ... on Runs { results { runId } } } }'
-WEBHOOK_RUNS = ('{ runsOrError(filter: {pipelineName: "customer_crm_to_billing", statuses: [SUCCESS], '
+# the customer's realtime job: its sensor's initial sync, then the runs the receiver starts
+RUNS = '{ runsOrError(filter: {pipelineName: "customer_crm_realtime", statuses: [SUCCESS]}) { ... on Runs { results { runId } } } }'
+WEBHOOK_RUNS = ('{ runsOrError(filter: {pipelineName: "customer_crm_realtime", statuses: [SUCCESS], '
                 'tags: [{key: "integration/started_by", value: "webhook"}]}) { ... on Runs { results { runId } } } }')
 SCRIPT_JOB = ["bash", "-c", '"$@" & wait', "up"]  # a script's background job: SIGINT and SIGQUIT ignored
 STOPPED_WITHIN_S = STOP_GRACE_S + 10 + 15  # the children's groups, then the sandbox (10 s), then slack
