@@ -75,11 +75,14 @@ run_retries:
 """
 
 PROFILES = {"local": INSTANCE_YAML, "production": PRODUCTION_YAML}
+# the framework's own profiles as written before runs were limited per lane (per flow then)
+BEFORE_LANES = {text.replace("integration/lane", "integration/flow"): text for text in PROFILES.values()}
 
 
 def ensure_instance(home: Path | None = None, profile: str = "local") -> Path:
     """Create DAGSTER_HOME (default `.dagster_home`) with its dagster.yaml, and its SQLite storage
-    for the local profile, if missing; return it.
+    for the local profile, if missing; return it. A dagster.yaml this framework wrote before runs
+    were queued per lane, and nobody edited since, is brought up to date.
 
     The storage is made here, once: processes started together on a fresh home (the UI, its daemon,
     `docs serve`) otherwise race to create the same tables ("table alembic_version already exists").
@@ -89,6 +92,8 @@ def ensure_instance(home: Path | None = None, profile: str = "local") -> Path:
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(PROFILES[profile])
+    elif (upgraded := BEFORE_LANES.get(config.read_text())) is not None:  # ours, untouched: brought up to date
+        config.write_text(upgraded)
     if config.read_text() == INSTANCE_YAML and not (home / "schedules" / "schedules.db").exists():
         with dg.DagsterInstance.from_config(str(home)):  # creates run, event-log and schedule storage
             pass

@@ -116,6 +116,16 @@ def test_one_run_of_a_lane_at_a_time_every_flow_in_one_lane(defs, tmp_path):
     assert all(len(held) == 1 for held in lanes.values()), lanes
 
 
+def test_an_instance_written_before_lanes_is_brought_up_to_date_an_edited_one_kept(tmp_path):
+    old = PROFILES["local"].replace(contract.TAG_LANE, contract.TAG_FLOW)
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "dagster.yaml").write_text(old)
+    assert (ensure_instance(tmp_path / "ours") / "dagster.yaml").read_text() == PROFILES["local"]
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "dagster.yaml").write_text(old + "# ours now\n")
+    assert (ensure_instance(tmp_path / "edited") / "dagster.yaml").read_text() == old + "# ours now\n"
+
+
 def test_metadata_names_credentials_never_their_values(monkeypatch):
     monkeypatch.setenv("CRM_TOKEN", "pat-na1-very-secret-value")
     monkeypatch.setenv("BILLING_API_KEY", "sk_test_very_secret_value")
