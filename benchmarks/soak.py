@@ -226,10 +226,11 @@ def sizes(records: int) -> dict[str, int]:
 
 @contextmanager
 def sandboxes(root: Path, seed: int, size: dict[str, int], hooks_url: str) -> Iterator[tuple[Sandbox, Sandbox]]:
-    """The people and the goods sandboxes, both posting their webhooks to `hooks_url`."""
+    """The people and the goods sandboxes, both posting their webhooks to `hooks_url` (projects too,
+    uncounted: the CRM's realtime runs deliver to it as to billing)."""
     with ExitStack() as stack:
         people = stack.enter_context(free_port_sandbox(
-            root / "people", ["crm", "billing", "marketing", "support"], seed=seed, size=size["people"],
+            root / "people", ["crm", "billing", "marketing", "support", "projects"], seed=seed, size=size["people"],
             webhook_url=f"{hooks_url}/{{system}}", startup_timeout=300))
         goods = stack.enter_context(free_port_sandbox(
             root / "goods", ["shop", "inventory", "fulfilment", "legacy_erp"], seed=seed, size=size["goods"],
