@@ -106,6 +106,10 @@ def check(package: str | None, as_json: bool) -> None:
     package = landscape_package(package)
     try:
         landscape = load_landscape(package)
+        from integration_project.connectors import value_problems
+
+        if problems := value_problems(landscape):
+            raise DeclarationError(problems)
     except DeclarationError as exc:
         if as_json:
             click.echo(json.dumps([p.__dict__ for p in exc.problems], indent=1))

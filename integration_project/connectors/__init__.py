@@ -21,7 +21,8 @@ from integration_project.connectors.shopify import Shopify
 from integration_project.connectors.sql import Sql
 from integration_project.connectors.stripe import Stripe
 from integration_project.connectors.zendesk import Zendesk
-from integration_project.model import Api, Binding, Flow, Ingest, System
+from integration_project.errors import Problem
+from integration_project.model import Api, Binding, Flow, Ingest, Landscape, System
 
 ENTRY_POINT_GROUP = "integration_project.connectors"
 CONNECTORS: dict[str, type[Connector]] = {
@@ -104,6 +105,24 @@ def _removal_reason(flow: Flow) -> str | None:
             f"{flow.binding.resource!r} (on_delete)")
 
 
+def value_problems(landscape: Landscape) -> list[Problem]:
+    """Each value a binding's value map names for the system that its connector says the vendor
+    refuses (`Connector.refused_value`): caught at load, not at the first delivery."""
+    problems = []
+    for system, binding in landscape.bindings():
+        found = connector_class(system, binding)
+        if found is None:
+            continue
+        for field_name, table in binding.values.items():
+            path = binding.mapping.get(field_name)
+            for ours, theirs in table.items():
+                if path and theirs is not None and (why := found.refused_value(binding.resource, path, theirs)):
+                    decl = f"system {system.name}"
+                    at = f"bindings[{system.bindings.index(binding)}].values.{field_name}.{ours}"
+                    problems.append(Problem(landscape.where(decl, at), decl, at, why))
+    return problems
+
+
 def can_extract(system: System, binding: Binding) -> bool:
     """True when the framework has a connector that reads this binding's resource."""
     return _reason(system, binding, "extract") is None
@@ -134,4 +153,4 @@ def selected(connector: Connector, system: System, api: Api) -> Connector:
 
 __all__ = ["CONNECTORS", "ENTRY_POINT_GROUP", "Connector", "Declared", "DropFolder", "HttpConnector", "Ours", "Outcome",
            "Page", "Patterns", "Upsert", "can_extract", "connect", "connector_class", "flow_reason", "ingest_reason",
-           "is_live", "lookup", "registered", "selected"]
+           "is_live", "lookup", "registered", "selected", "value_problems"]

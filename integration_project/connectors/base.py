@@ -81,6 +81,12 @@ class Connector:
         default; a declarative connector's come from the declaration)."""
         return cls.extracts, cls.loads
 
+    @classmethod
+    def refused_value(cls, resource: str, path: str, value: str) -> str | None:
+        """Why the vendor would refuse this value of a resource's field (one outside its enum, say),
+        or None; checked at load against every value a binding's value map names."""
+        return None
+
     @staticmethod
     def unsupported(resource: str, verb: str) -> str | None:
         """What a resource this connector cannot `verb` (extract, load) should look like, if it can say."""

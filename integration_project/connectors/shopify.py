@@ -309,6 +309,13 @@ class Shopify(HttpConnector):
             if order["fulfillments"]:
                 yield {**order["fulfillments"][0], "order_id": order["id"]}
 
+    @classmethod
+    def refused_value(cls, resource: str, path: str, value: str) -> str | None:
+        """A fulfillment's shipment status must be one of Shopify's `FulfillmentEventStatus` values."""
+        if resource == "fulfillments" and path == "shipment_status" and value.lower() not in SHIPMENT_STATUSES:
+            return f"{value!r} is no Shopify FulfillmentEventStatus (one of {', '.join(sorted(SHIPMENT_STATUSES))})"
+        return None
+
     def normal(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         """A fulfillment keeps a shipment status only as one of Shopify's fulfillment events (`_fulfil`)."""
         if resource != "fulfillments":
@@ -428,9 +435,8 @@ class Shopify(HttpConnector):
         tracking = {k: v for k, v in (("company", payload.get("tracking_company")),
                                       ("number", payload.get("tracking_number"))) if v}
         status = str(payload.get("shipment_status") or "").lower()
-        if status and status not in SHIPMENT_STATUSES:
-            raise PermanentError(f"shipment_status {status!r} is no Shopify FulfillmentEventStatus (one of "
-                                 f"{', '.join(sorted(SHIPMENT_STATUSES))}): map it in the binding's values")
+        if status and (why := self.refused_value("fulfillments", "shipment_status", status)):
+            raise PermanentError(f"shipment_status {why}: map it in the binding's values")
 
         def held() -> dict[str, Any]:
             found = self.query(FULFILLMENTS, {"id": gid("Order", order)})["order"]

@@ -5,6 +5,8 @@ from collections import defaultdict
 import dagster as dg
 
 from integration_project import contract as c
+from integration_project.connectors import value_problems
+from integration_project.errors import declaration_error
 from integration_project.model import Flow, Landscape
 from integration_project.orchestration.assets import deliver_asset, ingest_asset, reconciliation_check
 from integration_project.orchestration.instance import executor
@@ -17,7 +19,10 @@ RECONCILE_CRON = "0 6 * * *"
 
 
 def build_definitions(landscape: Landscape) -> dg.Definitions:
-    """Every system's assets plus the flows' checks, jobs, schedules and sensors."""
+    """Every system's assets plus the flows' checks, jobs, schedules and sensors; a value map naming
+    a value the vendor refuses is a DeclarationError."""
+    if problems := value_problems(landscape):
+        raise declaration_error(problems)
     shares = [system_definitions(landscape, name) for name in landscape.systems]
     every = _all_specs(landscape)
     flows = [f for specs in every for f in specs.live_flows]

@@ -69,3 +69,43 @@ def test_a_value_the_object_cannot_hold_or_an_ambiguous_source_map_is_refused(la
                for p in found), found
     fine = crm.replace('"silver": "A", "bronze": "C"', '"silver": "B"')
     assert load_landscape(landscape_package(objects=TIERED, crm_py=fine, billing__defs_yaml=BILLING))
+
+
+SHOP = '''
+from integration_project import Api, Binding, System
+
+shop = System(
+    name="shop", title="Shop", vendor="Shopify", kind="shopify", owners=["team:ops"],
+    description="The shop.",
+    api=Api(connector="shopify", base_url="http://127.0.0.1:1", version="2026-01"),
+    bindings=[
+        Binding(object="customer", role="consumer", purpose="Customers see a status.",
+                resource="fulfillments", mode="realtime", mapping={"id": "order_id", "tier": "shipment_status"},
+                values={"tier": {"gold": "in_transit", "silver": "on_its_way"}}),
+    ],
+)
+'''
+
+
+def test_a_value_the_vendor_refuses_is_one_line_at_check_and_at_load_not_a_dead_letter_later(landscape_package):
+    """Shopify takes a shipment status only from its FulfillmentEventStatus enum: a value map sending
+    another is caught by `integrations check` and when the Definitions load, before any delivery."""
+    from click.testing import CliRunner
+
+    from integration_project import build_definitions
+    from integration_project.cli import main
+
+    crm = CRM.replace('"email": "properties.email"}', '"email": "properties.email", "tier": "properties.tier"}')
+    package = landscape_package(objects=TIERED, crm_py=crm, shop_py=SHOP, billing__defs_yaml=BILLING)
+    checked = CliRunner().invoke(main, ["check", "--package", package])
+    assert checked.exit_code == 1 and "Traceback" not in checked.output, checked.output
+    line = checked.output.splitlines()[0]
+    assert re.fullmatch(r".*/systems/shop\.py:\d+: system shop: bindings\[0\]\.values\.tier\.silver: 'on_its_way' is "
+                        r"no Shopify FulfillmentEventStatus \(one of attempted_delivery, .*\)", line), line
+    assert "gold" not in checked.output  # in_transit is Shopify's
+    with pytest.raises(DeclarationError) as info:
+        build_definitions(load_landscape(package))
+    assert [str(p) for p in info.value.problems] == [line]
+    fine = SHOP.replace('"on_its_way"', '"DELIVERED"')  # Shopify's enum spelling is taken too
+    again = landscape_package(objects=TIERED, crm_py=crm, shop_py=fine, billing__defs_yaml=BILLING)
+    assert CliRunner().invoke(main, ["check", "--package", again]).exit_code == 0
