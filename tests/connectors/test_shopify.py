@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -342,3 +343,30 @@ def test_a_pinned_version_answered_in_a_newer_one_is_reported_naming_both(connec
             assert http.put("/_sandbox/api-version", json={"served": None}).json()["served"] == "2026-10"
     said = shopify.deprecations()["POST /admin/api/2026-10/graphql.json"]
     assert "X-Shopify-API-Version: 2027-01" in said and "pinned 2026-10" in said
+
+
+def cost(recording: Recording) -> float:
+    """The query points the shop's bucket was charged for the calls recorded."""
+    return sum(e.response.json()["extensions"]["cost"]["requestedQueryCost"] for e in recording.exchanges
+               if e.request.url.path.endswith("/graphql.json"))
+
+
+def test_a_few_orders_are_fetched_one_search_each_not_by_a_scan_of_the_shop(landscape, env, sandbox):
+    """A DLQ replay reads its handful of orders again: one `id:` search each (an unknown id finds
+    none), the same records a scan gives, at a small part of the cost points a scan of the shop
+    spends (which, on a real shop, waits out the cost bucket page after page)."""
+    shopify, recording = recorded_shop(landscape)
+    try:
+        scanned = {str(o["id"]): o for o in shopify.scan("orders")}
+        scan_cost = cost(recording)
+        wanted = sorted(scanned)[:2]
+        recording.exchanges.clear()
+        found = shopify.fetch("orders", "id", {*wanted, "999999999"})
+        calls = [e for e in recording.exchanges if e.request.url.path.endswith("/graphql.json")]
+    finally:
+        shopify.close()
+    assert sorted(str(o["id"]) for o in found) == wanted
+    assert {str(o["id"]): o for o in found} == {i: scanned[i] for i in wanted}
+    assert len(calls) == 3 and cost(recording) * 5 < scan_cost, (cost(recording), scan_cost)
+    assert sorted(json.loads(e.request.content)["variables"]["query"] for e in calls) == \
+        sorted(f"id:{i}" for i in [*wanted, "999999999"])
