@@ -13,7 +13,8 @@ from tests.connectors.conftest import drain
 from tests.contracts.recording import Recording
 from tests.sandbox.sandbox_clients import SHOP_GRAPHQL, client, shop_all, shop_graphql, shop_order
 
-EVENT_UPDATED_AT = "{ events(first: 1) { nodes { ... on BasicEvent { updatedAt } } } }"  # Shopify's Event has createdAt only
+# Shopify's Event has `createdAt` only: asking for an `updatedAt` is a query error
+EVENT_UPDATED_AT = "{ events(first: 1) { nodes { ... on BasicEvent { updatedAt } } } }"
 PRODUCT = "id legacyResourceId title variants(first: 1) { nodes { sku price inventoryQuantity } }"
 
 
