@@ -19,6 +19,17 @@ def _asked(desk: httpx.Client) -> list[str]:
     return desk.get("/_sandbox/requests").json()["asked"]
 
 
+def _user_ids(desk: httpx.Client) -> list[int]:
+    """Every user's id on the desk in its list order, read by cursor pages."""
+    ids: list[int] = []
+    url: str | None = "/api/v2/users.json?page%5Bsize%5D=100"
+    while url:
+        body = desk.get(url).raise_for_status().json()
+        ids += [u["id"] for u in body["users"]]
+        url = body["links"]["next"]
+    return ids
+
+
 def test_tickets_come_with_their_requester_and_resume_with_only_changes(connector, sandbox, monkeypatch):
     monkeypatch.setattr("integration_project.connectors.zendesk.PAGE", 9)
     zendesk = connector("support")
@@ -74,6 +85,10 @@ def test_the_users_index_pages_by_cursor_past_the_offset_cap(connector, sandbox)
                                                          "external_id": f"zd-cap-{i}"}) for i in range(3)}
     index = zendesk.index("users", "external_id")
     assert {k: index[k] for k in ours} == ours
+    with client(sandbox, "support") as desk:  # ours lie where no offset page may reach
+        rank = _user_ids(desk).index(min(int(i) for i in ours.values()))
+        reaching = desk.get("/api/v2/users.json", params={"page": rank // 10 + 1, "per_page": 10})
+    assert reaching.status_code == 400 and "Offset pagination is limited" in reaching.json()["description"]
 
 
 def test_the_account_rate_limit_is_paced_on_zendesks_headers_never_hit(landscape, env, tmp_path, monkeypatch):
