@@ -8,12 +8,14 @@ import time
 import httpx
 import pytest
 
-from integration_project.connectors.shopify import Shopify
+from integration_project.connectors.shopify import Shopify, legacy
 from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
 from tests.contracts.recording import Recording
 from tests.sandbox.sandbox_clients import SHOP_GRAPHQL, client, shop_all, shop_graphql, shop_order
 
+# Shopify's Event has `createdAt` only: asking for an `updatedAt` is a query error
+EVENT_UPDATED_AT = "{ events(first: 1) { nodes { ... on BasicEvent { updatedAt } } } }"
 PRODUCT = "id legacyResourceId title variants(first: 1) { nodes { sku price inventoryQuantity } }"
 
 
@@ -60,6 +62,32 @@ def test_an_order_changed_between_pages_is_not_skipped(connector, monkeypatch):
     assert edited in {o["id"] for page in listing for o in page.records}
     changed, _ = drain(shopify, "orders", first.cursor)
     assert edited in {o["id"] for o in changed}
+
+
+def test_an_order_edited_after_it_was_made_is_counted_from_events_without_updated_at(connector, sandbox, landscape):
+    """Shopify's events carry `createdAt` and no `updatedAt`: an order made, then edited twice in the
+    shop has 3 versions in `versions("orders")`, one never edited 1, and assess over the shop's orders
+    counts as changed each order an update event names."""
+    from integration_project.runtime.assess import assess
+
+    with client(sandbox, "shop") as http:
+        asked = http.post(SHOP_GRAPHQL, json={"query": EVENT_UPDATED_AT})
+        assert "updatedAt" in asked.json()["errors"][0]["message"]  # not a field of Shopify's events
+        edited, untouched = (int(shop_order(http, f"{who}@example.com")["legacyResourceId"])
+                             for who in ("edited.twice", "never.edited"))
+    shopify = connector("shop")
+    shipment = {"order_id": str(edited), "tracking_company": "UPS", "tracking_number": "1Z-EDIT-1"}
+    shopify.upsert("fulfillments", None, shipment)  # fulfilled: edited once
+    shopify.upsert("fulfillments", str(edited), {**shipment, "tracking_number": "1Z-EDIT-2"})  # and again
+    counted = {order["id"]: versions for order, versions in shopify.versions("orders", ["*"])}
+    assert (counted[edited], counted[untouched]) == ({"*": 3}, {"*": 1})
+    with client(sandbox, "shop") as http:
+        events = shop_all(http, "events", "... on BasicEvent { subjectId action }")
+    updates = {int(legacy(e["subjectId"])) for e in events if e["action"] == "update"}
+    assert {i for i, v in counted.items() if v["*"] > 1} == updates & counted.keys()
+    binding = next(b for b in landscape.systems["shop"].bindings if b.object == "order")
+    report = assess(shopify, binding, landscape.objects["order"])
+    assert (report["records"], report["changed_records"]) == (len(counted), len(updates & counted.keys()))
 
 
 def test_lines_past_a_page_are_read_too(connector, sandbox, monkeypatch):

@@ -7,6 +7,27 @@ import base64
 import httpx
 
 from tests.connectors.conftest import drain
+from tests.sandbox.sandbox_clients import client
+
+USERS_EXPORT = "GET /api/v2/incremental/users/cursor.json"
+TICKETS_EXPORT = "GET /api/v2/incremental/tickets/cursor.json"
+SHOW_MANY = "GET /api/v2/users/show_many.json"
+
+
+def _asked(desk: httpx.Client) -> list[str]:
+    """What each request the sandbox desk received asked for (method and path), in arrival order."""
+    return desk.get("/_sandbox/requests").json()["asked"]
+
+
+def _user_ids(desk: httpx.Client) -> list[int]:
+    """Every user's id on the desk in its list order, read by cursor pages."""
+    ids: list[int] = []
+    url: str | None = "/api/v2/users.json?page%5Bsize%5D=100"
+    while url:
+        body = desk.get(url).raise_for_status().json()
+        ids += [u["id"] for u in body["users"]]
+        url = body["links"]["next"]
+    return ids
 
 
 def test_tickets_come_with_their_requester_and_resume_with_only_changes(connector, sandbox, monkeypatch):
@@ -28,6 +49,23 @@ def test_tickets_come_with_their_requester_and_resume_with_only_changes(connecto
     assert [(t["id"], t["status"]) for t in changed] == [(tickets[0]["id"], "solved")]
 
 
+def test_requesters_are_looked_up_by_id_never_by_exporting_every_user(connector, sandbox, monkeypatch):
+    """Zendesk allows the incremental users export 10 requests a minute: a ticket read, counted at
+    the desk, asks it nothing and looks each page's requesters up by id, one users/show_many a page."""
+    monkeypatch.setattr("integration_project.connectors.zendesk.PAGE", 9)
+    zendesk = connector("support")
+    with client(sandbox, "support") as desk:
+        before = len(_asked(desk))
+        pages = list(zendesk.pages("tickets", None))
+        asked = _asked(desk)[before:]
+    assert asked.count(USERS_EXPORT) == 0
+    assert asked.count(TICKETS_EXPORT) == len(pages) > 1
+    assert asked.count(SHOW_MANY) == sum(1 for p in pages if any(t["requester_id"] for t in p.records))
+    assert len(asked) == asked.count(TICKETS_EXPORT) + asked.count(SHOW_MANY)  # nothing else
+    tickets = [t for p in pages for t in p.records]
+    assert all(t["requester"]["id"] == t["requester_id"] for t in tickets if t["requester_id"])
+
+
 def test_an_api_token_goes_as_basic_email_token_and_the_declaration_names_the_email(connector, env, landscape):
     auth = landscape.systems["support"].api.auth
     assert auth.type == "basic" and auth.username_env and auth.password_env
@@ -47,6 +85,10 @@ def test_the_users_index_pages_by_cursor_past_the_offset_cap(connector, sandbox)
                                                          "external_id": f"zd-cap-{i}"}) for i in range(3)}
     index = zendesk.index("users", "external_id")
     assert {k: index[k] for k in ours} == ours
+    with client(sandbox, "support") as desk:  # ours lie where no offset page may reach
+        rank = _user_ids(desk).index(min(int(i) for i in ours.values()))
+        reaching = desk.get("/api/v2/users.json", params={"page": rank // 10 + 1, "per_page": 10})
+    assert reaching.status_code == 400 and "Offset pagination is limited" in reaching.json()["description"]
 
 
 def test_the_account_rate_limit_is_paced_on_zendesks_headers_never_hit(landscape, env, tmp_path, monkeypatch):
