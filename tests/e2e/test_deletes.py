@@ -100,11 +100,16 @@ def test_a_customer_deleted_in_the_crm_leaves_each_consumer_as_its_binding_says_
     assert {c: gone in held(c) for c in CONSUMERS} == {c: a != "delete" for c, a in CONSUMERS.items()}
 
 
-def test_a_customer_deleted_in_the_crm_leaves_billing_in_real_time(business, hooks):
+def test_a_customer_deleted_in_the_crm_leaves_each_realtime_consumer_at_once_the_others_at_their_run(business, hooks):
     """The CRM's `contact.deletion` webhook reaches the receiver; the customer's realtime sensor asks
-    for a run, which deletes the customer in billing."""
+    for one run, which carries out each realtime consumer's on_delete (billing deletes, projects
+    keeps it); the batch consumers are untouched until their own run (support deletes, marketing
+    archives)."""
     sb, receiver, env = business
-    defs = build_definitions(load_landscape("definitions"))
+    landscape = load_landscape("definitions")
+    defs = build_definitions(landscape)
+    realtime = {f.consumer.name for f in landscape.flows() if f.object.name == "customer" and f.mode == "realtime"}
+    assert realtime and realtime < set(CONSUMERS)
     synced = sorted(everywhere(defs))
     gone = synced[-1]
     _, recorded = hooks
@@ -123,9 +128,20 @@ def test_a_customer_deleted_in_the_crm_leaves_billing_in_real_time(business, hoo
     requests = sensor.evaluate_tick(context).run_requests
     assert len(requests) == 1
     run(defs, "billing", requests[0].tags, job="customer_crm_realtime")
-    assert gone not in held("billing")
     store = Store(env["INTEGRATIONS_DATABASE_URL"])
-    assert ("billing", "deleted") in {(r["to_system"], r["outcome"]) for r in store.rows(ledger, record_id=gone)}
+
+    def outcomes() -> set[tuple[str, str]]:
+        return {(r["to_system"], r["outcome"]) for r in store.rows(ledger, record_id=gone)}
+
+    assert {(c, OUTCOME[CONSUMERS[c]]) for c in realtime} <= outcomes()
+    assert {c: gone in held(c) for c in CONSUMERS} == {c: c not in realtime or CONSUMERS[c] != "delete"
+                                                       for c in CONSUMERS}
+    assert not {c for c, o in outcomes() if o in OUTCOME.values()} & (set(CONSUMERS) - realtime)  # not yet
+    for consumer in set(CONSUMERS) - realtime:
+        run(defs, consumer)
+    assert {(c, OUTCOME[a]) for c, a in CONSUMERS.items()} <= outcomes()
+    assert {c: gone in held(c) for c in CONSUMERS} == {c: a != "delete" for c, a in CONSUMERS.items()}
+    assert held("marketing")[gone]["status"] == "archived"
 
 
 def _deletion(recorded: list, contact_id: str, timeout: float = 60) -> bytes:
