@@ -206,13 +206,14 @@ class HttpConnector(Connector):
     rate_limit: ClassVar[RateLimit | None] = None  # the vendor's rate-limit headers, unless the declaration names them
     version_header: ClassVar[str | None] = None  # where the vendor names the version it served
     timeout: ClassVar[httpx.Timeout] = TIMEOUT  # a vendor's slow answers (large pages) get a longer one
+    max_in_flight: ClassVar[int | None] = None  # the vendor's limit of simultaneous requests, if it has one
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None,
                  headers: dict[str, str] | None = None, auth: httpx.Auth | None = None):
         """Connect to the declared API; `transport` replaces the network (httpx.MockTransport in
         tests); `auth` sends the declared credentials in the vendor's own form."""
         self.http = VendorClient(api, headers, transport, self.deprecation_headers, self.timeout, auth,
-                                 self.version_header)
+                                 self.version_header, self.max_in_flight)
         self.http.rate_limit = self.http.rate_limit or self.rate_limit
 
     def recovery(self, resource: str, ours: Ours | None,

@@ -1,4 +1,5 @@
-"""A vendor's request budget, shared by every flow and process that calls it."""
+"""A vendor's request budget and its limit of requests in flight, shared by every flow and process
+that calls it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import fcntl
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from integration_project.connectors import locks
 from integration_project.settings import data_dir
@@ -51,3 +54,31 @@ class Budget:
         if slot > now:
             time.sleep(slot - now)
         return slot - now
+
+
+class Slots:
+    """At most `n` requests in flight at once to one vendor, from every thread and process of this
+    machine (Mailchimp's 10 simultaneous connections): a request holds one of `n` lock files while
+    it is sent and answered, and waits for a free one when all are held."""
+
+    POLL = 0.005  # seconds between looks for a free slot
+
+    def __init__(self, vendor: str, n: int):
+        folder = data_dir() / "budgets"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = hashlib.sha256(vendor.encode()).hexdigest()[:16]
+        self.paths = [folder / f"{stem}.{i}.inflight" for i in range(n)]
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a free slot for the body of the `with`."""
+        while True:
+            for path in self.paths:
+                with path.open("a") as f:  # closing it releases the lock
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue
+                    yield
+                    return
+            time.sleep(self.POLL)

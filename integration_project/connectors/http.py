@@ -23,7 +23,7 @@ from tenacity import (RetryCallState, Retrying, retry_if_exception, retry_if_exc
                       wait_exponential_jitter)
 from tenacity.wait import wait_base
 
-from integration_project.connectors.budget import Budget
+from integration_project.connectors.budget import Budget, Slots
 from integration_project.errors import PermanentError, StopRun, TransientError
 from integration_project.model import Api
 from integration_project.model.rest import Errors
@@ -245,9 +245,10 @@ class VendorClient:
     def __init__(self, api: Api, headers: dict[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, deprecation_headers: tuple[str, ...] = (),
                  timeout: httpx.Timeout = TIMEOUT, auth: httpx.Auth | None = None,
-                 version_header: str | None = None):
+                 version_header: str | None = None, max_in_flight: int | None = None):
         """`auth` replaces the declared credentials' usual form with a vendor's own (sent to the
-        API's origin only, as every credential)."""
+        API's origin only, as every credential); `max_in_flight` is the vendor's limit of requests
+        in flight when the declaration names none."""
         self.base = httpx.URL(api.url())
         self.timeout = timeout
         self.follow_hosts = frozenset(api.follow_hosts)
@@ -271,6 +272,8 @@ class VendorClient:
         if auth is not None:
             self.credentials, self.credential_params, self.auth = {}, {}, auth
         budget = Budget(self.base.netloc.decode(), api.requests_per_second) if api.requests_per_second else None
+        in_flight = api.max_in_flight or max_in_flight
+        self._slots = Slots(self.base.netloc.decode(), in_flight) if in_flight else None
         self.deprecation_headers = DEPRECATION_HEADERS + deprecation_headers
         self.version, self.version_header = api.version, version_header
         self.deprecations: dict[str, str] = {}  # "METHOD path" -> what the vendor said
@@ -339,7 +342,11 @@ class VendorClient:
         if (pause := self._resume_at - time.monotonic()) > 0:  # the vendor said its quota is spent
             time.sleep(min(pause, MAX_RETRY_AFTER))
         try:
-            response = self._http.request(method, url, **kwargs)
+            if self._slots is None:
+                response = self._http.request(method, url, **kwargs)
+            else:
+                with self._slots.held():
+                    response = self._http.request(method, url, **kwargs)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientError(f"{where}: {type(exc).__name__}") from exc
         wait = self._rate_limit(response)

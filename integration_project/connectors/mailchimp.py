@@ -60,6 +60,7 @@ class Mailchimp(HttpConnector):
     loads = Patterns({"lists/*/members"})
     removes = {"archive": loads, "delete": loads}
     timeout = TIMEOUT
+    max_in_flight = 10  # "up to 10 simultaneous connections" per user; the 11th is answered 429
 
     def __init__(self, api: Api, transport: httpx.BaseTransport | None = None):
         super().__init__(with_data_centre(api), transport)

@@ -83,6 +83,9 @@ class Api(Strict):
                           "machine when the hub store is on PostgreSQL)")
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
+    max_in_flight: int | None = Field(
+        None, ge=1, description="the vendor's limit of requests in flight at once, from every flow and process "
+        "of this machine (Mailchimp: 10 simultaneous connections); else the connector's own, if it knows one")
     min_share_of_previous: float = Field(
         0.5, description="full exports (connector csv): an export with fewer rows than this share of the last "
         "one committed is quarantined, not read; 0 turns the check off (an empty export is always quarantined)")

@@ -8,7 +8,9 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +64,35 @@ class RateLimit:
             return
 
         await self.app(scope, receive, _with(send, headers))
+
+
+class Simultaneous:
+    """ASGI middleware: Mailchimp's limit of `limit` simultaneous connections per user (0: none),
+    counted from a request's arrival to its answer's end; one more is answered 429 with Mailchimp's
+    problem body (`error_body`) and reaches nothing. Mailchimp sends no rate-limit headers nor
+    Retry-After."""
+
+    def __init__(self, app: ASGIApp, limit: int, error_body: Callable[[int, str], dict[str, Any]]):
+        self.app, self.limit, self.error_body = app, limit, error_body
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            body = json.dumps(self.error_body(429, f"You have exceeded the limit of {self.limit} simultaneous "
+                                                   "connections.")).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/problem+json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 async def _hubspot_429(send: Send, policy: str, headers: list[tuple[bytes, bytes]]) -> None:

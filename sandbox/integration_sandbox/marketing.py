@@ -7,7 +7,8 @@ changes its email (and so its hash); `POST /3.0/lists/{id}` is the batch subscri
 members). As Mailchimp, the audience's merge fields (`/3.0/lists/{id}/merge-fields`) must exist before a
 member uses them: an unknown one is refused with a 400 listing it. Large member pages are slow at
 Mailchimp: option `page_delay_ms` (default 0) holds each member list answer that long per 100
-members in it. Engagement: `member_rating` (1-5) on each member and
+members in it. As Mailchimp, at most 10 requests are in flight at once (option `max_connections`,
+0 off): one more is answered 429 "Too Many Requests". Engagement: `member_rating` (1-5) on each member and
 per-campaign email activity (open, click, bounce). Mailchimp's own webhooks are unsigned; the sandbox
 signs them with the generic `hmac` scheme.
 """
@@ -27,6 +28,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +36,7 @@ from starlette.routing import Route
 from . import _fake
 from ._app import BadRequest, basic_password, bearer, int_param, iso_utc, now_ms, parse_body, parse_time, sandbox_app
 from ._config import SystemConfig
+from ._ratelimit import Simultaneous
 from ._store import Record, Store, objects
 from ._webhooks import event, signer
 
@@ -54,7 +57,8 @@ def subscriber_hash(email: str) -> str:
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     """Mailchimp's problem-details shape."""
-    titles = {400: "Invalid Resource", 401: "API Key Invalid", 404: "Resource Not Found", 405: "Method Not Allowed"}
+    titles = {400: "Invalid Resource", 401: "API Key Invalid", 404: "Resource Not Found", 405: "Method Not Allowed",
+              429: "Too Many Requests"}
     detail = ("Your API key may be invalid, or you've attempted to access the wrong datacenter."
               if status == 401 else message)
     return {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title": titles.get(status, "Error"),
@@ -346,4 +350,7 @@ def build_app(config: SystemConfig) -> Starlette:
         Route("/3.0/campaigns", campaigns, methods=["GET"]),
         Route("/3.0/reports/{campaign_id}/email-activity", activity, methods=["GET"]),
     ]
-    return sandbox_app(config, routes, store, authenticate, error_body, signer("hmac", config.webhook_secret))
+    # Mailchimp's limit: 10 simultaneous connections per user (option `max_connections`, 0 off)
+    limit = Middleware(Simultaneous, limit=int(config.options.get("max_connections", 10)), error_body=error_body)
+    return sandbox_app(config, routes, store, authenticate, error_body, signer("hmac", config.webhook_secret),
+                       middleware=[limit])

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from integration_project.connectors import connect
+from integration_project.model import Api
 from integration_project.connectors.mailchimp import PAGE, subscriber_hash
 from integration_project.errors import PermanentError
 from tests.connectors.conftest import drain
@@ -131,3 +132,44 @@ def test_a_member_page_slower_than_the_old_fixed_timeout_is_waited_for(landscape
         monkeypatch.setattr(http, "ATTEMPTS", 1)  # the old timeout fails each attempt alike: one shows it
         with pytest.raises(TransientError, match="ReadTimeout"):
             read(old_timeout)
+
+def test_at_most_ten_requests_are_in_flight_as_mailchimp_allows_from_every_thread(landscape, env, tmp_path):
+    """Mailchimp allows 10 simultaneous connections per user and answers the 11th 429 (no
+    Retry-After, no rate-limit headers), as the sandbox does. The connector holds its requests to
+    10 in flight, whatever the threads: 12 slow pages at once are all read with no 429 met; a
+    declaration allowing 20 meets Mailchimp's 429."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from integration_project.connectors.mailchimp import Mailchimp
+    from integration_sandbox.testing import free_port_sandbox
+
+    with free_port_sandbox(tmp_path, ["marketing"], seed=3, size=100,
+                           options={"marketing": {"page_delay_ms": 1500}}) as sb:
+        url = f"{sb.url('marketing')}/3.0/{MEMBERS}"
+
+        def page(http: httpx.Client) -> httpx.Response:
+            return http.get(url, params={"count": 100})
+
+        with httpx.Client(auth=("any", sb.token("marketing")), timeout=30) as http, ThreadPoolExecutor(11) as pool:
+            answers = list(pool.map(lambda _: page(http), range(11)))
+        refused = [a for a in answers if a.status_code == 429]
+        assert sorted(a.status_code for a in answers) == [200] * 10 + [429]
+        assert refused[0].json()["title"] == "Too Many Requests" and "10 simultaneous" in refused[0].json()["detail"]
+        assert "retry-after" not in refused[0].headers
+
+        api = landscape.systems["marketing"].api.model_copy(update={"base_url": sb.url("marketing"), "base_url_env": None})
+
+        def read_at_once(declared: Api) -> tuple[list[int], int]:
+            mailchimp = Mailchimp(declared)
+            try:
+                with ThreadPoolExecutor(12) as pool:
+                    replies = list(pool.map(lambda _: mailchimp.http.request("GET", f"/3.0/{MEMBERS}",
+                                                                             params={"count": 100}), range(12)))
+                return [len(r.body["members"]) for r in replies], mailchimp.retries()
+            finally:
+                mailchimp.close()
+
+        sizes, retries = read_at_once(api)
+        assert sizes == [100] * 12 and retries == 0
+        sizes, retries = read_at_once(api.model_copy(update={"max_in_flight": 20}))
+        assert sizes == [100] * 12 and retries > 0  # the 429s met, waited out
