@@ -84,7 +84,7 @@ class Api(Strict):
     concurrency: int = Field(4, description="writes a flow keeps in flight at once to this API (within "
                              "requests_per_second): the lever when each call waits on the vendor")
     max_in_flight: int | None = Field(
-        None, ge=1, description="the vendor's limit of requests in flight at once, from every flow and process "
+        None, description="the vendor's limit of requests in flight at once, from every flow and process "
         "of this machine (Mailchimp: 10 simultaneous connections); else the connector's own, if it knows one")
     min_share_of_previous: float = Field(
         0.5, description="full exports (connector csv): an export with fewer rows than this share of the last "
@@ -136,6 +136,13 @@ class Api(Strict):
     def _days(cls, value: int) -> int:
         if value < 0:
             raise ValueError("must be 0 or more days")
+        return value
+
+    @field_validator("max_in_flight")
+    @classmethod
+    def _simultaneous(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be 1 or more requests in flight")
         return value
 
     @field_validator("concurrency")
