@@ -10,13 +10,13 @@ signed HubSpot v3 style, one JSON array per delivery.
 Both APIs return what HubSpot's do: only the properties asked for (HubSpot's defaults otherwise,
 empty ones left out), a deal's contact as an association (set by a create's `associations`, read
 with `associations=contacts` or the associations batch read, never a property); a create or update
-naming a property the object lacks is refused with HubSpot's 400 (`PROPERTY_DOESNT_EXIST`). The dated API is as strict as HubSpot's published spec
-for it besides: deals and companies filter on `hs_lastmodifieddate` only, a search names
-`properties` and `after` and sorts by property name, and contacts are updated in batches of up to 100, by id or
-by email (an invalid input refuses the batch, naming it; one not found is an error of a 207
-answer, the rest are written). A change shows in search results only after the search-indexing delay (option
-`search_delay_ms`, changed at run time with `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's
-search index lags its writes.
+naming a property the object lacks is refused with HubSpot's 400 (`PROPERTY_DOESNT_EXIST`). The
+dated API is as strict as HubSpot's published spec for it besides: deals and companies filter on
+`hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property name, and
+contacts are updated in batches of up to 100, by id or by email (an invalid input refuses the batch,
+naming it; one not found is an error of a 207 answer, the rest are written). A change shows in
+search results only after the search-indexing delay (option `search_delay_ms`, changed at run time
+with `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes.
 
 The dated API is rate limited as HubSpot limits a private app (each limit 0: none):
 `rate_limit_per_10s` requests (default 190, the Professional and Enterprise limit) in any
@@ -291,6 +291,8 @@ def _condition(type_: str, f: _Filter, dated: bool = False) -> sa.ColumnElement[
         column, value = objects.c.created_ms, _as_ms(f.value)
     elif f.propertyName == "hs_object_id":
         column, value = objects.c.id, int(_as_ms(f.value))
+    elif f.propertyName == LINK:  # the store's, no property: matches nothing, as another unknown name
+        return sa.false()
     else:
         column, value = sa.func.json_extract(objects.c.props, f"$.{f.propertyName}"), str(f.value)
     return getattr(column, ops[f.operator])(value)
@@ -355,10 +357,10 @@ def build_app(config: SystemConfig) -> Starlette:
         return tuple(names) if names else DEFAULT_PROPERTIES[type_]
 
     def shape(record: Record, only: tuple[str, ...] | None = None, links: tuple[str, ...] = ()) -> dict[str, Any]:
-        props = {**record.props, "createdate": iso(record.created_ms), MODIFIED[record.type]: iso(record.updated_ms),
-                 "hs_object_id": str(record.id)}
-        if only is not None:  # what was asked for, empty values left out, no link property
-            props = {k: str(props[k]) for k in only if props.get(k) is not None and k != LINK}
+        props = {**{k: v for k, v in record.props.items() if k != LINK}, "createdate": iso(record.created_ms),
+                 MODIFIED[record.type]: iso(record.updated_ms), "hs_object_id": str(record.id)}
+        if only is not None:  # what was asked for, empty values left out
+            props = {k: str(props[k]) for k in only if props.get(k) is not None}
         body: dict[str, Any] = {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
                                 "updatedAt": iso(record.updated_ms), "archived": record.archived}
         if "contacts" in links and record.type == "deals":

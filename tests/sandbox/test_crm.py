@@ -155,10 +155,18 @@ def test_a_write_naming_a_property_the_object_lacks_is_refused_as_hubspot_does(s
                 "isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
                 "name": name}]), type_
         assert client.get(f"{api}/companies/101", params={"properties": "shoe"}).json()["properties"] == {}
-        linked = client.post(f"{api}/deals", json={"properties": {"dealname": "D"}, "associations": [_to_contact("101")]})
+        linked = client.post(f"{api}/deals", json={"properties": {"dealname": "D"},
+                                                   "associations": [_to_contact("101")]})
         assert linked.status_code == 201 and "contact_id" not in linked.json()["properties"]
-        read = client.get(f"{api}/deals/{linked.json()['id']}", params={"associations": "contacts"}).json()
-        assert crm_contact(read) == "101"
+        deal = linked.json()["id"]
+        read = client.get(f"{api}/deals/{deal}", params={
+            "associations": "contacts", "propertiesWithHistory": "contact_id"}).json()
+        assert crm_contact(read) == "101" and not read["propertiesWithHistory"].get("contact_id")
+        by_id = {"propertyName": "hs_object_id", "operator": "EQ", "value": deal}
+        by_link = {"propertyName": "contact_id", "operator": "EQ", "value": "101"}
+        assert [client.post(f"{api}/deals/search", json={"filterGroups": [{"filters": filters}], "after": "0",
+                                                         "properties": ["dealname"]}).json()["total"]
+                for filters in ([by_id], [by_id, by_link])] == [1, 0]  # the link is no property to search by
         nobody = client.post(f"{api}/deals", json={"properties": {}, "associations": [_to_contact("999999")]})
         assert nobody.status_code == 400
 
