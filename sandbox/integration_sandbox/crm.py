@@ -423,15 +423,16 @@ def build_app(config: SystemConfig) -> Starlette:
     def associated_contact(type_: str, associations: list[_Association]) -> str | None:
         """The contact a new deal is associated with (HubSpot's deal to contact type), if any; the
         sandbox keeps no other association, so it refuses any other rather than drop it."""
-        for association in associations:
-            spec = [(t.associationCategory, t.associationTypeId) for t in association.types]
-            if type_ != "deals" or spec != [("HUBSPOT_DEFINED", DEAL_TO_CONTACT)] or len(associations) > 1:
-                raise BadRequest(400, f"the sandbox keeps a deal's one contact only, not the association {spec}")
-            found = store.get("contacts", int(association.to.id)) if association.to.id.isdigit() else None
-            if found is None:
-                raise BadRequest(400, f"no contact {association.to.id!r} to associate with")
-            return str(found.id)
-        return None
+        if not associations:
+            return None
+        specs = [[(t.associationCategory, t.associationTypeId) for t in a.types] for a in associations]
+        if type_ != "deals" or specs != [[("HUBSPOT_DEFINED", DEAL_TO_CONTACT)]]:
+            raise BadRequest(400, f"the sandbox keeps a deal's one contact only, not the associations {specs}")
+        to = associations[0].to.id
+        found = store.get("contacts", bounded(int(to), "association id")) if to.isdigit() else None
+        if found is None:
+            raise BadRequest(400, f"no contact {to!r} to associate with")
+        return str(found.id)
 
     async def list_objects(request: Request) -> Response:
         type_ = object_type(request)

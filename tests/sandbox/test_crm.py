@@ -167,8 +167,11 @@ def test_a_write_naming_a_property_the_object_lacks_is_refused_as_hubspot_does(s
         assert [client.post(f"{api}/deals/search", json={"filterGroups": [{"filters": filters}], "after": "0",
                                                          "properties": ["dealname"]}).json()["total"]
                 for filters in ([by_id], [by_id, by_link])] == [1, 0]  # the link is no property to search by
-        nobody = client.post(f"{api}/deals", json={"properties": {}, "associations": [_to_contact("999999")]})
-        assert nobody.status_code == 400
+        to_company = {**_to_contact("101"),
+                      "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}
+        refused = [client.post(f"{api}/deals", json={"properties": {}, "associations": [association]})
+                   for association in (_to_contact("999999"), _to_contact("9" * 30), to_company)]
+        assert [r.status_code for r in refused] == [400] * 3
 
 
 @pytest.mark.server
