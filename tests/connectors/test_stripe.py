@@ -16,7 +16,7 @@ from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
 from integration_project.runtime.store import hub_records
 from integration_sandbox.testing import billing_invoice, free_port_sandbox
-from tests.connectors.conftest import drain
+from tests.connectors.conftest import Patient, drain
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
     assert to_decimal({"amount_due": 123456, "currency": "eur"}) | {} == {"amount_due": "1234.56", "currency": "EUR"}
@@ -156,7 +156,7 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
     second run finds the change in the events list and reads that one invoice, not the list."""
     flow = next(f for f in landscape.flows() if f.source.name == "billing" and f.source_binding.resource == "invoices")
     auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
-    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth, transport=Patient()) as api:
         customer = api.post("/v1/customers", data={"email": "paid.later@example.com"}).json()["id"]
         invoice = billing_invoice(api, customer, 4990)
         store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
@@ -185,7 +185,7 @@ def test_a_draft_invoice_deleted_after_a_run_reaches_the_hub_as_a_tombstone(env,
     `invoice.deleted` event, whose object is the invoice as it was: the next run tombstones it."""
     flow = next(f for f in landscape.flows() if f.source.name == "billing" and f.source_binding.resource == "invoices")
     auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
-    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth, transport=Patient()) as api:
         customer = api.post("/v1/customers", data={"email": "deleted.draft@example.com"}).json()["id"]
         invoice = billing_invoice(api, customer, 1250)
         store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")

@@ -45,7 +45,7 @@ from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
 from integration_sandbox.testing import billing_invoice, free_port_sandbox
-from tests.connectors.conftest import drain
+from tests.connectors.conftest import Patient, drain
 
 ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
 OPTIONS = frozenset(RequestOptions.__annotations__)  # the client's options (headers), not parameters
@@ -225,11 +225,12 @@ def invoice_changes(env: dict[str, str]) -> None:
     """An invoice paid by card and a draft deleted, made outside the connector (`invoice.*`, with
     `invoice.deleted`, and `charge.*` events follow)."""
     auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
-    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth, transport=Patient()) as api:
         customer = api.post("/v1/customers", data={"email": "contract.invoice@example.com"}).json()["id"]
         api.post(f"/v1/invoices/{billing_invoice(api, customer, 2599)}/pay").raise_for_status()
-        other = api.post("/v1/customers", data={"email": "contract.draft@example.com"}).json()["id"]
-        api.delete(f"/v1/invoices/{billing_invoice(api, other, 990)}").raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "990", "currency": "eur"}).raise_for_status()
+        draft = api.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"]
+        api.delete(f"/v1/invoices/{draft}").raise_for_status()
 
 
 @pytest.fixture
