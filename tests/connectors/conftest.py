@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
 from integration_project.connectors import Connector, connect
@@ -62,13 +60,3 @@ def drain(c: Connector, resource: str, since: str | None) -> tuple[list[dict], s
         cursor = page.cursor if page.cursor is not None else cursor
     return records, cursor
 
-
-class Patient(httpx.HTTPTransport):
-    """A test's own calls to a sandbox vendor, each sent again after a 429 once the limit's second
-    has passed (as Stripe's libraries do): the connectors' runs share the limit with them."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        while (response := super().handle_request(request)).status_code == 429:
-            response.close()
-            time.sleep(1)
-        return response

@@ -15,8 +15,8 @@ from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
 from integration_project.runtime.store import hub_records
-from integration_sandbox.testing import billing_invoice, free_port_sandbox
-from tests.connectors.conftest import Patient, drain
+from integration_sandbox.testing import Patient, billing_invoice, free_port_sandbox
+from tests.connectors.conftest import drain
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
     assert to_decimal({"amount_due": 123456, "currency": "eur"}) | {} == {"amount_due": "1234.56", "currency": "EUR"}

@@ -44,8 +44,8 @@ from stripe.params import (
 from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
-from integration_sandbox.testing import billing_invoice, free_port_sandbox
-from tests.connectors.conftest import Patient, drain
+from integration_sandbox.testing import Patient, billing_invoice, free_port_sandbox
+from tests.connectors.conftest import drain
 
 ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
 OPTIONS = frozenset(RequestOptions.__annotations__)  # the client's options (headers), not parameters
