@@ -54,7 +54,7 @@ billing = System(
             role="source",
             purpose="Billing issues the invoices; finance reconciles them here.",
             resource="invoices",
-            events=["invoice.created", "invoice.updated", "invoice.paid"],
+            events=["invoice.created", "invoice.updated", "invoice.paid", "invoice.deleted"],
             mapping={"id": "id", "customer_id": "customer", "amount_due": "amount_due",
                      "currency": "currency", "status": "status", "updated_at": "created"},
         ),

@@ -49,6 +49,7 @@ THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 MONEY = ("amount", "amount_due", "amount_paid", "amount_remaining", "subtotal", "total", "amount_refunded")
 VERSION_HEADER = "Stripe-Version"
 EVENTS = {"invoices": "invoice.*", "charges": "charge.*"}  # the events each extracted list changes with
+DELETED = {"invoices": "invoice.deleted"}  # the event of a record deleted (a draft invoice; charges stay)
 EVENTS_KEPT = 30 * 86400  # seconds Stripe lists an event (https://docs.stripe.com/api/events)
 MARGIN = 86400  # a cursor this close to the end of its events' life is read in full instead
 
@@ -131,10 +132,12 @@ class Stripe(HttpConnector):
     voided), so a run reads the changes from the events list instead: every `invoice.*` (or
     `charge.*`) event newer than the cursor, oldest first via `ending_before`, and each record they
     name read as it is now. The first run, and one whose cursor is older than Stripe keeps events
-    (30 days, less a day's margin), reads the whole list, after noting the newest event.
+    (30 days, less a day's margin), reads the whole list, after noting the newest event. A deleted
+    draft invoice is known by its `invoice.deleted` event (`deleted`).
     """
 
     extracts = frozenset({"invoices", "charges"})
+    tombstones = frozenset(DELETED)
     loads = frozenset({"customers", "invoiceitems"})
     removes = {"delete": frozenset({"customers", "invoiceitems"})}  # an invoiced item Stripe refuses to delete
 
@@ -214,11 +217,25 @@ class Stripe(HttpConnector):
         """Each record these events changed, read now (in the pinned version, whatever version an
         event was rendered in), once; one deleted since is left out."""
         kind = EVENTS[resource].split(".")[0]
-        ids = [i for e in events if (i := changed_id(kind, e["data"]["object"]))]
+        gone = DELETED.get(resource)  # a deletion's record cannot be read: `deleted` tombstones it
+        ids = [i for e in events if e["type"] != gone and (i := changed_id(kind, e["data"]["object"]))]
         for record_id in dict.fromkeys(reversed(ids)):
             reply = self.http.request("GET", f"/v1/{resource}/{record_id}", ok=(404,))
             if reply.response.status_code != 404:
                 yield to_decimal(reply.body)
+
+    def deleted(self, resource: str) -> Iterator[dict[str, Any]]:
+        """The records named by every deletion event Stripe lists (30 days of them), as they were when
+        deleted (a deleted draft invoice cannot be read again); all of them each run, so a run stopped
+        before its tombstones loses none."""
+        after = None
+        while True:
+            params = {"type": DELETED[resource], "limit": 100, **({"starting_after": after} if after else {})}
+            data = self.http.request("GET", "/v1/events", params=params).body
+            yield from (to_decimal(e["data"]["object"]) for e in data["data"])
+            if not data.get("has_more") or not data["data"]:
+                return
+            after = data["data"][-1]["id"]
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (read at `id_path`, e.g. metadata.crm_id) -> Stripe id, over every record."""

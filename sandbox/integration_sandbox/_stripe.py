@@ -13,8 +13,9 @@ events list with Stripe's filters.
 - **Events**: localstripe emits a few (`invoice.created`, `invoice.payment_succeeded`, ...); after
   each write, and before the events list answers, the invoices and charges are compared with how
   they were and Stripe's events for the differences are emitted (through localstripe, so webhooks
-  carry them too): `invoice.updated` with `finalized`, `paid`, `voided`; `charge.<status>` for a
-  new charge, `charge.updated` with `refunded`, `captured`.
+  carry them too): `invoice.updated` with `finalized`, `paid`, `voided`; `invoice.deleted` for a
+  deleted draft, its object the invoice as it was; `charge.<status>` for a new charge,
+  `charge.updated` with `refunded`, `captured`.
 - **Events list**: `GET /v1/events` newest first with `type` (`*` wildcards), `types[]` (up to 20,
   not with `type`), `created` (an integer or `gt`/`gte`/`lt`/`lte`), `limit` (1 to 100),
   `starting_after` and `ending_before`; another parameter is refused as Stripe refuses it.
@@ -149,6 +150,17 @@ def _changes(kind: str, before: dict[str, Any] | None, after: dict[str, Any]) ->
     return types
 
 
+class _Snapshot:
+    """An object as it was last seen, for an event about it once it is gone (localstripe's `Event`
+    exports its object)."""
+
+    def __init__(self, exported: dict[str, Any]):
+        self.exported = exported
+
+    def _export(self) -> dict[str, Any]:
+        return self.exported
+
+
 class Emitter:
     """Emits Stripe's events for the invoices and charges changed since it last looked."""
 
@@ -166,7 +178,12 @@ class Emitter:
         from localstripe.webhooks import schedule_webhook
 
         already: set[tuple[str, str]] | None = None
-        for key, obj in _watched(self.store).items():
+        watched = _watched(self.store)
+        for key in [k for k in self.seen if k not in watched]:  # deleted: Stripe deletes draft invoices only
+            gone = self.seen.pop(key)
+            if key.startswith("invoice:"):
+                schedule_webhook(Event("invoice.deleted", _Snapshot(gone)))
+        for key, obj in watched.items():
             now = json.loads(json.dumps(obj._export(), default=str))
             before = self.seen.get(key)
             if now == before:

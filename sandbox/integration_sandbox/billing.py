@@ -205,7 +205,8 @@ _DROPPED: dict[str, tuple[str, ...]] = {"customer": ("account_balance", "busines
                                                     "subscription", "tax", "tax_percent", "total_tax_amounts"),
                                         "invoiceitem": ("created", "plan", "subscription")}
 _INTEGERS: dict[str, tuple[str, ...]] = {"invoiceitem": ("amount", "quantity", "unit_amount")}  # localstripe keeps an update's form strings
-_OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem"}  # by path, for its delete answers
+# by path, for its delete answers
+_OBJECTS = {"customers": "customer", "invoiceitems": "invoiceitem", "invoices": "invoice"}
 # what the pinned version's invoice has that localstripe's lacks, as Stripe fills it for a plain invoice
 _INVOICE_DEFAULTS: dict[str, Any] = {
     "amount_overpaid": 0, "amount_shipping": 0, "discounts": [], "issuer": {"type": "self"},

@@ -8,14 +8,15 @@ modification date and keep each property's past values (`propertiesWithHistory` 
 signed HubSpot v3 style, one JSON array per delivery.
 
 Both APIs return what HubSpot's do: only the properties asked for (HubSpot's defaults otherwise,
-empty ones left out), a deal's contact as an association (read with `associations=contacts` or the
-associations batch read, never a property). The dated API is as strict as HubSpot's published spec
-for it besides: deals and companies filter on `hs_lastmodifieddate` only, a search names
-`properties` and `after` and sorts by property name, and contacts are updated in batches of up to 100, by id or
-by email (an invalid input refuses the batch, naming it; one not found is an error of a 207
-answer, the rest are written). A change shows in search results only after the search-indexing delay (option
-`search_delay_ms`, changed at run time with `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's
-search index lags its writes.
+empty ones left out), a deal's contact as an association (set by a create's `associations`, read
+with `associations=contacts` or the associations batch read, never a property); a create or update
+naming a property the object lacks is refused with HubSpot's 400 (`PROPERTY_DOESNT_EXIST`). The
+dated API is as strict as HubSpot's published spec for it besides: deals and companies filter on
+`hs_lastmodifieddate` only, a search names `properties` and `after` and sorts by property name, and
+contacts are updated in batches of up to 100, by id or by email (an invalid input refuses the batch,
+naming it; one not found is an error of a 207 answer, the rest are written). A change shows in
+search results only after the search-indexing delay (option `search_delay_ms`, changed at run time
+with `PUT /_sandbox/search-delay {"ms": N}`), as HubSpot's search index lags its writes.
 
 The dated API is rate limited as HubSpot limits a private app (each limit 0: none):
 `rate_limit_per_10s` requests (default 190, the Professional and Enterprise limit) in any
@@ -73,6 +74,8 @@ PROPERTIES = {
     "companies": ("country", "domain", "industry", "name"),
     "deals": ("amount", "closedate", "dealname", "dealstage", "pipeline"),
 }
+# The properties each object has in the sandbox's portal: a write naming another is refused.
+KNOWN = {t: frozenset({*DEFAULT_PROPERTIES[t], *PROPERTIES[t]}) for t in DEFAULT_PROPERTIES}
 LINK = "contact_id"  # where the store keeps a deal's associated contact; no property of HubSpot's
 DEAL_TO_CONTACT = 3  # HubSpot's association type id (HUBSPOT_DEFINED, deal to contact)
 # HubSpot names the modification date `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
@@ -162,7 +165,7 @@ def seed(store: Store, seed_: int, size: int) -> dict[str, Any]:
                 "dealname": f"Deal {i}", "amount": f"{rng.randrange(100, 50_000)}.00",
                 "dealstage": rng.choice(DEAL_STAGES[:5]), "pipeline": "default",
                 "closedate": iso(created + rng.randrange(1, 60) * 86_400_000),
-                "contact_id": str(rng.choice(contact_ids))})
+                LINK: str(rng.choice(contact_ids))})
 
     store.bulk_insert(contacts())
     store.bulk_history(earlier)
@@ -188,10 +191,24 @@ class _Properties(BaseModel):
     properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
+class _AssociationSpec(BaseModel):
+    associationCategory: Literal["HUBSPOT_DEFINED", "INTEGRATOR_DEFINED", "USER_DEFINED", "WORK"]
+    associationTypeId: int
+
+
+class _ObjectId(BaseModel):
+    id: str
+
+
+class _Association(BaseModel):
+    to: _ObjectId
+    types: list[_AssociationSpec]
+
+
 class _Create(_Properties):
     """A create names the new record's associations, if only as [] (HubSpot's schema requires them)."""
 
-    associations: list[dict[str, Any]] | None = None
+    associations: list[_Association] | None = None
 
 
 class _Filter(BaseModel):
@@ -253,6 +270,13 @@ class _AssociationRead(BaseModel):
     inputs: list[_AssociationInput] = Field(min_length=1, max_length=1000)
 
 
+def _no_such_properties(names: list[str]) -> BadRequest:
+    """HubSpot's refusal of a write naming properties the object does not have."""
+    invalid = [{"isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
+                "name": name} for name in names]
+    return BadRequest(400, f"Property values were not valid: {json.dumps(invalid, separators=(',', ':'))}")
+
+
 def _modified_names(type_: str, dated: bool) -> tuple[str, ...]:
     """The names a filter or sort on the modification date may use (the legacy API takes either)."""
     return (MODIFIED[type_],) if dated else (MODIFIED[type_], "lastmodifieddate", "hs_lastmodifieddate")
@@ -267,6 +291,8 @@ def _condition(type_: str, f: _Filter, dated: bool = False) -> sa.ColumnElement[
         column, value = objects.c.created_ms, _as_ms(f.value)
     elif f.propertyName == "hs_object_id":
         column, value = objects.c.id, int(_as_ms(f.value))
+    elif f.propertyName == LINK:  # the store's, no property: matches nothing, as another unknown name
+        return sa.false()
     else:
         column, value = sa.func.json_extract(objects.c.props, f"$.{f.propertyName}"), str(f.value)
     return getattr(column, ops[f.operator])(value)
@@ -331,10 +357,10 @@ def build_app(config: SystemConfig) -> Starlette:
         return tuple(names) if names else DEFAULT_PROPERTIES[type_]
 
     def shape(record: Record, only: tuple[str, ...] | None = None, links: tuple[str, ...] = ()) -> dict[str, Any]:
-        props = {**record.props, "createdate": iso(record.created_ms), MODIFIED[record.type]: iso(record.updated_ms),
-                 "hs_object_id": str(record.id)}
-        if only is not None:  # what was asked for, empty values left out, no link property
-            props = {k: str(props[k]) for k in only if props.get(k) is not None and k != LINK}
+        props = {**{k: v for k, v in record.props.items() if k != LINK}, "createdate": iso(record.created_ms),
+                 MODIFIED[record.type]: iso(record.updated_ms), "hs_object_id": str(record.id)}
+        if only is not None:  # what was asked for, empty values left out
+            props = {k: str(props[k]) for k in only if props.get(k) is not None}
         body: dict[str, Any] = {"id": str(record.id), "properties": props, "createdAt": iso(record.created_ms),
                                 "updatedAt": iso(record.updated_ms), "archived": record.archived}
         if "contacts" in links and record.type == "deals":
@@ -381,6 +407,8 @@ def build_app(config: SystemConfig) -> Starlette:
         for read_only in ("hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"):
             if read_only in clean:
                 raise BadRequest(400, f"property {read_only!r} is read-only")
+        if unknown := sorted(set(clean) - KNOWN[type_]):
+            raise _no_such_properties(unknown)
         if type_ == "contacts" and clean.get("email") is not None and not _EMAIL.match(clean["email"] or ""):
             raise BadRequest(400, f"Property values were not valid: email {clean['email']!r} is not a valid email")
         if type_ == "deals" and "dealstage" in clean and clean["dealstage"] not in DEAL_STAGES:
@@ -391,6 +419,20 @@ def build_app(config: SystemConfig) -> Starlette:
             except ValueError:
                 raise BadRequest(400, "Property values were not valid: amount must be a number") from None
         return clean
+
+    def associated_contact(type_: str, associations: list[_Association]) -> str | None:
+        """The contact a new deal is associated with (HubSpot's deal to contact type), if any; the
+        sandbox keeps no other association, so it refuses any other rather than drop it."""
+        if not associations:
+            return None
+        specs = [[(t.associationCategory, t.associationTypeId) for t in a.types] for a in associations]
+        if type_ != "deals" or specs != [[("HUBSPOT_DEFINED", DEAL_TO_CONTACT)]]:
+            raise BadRequest(400, f"the sandbox keeps a deal's one contact only, not the associations {specs}")
+        to = associations[0].to.id
+        found = store.get("contacts", bounded(int(to), "association id")) if to.isdigit() else None
+        if found is None:
+            raise BadRequest(400, f"no contact {to!r} to associate with")
+        return str(found.id)
 
     async def list_objects(request: Request) -> Response:
         type_ = object_type(request)
@@ -469,7 +511,8 @@ def build_app(config: SystemConfig) -> Starlette:
         if type_ == "deals":
             props.setdefault("dealstage", DEAL_STAGES[0])
             props.setdefault("pipeline", "default")
-        record = written(store.create(type_, props, now_ms()))
+        links = {LINK: contact} if (contact := associated_contact(type_, body.associations or [])) else {}
+        record = written(store.create(type_, {**props, **links}, now_ms()))
         notify(record, "creation", props)
         return JSONResponse(shape(record, asked(request, type_, list(props))), 201)
 

@@ -1,9 +1,11 @@
-"""A sandbox for test suites: every chosen system on a free loopback port (pytest-agnostic), and
-the reads of the sandbox CRM's legacy `/crm/v3` routes the tests and benchmarks share."""
+"""A sandbox for test suites: every chosen system on a free loopback port (pytest-agnostic), the
+reads of the sandbox CRM's legacy `/crm/v3` routes the tests and benchmarks share, and a transport
+that waits out a vendor's rate limit for a test's own calls."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,17 @@ def free_port_sandbox(data_dir: Path, systems: Sequence[str] | None = None, **kw
     chosen = list(SYSTEMS if systems is None else systems)
     with Sandbox(data_dir, chosen, {s: 0 for s in chosen}, **kwargs) as sandbox:
         yield sandbox
+
+
+class Patient(httpx.HTTPTransport):
+    """A test's own calls to a sandbox vendor, each sent again after a 429 once the limit's second
+    has passed (as Stripe's libraries do): the connectors' runs share the limit with them."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        while (response := super().handle_request(request)).status_code == 429:
+            response.close()
+            time.sleep(1)
+        return response
 
 
 def crm_params(object_type: str, **params: Any) -> dict[str, Any]:

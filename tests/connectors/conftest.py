@@ -59,3 +59,4 @@ def drain(c: Connector, resource: str, since: str | None) -> tuple[list[dict], s
         records += page.records
         cursor = page.cursor if page.cursor is not None else cursor
     return records, cursor
+

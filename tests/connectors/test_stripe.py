@@ -14,7 +14,8 @@ from integration_project.connectors import Ours, connector_class
 from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
-from integration_sandbox.testing import billing_invoice, free_port_sandbox
+from integration_project.runtime.store import hub_records
+from integration_sandbox.testing import Patient, billing_invoice, free_port_sandbox
 from tests.connectors.conftest import drain
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
@@ -155,7 +156,7 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
     second run finds the change in the events list and reads that one invoice, not the list."""
     flow = next(f for f in landscape.flows() if f.source.name == "billing" and f.source_binding.resource == "invoices")
     auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
-    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth, transport=Patient()) as api:
         customer = api.post("/v1/customers", data={"email": "paid.later@example.com"}).json()["id"]
         invoice = billing_invoice(api, customer, 4990)
         store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
@@ -177,6 +178,37 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
     assert (second.read, second.written) == (1, 1)  # only what changed
     assert "GET /v1/invoices" not in transport.sent and f"GET /v1/invoices/{invoice}" in transport.sent
     assert second.cursor and second.cursor != first.cursor
+
+
+def test_a_draft_invoice_deleted_after_a_run_reaches_the_hub_as_a_tombstone(env, landscape, sandbox, tmp_path):
+    """Stripe deletes a draft invoice for good (it cannot be read again) and says so with an
+    `invoice.deleted` event, whose object is the invoice as it was: the next run tombstones it."""
+    flow = next(f for f in landscape.flows() if f.source.name == "billing" and f.source_binding.resource == "invoices")
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth, transport=Patient()) as api:
+        customer = api.post("/v1/customers", data={"email": "deleted.draft@example.com"}).json()["id"]
+        invoice = billing_invoice(api, customer, 1250)
+        store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+        store.mark_delivery("billing", "customer", "deleted-draft-1", "h", "done", customer)  # its customer is ours
+        transport = _Counting()
+        billing = connector_class(landscape.systems["billing"])(landscape.systems["billing"].api, transport=transport)
+        try:
+            assert ingest(billing, flow.ingest, store, "run-1").deleted == 0
+            assert store.rows(hub_records, record_id=invoice)[0]["deleted_at"] is None
+            deleted = api.delete(f"/v1/invoices/{invoice}")
+            assert deleted.json() == {"id": invoice, "object": "invoice", "deleted": True}
+            assert api.get(f"/v1/invoices/{invoice}").status_code == 404
+            (announced,) = [e for e in api.get("/v1/events", params={"type": "invoice.deleted"}).json()["data"]
+                            if e["data"]["object"]["id"] == invoice]
+            assert announced["data"]["object"]["status"] == "draft"
+            transport.sent.clear()
+            second = ingest(billing, flow.ingest, store, "run-2")
+            third = ingest(billing, flow.ingest, store, "run-3")
+        finally:
+            billing.close()
+    (row,) = store.rows(hub_records, record_id=invoice)
+    assert (second.deleted, third.deleted) == (1, 0) and row["deleted_at"] is not None
+    assert f"GET /v1/invoices/{invoice}" not in transport.sent  # the event names it deleted: not read again
 
 
 def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_meets_no_429(

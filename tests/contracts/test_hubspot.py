@@ -144,3 +144,21 @@ def test_deals_and_companies_are_read_by_hs_lastmodifieddate(recorded):
     names = {f["propertyName"] for resource in ("0-3", "deals", "companies")
              for s in _searches(recording.exchanges, resource) for g in s["filterGroups"] for f in g["filters"]}
     assert names == {"hs_lastmodifieddate"}
+
+
+def test_the_sandbox_refuses_a_property_the_object_lacks_with_an_answer_in_hubspots_spec(env):
+    """A deal's contact is an association: a `contact_id` property is refused as HubSpot refuses a
+    property that does not exist (400, VALIDATION_ERROR, PROPERTY_DOESNT_EXIST), in its Error shape."""
+    recording = Recording()
+    with httpx.Client(base_url=env["CRM_BASE_URL"], transport=recording,
+                      headers={"Authorization": f"Bearer {env['CRM_TOKEN']}"}) as client:
+        client.post("/crm/objects/2026-03/0-3", json={"properties": {"dealname": "D", "contact_id": "101"},
+                                                      "associations": []})
+    (create,) = recording.exchanges
+    assert HUBSPOT.request_problem(create.request) is None  # the spec cannot tell which properties exist
+    body = create.response.json()
+    assert create.response.status_code == 400 and body["category"] == "VALIDATION_ERROR"
+    assert '"error":"PROPERTY_DOESNT_EXIST","name":"contact_id"' in body["message"]
+    assert HUBSPOT.response_problem(create) is None
+    untyped = httpx.Response(400, json={**body, "correlationId": 5}, request=create.request)
+    assert "is not of type 'string'" in (HUBSPOT.response_problem(Exchange(create.request, untyped)) or "")

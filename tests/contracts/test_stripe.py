@@ -44,7 +44,7 @@ from stripe.params import (
 from typing_extensions import is_typeddict
 
 from integration_project.connectors import HttpConnector, Ours
-from integration_sandbox.testing import billing_invoice, free_port_sandbox
+from integration_sandbox.testing import Patient, billing_invoice, free_port_sandbox
 from tests.connectors.conftest import drain
 
 ERROR_TYPES = ("api_error", "card_error", "idempotency_error", "invalid_request_error")  # ErrorObject.type's doc
@@ -198,11 +198,13 @@ def answer_problem(body: Any, where: str) -> str | None:
 
 def exercise(billing: HttpConnector, change: Callable[[], None]) -> None:
     """Every operation the connector offers: both lists in full and from their cursors (events and
-    the records they name, after `change` made some), both indexes, creates, updates and deletes."""
+    the records they name, after `change` made some), the deleted invoices, both indexes, creates,
+    updates and deletes."""
     cursors = {resource: drain(billing, resource, None)[1] for resource in sorted(billing.extracts)}
     change()
     for resource, cursor in cursors.items():
         drain(billing, resource, cursor)
+    assert list(billing.deleted("invoices"))
     run = uuid.uuid4().hex[:8]  # each exercise its own records: a replayed Idempotency-Key answers the first
     customer = {"email": "contract@example.com", "name": "Contract Case", "phone": "+49 30 1",
                 "address": {"country": "DE"}, "metadata": {"crm_contact_id": f"st-c1-{run}"}}
@@ -219,18 +221,22 @@ def exercise(billing: HttpConnector, change: Callable[[], None]) -> None:
     assert f"st-c1-{run}" not in billing.index("customers", "metadata.crm_contact_id")
 
 
-def paid_invoice(env: dict[str, str]) -> None:
-    """An invoice paid by card, made outside the connector (`invoice.*` and `charge.*` events follow)."""
+def invoice_changes(env: dict[str, str]) -> None:
+    """An invoice paid by card and a draft deleted, made outside the connector (`invoice.*`, with
+    `invoice.deleted`, and `charge.*` events follow)."""
     auth = {"Authorization": f"Bearer {env['BILLING_API_KEY']}"}
-    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth) as api:
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=auth, transport=Patient()) as api:
         customer = api.post("/v1/customers", data={"email": "contract.invoice@example.com"}).json()["id"]
         api.post(f"/v1/invoices/{billing_invoice(api, customer, 2599)}/pay").raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "990", "currency": "eur"}).raise_for_status()
+        draft = api.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"]
+        api.delete(f"/v1/invoices/{draft}").raise_for_status()
 
 
 @pytest.fixture
 def exchanges(recorded, env):
     billing, recording = recorded("billing")
-    exercise(billing, lambda: paid_invoice(env))
+    exercise(billing, lambda: invoice_changes(env))
     return recording.exchanges
 
 
@@ -238,7 +244,7 @@ def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchange
     assert {(e.request.method, e.request.url.path.count("/")) for e in exchanges} >= {
         ("GET", 2), ("GET", 3), ("POST", 2), ("POST", 3)}
     assert {e.request.url.params.get("type") for e in exchanges if e.request.url.path == "/v1/events"} == {
-        "invoice.*", "charge.*"}
+        "invoice.*", "invoice.deleted", "charge.*"}
     assert {e.request.url.path.split("_")[0] for e in exchanges if e.request.url.path.count("/") == 3
             and e.request.method == "GET"} == {"/v1/invoices/in", "/v1/charges/ch"}  # each changed one read
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]

@@ -23,7 +23,7 @@ from integration_project.model import load_landscape
 from integration_project.runtime import Store
 from integration_project.runtime.store import dlq
 from integration_sandbox import Sandbox
-from integration_sandbox.testing import billing_invoice, crm_contact, crm_records, free_port_sandbox
+from integration_sandbox.testing import Patient, billing_invoice, crm_contact, crm_records, free_port_sandbox
 from tests.sandbox.sandbox_clients import shop_records
 from tests.seeds import crm_parked
 
@@ -143,7 +143,8 @@ def api(sb: Sandbox, system: str) -> httpx.Client:
     if system == "support":  # a Zendesk API token goes as Basic {email}/token
         return httpx.Client(base_url=sb.url(system), auth=("agent@example.com/token", token), timeout=30)
     auth = {"X-Shopify-Access-Token": token} if system == "shop" else {"Authorization": f"Bearer {token}"}
-    return httpx.Client(base_url=sb.url(system), headers=auth, timeout=30)
+    patient = {"transport": Patient()} if system == "billing" else {}  # the runs share Stripe's limit with us
+    return httpx.Client(base_url=sb.url(system), headers=auth, timeout=30, **patient)
 
 
 def stripe_list(sb: Sandbox, resource: str) -> list[dict]:

@@ -128,14 +128,60 @@ def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def _to_contact(contact_id: str) -> dict[str, Any]:
+    """A create's association of a deal with a contact, as HubSpot's API takes it."""
+    return {"to": {"id": contact_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("api", ["/crm/v3/objects", "/crm/objects/2026-03"])
+def test_a_write_naming_a_property_the_object_lacks_is_refused_as_hubspot_does(sandbox: Sandbox, api: str) -> None:
+    """HubSpot refuses a property that does not exist on the object (400, VALIDATION_ERROR, each
+    such property a PROPERTY_DOESNT_EXIST); a deal's contact is an association, never a property."""
+    with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
+        writes = {
+            "contacts": client.post(f"{api}/contacts", json={"properties": {"email": "x.y@example.com", "shoe": "9"},
+                                                             "associations": []}),
+            "companies": client.patch(f"{api}/companies/101", json={"properties": {"shoe": "9"}}),
+            "deals": client.post(f"{api}/deals", json={"properties": {"dealname": "D", "contact_id": "101"},
+                                                       "associations": []}),
+        }
+        for type_, answer in writes.items():
+            body = answer.json()
+            assert (answer.status_code, body["status"], body["category"]) == (400, "error", "VALIDATION_ERROR"), type_
+            prefix, invalid = body["message"].split(": ", 1)
+            name = "contact_id" if type_ == "deals" else "shoe"
+            assert (prefix, json.loads(invalid)) == ("Property values were not valid", [{
+                "isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
+                "name": name}]), type_
+        assert client.get(f"{api}/companies/101", params={"properties": "shoe"}).json()["properties"] == {}
+        linked = client.post(f"{api}/deals", json={"properties": {"dealname": "D"},
+                                                   "associations": [_to_contact("101")]})
+        assert linked.status_code == 201 and "contact_id" not in linked.json()["properties"]
+        deal = linked.json()["id"]
+        read = client.get(f"{api}/deals/{deal}", params={
+            "associations": "contacts", "propertiesWithHistory": "contact_id"}).json()
+        assert crm_contact(read) == "101" and not read["propertiesWithHistory"].get("contact_id")
+        by_id = {"propertyName": "hs_object_id", "operator": "EQ", "value": deal}
+        by_link = {"propertyName": "contact_id", "operator": "EQ", "value": "101"}
+        assert [client.post(f"{api}/deals/search", json={"filterGroups": [{"filters": filters}], "after": "0",
+                                                         "properties": ["dealname"]}).json()["total"]
+                for filters in ([by_id], [by_id, by_link])] == [1, 0]  # the link is no property to search by
+        to_company = {**_to_contact("101"),
+                      "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}
+        refused = [client.post(f"{api}/deals", json={"properties": {}, "associations": [association]})
+                   for association in (_to_contact("999999"), _to_contact("9" * 30), to_company)]
+        assert [r.status_code for r in refused] == [400] * 3
+
+
 @pytest.mark.server
 def test_deal_stage_change_and_validation(sandbox: Sandbox) -> None:
     with httpx.Client(base_url=sandbox.url("crm"), headers=_auth(sandbox)) as client:
         contact = client.post("/crm/v3/objects/contacts", json={"properties": {
             "email": "new.person@example.com", "firstname": "New", "lastname": "Person"}})
         assert contact.status_code == 201
-        deal = client.post("/crm/v3/objects/deals", json={"properties": {
-            "dealname": "Big one", "amount": "1200.50", "contact_id": contact.json()["id"]}}).json()
+        deal = client.post("/crm/v3/objects/deals", json={"properties": {"dealname": "Big one", "amount": "1200.50"},
+                                                          "associations": [_to_contact(contact.json()["id"])]}).json()
         assert deal["properties"]["dealstage"] == "appointmentscheduled"
         won = client.patch(f"/crm/v3/objects/deals/{deal['id']}", json={"properties": {"dealstage": "closedwon"}})
         assert won.json()["properties"]["dealstage"] == "closedwon"
