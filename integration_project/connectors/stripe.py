@@ -125,7 +125,8 @@ def idempotency_key(resource: str, ours: Ours | None, payload: dict[str, Any]) -
 
 
 class Stripe(HttpConnector):
-    """Customers and invoice items into Stripe; invoices and charges out of it.
+    """Customers and invoice items into Stripe; invoices and charges out of it, each charge with the
+    invoice it paid (`invoice`, from InvoicePayments: Stripe's charges no longer name it).
 
     Stripe's lists filter on `created` only, and an invoice changes after it is created (paid,
     voided), so a run reads the changes from the events list instead: every `invoice.*` (or
@@ -159,7 +160,7 @@ class Stripe(HttpConnector):
                 yield from self._full(resource)
                 return
             newest = Cursor(events[-1]["id"], int(events[-1]["created"]))
-            yield Page(list(self._current(resource, events)), str(newest))
+            yield Page(self._with_invoices(resource, list(self._current(resource, events))), str(newest))
 
     def _full(self, resource: str) -> Iterator[Page]:
         """Every record of the list, a page at a time; for an extracted list the last page carries the
@@ -171,7 +172,8 @@ class Stripe(HttpConnector):
             params = {"limit": 100, **({"starting_after": after} if after else {})}
             data = self.http.request("GET", f"/v1/{resource}", params=params).body
             last = not data.get("has_more") or not data["data"]
-            yield Page([to_decimal(r) for r in data["data"]], str(mark) if last and mark else None)
+            records = self._with_invoices(resource, [to_decimal(r) for r in data["data"]])
+            yield Page(records, str(mark) if last and mark else None)
             if last:
                 return
             after = data["data"][-1]["id"]
@@ -219,6 +221,22 @@ class Stripe(HttpConnector):
             reply = self.http.request("GET", f"/v1/{resource}/{record_id}", ok=(404,))
             if reply.response.status_code != 404:
                 yield to_decimal(reply.body)
+
+    def _with_invoices(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Charges with the invoice each paid as `invoice`, the field Stripe's charges had before
+        2025-03-31, read from InvoicePayments: one list call per payment intent among them (a charge
+        without one pays no invoice); None for an intent paying none, or several (no one invoice)."""
+        if resource != "charges":
+            return records
+        intents = dict.fromkeys(i for r in records if isinstance(i := r.get("payment_intent"), str))
+        paid = {intent: self._invoice_paid_by(intent) for intent in intents}
+        return [{**r, "invoice": paid.get(str(r.get("payment_intent")))} for r in records]
+
+    def _invoice_paid_by(self, intent: str) -> str | None:
+        """The invoice a payment intent pays, if it pays exactly one."""
+        params = {"payment[type]": "payment_intent", "payment[payment_intent]": intent, "limit": 2}
+        found = {p["invoice"] for p in self.http.request("GET", "/v1/invoice_payments", params=params).body["data"]}
+        return found.pop() if len(found) == 1 else None
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (read at `id_path`, e.g. metadata.crm_id) -> Stripe id, over every record."""

@@ -179,6 +179,36 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
     assert second.cursor and second.cursor != first.cursor
 
 
+def test_a_charge_paying_an_invoice_comes_with_that_invoices_id_read_from_invoice_payments(env, landscape, sandbox):
+    """Stripe's charges no longer name their invoice: each comes with the one its payment intent pays,
+    one InvoicePayments call per intent, in a full read and in one from the events cursor."""
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    transport = _Counting()
+    billing = connector_class(landscape.systems["billing"])(landscape.systems["billing"].api, transport=transport)
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
+        customer = api.post("/v1/customers", data={"email": "invoice.payer@example.com"}).json()["id"]
+        first = billing_invoice(api, customer, 1500)
+        api.post(f"/v1/invoices/{first}/pay").raise_for_status()
+        card = api.get("/v1/customers/" + customer).json()["invoice_settings"]["default_payment_method"]
+        direct = api.post("/v1/charges", data={"amount": "700", "currency": "eur", "source": card}).json()["id"]
+        try:
+            charges, cursor = drain(billing, "charges", None)
+            full = transport.sent.count("GET /v1/invoice_payments")
+            transport.sent.clear()
+            api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2500", "currency": "eur"})
+            second = api.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"]
+            api.post(f"/v1/invoices/{second}/pay").raise_for_status()
+            changed, _ = drain(billing, "charges", cursor)
+        finally:
+            billing.close()
+    by_id = {c["id"]: c for c in charges}
+    assert [c["invoice"] for c in charges if c["customer"] == customer].count(first) == 1
+    assert by_id[direct]["invoice"] is None  # a charge without a payment intent pays no invoice
+    assert full == len({c["payment_intent"] for c in charges if c["payment_intent"]})
+    assert [(c["amount"], c["invoice"]) for c in changed] == [("25.00", second)]
+    assert transport.sent.count("GET /v1/invoice_payments") == 1
+
+
 def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_meets_no_429(
         env, landscape, tmp_path):
     """The sandbox limits as Stripe does in test mode, 25 requests per window, the window stretched
