@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -146,6 +146,11 @@ class Stripe(HttpConnector):
         rules = self.http.rules
         self.http.rules = rules.model_copy(update={"stop": sorted({*rules.stop, 403}),
                                                    "transient": sorted({*rules.transient, 409})})
+        self.invoices_read = False  # whether a binding maps a charge's `invoice` (InvoicePayments are read)
+
+    def select(self, resource: str, paths: Collection[str]) -> None:
+        """A binding mapping a charge's `invoice` has it read from InvoicePayments; else no call is made."""
+        self.invoices_read |= resource == "charges" and any(p.split(".")[0] == "invoice" for p in paths)
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """The records changed since the cursor (the newest event seen, `evt_...@created`) as Stripe's
@@ -224,9 +229,9 @@ class Stripe(HttpConnector):
 
     def _with_invoices(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Charges with the invoice each paid as `invoice`, the field Stripe's charges had before
-        2025-03-31, read from InvoicePayments: one list call per payment intent among them (a charge
-        without one pays no invoice); None for an intent paying none, or several (no one invoice)."""
-        if resource != "charges":
+        2025-03-31, read from InvoicePayments when a binding maps it: one list call per payment intent
+        among them (a charge without one pays no invoice); None for an intent paying none, or several."""
+        if resource != "charges" or not self.invoices_read:
             return records
         intents = dict.fromkeys(i for r in records if isinstance(i := r.get("payment_intent"), str))
         paid = {intent: self._invoice_paid_by(intent) for intent in intents}

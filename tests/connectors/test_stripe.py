@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from integration_project.connectors import Ours, connector_class
+from integration_project.connectors import Ours, connector_class, selected
 from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
@@ -181,10 +181,12 @@ def test_an_invoice_paid_after_a_run_reaches_the_hub_with_the_next_run_which_rea
 
 def test_a_charge_paying_an_invoice_comes_with_that_invoices_id_read_from_invoice_payments(env, landscape, sandbox):
     """Stripe's charges no longer name their invoice: each comes with the one its payment intent pays,
-    one InvoicePayments call per intent, in a full read and in one from the events cursor."""
+    one InvoicePayments call per intent, in a full read and in one from the events cursor; a
+    connector whose bindings map no `invoice` makes no such call."""
     auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
     transport = _Counting()
-    billing = connector_class(landscape.systems["billing"])(landscape.systems["billing"].api, transport=transport)
+    system = landscape.systems["billing"]
+    billing = selected(Stripe(system.api, transport=transport), system, system.api)
     with httpx.Client(base_url=sandbox.url("billing"), headers=auth) as api:
         customer = api.post("/v1/customers", data={"email": "invoice.payer@example.com"}).json()["id"]
         first = billing_invoice(api, customer, 1500)
@@ -207,6 +209,13 @@ def test_a_charge_paying_an_invoice_comes_with_that_invoices_id_read_from_invoic
     assert full == len({c["payment_intent"] for c in charges if c["payment_intent"]})
     assert [(c["amount"], c["invoice"]) for c in changed] == [("25.00", second)]
     assert transport.sent.count("GET /v1/invoice_payments") == 1
+    transport.sent.clear()
+    unmapped = Stripe(system.api, transport=transport)
+    try:
+        assert "invoice" not in drain(unmapped, "charges", None)[0][0]
+    finally:
+        unmapped.close()
+    assert "GET /v1/invoice_payments" not in transport.sent and transport.sent
 
 
 def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_meets_no_429(
