@@ -328,8 +328,8 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
     server.app.middlewares.append(emitting(emitter))  # a write's changes become events; a replay changes nothing
     server.app.middlewares.append(_versioned())  # a replayed answer is the shaped one, events too
-    server.app.middlewares.append(events_list(store))  # innermost: answers GET /v1/events itself
-    server.app.middlewares.append(invoice_payments(store))  # and the invoice payments, which localstripe lacks
+    server.app.middlewares.append(events_list(store))  # answers GET /v1/events itself
+    server.app.middlewares.append(invoice_payments(store))  # innermost: the invoice payments localstripe lacks
     server.app.router.add_route("GET", ADMIN_PREFIX + "requests", requests)
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)
