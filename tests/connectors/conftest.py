@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from integration_project.connectors import Connector, connect
@@ -59,3 +61,14 @@ def drain(c: Connector, resource: str, since: str | None) -> tuple[list[dict], s
         records += page.records
         cursor = page.cursor if page.cursor is not None else cursor
     return records, cursor
+
+
+class Patient(httpx.HTTPTransport):
+    """A test's own client of a rate-limited sandbox (billing's 25 a second, shared with the connector
+    under test): a 429 is waited out and the request sent again."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        while (response := super().handle_request(request)).status_code == 429:
+            response.close()
+            time.sleep(0.2)
+        return response
