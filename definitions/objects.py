@@ -54,8 +54,8 @@ class Payment(BaseModel):
     """Money received against an invoice."""
 
     id: str
-    invoice_id: str | None = Field(None, description="The invoice it paid; Stripe's charges no longer name it "
-                                                     "(an InvoicePayment links them since 2025-03-31)")
+    invoice_id: str | None = Field(None, description="The invoice it paid, if any (Stripe's InvoicePayment "
+                                                     "of the charge's payment intent)")
     amount: Money
     currency: Currency
     status: str

@@ -65,7 +65,8 @@ billing = System(
             resource="charges",
             cron="15 * * * *",
             events=["charge.succeeded"],
-            mapping={"id": "id", "amount": "amount",
+            # a charge no longer names its invoice (Stripe 2025-03-31): the connector fills `invoice` from InvoicePayments
+            mapping={"id": "id", "invoice_id": "invoice", "amount": "amount",
                      "currency": "currency", "status": "status", "paid_at": "created"},
         ),
     ],

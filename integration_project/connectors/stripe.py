@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -126,7 +126,8 @@ def idempotency_key(resource: str, ours: Ours | None, payload: dict[str, Any]) -
 
 
 class Stripe(HttpConnector):
-    """Customers and invoice items into Stripe; invoices and charges out of it.
+    """Customers and invoice items into Stripe; invoices and charges out of it, each charge with the
+    invoice it paid (`invoice`, from InvoicePayments: Stripe's charges no longer name it).
 
     Stripe's lists filter on `created` only, and an invoice changes after it is created (paid,
     voided), so a run reads the changes from the events list instead: every `invoice.*` (or
@@ -148,6 +149,11 @@ class Stripe(HttpConnector):
         rules = self.http.rules
         self.http.rules = rules.model_copy(update={"stop": sorted({*rules.stop, 403}),
                                                    "transient": sorted({*rules.transient, 409})})
+        self.invoices_read = False  # whether a binding maps a charge's `invoice` (InvoicePayments are read)
+
+    def select(self, resource: str, paths: Collection[str]) -> None:
+        """A binding mapping a charge's `invoice` has it read from InvoicePayments; else no call is made."""
+        self.invoices_read |= resource == "charges" and any(p.split(".")[0] == "invoice" for p in paths)
 
     def pages(self, resource: str, since: str | None) -> Iterator[Page]:
         """The records changed since the cursor (the newest event seen, `evt_...@created`) as Stripe's
@@ -162,7 +168,7 @@ class Stripe(HttpConnector):
                 yield from self._full(resource)
                 return
             newest = Cursor(events[-1]["id"], int(events[-1]["created"]))
-            yield Page(list(self._current(resource, events)), str(newest))
+            yield Page(self._with_invoices(resource, list(self._current(resource, events))), str(newest))
 
     def _full(self, resource: str) -> Iterator[Page]:
         """Every record of the list, a page at a time; for an extracted list the last page carries the
@@ -174,7 +180,8 @@ class Stripe(HttpConnector):
             params = {"limit": 100, **({"starting_after": after} if after else {})}
             data = self.http.request("GET", f"/v1/{resource}", params=params).body
             last = not data.get("has_more") or not data["data"]
-            yield Page([to_decimal(r) for r in data["data"]], str(mark) if last and mark else None)
+            records = self._with_invoices(resource, [to_decimal(r) for r in data["data"]])
+            yield Page(records, str(mark) if last and mark else None)
             if last:
                 return
             after = data["data"][-1]["id"]
@@ -236,6 +243,22 @@ class Stripe(HttpConnector):
             if not data.get("has_more") or not data["data"]:
                 return
             after = data["data"][-1]["id"]
+
+    def _with_invoices(self, resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Charges with the invoice each paid as `invoice`, the field Stripe's charges had before
+        2025-03-31, read from InvoicePayments when a binding maps it: one list call per payment intent
+        among them (a charge without one pays no invoice); None for an intent paying none, or several."""
+        if resource != "charges" or not self.invoices_read:
+            return records
+        intents = dict.fromkeys(i for r in records if isinstance(i := r.get("payment_intent"), str))
+        paid = {intent: self._invoice_paid_by(intent) for intent in intents}
+        return [{**r, "invoice": paid.get(str(r.get("payment_intent")))} for r in records]
+
+    def _invoice_paid_by(self, intent: str) -> str | None:
+        """The invoice a payment intent pays, if it pays exactly one."""
+        params = {"payment[type]": "payment_intent", "payment[payment_intent]": intent, "limit": 2}
+        found = {p["invoice"] for p in self.http.request("GET", "/v1/invoice_payments", params=params).body["data"]}
+        return found.pop() if len(found) == 1 else None
 
     def index(self, resource: str, id_path: str) -> dict[str, str]:
         """Our id (read at `id_path`, e.g. metadata.crm_id) -> Stripe id, over every record."""

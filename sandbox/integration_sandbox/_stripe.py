@@ -19,6 +19,8 @@ events list with Stripe's filters.
 - **Events list**: `GET /v1/events` newest first with `type` (`*` wildcards), `types[]` (up to 20,
   not with `type`), `created` (an integer or `gt`/`gte`/`lt`/`lte`), `limit` (1 to 100),
   `starting_after` and `ending_before`; another parameter is refused as Stripe refuses it.
+- **Invoice payments**: `GET /v1/invoice_payments` (and one by id), which localstripe lacks, derived
+  from the invoices localstripe's `pay` gave a PaymentIntent, with the list's filters and paging.
 """
 
 from __future__ import annotations
@@ -262,19 +264,45 @@ def _filters(params: dict[str, str], types: list[str]) -> list[Any]:
     return filters
 
 
-def _ranked(rank: dict[str, tuple[int, int]], event_id: str, param: str) -> tuple[int, int]:
+def _ranked(rank: dict[str, tuple[int, int]], object_id: str, param: str, kind: str) -> tuple[int, int]:
     from localstripe.errors import UserError
 
-    if event_id not in rank:
-        raise UserError(404, f"No such event: '{event_id}'", {"code": "resource_missing", "param": param})
-    return rank[event_id]
+    if object_id not in rank:
+        raise UserError(404, f"No such {kind}: '{object_id}'", {"code": "resource_missing", "param": param})
+    return rank[object_id]
+
+
+def _limit(params: dict[str, str]) -> int:
+    from localstripe.errors import UserError
+
+    limit = _integer("limit", params.get("limit", "10"))
+    if not 1 <= limit <= 100:
+        raise UserError(400, "This value must be between 1 and 100.", {"param": "limit"})
+    return limit
+
+
+def _page(listed: list[tuple[str, Any]], rank: dict[str, tuple[int, int]], params: dict[str, str],
+          kind: str) -> tuple[list[Any], bool]:
+    """Stripe's page of a list (`(id, object)`, newest first): after `starting_after` the older ones,
+    before `ending_before` the page just newer; and whether there are more."""
+    limit = _limit(params)
+    if (after := params.get("starting_after")) is not None:
+        anchor = _ranked(rank, after, "starting_after", kind)
+        listed = [(i, o) for i, o in listed if rank[i] < anchor]
+        page = listed[:limit]
+    elif (before := params.get("ending_before")) is not None:
+        anchor = _ranked(rank, before, "ending_before", kind)
+        listed = [(i, o) for i, o in listed if rank[i] > anchor]
+        page = listed[-limit:]
+    else:
+        page = listed[:limit]
+    return [o for _, o in page], len(listed) > limit
 
 
 def events_list(store: dict[str, Any]) -> Any:
     """An aiohttp middleware answering `GET /v1/events` as Stripe does (localstripe's matches types exactly,
     in storage order, and takes neither `types` nor `ending_before`)."""
     from aiohttp import web
-    from localstripe.errors import UserError
 
     @web.middleware
     async def answer(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -282,24 +310,95 @@ def events_list(store: dict[str, Any]) -> Any:
             return await handler(request)
         params, types = _query(request)
         filters = _filters(params, types)
-        limit = _integer("limit", params.get("limit", "10"))
-        if not 1 <= limit <= 100:
-            raise UserError(400, "This value must be between 1 and 100.", {"param": "limit"})
         stored = [v for k, v in list(store.items()) if k.startswith("event:")]
         rank = {e.id: (e.created, i) for i, e in enumerate(stored)}
         events = sorted((e for e in stored if all(f(e) for f in filters)), key=lambda e: rank[e.id], reverse=True)
-        if (after := params.get("starting_after")) is not None:  # older than it, newest first
-            anchor = _ranked(rank, after, "starting_after")
-            events = [e for e in events if rank[e.id] < anchor]
-            page = events[:limit]
-        elif (before := params.get("ending_before")) is not None:  # the page just newer than it
-            anchor = _ranked(rank, before, "ending_before")
-            events = [e for e in events if rank[e.id] > anchor]
-            page = events[-limit:]
-        else:
-            page = events[:limit]
-        more = len(events) > limit
+        page, more = _page([(e.id, e) for e in events], rank, params, "event")
         return web.json_response({"object": "list", "url": "/v1/events", "has_more": more,
                                   "data": [e._export() for e in page]})
+
+    return answer
+
+
+PAYMENT_TYPES = ("payment_intent", "payment_record")  # what `payment[type]` filters on
+STATUSES = ("canceled", "open", "paid")
+
+
+def invoice_payment(invoice: Any, intent: Any) -> dict[str, Any]:
+    """The InvoicePayment Stripe keeps for an invoice paid through a PaymentIntent (localstripe's
+    `pay` makes one, finalizing the invoice): its status follows the intent's, its id the invoice's."""
+    status = {"succeeded": "paid", "canceled": "canceled"}.get(intent.status, "open")
+    transitions = invoice.status_transitions
+    return {"id": "inpay_" + invoice.id.removeprefix("in_"), "object": "invoice_payment",
+            "amount_paid": intent.amount if status == "paid" else None, "amount_requested": intent.amount,
+            "created": intent.created, "currency": invoice.currency, "invoice": invoice.id, "is_default": True,
+            "livemode": False, "status": status,
+            "payment": {"type": "payment_intent", "payment_intent": intent.id, "charge": None, "payment_record": None},
+            "status_transitions": {"paid_at": transitions.get("paid_at") if status == "paid" else None,
+                                   "canceled_at": transitions.get("voided_at") if status == "canceled" else None}}
+
+
+def _payment_filters(params: dict[str, str]) -> list[Any]:
+    """Each invoice payment filter the list's parameters ask for; one Stripe does not take is refused."""
+    from localstripe.errors import UserError
+
+    ops = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+    filters: list[Any] = []
+    for name, value in params.items():
+        if name in ("limit", "starting_after", "ending_before", "payment[type]"):
+            continue
+        if name == "invoice":
+            filters.append(lambda p, v=value: p["invoice"] == v)
+        elif name == "status":
+            if value not in STATUSES:
+                raise UserError(400, f"Invalid status: must be one of {', '.join(STATUSES[:-1])}, or {STATUSES[-1]}",
+                                {"param": name})
+            filters.append(lambda p, v=value: p["status"] == v)
+        elif name in ("payment[payment_intent]", "payment[payment_record]"):
+            filters.append(lambda p, k=name[8:-1], v=value: p["payment"][k] == v)
+        elif name == "created":
+            filters.append(lambda p, v=_integer(name, value): p["created"] == v)
+        elif (m := re.fullmatch(r"created\[(gt|gte|lt|lte)\]", name)):
+            filters.append(lambda p, op=ops[m.group(1)], v=_integer(name, value): op(p["created"], v))
+        else:
+            raise UserError(400, f"Received unknown parameter: {name}", {"param": name})
+    kind = params.get("payment[type]")
+    if kind is None and any(n.startswith("payment[") for n in params):
+        raise UserError(400, "Missing required param: payment[type].", {"param": "payment[type]"})
+    if kind is not None:
+        if kind not in PAYMENT_TYPES:
+            raise UserError(400, "Invalid payment[type]: must be one of payment_intent or payment_record",
+                            {"param": "payment[type]"})
+        filters.append(lambda p: p["payment"]["type"] == kind)
+    return filters
+
+
+def invoice_payments(store: dict[str, Any]) -> Any:
+    """An aiohttp middleware answering `GET /v1/invoice_payments` (newest first, with Stripe's filters
+    `invoice`, `payment[type]` with `payment[payment_intent]` or `payment[payment_record]`, `status`,
+    `created`, and its paging) and `GET /v1/invoice_payments/{id}`, derived from the invoices paid
+    so far (localstripe has no such object); `expand` is not emulated, so refused."""
+    from aiohttp import web
+    from localstripe.errors import UserError
+
+    @web.middleware
+    async def answer(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method != "GET" or not re.fullmatch(r"/v1/invoice_payments(/[^/]+)?", request.path):
+            return await handler(request)
+        stored = list(store.items())
+        payments = [invoice_payment(v, intent) for k, v in stored if k.startswith("invoice:") and v.payment_intent
+                    and (intent := store.get(f"payment_intent:{v.payment_intent}")) is not None]
+        if request.path != "/v1/invoice_payments":
+            wanted = request.path.rsplit("/", 1)[1]
+            found = next((p for p in payments if p["id"] == wanted), None)
+            if found is None:
+                raise UserError(404, f"No such invoice payment: '{wanted}'", {"code": "resource_missing", "param": "id"})
+            return web.json_response(found)
+        params = dict(request.query)
+        filters = _payment_filters(params)
+        rank = {p["id"]: (p["created"], i) for i, p in enumerate(payments)}
+        listed = sorted((p for p in payments if all(f(p) for f in filters)), key=lambda p: rank[p["id"]], reverse=True)
+        page, more = _page([(p["id"], p) for p in listed], rank, params, "invoice payment")
+        return web.json_response({"object": "list", "url": "/v1/invoice_payments", "has_more": more, "data": page})
 
     return answer

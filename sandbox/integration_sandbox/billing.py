@@ -11,7 +11,8 @@ key, as on every path), and what Stripe enforces that localstripe does not (_str
 configured secret key (Stripe's 401 otherwise), Stripe's sandbox rate limit (option
 `rate_limit_per_second`, default 25, 0 off, in any `rate_limit_window_seconds`, default 1; 429 as
 Stripe answers it; `GET /_sandbox/requests` counts), Stripe's events for every change of an invoice
-or a charge, and `GET /v1/events` with Stripe's filters.
+or a charge, `GET /v1/events` with Stripe's filters, and Stripe's InvoicePayments (`GET
+/v1/invoice_payments`, and one by id), derived from the invoices paid through a PaymentIntent.
 
 localstripe's answers predate the pinned Stripe version; a middleware (`as_pinned`) reshapes them,
 and the events' objects, into that version's shape (fields removed since, fields added, integers;
@@ -50,7 +51,7 @@ from . import _fake
 from ._config import SystemConfig
 from ._faults import ADMIN_PREFIX, MALFORMED_BODY, Faults, draw, rename_fields, renames_for
 from ._store import Store
-from ._stripe import Emitter, authenticate, emitting, events_list, rate_limited
+from ._stripe import Emitter, authenticate, emitting, events_list, invoice_payments, rate_limited
 from ._webhooks import Deliverer, event, signer
 
 # localstripe leaves its own /_config/ paths unauthenticated, and its webhook sender sends no key.
@@ -328,7 +329,8 @@ def serve(config: SystemConfig, sock: socket.socket) -> None:
     server.app.middlewares.append(_idempotency())  # inside the faults: an injected failure is not kept
     server.app.middlewares.append(emitting(emitter))  # a write's changes become events; a replay changes nothing
     server.app.middlewares.append(_versioned())  # a replayed answer is the shaped one, events too
-    server.app.middlewares.append(events_list(store))  # innermost: answers GET /v1/events itself
+    server.app.middlewares.append(events_list(store))  # answers GET /v1/events itself
+    server.app.middlewares.append(invoice_payments(store))  # innermost: the invoice payments localstripe lacks
     server.app.router.add_route("GET", ADMIN_PREFIX + "requests", requests)
     server.app.router.add_route("GET", ADMIN_PREFIX + "faults", faults)
     server.app.router.add_route("PUT", ADMIN_PREFIX + "faults", faults)

@@ -10,13 +10,14 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from integration_project.connectors import Ours, connector_class
+from integration_project.connectors import Ours, connector_class, selected
 from integration_project.connectors.stripe import Stripe, to_decimal, to_minor
 from integration_project.errors import PermanentError, StopRun
 from integration_project.runtime import Store, ingest
 from integration_project.runtime.store import hub_records
 from integration_sandbox.testing import Patient, billing_invoice, free_port_sandbox
 from tests.connectors.conftest import drain
+
 
 def test_money_is_decimal_in_the_hub_and_minor_units_in_stripe():
     assert to_decimal({"amount_due": 123456, "currency": "eur"}) | {} == {"amount_due": "1234.56", "currency": "EUR"}
@@ -209,6 +210,47 @@ def test_a_draft_invoice_deleted_after_a_run_reaches_the_hub_as_a_tombstone(env,
     (row,) = store.rows(hub_records, record_id=invoice)
     assert (second.deleted, third.deleted) == (1, 0) and row["deleted_at"] is not None
     assert f"GET /v1/invoices/{invoice}" not in transport.sent  # the event names it deleted: not read again
+
+
+def test_a_charge_paying_an_invoice_comes_with_that_invoices_id_read_from_invoice_payments(env, landscape, sandbox):
+    """Stripe's charges no longer name their invoice: each comes with the one its payment intent pays,
+    one InvoicePayments call per intent, in a full read and in one from the events cursor; a
+    connector whose bindings map no `invoice` makes no such call."""
+    auth = {"Authorization": f"Bearer {sandbox.token('billing')}"}
+    transport = _Counting()
+    system = landscape.systems["billing"]
+    billing = selected(Stripe(system.api, transport=transport), system, system.api)
+    with httpx.Client(base_url=sandbox.url("billing"), headers=auth, transport=Patient()) as api:
+        customer = api.post("/v1/customers", data={"email": "invoice.payer@example.com"}).json()["id"]
+        first = billing_invoice(api, customer, 1500)
+        api.post(f"/v1/invoices/{first}/pay").raise_for_status()
+        card = api.get("/v1/customers/" + customer).json()["invoice_settings"]["default_payment_method"]
+        direct = api.post("/v1/charges", data={"amount": "700", "currency": "eur", "source": card}).json()["id"]
+        try:
+            charges, cursor = drain(billing, "charges", None)
+            full, retried = transport.sent.count("GET /v1/invoice_payments"), billing.retries()
+            transport.sent.clear()
+            api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2500", "currency": "eur"})
+            second = api.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"]
+            api.post(f"/v1/invoices/{second}/pay").raise_for_status()
+            changed, _ = drain(billing, "charges", cursor)
+            retried_since = billing.retries() - retried
+        finally:
+            billing.close()
+    by_id = {c["id"]: c for c in charges}
+    assert [c["invoice"] for c in charges if c["customer"] == customer].count(first) == 1
+    assert by_id[direct]["invoice"] is None  # a charge without a payment intent pays no invoice
+    intents = len({c["payment_intent"] for c in charges if c["payment_intent"]})
+    assert intents <= full <= intents + retried  # once per intent, but for a call retried (a 429 waited out)
+    assert [(c["amount"], c["invoice"]) for c in changed] == [("25.00", second)]
+    assert 1 <= transport.sent.count("GET /v1/invoice_payments") <= 1 + retried_since
+    transport.sent.clear()
+    unmapped = Stripe(system.api, transport=transport)
+    try:
+        assert "invoice" not in drain(unmapped, "charges", None)[0][0]
+    finally:
+        unmapped.close()
+    assert "GET /v1/invoice_payments" not in transport.sent and transport.sent
 
 
 def test_a_burst_of_writes_at_stripes_limit_is_never_lost_and_the_declared_pace_meets_no_429(

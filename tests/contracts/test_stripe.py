@@ -39,6 +39,8 @@ from stripe.params import (
     InvoiceItemListParams,
     InvoiceItemUpdateParams,
     InvoiceListParams,
+    InvoicePaymentListParams,
+    InvoicePaymentRetrieveParams,
     InvoiceRetrieveParams,
 )
 from typing_extensions import is_typeddict
@@ -57,7 +59,8 @@ OPERATIONS: list[tuple[str, str, type]] = [
     ("DELETE", r"/v1/invoiceitems/ii_\w+", InvoiceItemDeleteParams),
     ("GET", r"/v1/invoices", InvoiceListParams), ("GET", r"/v1/charges", ChargeListParams),
     ("GET", r"/v1/invoices/in_\w+", InvoiceRetrieveParams), ("GET", r"/v1/charges/ch_\w+", ChargeRetrieveParams),
-    ("GET", r"/v1/events", EventListParams),
+    ("GET", r"/v1/events", EventListParams), ("GET", r"/v1/invoice_payments", InvoicePaymentListParams),
+    ("GET", r"/v1/invoice_payments/inpay_\w+", InvoicePaymentRetrieveParams),
 ]
 
 
@@ -132,7 +135,8 @@ def request_problem(request: httpx.Request) -> str | None:
 
 
 RESOURCES: dict[str, type] = {"customer": stripe.Customer, "invoiceitem": stripe.InvoiceItem,
-                              "invoice": stripe.Invoice, "charge": stripe.Charge, "event": stripe.Event}
+                              "invoice": stripe.Invoice, "charge": stripe.Charge, "event": stripe.Event,
+                              "invoice_payment": stripe.InvoicePayment}
 
 
 def _resolved(hint: Any, owner: type) -> Any:
@@ -247,6 +251,8 @@ def test_every_request_the_billing_connector_sends_is_in_stripes_params(exchange
         "invoice.*", "invoice.deleted", "charge.*"}
     assert {e.request.url.path.split("_")[0] for e in exchanges if e.request.url.path.count("/") == 3
             and e.request.method == "GET"} == {"/v1/invoices/in", "/v1/charges/ch"}  # each changed one read
+    paid_by = [e.request.url.params for e in exchanges if e.request.url.path == "/v1/invoice_payments"]
+    assert paid_by and all(p["payment[type]"] == "payment_intent" for p in paid_by)  # each charge's invoice
     problems_ = [p for e in exchanges if (p := request_problem(e.request))]
     assert not problems_, "\n".join(dict.fromkeys(problems_))
 
@@ -273,7 +279,8 @@ def test_the_check_fails_when_an_answer_is_changed_against_stripes_types():
 
 def test_every_create_carries_an_idempotency_key(exchanges):
     creates = [e.request for e in exchanges if e.request.method == "POST" and e.request.url.path.count("/") == 2]
-    assert len(creates) == 2 and all(r.headers.get("Idempotency-Key") for r in creates)
+    assert all(r.headers.get("Idempotency-Key") for r in creates)
+    assert len({r.headers["Idempotency-Key"] for r in creates}) == 2  # a retried create (after a 429) keeps its key
 
 
 def test_the_check_fails_when_a_request_is_changed_against_stripes_params(env):
@@ -311,8 +318,9 @@ def error_problem(body: Any) -> str | None:
 def test_the_sandbox_refuses_a_key_as_stripe_does(env):
     """Only the account's secret key, as Bearer or as Basic's user name; else Stripe's 401."""
     url, key = env["BILLING_BASE_URL"] + "/v1/customers", env["BILLING_API_KEY"]
-    assert httpx.get(url, params={"limit": 1}, auth=(key, "")).status_code == 200
-    assert httpx.get(url, params={"limit": 1}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    with httpx.Client(transport=Patient()) as http:  # a 429 (the tests before used the second) waited out
+        assert http.get(url, params={"limit": 1}, auth=(key, "")).status_code == 200
+        assert http.get(url, params={"limit": 1}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
     for headers, says in (({}, "You did not provide an API key."),
                           ({"Authorization": f"Token {key}"}, "You did not provide an API key."),
                           ({"Authorization": key}, "You did not provide an API key."),
@@ -371,3 +379,50 @@ def test_the_sandbox_lists_events_with_stripes_parameters_only(env):
     events = httpx.Request("GET", env["BILLING_BASE_URL"] + "/v1/events", headers=headers,
                            params={"type": "invoice.*", "created[after]": "1"})
     assert "'after' is not a parameter" in (request_problem(events) or "")
+
+
+def test_the_sandbox_lists_invoice_payments_with_stripes_parameters_only(env):
+    """An invoice paid by card is an InvoicePayment naming it and the paying PaymentIntent, in
+    Stripe's shape, listed with Stripe's filters and paging and read by id; what Stripe refuses, refused."""
+    headers = {"Authorization": f"Bearer {env['BILLING_API_KEY']}", "Stripe-Version": stripe.api_version}
+    with httpx.Client(base_url=env["BILLING_BASE_URL"], headers=headers, transport=Patient()) as api:
+        customer = api.post("/v1/customers", data={"email": "contract.payments@example.com"}).json()["id"]
+        invoices = [billing_invoice(api, customer, 1000)]
+        api.post(f"/v1/invoices/{invoices[0]}/pay").raise_for_status()
+        api.post("/v1/invoiceitems", data={"customer": customer, "amount": "2000", "currency": "eur"}).raise_for_status()
+        invoices.append(api.post("/v1/invoices", data={"customer": customer}).raise_for_status().json()["id"])
+        api.post(f"/v1/invoices/{invoices[1]}/pay").raise_for_status()  # the newest payment, by a second intent
+        charges = api.get("/v1/charges", params={"customer": customer, "limit": 100}).json()["data"]
+        mine = api.get("/v1/invoice_payments", params={"invoice": invoices[1]}).json()
+        assert answer_problem(mine, "invoice_payments") is None and len(mine["data"]) == 1
+        paid = mine["data"][0]
+        assert (paid["invoice"], paid["status"], paid["amount_paid"], paid["payment"]["type"]) == (
+            invoices[1], "paid", 2000, "payment_intent")
+        assert len({c["payment_intent"] for c in charges}) == 2 and paid["payment"]["charge"] is None
+        charge = next(c for c in charges if c["payment_intent"] == paid["payment"]["payment_intent"])
+        by_intent = api.get("/v1/invoice_payments", params={
+            "payment[type]": "payment_intent", "payment[payment_intent]": charge["payment_intent"]}).json()["data"]
+        assert [p["id"] for p in by_intent] == [paid["id"]]
+        one = api.get(f"/v1/invoice_payments/{paid['id']}").json()
+        assert one == paid and answer_problem(one, "invoice_payment") is None
+        newest = api.get("/v1/invoice_payments", params={"status": "paid", "limit": 1}).json()
+        assert [p["id"] for p in newest["data"]] == [paid["id"]] and newest["has_more"]  # newest first
+        older = api.get("/v1/invoice_payments", params={"status": "paid", "starting_after": paid["id"]}).json()
+        first = api.get("/v1/invoice_payments", params={"invoice": invoices[0]}).json()["data"]
+        assert [p["id"] for p in first] == [older["data"][0]["id"]]
+        newer = api.get("/v1/invoice_payments", params={"status": "paid", "ending_before": first[0]["id"]}).json()
+        assert [p["id"] for p in newer["data"]] == [paid["id"]]
+        assert not api.get("/v1/invoice_payments", params={"invoice": invoices[1], "status": "open"}).json()["data"]
+        for params, param, status in (({"payment[payment_intent]": charge["payment_intent"]}, "payment[type]", 400),
+                                      ({"payment[type]": "charge"}, "payment[type]", 400),
+                                      ({"status": "draft"}, "status", 400), ({"charge": charge["id"]}, "charge", 400),
+                                      ({"limit": "0"}, "limit", 400), ({"created[after]": "1"}, "created[after]", 400),
+                                      ({"starting_after": "inpay_nope"}, "starting_after", 404)):
+            refused = api.get("/v1/invoice_payments", params=params)
+            assert refused.status_code == status and error_problem(refused.json()) is None, refused.text
+            assert refused.json()["error"]["param"] == param
+        missing = api.get("/v1/invoice_payments/inpay_nope")
+        assert missing.status_code == 404 and error_problem(missing.json()) is None
+    assert "'charge' is not a parameter" in (request_problem(httpx.Request(
+        "GET", env["BILLING_BASE_URL"] + "/v1/invoice_payments", headers=headers,
+        params={"payment[type]": "payment_intent", "payment[charge]": "ch_1"})) or "")

@@ -391,6 +391,22 @@ def test_a_billing_invoice_reaches_the_erp_under_the_crm_customer_number(people:
             http.post(f"/v1/customers/{customer['id']}", data={"email": customer["email"]}).raise_for_status()
 
 
+def test_a_payment_reaches_the_hub_with_the_invoice_it_paid(people: Sandbox, goods: Sandbox, hub: Store):
+    """Stripe's charge names no invoice since 2025-03-31: the payment's invoice comes from InvoicePayments."""
+    from definitions.definitions import defs
+
+    customer = next(c for c in stripe_list(people, "customers") if c["metadata"].get("crm_contact_id"))
+    invoice = _invoice(people, customer["id"], cents=4_321)
+    with api(people, "billing") as http:
+        http.post(f"/v1/invoices/{invoice}/pay").raise_for_status()
+    [charge] = [c["id"] for c in stripe_list(people, "charges") if c["customer"] == customer["id"] and c["amount"] == 4_321]
+    run = defs.resolve_job_def("payment_billing_to_hub").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert run.success
+    with hub.engine.connect() as conn:
+        payment = hub.hub_data(conn, "payment", [charge])[charge]
+    assert (payment["invoice_id"], Decimal(str(payment["amount"]))) == (invoice, Decimal("43.21"))
+
+
 def reconciled(flow: str, passed: bool = True) -> dict[str, Any]:
     """The metadata of the flow's reconciliation check, run now, having passed (or failed) as told."""
     from definitions.definitions import defs

@@ -36,6 +36,11 @@ def test_customer_subscription_and_paid_invoice(sandbox: Sandbox) -> None:
     invoices = client.v1.invoices.list({"customer": customer.id}).data
     assert subscription.status == "active"
     assert [(i.id, i.status, i.amount_due) for i in invoices] == [(subscription.latest_invoice, "paid", 1000)]
+    [paid] = client.v1.invoice_payments.list({"invoice": subscription.latest_invoice}).data
+    assert (paid.status, paid.amount_paid, paid.payment.type) == ("paid", 1000, "payment_intent")
+    [charge] = client.v1.charges.list({"customer": customer.id}).data
+    assert paid.payment.payment_intent == charge.payment_intent  # the intent that paid it
+    assert client.v1.invoice_payments.retrieve(paid.id).invoice == subscription.latest_invoice
     assert client.v1.customers.retrieve(customer.id).email == "billing.test@example.com"
 
 
