@@ -158,7 +158,7 @@ def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str,
     id_path = leg.binding.mapping[leg.object.identity_key]
     snapshot: set[str] | None = set() if resource in Patterns(connector.snapshots) else None
     pages = prefetched(grouped(connector.pages(resource, since=store.cursor(leg.cursor_key))))
-    with store.engine.connect() as conn:  # one connection for every page; a transaction each
+    with store.engine.connect() as conn:  # one connection for every page; a transaction a group
         for page in pages:  # a group of pages each (`grouped`)
             commit(page.records, leg, store, run_id, stats, cursor=page.cursor, conn=conn)
             if snapshot is not None:  # invalid rows too: the source still holds them
