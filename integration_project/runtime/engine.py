@@ -79,24 +79,54 @@ def prefetched(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
         yield item
 
 
+GROUP = 500  # records of pages that advance no cursor committed in one transaction at most
+
+
+def grouped(pages: Iterator[Page], size: int = GROUP) -> Iterator[Page]:
+    """Consecutive pages joined while none carries a cursor, up to `size` records, with the page
+    that carries one: a transaction's fixed costs (its lock, lookups, statements and commit) spread
+    over several pages. A cursor is still committed only with every record it covers."""
+    records: list[dict] = []
+    try:
+        for page in pages:
+            records += page.records
+            if page.cursor is not None or len(records) >= size:
+                yield Page(records, page.cursor)
+                records = []
+    except Exception:  # the pages read before a failed read are committed, as page by page
+        if records:
+            yield Page(records, None)
+        raise
+    if records:
+        yield Page(records, None)
+
+
 def canonicalize(records: list[dict], mapping: dict[str, str], obj: DataObject, values: Values | None = None
                  ) -> tuple[dict[str, HubRecord], list[Reject]]:
     """Map source records to the canonical shape (values read through the binding's value map) and
     validate each against the object's model: the valid ones by id, with their content hash, and the
-    rejects with a reason each."""
+    rejects with a reason each. A record read twice counts as it was read last: a reject followed by
+    a valid version of the same record is dropped, as a later page would have resolved it."""
     validate, dump = obj.model.__pydantic_validator__.validate_python, obj.model.__pydantic_serializer__.to_python
     to_canonical = canonical_mapper(mapping, values)
     valid: dict[str, HubRecord] = {}
+    last_valid: dict[str, int] = {}  # record id -> where its last valid version was read
     rejects: list[Reject] = []
-    for raw in records:
+    rejected_at: list[int] = []
+    for at, raw in enumerate(records):
         data = to_canonical(raw)
         try:
             canonical = dump(validate(data), mode="json")
         except ValidationError as exc:
             rejects.append((raw, data.get(obj.identity_key), reason(exc)))
+            rejected_at.append(at)
             continue
         rid = str(canonical[obj.identity_key])
         valid[rid] = hub_record(rid, canonical)
+        last_valid[rid] = at
+    if rejects and any(str(r[1]) in last_valid for r in rejects if r[1] is not None):
+        rejects = [r for r, at in zip(rejects, rejected_at, strict=True)
+                   if r[1] is None or last_valid.get(str(r[1]), -1) < at]
     return valid, rejects
 
 
@@ -127,9 +157,9 @@ def ingest(connector: Connector, leg: Ingest, store: Store, run_id: str,
     stats, resource = Stats(), leg.binding.resource
     id_path = leg.binding.mapping[leg.object.identity_key]
     snapshot: set[str] | None = set() if resource in Patterns(connector.snapshots) else None
-    pages = prefetched(connector.pages(resource, since=store.cursor(leg.cursor_key)))
-    with store.engine.connect() as conn:  # one connection for every page; a transaction each
-        for page in pages:
+    pages = prefetched(grouped(connector.pages(resource, since=store.cursor(leg.cursor_key))))
+    with store.engine.connect() as conn:  # one connection for every page; a transaction a group
+        for page in pages:  # a group of pages each (`grouped`)
             commit(page.records, leg, store, run_id, stats, cursor=page.cursor, conn=conn)
             if snapshot is not None:  # invalid rows too: the source still holds them
                 snapshot.update(str(get_path(r, id_path)) for r in page.records)
